@@ -1,0 +1,24 @@
+"""enec: lossless compression of AI model weights (ENEC, ISCA'26) as torch custom ops.
+
+    blob = enec.compress(w)          # uint8 tensor, self-describing
+    w2 = enec.decompress(blob)       # bit-identical to w
+"""
+from __future__ import annotations
+
+from . import format, ops  # noqa: F401  (importing ops registers torch.ops.enec.*)
+from .api import BlobInfo, compress, decompress, header_of, inspect, max_compressed_size
+from .errors import (ChecksumMismatchError, CorruptStreamError, EnecError, HeaderMismatchError,
+                     UnsupportedDTypeError)
+
+__version__ = "0.1.0"
+
+
+def cpu_implementation() -> str:
+    """Name of the CPU implementation the ops use: 'native' (compiled) or 'reference'."""
+    from . import cpu
+    return cpu.get_impl().name
+
+
+__all__ = ["compress", "decompress", "inspect", "max_compressed_size", "header_of", "BlobInfo",
+           "EnecError", "CorruptStreamError", "ChecksumMismatchError", "HeaderMismatchError",
+           "UnsupportedDTypeError", "cpu_implementation"]

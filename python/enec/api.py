@@ -1,0 +1,113 @@
+"""The friendly Python API over the torch ops."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from . import cpu
+from . import format as fmt
+from .ops import compress as _compress_op
+from .ops import decompress as _decompress_op
+
+
+def compress(x: torch.Tensor, checksum: bool = False) -> torch.Tensor:
+    """Losslessly compress a BF16, FP16 or FP32 tensor (any shape, any strides).
+
+    Returns a 1-D uint8 tensor on the input's device holding a self-describing blob
+    (docs/FORMAT.md). The input is never modified. checksum=True stores an XXH64 of the data
+    that decompress verifies.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"enec.compress expects a torch.Tensor, got {type(x).__name__}")
+    cpu.spec_of(x.dtype)
+    return _compress_op(x, checksum)
+
+
+def decompress(blob, device=None) -> torch.Tensor:
+    """Restore the exact tensor from a blob (uint8 tensor, bytes, bytearray, memoryview or
+    numpy array); shape and dtype come from the blob's header."""
+    if isinstance(blob, torch.Tensor):
+        head = blob[:fmt.HEADER_FIXED_BYTES + 8 * fmt.MAX_NDIM].cpu() if blob.device.type != "cpu" else blob
+        hdr = header_of(head, full=False)
+        t = blob
+    else:
+        arr = cpu.blob_array(blob)
+        hdr = header_of(arr, full=False)
+        t = torch.from_numpy(arr)
+    out = _decompress_op(t, list(hdr.shape), getattr(torch, hdr.dtype.name))
+    return out.to(device) if device is not None else out
+
+
+def max_compressed_size(numel: int, dtype: torch.dtype, ndim: int = fmt.MAX_NDIM) -> int:
+    """The largest blob `compress` can produce for `numel` elements of `dtype` (any data)."""
+    if numel < 0:
+        raise ValueError("numel must be >= 0")
+    return fmt.max_compressed_bytes(cpu.spec_of(dtype), int(numel), ndim)
+
+
+@dataclasses.dataclass(frozen=True)
+class BlobInfo:
+    """What `inspect` reports about a blob."""
+    codec: str
+    dtype: torch.dtype
+    shape: tuple
+    numel: int
+    b: int
+    n: int
+    m: int
+    group_len: int
+    block_elems: int
+    blocks: int
+    flagged_groups: int
+    total_groups: int
+    checksum: str | None
+    section_bytes: dict
+    original_bytes: int
+    compressed_bytes: int
+    independent_decode_bytes: int   # what block independence costs: index + outlier padding
+
+    @property
+    def ratio(self) -> float:
+        return self.original_bytes / self.compressed_bytes if self.compressed_bytes else float("nan")
+
+    @property
+    def bits_per_element(self) -> float:
+        return 8 * self.compressed_bytes / self.numel if self.numel else float("nan")
+
+
+def header_of(blob, full: bool = True) -> fmt.Header:
+    """Parse a blob's header. With full=False only the header bytes need to be present."""
+    arr = cpu.blob_array(blob)
+    if full:
+        return fmt.parse_header(arr)
+    return fmt.parse_header_prefix(arr)
+
+
+def inspect(blob) -> BlobInfo:
+    """Parameters, section sizes and ratio of a blob, without decompressing it."""
+    arr = cpu.blob_array(blob)
+    h = fmt.parse_header(arr)
+    lay = h.layout
+    geo = fmt.geometry(h.numel)
+    flagged = padding = 0
+    off = lay.flags_offset
+    for t in range(geo.blocks):                   # per-block flagged groups -> outlier padding
+        nb = fmt.flag_block_bytes(geo.lanes(t))
+        f = int(np.unpackbits(arr[off:off + nb]).sum())
+        off += nb
+        flagged += f
+        if h.n > h.m:
+            padding += fmt.outlier_block_bytes(f, h.n, h.m) - fmt.packed_bytes(fmt.GROUP_LEN * f, h.n - h.m)
+    total_groups = sum(fmt.block_groups(geo.lanes(t)) for t in range(geo.blocks)) if geo.blocks else 0
+    return BlobInfo(
+        codec="enec", dtype=getattr(torch, h.dtype.name), shape=h.shape, numel=h.numel,
+        b=h.b, n=h.n, m=h.m, group_len=fmt.GROUP_LEN, block_elems=fmt.BLOCK_ELEMS, blocks=h.blocks,
+        flagged_groups=flagged, total_groups=total_groups,
+        checksum=None if h.checksum_kind == fmt.CHECKSUM_NONE else "xxh64",
+        section_bytes={"header": lay.header_bytes, "raw": lay.raw_bytes, "low": lay.low_bytes,
+                       "flags": lay.flags_bytes, "index": lay.index_bytes,
+                       "outliers": h.outlier_bytes},
+        original_bytes=h.numel * h.dtype.word_bytes, compressed_bytes=arr.size,
+        independent_decode_bytes=lay.index_bytes + padding)

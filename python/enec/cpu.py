@@ -1,0 +1,158 @@
+"""CPU codec drivers: tensor <-> words, parameter choice, and the choice of implementation.
+
+Two implementations produce byte-identical blobs:
+  * "reference": python/enec/reference.py (numpy, the executable spec),
+  * "native": the compiled C++ path (python/enec/native.py), when it is built.
+Both expose histogram(words, spec), encode(words, spec, shape, params) and decode(buf, header).
+ENEC_CPU_IMPL=reference|native forces one.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from . import format as fmt
+from . import reference
+from .errors import ChecksumMismatchError, CorruptStreamError, EnecError, HeaderMismatchError, UnsupportedDTypeError
+from .params import choose_params
+
+
+class _Reference:
+    name = "reference"
+
+    @staticmethod
+    def histogram(words, spec):
+        return reference.exponent_histogram(words, spec)
+
+    @staticmethod
+    def encode(words, spec, shape, params):
+        return reference.compress_words(words, spec, shape, params)
+
+    @staticmethod
+    def decode(buf, header):
+        return reference.decompress_words(buf, header)
+
+
+REFERENCE = _Reference()
+
+
+def _load_native():
+    try:
+        from . import native
+    except ImportError:
+        return None
+    return native if native.available() else None
+
+
+def implementations() -> dict:
+    """Available CPU implementations by name."""
+    impls = {"reference": REFERENCE}
+    nat = _load_native()
+    if nat is not None:
+        impls["native"] = nat
+    return impls
+
+
+def get_impl(name: str | None = None):
+    impls = implementations()
+    name = name or os.environ.get("ENEC_CPU_IMPL") or ("native" if "native" in impls else "reference")
+    if name not in impls:
+        raise EnecError(f"CPU implementation {name!r} is not available (have: {', '.join(impls)})")
+    return impls[name]
+
+
+_WORD_VIEW = {16: (torch.int16, np.uint16), 32: (torch.int32, np.uint32)}
+
+
+def spec_of(dtype: torch.dtype) -> fmt.DTypeSpec:
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"expected a torch.dtype, got {dtype!r}")
+    return fmt.dtype_spec(str(dtype).replace("torch.", ""))
+
+
+def tensor_words(x: torch.Tensor, spec: fmt.DTypeSpec) -> np.ndarray:
+    """A read-only flat numpy view of the tensor's bit patterns (a contiguous copy only if needed).
+
+    The caller's tensor is never written to.
+    """
+    tv, nv = _WORD_VIEW[spec.word_bits]
+    flat = x.detach().contiguous().reshape(-1).view(tv)
+    arr = flat.numpy().view(nv)
+    arr.flags.writeable = False
+    return arr
+
+
+def checksum_of(words: np.ndarray) -> int:
+    """XXH64 (seed 0) of the uncompressed bytes: the element bit patterns, little-endian."""
+    import xxhash
+    return xxhash.xxh64_intdigest(memoryview(np.ascontiguousarray(words)).cast("B"))
+
+
+def _set_checksum(blob: np.ndarray, value: int) -> None:
+    blob[fmt.CHECKSUM_KIND_OFFSET] = fmt.CHECKSUM_XXH64
+    blob[fmt.CHECKSUM_OFFSET:fmt.CHECKSUM_OFFSET + 8] = np.frombuffer(
+        value.to_bytes(8, "little"), np.uint8)
+
+
+def compress_tensor(x: torch.Tensor, impl=None, checksum: bool = False) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"enec.compress expects a torch.Tensor, got {type(x).__name__}")
+    spec = spec_of(x.dtype)
+    if x.device.type != "cpu":
+        raise EnecError(f"the CPU codec got a tensor on {x.device}")
+    if x.dim() > fmt.MAX_NDIM:
+        raise EnecError(f"tensors of more than {fmt.MAX_NDIM} dimensions are not supported")
+    impl = impl or get_impl()
+    words = tensor_words(x, spec)
+    params = choose_params(impl.histogram(words, spec), spec)
+    blob = impl.encode(words, spec, tuple(x.shape), params)
+    if checksum:
+        _set_checksum(blob, checksum_of(words))
+    return torch.from_numpy(blob)
+
+
+def blob_array(blob) -> np.ndarray:
+    """A uint8 numpy view of a blob given as a tensor, bytes-like or numpy array."""
+    if isinstance(blob, torch.Tensor):
+        if blob.dtype != torch.uint8:
+            raise EnecError(f"a compressed blob must be a uint8 tensor, got {blob.dtype}")
+        if blob.dim() != 1:
+            raise EnecError(f"a compressed blob must be 1-D, got shape {tuple(blob.shape)}")
+        if blob.device.type != "cpu":
+            blob = blob.cpu()
+        return blob.detach().contiguous().numpy()
+    if isinstance(blob, np.ndarray):
+        if blob.dtype != np.uint8 or blob.ndim != 1:
+            raise EnecError("a compressed blob must be a 1-D uint8 array")
+        return np.ascontiguousarray(blob)
+    try:
+        return np.frombuffer(memoryview(blob).cast("B"), dtype=np.uint8)
+    except TypeError:
+        raise TypeError(f"cannot read a compressed blob from {type(blob).__name__}") from None
+
+
+def decompress_tensor(blob, shape=None, dtype=None, impl=None) -> torch.Tensor:
+    buf = blob_array(blob)
+    header = fmt.parse_header(buf)
+    out_dtype = getattr(torch, header.dtype.name)
+    if dtype is not None and dtype != out_dtype:
+        raise HeaderMismatchError(f"blob holds {out_dtype}, caller expects {dtype}")
+    if shape is not None and tuple(int(s) for s in shape) != header.shape:
+        raise HeaderMismatchError(f"blob holds shape {header.shape}, caller expects {tuple(shape)}")
+    impl = impl or get_impl()
+    words = impl.decode(buf, header)
+    if words.size != header.numel:
+        raise CorruptStreamError("decoder returned the wrong number of elements")
+    if header.checksum_kind == fmt.CHECKSUM_XXH64 and checksum_of(words) != header.checksum:
+        raise ChecksumMismatchError(
+            f"decompressed data does not match the blob's XXH64 checksum "
+            f"(stored {header.checksum:#018x}, computed {checksum_of(words):#018x}): the blob is corrupt")
+    signed = np.int16 if header.dtype.word_bits == 16 else np.int32   # torch lacks uint views
+    t = torch.from_numpy(np.ascontiguousarray(words).reshape(-1).view(signed))
+    return t.view(out_dtype).reshape(header.shape)
+
+
+__all__ = ["compress_tensor", "decompress_tensor", "get_impl", "implementations", "spec_of",
+           "UnsupportedDTypeError"]

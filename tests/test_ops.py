@@ -1,0 +1,73 @@
+"""The torch custom ops: schemas, fake kernels, opcheck and torch.compile."""
+import pytest
+import torch
+
+import enec
+from conftest import assert_bit_equal
+
+
+def samples():
+    g = torch.Generator().manual_seed(0)
+    for dtype in [torch.bfloat16, torch.float16, torch.float32]:
+        for shape in [(0,), (1,), (33,), (128, 300)]:
+            yield (torch.randn(shape, generator=g) * 0.02).to(dtype)
+
+
+def test_schemas():
+    assert str(torch.ops.enec.compress.default._schema) == "enec::compress(Tensor x, bool checksum=False) -> Tensor"
+    assert str(torch.ops.enec.decompress.default._schema) == \
+        "enec::decompress(Tensor blob, SymInt[] shape, ScalarType dtype) -> Tensor"
+
+
+@pytest.mark.parametrize("x", list(samples()), ids=lambda x: f"{x.dtype}-{tuple(x.shape)}")
+def test_opcheck(impl, x):
+    torch.library.opcheck(torch.ops.enec.compress.default, (x,))
+    blob = torch.ops.enec.compress(x)
+    torch.library.opcheck(torch.ops.enec.decompress.default, (blob, list(x.shape), x.dtype))
+
+
+def test_fake_kernels_shapes():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    x = torch.randn(10, 20).bfloat16()
+    blob = enec.compress(x)
+    with FakeTensorMode() as mode:
+        fb = mode.from_tensor(blob)
+        y = torch.ops.enec.decompress(fb, [10, 20], torch.bfloat16)
+        assert y.shape == (10, 20) and y.dtype == torch.bfloat16
+
+
+def test_torch_compile_roundtrip(impl):
+    torch._dynamo.reset()
+
+    @torch.compile(fullgraph=True, backend="aot_eager")
+    def f(x):
+        blob = torch.ops.enec.compress(x * 2)
+        return torch.ops.enec.decompress(blob, x.shape, x.dtype) + 1
+
+    for x in [torch.randn(1000).bfloat16(), torch.randn(7, 33)]:
+        assert_bit_equal(f(x), x * 2 + 1)
+
+
+def test_torch_compile_inductor():
+    torch._dynamo.reset()
+
+    @torch.compile(fullgraph=True)
+    def f(x):
+        return torch.ops.enec.decompress(torch.ops.enec.compress(x), x.shape, x.dtype)
+
+    x = torch.randn(4096).half()
+    assert_bit_equal(f(x), x)
+
+
+def test_usable_in_training_code():
+    """Weights compressed between steps of a tiny training loop restore exactly."""
+    model = torch.nn.Linear(64, 64).to(torch.bfloat16)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(3):
+        loss = model(torch.randn(8, 64).bfloat16()).float().pow(2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        blobs = {k: enec.compress(v) for k, v in model.state_dict().items()}
+        for k, v in model.state_dict().items():
+            assert_bit_equal(enec.decompress(blobs[k]), v)
