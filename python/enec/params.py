@@ -38,20 +38,11 @@ def min_code_width(b: int, present: np.ndarray, w: int) -> int:
     return min(w, int(need.max()).bit_length() + 1)
 
 
-def expected_bits(p_fit: float, n: int, m: int) -> float:
-    """Eq. 4: expected coded bits per element, less the constant flag cost 1/L.
-
-    `p_fit` is the probability that one code is below 2^m. A group stays at m bits when all its
-    L codes are (probability p^L under the paper's independence assumption), else its elements
-    carry n bits.
-    """
-    return m + (n - m) * (1.0 - p_fit ** GROUP_LEN)
-
-
 def choose_params(hist: np.ndarray, spec: DTypeSpec) -> Params:
     """Exhaustive search over b (and m); n = the minimal lossless width for each b.
 
-    Ties go to the smaller n, then b, then m, so the choice is deterministic.
+    Vectorised over all 2^W pivots at once. Ties go to the smaller n, then b, then m, so the
+    choice is deterministic.
     """
     w = spec.exp_bits
     hist = np.asarray(hist, dtype=np.int64)
@@ -61,29 +52,33 @@ def choose_params(hist: np.ndarray, spec: DTypeSpec) -> Params:
         return Params(0, 1, 0)
     if present.size == 1:                      # all exponents equal: zero-width codes
         return Params(int(present[0]), 1, 0)
-    total = int(hist.sum())
-    x = np.arange(1 << w)
-    best = None
-    for b in range(1 << w):
-        n = min_code_width(b, present, w)
-        y = (b - x) % (1 << n)
-        # count of codes by bit length, then cumulative: below[m] = #codes < 2^m
-        by_len = np.bincount(_bit_length(y), weights=hist, minlength=n + 1)
-        below = np.cumsum(by_len)
-        for m in range(n + 1):
-            cost = expected_bits(float(below[m]) / total, n, m)
-            key = (cost, n, b, m)
-            if best is None or key < best:
-                best = key
-    _, n, b, m = best
-    return Params(b, n, m)
+    total = float(hist.sum())
+    size = 1 << w
+    bs = np.arange(size)[:, None]
+    xs = np.arange(size)[None, :]
+    # Eq. 1 per pivot: the signed distance of every present exponent must fit n bits
+    s = signed_distance(bs, present[None, :], w)
+    need = np.where(s >= 0, s, -s - 1).max(axis=1)
+    n = np.minimum(w, _bit_length(need) + 1)                     # [b]
+    y = (bs - xs) % (1 << n)[:, None]                            # codes of every exponent value
+    cell = (bs * (w + 1) + _bit_length(y)).reshape(-1)         # (pivot, code bit length)
+    by_len = np.bincount(cell, weights=np.tile(hist, size).astype(np.float64),
+                         minlength=size * (w + 1)).reshape(size, w + 1)
+    below = np.cumsum(by_len, axis=1)                            # [b, m]: codes < 2^m
+    m = np.arange(w + 1)[None, :]
+    # Eq. 4: a group keeps m bits when all 16 codes fit (probability p^16 for independent
+    # codes), else its codes carry n bits; the flag's 1/16 bit is the same for every choice.
+    cost = m + (n[:, None] - m) * (1.0 - (below / total) ** GROUP_LEN)
+    cost = np.where(m <= n[:, None], cost, np.inf)
+    bb, mm = np.meshgrid(np.arange(size), np.arange(w + 1), indexing="ij")
+    nn = np.broadcast_to(n[:, None], cost.shape)
+    order = np.lexsort((mm.ravel(), bb.ravel(), nn.ravel(), cost.ravel()))
+    best = order[0]
+    return Params(int(bb.ravel()[best]), int(nn.ravel()[best]), int(mm.ravel()[best]))
+
+
+_BITLEN = np.array([int(v).bit_length() for v in range(1 << 16)], dtype=np.int64)
 
 
 def _bit_length(v: np.ndarray) -> np.ndarray:
-    out = np.zeros(v.shape, dtype=np.int64)
-    v = v.copy()
-    while np.any(v):
-        nz = v != 0
-        out[nz] += 1
-        v >>= 1
-    return out
+    return _BITLEN[np.asarray(v, dtype=np.int64)]
