@@ -50,6 +50,8 @@ __all__ = ["TransferError", "TransferStats", "broadcast_state_dict", "broadcast_
 COMPRESSIBLE_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
 DEFAULT_BUCKET_BYTES = 16 << 20
 DEFAULT_TIMEOUT_S = float(os.environ.get("ENEC_DIST_TIMEOUT", "600"))
+# how long a failing rank waits for its peers to read its error (a dead peer never does)
+LINGER_S = float(os.environ.get("ENEC_DIST_LINGER", "3"))
 
 
 class TransferError(RuntimeError):
@@ -146,18 +148,32 @@ class _Channel:
                                 f"rendezvous store, a peer rank has probably died ({e})") from e
         if msg is not None:
             self.failed = True
+            self._ack_and_linger()
             raise TransferError(f"{self.op} (rank {self.global_rank}): aborted because {msg}")
+
+    def _ack_and_linger(self):
+        """Count this rank as informed, then wait (LINGER_S at most) until every rank is: the
+        store may live in this very process, which is likely to exit once the error is raised."""
+        try:
+            self.store.add(self.key + "/ack", 1)
+            end = time.monotonic() + LINGER_S
+            while self.store.add(self.key + "/ack", 0) < self.world and time.monotonic() < end:
+                time.sleep(0.01)
+        except Exception:
+            pass
 
     def post_failure(self, exc: BaseException):
         """Tell the other ranks that this rank cannot finish the transfer."""
-        self.failed = True
-        if self.store is None:
+        if self.failed or self.store is None:
+            self.failed = True
             return
+        self.failed = True
         try:
             if not self.store.check([self.key]):
                 self.store.set(self.key, f"rank {self.global_rank} failed: {type(exc).__name__}: {exc}")
         except Exception:
-            pass
+            return
+        self._ack_and_linger()
 
     def wait(self, work, what: str):
         """Wait for an async collective, polling the failure mailbox and the deadline."""
