@@ -27,27 +27,32 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 
-def synthetic_state_dict(gib: float, seed: int = 0) -> dict:
-    """LLM-like BF16 weights: normal, per-tensor std 0.006-0.05, 16 MiB tensors (8 Mi elements)."""
-    g = torch.Generator().manual_seed(seed)
-    numel = int(gib * (1 << 30)) // 2
-    per = 8 << 20
-    sd, i = {}, 0
-    while numel > 0:
-        n = min(per, numel)
-        std = 0.006 + 0.044 * torch.rand(1, generator=g).item()
-        sd[f"layers.{i}.weight"] = (torch.randn(n, generator=g) * std).to(torch.bfloat16).reshape(-1, 4096) \
-            if n % 4096 == 0 else (torch.randn(n, generator=g) * std).to(torch.bfloat16)
-        numel -= n
-        i += 1
-    return sd
+SYN_NUMEL = 8 << 20                      # 16 MiB BF16 tensors
 
 
-def load(name: str, gib: float) -> dict:
+def synthetic_tensor(i: int, numel: int) -> torch.Tensor:
+    """LLM-like BF16 weights: normal with a per-tensor std in 0.006-0.05, shape (-1, 4096)."""
+    g = torch.Generator().manual_seed(1000 + i)
+    std = 0.006 + 0.044 * torch.rand(1, generator=g).item()
+    t = (torch.randn(numel, generator=g) * std).to(torch.bfloat16)
+    return t.reshape(-1, 4096) if numel % 4096 == 0 else t
+
+
+def dataset(name: str, gib: float):
+    """(name -> (numel, make())) in order; tensors are made on demand so that a rank never needs
+    more than the data it sends or receives plus one tensor to check against."""
     if name == "minilm":
         from enec import testdata
-        return testdata.minilm_state_dict("bfloat16")
-    return synthetic_state_dict(gib)
+        sd = testdata.minilm_state_dict("bfloat16")
+        return {k: (v.numel(), (lambda v=v: v)) for k, v in sd.items()}
+    total = int(gib * (1 << 30)) // 2
+    out, i = {}, 0
+    while total > 0:
+        n = min(SYN_NUMEL, total)
+        out[f"layers.{i}.weight"] = (n, (lambda i=i, n=n: synthetic_tensor(i, n)))
+        total -= n
+        i += 1
+    return out
 
 
 def bits_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -56,8 +61,14 @@ def bits_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
     return torch.equal(a.contiguous().reshape(-1).view(torch.uint8), b.contiguous().reshape(-1).view(torch.uint8))
 
 
-def flat_of(sd: dict) -> torch.Tensor:
-    return torch.cat([t.reshape(-1) for t in sd.values() if t.dtype == torch.bfloat16])
+def flat_slices(data: dict, lo: int, hi: int):
+    """(offset from lo, flat piece) covering elements [lo, hi) of the concatenation of `data`."""
+    off = 0
+    for _, (n, make) in data.items():
+        if off + n > lo and off < hi:
+            a, b = max(lo, off), min(hi, off + n)
+            yield a - lo, make().reshape(-1)[a - off:b - off]
+        off += n
 
 
 def _rank_main(rank, world, port, datasets, gib, out_path, threads):
@@ -66,34 +77,45 @@ def _rank_main(rank, world, port, datasets, gib, out_path, threads):
     torch.set_num_threads(threads)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
                             timeout=timedelta(seconds=1800))
+    # one-time warm-up (first custom-op call, gloo connections), not part of any measurement
+    warm = {"w": torch.randn(4096).bfloat16()}
+    ed.broadcast_state_dict(warm if rank == 0 else None)
+    ed.broadcast_state_dict(warm if rank == 0 else None, compress=False)
+    ed.all_gather_flat(warm["w"])
     rows = []
     for name in datasets:
-        full = load(name, gib)       # every rank builds it, to check the received bits
-        flat = flat_of(full)
-        n = flat.numel()
+        data = dataset(name, gib)
+        bf16 = {k: v for k, v in data.items() if v[1]().dtype == torch.bfloat16} if name == "minilm" else data
+        n = sum(v[0] for v in bf16.values())
         bounds = [n * r // world for r in range(world + 1)]
-        shard = flat[bounds[rank]:bounds[rank + 1]].clone()
         for op in ("broadcast", "all-gather"):
             for compress in (True, False):
+                if op == "broadcast":
+                    sd = {k: make() for k, (_, make) in data.items()} if rank == 0 else None
+                else:
+                    shard = torch.empty(bounds[rank + 1] - bounds[rank], dtype=torch.bfloat16)
+                    for off, piece in flat_slices(bf16, bounds[rank], bounds[rank + 1]):
+                        shard[off:off + piece.numel()].copy_(piece)
                 dist.barrier()
                 t0 = time.perf_counter()
                 if op == "broadcast":
-                    got, st = ed.broadcast_state_dict(full if rank == 0 else None, src=0,
-                                                      compress=compress, return_stats=True)
+                    got, st = ed.broadcast_state_dict(sd, src=0, compress=compress, return_stats=True)
                 else:
                     got, st = ed.all_gather_flat(shard, compress=compress, return_stats=True)
                 dist.barrier()
                 seconds = time.perf_counter() - t0
                 if op == "broadcast":
-                    ok = all(bits_equal(got[k], v) for k, v in full.items())
+                    ok = list(got) == list(data) and all(bits_equal(got[k], make()) for k, (_, make) in data.items())
+                    sd = None
                 else:
-                    ok = bits_equal(got, flat)
+                    ok = got.numel() == n and all(bits_equal(got[off:off + p.numel()], p)
+                                                  for off, p in flat_slices(bf16, 0, n))
+                    shard = None
                 del got
                 wire = st.payload_bytes + st.control_bytes
                 rows.append({"data": name, "op": op, "compressed": compress, "ok": ok, "wire": wire,
                              "payload": st.payload_bytes, "original": st.original_bytes,
                              "seconds": seconds, "buckets": st.buckets})
-        del full, flat, shard
     gathered = ed.all_gather_json(rows)
     if rank == 0:
         table = []

@@ -15,6 +15,8 @@ import time
 import traceback
 from datetime import timedelta
 
+import torch
+
 HANG_DEADLINE_S = 90
 
 
@@ -39,14 +41,23 @@ class Counter:
             return t.numel() * t.element_size()
 
         def broadcast(tensor, src=None, *a, **kw):
+            self.calls += 1
             if dist.get_rank() == src:
                 self.sent += nbytes(tensor)
-            self.calls += 1
+            elif kw.get("async_op"):
+                # strict async: the caller's buffer holds poison until it waits on the handle
+                scratch = torch.empty_like(tensor)
+                work = orig_bcast(scratch, src, *a, **kw)
+                return _Deferred(work, [(scratch, tensor)])
             return orig_bcast(tensor, src, *a, **kw)
 
         def all_gather(tensor_list, tensor, *a, **kw):
             self.sent += nbytes(tensor)
             self.calls += 1
+            if kw.get("async_op"):
+                scratch = [torch.empty_like(t) for t in tensor_list]
+                work = orig_gather(scratch, tensor, *a, **kw)
+                return _Deferred(work, list(zip(scratch, tensor_list)))
             return orig_gather(tensor_list, tensor, *a, **kw)
 
         def all_reduce(tensor, *a, **kw):
@@ -55,6 +66,27 @@ class Counter:
             return orig_reduce(tensor, *a, **kw)
 
         dist.broadcast, dist.all_gather, dist.all_reduce = broadcast, all_gather, all_reduce
+
+
+class _Deferred:
+    """A collective handle whose results reach the caller's tensors only in wait(); until then
+    they hold a poison pattern, so code that reads a buffer before waiting on it fails."""
+
+    def __init__(self, work, pairs):
+        self.work, self.pairs = work, pairs
+        for _, dst in pairs:
+            if dst.numel():
+                dst.view(-1).view(torch.uint8).fill_(0xA5)
+
+    def is_completed(self):
+        return self.work.is_completed()
+
+    def wait(self, *a, **kw):
+        out = self.work.wait(*a, **kw)
+        for src, dst in self.pairs:
+            dst.copy_(src)
+        self.pairs = []
+        return out
 
 
 COUNTER = Counter()

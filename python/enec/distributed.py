@@ -432,10 +432,10 @@ def broadcast_state_dict(state_dict=None, src: int = 0, group=None, device=None,
                 payload = torch.empty(sum(sizes), dtype=torch.uint8, device=comm)
                 stats.received_payload_bytes += payload.numel()
             work = _bcast(payload, src_g, ch) if payload.numel() else None
-            if pending is not None:               # overlaps the transfer just launched
+            if pending is not None:               # decoding overlaps the transfer just launched
+                ch.wait(pending[4], f"bucket {bi - 1}")
                 if not is_src:
                     ch.run(decode, *pending[:4])
-                ch.wait(pending[4], f"bucket {bi - 1}")
             pending = (lo, hi, sizes, payload, work)
         if pending is not None:
             ch.wait(pending[4], f"bucket {len(buckets) - 1}")
