@@ -1,0 +1,107 @@
+"""The native CPU implementation: python/enec/csrc/enec_native.cpp through ctypes.
+
+ctypes releases the GIL for the duration of each call, so several Python threads can compress
+at once; each call also splits its blocks over torch.get_num_threads() threads.
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+
+import numpy as np
+
+from . import format as fmt
+from .errors import CorruptStreamError
+
+name = "native"
+
+_lib = None
+_load_error = None
+
+
+def _load():
+    global _lib, _load_error
+    if _lib is not None or _load_error is not None:
+        return _lib
+    here = os.path.dirname(__file__)
+    paths = sorted(glob.glob(os.path.join(here, "_enec_native*.so")))
+    if not paths:
+        _load_error = "the native library is not built (pip install -e . builds it)"
+        return None
+    try:
+        lib = ctypes.CDLL(paths[0])
+    except OSError as e:
+        _load_error = str(e)
+        return None
+    i64, i32, vp = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
+    lib.enec_histogram.argtypes = [vp, i64, i32, vp, i32]
+    lib.enec_histogram.restype = i32
+    lib.enec_encode.argtypes = [vp, i64, i32, i32, i32, i32, i64, i64, i64, i64, i64, vp, i32]
+    lib.enec_encode.restype = i64
+    lib.enec_decode.argtypes = [vp, i64, i32, i64, i32, i32, i32, i64, i64, i64, i64, i64, vp, i32,
+                                ctypes.c_char_p, i32]
+    lib.enec_decode.restype = i32
+    _lib = lib
+    return lib
+
+
+def available() -> bool:
+    return _load() is not None
+
+
+def load_error() -> str | None:
+    _load()
+    return _load_error
+
+
+def _threads() -> int:
+    try:
+        import torch
+        return max(1, torch.get_num_threads())
+    except Exception:
+        return os.cpu_count() or 1
+
+
+def _ptr(a: np.ndarray) -> int:
+    return a.ctypes.data if a.size else 0
+
+
+def histogram(words: np.ndarray, spec: fmt.DTypeSpec) -> np.ndarray:
+    words = np.ascontiguousarray(words)
+    hist = np.zeros(1 << spec.exp_bits, dtype=np.int64)
+    _load().enec_histogram(_ptr(words), words.size, spec.code, hist.ctypes.data, _threads())
+    return hist
+
+
+def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape, params) -> np.ndarray:
+    words = np.ascontiguousarray(words).reshape(-1)
+    numel = words.size
+    hdr = fmt.Header(spec, tuple(shape), numel, params.b, params.n, params.m)
+    lay = hdr.layout
+    # np.empty of the worst-case size: pages never written cost no memory
+    blob = np.empty(fmt.max_compressed_bytes(spec, numel, len(shape)), dtype=np.uint8)
+    blob[:lay.outlier_offset] = 0               # header, section gaps
+    out_bytes = _load().enec_encode(
+        _ptr(words), numel, spec.code, params.b, params.n, params.m, lay.raw_offset,
+        lay.low_offset, lay.flags_offset, lay.index_offset, lay.outlier_offset, blob.ctypes.data,
+        _threads())
+    if out_bytes < 0:
+        raise RuntimeError(f"native encoder failed with code {out_bytes}")
+    hdr = fmt.Header(spec, tuple(shape), numel, params.b, params.n, params.m, outlier_bytes=out_bytes)
+    blob[:lay.header_bytes] = np.frombuffer(hdr.pack(), dtype=np.uint8)
+    return blob[:hdr.total_bytes]
+
+
+def decode(buf: np.ndarray, header: fmt.Header) -> np.ndarray:
+    buf = np.ascontiguousarray(buf)
+    lay = header.layout
+    out = np.empty(header.numel, dtype=np.uint16 if header.dtype.word_bits == 16 else np.uint32)
+    err = ctypes.create_string_buffer(256)
+    rc = _load().enec_decode(
+        _ptr(buf), buf.size, header.dtype.code, header.numel, header.b, header.n, header.m,
+        lay.raw_offset, lay.low_offset, lay.flags_offset, lay.index_offset, lay.outlier_offset,
+        _ptr(out), _threads(), err, len(err))
+    if rc != 0:
+        raise CorruptStreamError(err.value.decode())
+    return out

@@ -1,0 +1,31 @@
+"""Build of enec's native CPU library (plain C ABI, loaded with ctypes).
+
+No torch and no Python headers are needed to build it, so pip's build isolation is safe.
+ENEC_SANITIZE=address,undefined builds it with sanitizers (CI's sanitizer run).
+"""
+import os
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+sanitize = os.environ.get("ENEC_SANITIZE", "")
+cflags = ["-std=c++17", "-O3", "-Wall"]
+ldflags = ["-pthread"]
+if sanitize:
+    cflags = ["-std=c++17", "-O1", "-g", "-fno-omit-frame-pointer", f"-fsanitize={sanitize}",
+              "-fno-sanitize-recover=all"]
+    ldflags += [f"-fsanitize={sanitize}"]
+
+
+class BuildPlainLibrary(build_ext):
+    """The library has no PyInit_ function: it is a C library, not a Python module."""
+
+    def get_export_symbols(self, ext):
+        return []
+
+
+setup(
+    ext_modules=[Extension("enec._enec_native", ["python/enec/csrc/enec_native.cpp"],
+                           extra_compile_args=cflags, extra_link_args=ldflags, language="c++")],
+    cmdclass={"build_ext": BuildPlainLibrary},
+)
