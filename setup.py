@@ -10,9 +10,13 @@ from setuptools.command.build_ext import build_ext
 
 sanitize = os.environ.get("ENEC_SANITIZE", "")
 cflags = ["-std=c++17", "-O3", "-Wall"]
+# Portable by default (wheels move between machines); ENEC_NATIVE_ARCH=native (or x86-64-v3, ...)
+# tunes the build for one machine.
+if os.environ.get("ENEC_NATIVE_ARCH"):
+    cflags.append("-march=" + os.environ["ENEC_NATIVE_ARCH"])
 ldflags = ["-pthread"]
 if sanitize:
-    cflags = ["-std=c++17", "-O1", "-g", "-fno-omit-frame-pointer", f"-fsanitize={sanitize}",
+    cflags = ["-std=c++17", "-O1", "-Wall", "-g", "-fno-omit-frame-pointer", f"-fsanitize={sanitize}",
               "-fno-sanitize-recover=all"]
     ldflags += [f"-fsanitize={sanitize}"]
 

@@ -42,8 +42,18 @@ def _load():
     lib.enec_decode.argtypes = [vp, i64, i32, i64, i32, i32, i32, i64, i64, i64, i64, i64, vp, i32,
                                 ctypes.c_char_p, i32]
     lib.enec_decode.restype = i32
+    lib.enec_advise_huge.argtypes = [vp, i64]
+    lib.enec_advise_huge.restype = None
     _lib = lib
     return lib
+
+
+def _empty(n: int, dtype) -> np.ndarray:
+    """An output array; large ones get transparent huge pages (fewer first-touch faults)."""
+    a = np.empty(n, dtype=dtype)
+    if a.nbytes >= (8 << 20):
+        _load().enec_advise_huge(a.ctypes.data, a.nbytes)
+    return a
 
 
 def available() -> bool:
@@ -80,8 +90,14 @@ def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape, params) -> np.ndarray:
     hdr = fmt.Header(spec, tuple(shape), numel, params.b, params.n, params.m)
     lay = hdr.layout
     # np.empty of the worst-case size: pages never written cost no memory
-    blob = np.empty(fmt.max_compressed_bytes(spec, numel, len(shape)), dtype=np.uint8)
-    blob[:lay.outlier_offset] = 0               # header, section gaps
+    blob = _empty(fmt.max_compressed_bytes(spec, numel, len(shape)), np.uint8)
+    # the library writes every section; zero only the header and the alignment gaps
+    blob[:lay.header_bytes] = 0
+    for end, nxt in [(lay.raw_offset + lay.raw_bytes, lay.low_offset),
+                     (lay.low_offset + lay.low_bytes, lay.flags_offset),
+                     (lay.flags_offset + lay.flags_bytes, lay.index_offset),
+                     (lay.index_offset + lay.index_bytes, lay.outlier_offset)]:
+        blob[end:nxt] = 0
     out_bytes = _load().enec_encode(
         _ptr(words), numel, spec.code, params.b, params.n, params.m, lay.raw_offset,
         lay.low_offset, lay.flags_offset, lay.index_offset, lay.outlier_offset, blob.ctypes.data,
@@ -96,7 +112,7 @@ def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape, params) -> np.ndarray:
 def decode(buf: np.ndarray, header: fmt.Header) -> np.ndarray:
     buf = np.ascontiguousarray(buf)
     lay = header.layout
-    out = np.empty(header.numel, dtype=np.uint16 if header.dtype.word_bits == 16 else np.uint32)
+    out = _empty(header.numel, np.uint16 if header.dtype.word_bits == 16 else np.uint32)
     err = ctypes.create_string_buffer(256)
     rc = _load().enec_decode(
         _ptr(buf), buf.size, header.dtype.code, header.numel, header.b, header.n, header.m,

@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include <sys/mman.h>
+
 namespace {
 
 constexpr int64_t kBlock = 16384;   // N
@@ -185,6 +187,19 @@ extern "C" {
 
 int enec_native_version() { return 1; }
 
+// Ask for transparent huge pages on a large, not yet touched output buffer: first-touch page
+// faults of 4 KiB pages otherwise cost as much as the codec itself. Best effort, no error.
+void enec_advise_huge(void* p, int64_t len) {
+#ifdef MADV_HUGEPAGE
+  const uintptr_t huge = 2u << 20;
+  uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+  uintptr_t e = ((uintptr_t)p + (uintptr_t)len) & ~(huge - 1);
+  if (e > a) madvise((void*)a, e - a, MADV_HUGEPAGE);
+#else
+  (void)p; (void)len;
+#endif
+}
+
 // Exponent histogram (2^W counts) of numel words.
 int enec_histogram(const void* words, int64_t numel, int dt, int64_t* hist, int nthreads) {
   const int W = exp_bits(dt);
@@ -275,19 +290,23 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int b, int n, int 
     const int64_t f = fcount[t];
     if (f == 0) return;
     const int64_t lanes = g.lanes(t), real = g.real(t), G = lanes / kGroupLen;
-    uint16_t* y = s.a.data();
-    std::vector<uint8_t> rawtmp(raw_block_bytes(dt, kBlock));
-    load_block(p, words, t, lanes, real, y, rawtmp.data(), s);
     const uint8_t* fl = blob + flags_off + t * (kBlock / 128);
-    std::vector<int32_t> flagged;
-    flagged.reserve(f);
-    for (int64_t j = 0; j < G; ++j) if ((fl[j >> 3] >> (j & 7)) & 1) flagged.push_back((int32_t)j);
+    int32_t* flagged = (int32_t*)s.c.data();           // scratch: up to G ints fit in 2*N bytes
+    int64_t nf = 0;
+    for (int64_t j = 0; j < G; ++j) if ((fl[j >> 3] >> (j & 7)) & 1) flagged[nf++] = (int32_t)j;
     const int64_t slots = outlier_slots(f);
     uint16_t* hi = s.b.data();
+    const int64_t base = t * kBlock;
     for (int k = 0; k < kGroupLen; ++k)
       for (int64_t r = 0; r < f; ++r) {
         const int64_t i = k * G + flagged[r];
-        hi[k * f + r] = i < real ? (uint16_t)(((b - y[i]) & nmask) >> m) : 0;   // padding lanes: code 0
+        uint16_t x = 0;
+        if (i < real) {
+          if (dt == FP32) x = (uint16_t)((((const uint32_t*)words)[base + i] >> 23) & 0xFF);
+          else if (dt == BF16) x = (uint16_t)((((const uint16_t*)words)[base + i] >> 7) & 0xFF);
+          else x = (uint16_t)((((const uint16_t*)words)[base + i] >> 10) & 0x1F);
+        }
+        hi[k * f + r] = i < real ? (uint16_t)(((b - x) & nmask) >> m) : 0;   // padding lanes: code 0
       }
     std::fill(hi + kGroupLen * f, hi + slots, 0);
     halving_pack(hi, slots, h, blob + out_off + start[t], s.z.data());
@@ -355,37 +374,37 @@ int enec_decode(const uint8_t* blob, int64_t size, int dt, int64_t numel, int b,
         ++r;
       }
     }
-    // inverse transform: x = (b - signext_n(y)) mod 2^W
-    for (int64_t i = 0; i < real; ++i) {
-      const uint16_t v = (uint16_t)(y[i] & nmask);
-      const int sv = (v & signbit) ? (int)v - (1 << n) : (int)v;
-      y[i] = (uint16_t)((b - sv) & wmask);
+    // inverse transform x = (b - signext_n(y)) mod 2^W, as a table over the 2^n codes
+    uint16_t inv[256];
+    for (int v = 0; v < (1 << n); ++v) {
+      const int sv = (v & signbit) ? v - (1 << n) : v;
+      inv[v] = (uint16_t)((b - sv) & wmask);
     }
     const int64_t start_el = t * kBlock;
     const uint8_t* rawp = blob + raw_off + t * raw_block_bytes(dt, kBlock);
+    const int64_t hh = lanes / 2;
+    const int64_t r1 = std::min(real, hh);
     if (dt == FP32) {
       uint32_t* o = (uint32_t*)out + start_el;
-      const uint16_t* lo = (const uint16_t*)rawp;   // identity packing; may be unaligned
+      const uint8_t* lo = rawp;                     // identity packing of the low 16 bits
       const uint8_t* ph = rawp + 2 * lanes;
-      const int64_t hh = lanes / 2;
-      for (int64_t i = 0; i < real; ++i) {
-        const uint16_t rh = i < hh ? ph[2 * i] : ph[2 * (i - hh) + 1];
-        uint16_t l;
-        std::memcpy(&l, (const uint8_t*)lo + 2 * i, 2);
-        o[i] = ((uint32_t)Fields::join16(y[i], rh, 7) << 16) | l;
+      for (int64_t i = 0; i < r1; ++i) {
+        const uint32_t hiw = Fields::join16(inv[y[i] & nmask], ph[2 * i], 7);
+        o[i] = (hiw << 16) | (uint32_t)(lo[2 * i] | (lo[2 * i + 1] << 8));
+      }
+      for (int64_t i = hh; i < real; ++i) {
+        const uint32_t hiw = Fields::join16(inv[y[i] & nmask], ph[2 * (i - hh) + 1], 7);
+        o[i] = (hiw << 16) | (uint32_t)(lo[2 * i] | (lo[2 * i + 1] << 8));
       }
     } else if (dt == BF16) {
       uint16_t* o = (uint16_t*)out + start_el;
-      const int64_t hh = lanes / 2;
-      for (int64_t i = 0; i < real; ++i) {
-        const uint16_t r8 = i < hh ? rawp[2 * i] : rawp[2 * (i - hh) + 1];
-        o[i] = Fields::join16(y[i], r8, 7);
-      }
+      for (int64_t i = 0; i < r1; ++i) o[i] = Fields::join16(inv[y[i] & nmask], rawp[2 * i], 7);
+      for (int64_t i = hh; i < real; ++i) o[i] = Fields::join16(inv[y[i] & nmask], rawp[2 * (i - hh) + 1], 7);
     } else {
       uint16_t* raw = s.c.data();
       halving_unpack(rawp, lanes, 11, raw, s.z.data());
       uint16_t* o = (uint16_t*)out + start_el;
-      for (int64_t i = 0; i < real; ++i) o[i] = Fields::join16(y[i], raw[i], 10);
+      for (int64_t i = 0; i < real; ++i) o[i] = Fields::join16(inv[y[i] & nmask], raw[i], 10);
     }
   });
   if (bad_block.load() >= 0) {
