@@ -156,3 +156,30 @@ def decompress_tensor(blob, shape=None, dtype=None, impl=None) -> torch.Tensor:
 
 __all__ = ["compress_tensor", "decompress_tensor", "get_impl", "implementations", "spec_of",
            "UnsupportedDTypeError"]
+
+
+def decompress_rows(blob, start: int, stop: int, impl=None) -> torch.Tensor:
+    """Rows [start, stop) of the first dimension, decoding only the blocks that hold them
+    (every block decodes on its own). Without a block-range decoder, decodes everything."""
+    buf = blob_array(blob)
+    header = fmt.parse_header(buf)
+    if not header.shape:
+        raise EnecError("a 0-dim tensor has no rows to slice")
+    rows = header.shape[0]
+    start, stop, _ = slice(start, stop).indices(rows)
+    stop = max(stop, start)
+    inner = header.numel // rows if rows else 0
+    lo, hi = start * inner, stop * inner
+    out_dtype = getattr(torch, header.dtype.name)
+    signed = np.int16 if header.dtype.word_bits == 16 else np.int32
+    impl = impl or get_impl()
+    if hi == lo:
+        return torch.empty((stop - start,) + header.shape[1:], dtype=out_dtype)
+    if hasattr(impl, "decode_blocks") and header.checksum_kind == fmt.CHECKSUM_NONE:
+        t0, t1 = lo // fmt.BLOCK_ELEMS, (hi + fmt.BLOCK_ELEMS - 1) // fmt.BLOCK_ELEMS
+        words = impl.decode_blocks(buf, header, t0, t1)[lo - t0 * fmt.BLOCK_ELEMS:hi - t0 * fmt.BLOCK_ELEMS]
+    else:   # a checksum covers the whole tensor: verify it, then slice
+        full = decompress_tensor(buf, impl=impl)
+        return full[start:stop].clone()
+    t = torch.from_numpy(np.ascontiguousarray(words).view(signed))
+    return t.view(out_dtype).reshape((stop - start,) + header.shape[1:])

@@ -40,7 +40,7 @@ def _load():
     lib.enec_encode.argtypes = [vp, i64, i32, i32, i32, i32, i64, i64, i64, i64, i64, vp, i32]
     lib.enec_encode.restype = i64
     lib.enec_decode.argtypes = [vp, i64, i32, i64, i32, i32, i32, i64, i64, i64, i64, i64, vp, i32,
-                                ctypes.c_char_p, i32]
+                                ctypes.c_char_p, i32, i64, i64]
     lib.enec_decode.restype = i32
     lib.enec_advise_huge.argtypes = [vp, i64]
     lib.enec_advise_huge.restype = None
@@ -110,14 +110,20 @@ def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape, params) -> np.ndarray:
 
 
 def decode(buf: np.ndarray, header: fmt.Header) -> np.ndarray:
+    return decode_blocks(buf, header, 0, header.blocks)
+
+
+def decode_blocks(buf: np.ndarray, header: fmt.Header, t_begin: int, t_end: int) -> np.ndarray:
+    """Decode blocks [t_begin, t_end) only: elements t_begin*N up to min(t_end*N, numel)."""
     buf = np.ascontiguousarray(buf)
     lay = header.layout
-    out = _empty(header.numel, np.uint16 if header.dtype.word_bits == 16 else np.uint32)
+    count = max(0, min(t_end * fmt.BLOCK_ELEMS, header.numel) - t_begin * fmt.BLOCK_ELEMS)
+    out = _empty(count, np.uint16 if header.dtype.word_bits == 16 else np.uint32)
     err = ctypes.create_string_buffer(256)
     rc = _load().enec_decode(
         _ptr(buf), buf.size, header.dtype.code, header.numel, header.b, header.n, header.m,
         lay.raw_offset, lay.low_offset, lay.flags_offset, lay.index_offset, lay.outlier_offset,
-        _ptr(out), _threads(), err, len(err))
+        _ptr(out), _threads(), err, len(err), t_begin, t_end)
     if rc != 0:
         raise CorruptStreamError(err.value.decode())
     return out

@@ -315,9 +315,11 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int b, int n, int 
 }
 
 // Decode. Returns 0, or a negative code with a message in err.
+// Decode blocks [t_begin, t_end) into out, which receives elements t_begin*N ... The whole
+// outlier index is still checked against the flags (a cheap sequential pass).
 int enec_decode(const uint8_t* blob, int64_t size, int dt, int64_t numel, int b, int n, int m,
                 int64_t raw_off, int64_t low_off, int64_t flags_off, int64_t index_off, int64_t out_off,
-                void* out, int nthreads, char* err, int errlen) {
+                void* out, int nthreads, char* err, int errlen, int64_t t_begin, int64_t t_end) {
   Geometry g(numel);
   const int h = n - m, W = exp_bits(dt);
   const int64_t out_bytes = size - out_off;
@@ -349,7 +351,13 @@ int enec_decode(const uint8_t* blob, int64_t size, int dt, int64_t numel, int b,
   std::atomic<int> bad_kind{0};
   const uint16_t nmask = (uint16_t)((1u << n) - 1), wmask = (uint16_t)((1u << W) - 1);
   const uint16_t signbit = (uint16_t)(1u << (n - 1));
-  parallel_blocks(g.blocks, nthreads, [&](int64_t t, Scratch& s) {
+  if (t_begin < 0 || t_end > g.blocks || t_begin > t_end) {
+    std::snprintf(err, errlen, "block range [%lld, %lld) outside [0, %lld)", (long long)t_begin,
+                  (long long)t_end, (long long)g.blocks);
+    return -1;
+  }
+  parallel_blocks(t_end - t_begin, nthreads, [&](int64_t tt, Scratch& s) {
+    const int64_t t = tt + t_begin;
     if (bad_block.load() >= 0) return;
     const int64_t lanes = g.lanes(t), real = g.real(t), G = lanes / kGroupLen, f = fcount[t];
     uint16_t* y = s.a.data();
@@ -380,7 +388,7 @@ int enec_decode(const uint8_t* blob, int64_t size, int dt, int64_t numel, int b,
       const int sv = (v & signbit) ? v - (1 << n) : v;
       inv[v] = (uint16_t)((b - sv) & wmask);
     }
-    const int64_t start_el = t * kBlock;
+    const int64_t start_el = (t - t_begin) * kBlock;
     const uint8_t* rawp = blob + raw_off + t * raw_block_bytes(dt, kBlock);
     const int64_t hh = lanes / 2;
     const int64_t r1 = std::min(real, hh);

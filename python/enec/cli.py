@@ -1,0 +1,108 @@
+"""The `enec` command line: compress, decompress and inspect safetensors checkpoints; bench."""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+
+def _progress(total: int, label: str):
+    """A minimal progress line on stderr (tqdm when installed)."""
+    try:
+        from tqdm import tqdm
+        bar = tqdm(total=total, desc=label, unit="tensor", file=sys.stderr, leave=False)
+        return lambda name: bar.update(1), bar.close
+    except ImportError:
+        state = {"n": 0}
+
+        def step(name):
+            state["n"] += 1
+            if sys.stderr.isatty():
+                sys.stderr.write(f"\r{label}: {state['n']}/{total} {name[:50]:50s}")
+
+        return step, lambda: sys.stderr.isatty() and sys.stderr.write("\n")
+
+
+def _count(path) -> int:
+    from safetensors import safe_open
+    with safe_open(path, framework="pt") as f:
+        return len(list(f.keys()))
+
+
+def cmd_compress(a):
+    from . import checkpoint
+    step, done = _progress(_count(a.input), "compress")
+    t = time.perf_counter()
+    try:
+        meta = checkpoint.compress_file(a.input, a.output, force=a.force, checksum=a.checksum, progress=step)
+    finally:
+        done()
+    src, dst = os.path.getsize(a.input), os.path.getsize(a.output)
+    print(f"{a.input} -> {a.output}: {len(meta)} tensors compressed, {src / 1e6:.2f} MB -> {dst / 1e6:.2f} MB "
+          f"(ratio {src / dst:.4f}) in {time.perf_counter() - t:.2f} s")
+
+
+def cmd_decompress(a):
+    from . import checkpoint
+    t = time.perf_counter()
+    checkpoint.decompress_file(a.input, a.output, force=a.force)
+    print(f"{a.input} -> {a.output}: {os.path.getsize(a.output) / 1e6:.2f} MB in {time.perf_counter() - t:.2f} s")
+
+
+def cmd_inspect(a):
+    from . import checkpoint
+    rows = checkpoint.inspect_file(a.input)
+    print(f"{'tensor':48s} {'codec':5s} {'dtype':9s} {'shape':>16s} {'b':>4s} {'n':>2s} {'m':>2s} {'ratio':>7s}")
+    for r in rows:
+        p = (f"{r['b']:4d} {r['n']:2d} {r['m']:2d}" if r["b"] is not None else f"{'-':>4s} {'-':>2s} {'-':>2s}")
+        print(f"{r['name'][:48]:48s} {r['codec']:5s} {r['dtype']:9s} {str(list(r['shape'])):>16s} {p} "
+              f"{r['original'] / r['stored']:7.4f}")
+    orig, stored = sum(r["original"] for r in rows), sum(r["stored"] for r in rows)
+    print(f"total: {len(rows)} tensors, {orig / 1e6:.2f} MB of data stored in {stored / 1e6:.2f} MB "
+          f"(ratio {orig / max(stored, 1):.4f}); file {os.path.getsize(a.input) / 1e6:.2f} MB")
+
+
+def cmd_bench(a):
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "bench.py")
+    if not os.path.exists(script):
+        raise SystemExit("enec bench needs scripts/bench.py from a source checkout of enec")
+    raise SystemExit(subprocess.call([sys.executable, script] + a.args))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="enec", description="Lossless compression of model weights (ENEC).")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("compress", help="compress a safetensors file")
+    c.add_argument("input"); c.add_argument("output")
+    c.add_argument("--force", action="store_true", help="overwrite an existing output")
+    c.add_argument("--checksum", action="store_true", help="store an XXH64 of every tensor")
+    c.set_defaults(fn=cmd_compress)
+    d = sub.add_parser("decompress", help="restore the plain safetensors file")
+    d.add_argument("input"); d.add_argument("output")
+    d.add_argument("--force", action="store_true")
+    d.set_defaults(fn=cmd_decompress)
+    i = sub.add_parser("inspect", help="per-tensor parameters and ratios")
+    i.add_argument("input")
+    i.set_defaults(fn=cmd_inspect)
+    b = sub.add_parser("bench", help="enec against the CPU peers (scripts/bench.py)")
+    b.add_argument("args", nargs=argparse.REMAINDER)
+    b.set_defaults(fn=cmd_bench)
+    a = ap.parse_args(argv)
+    from .errors import EnecError
+    try:
+        a.fn(a)
+    except (EnecError, FileExistsError, FileNotFoundError, OSError) as e:
+        print(f"enec {a.cmd}: error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:   # safetensors raises its own errors on malformed files
+        if type(e).__name__ in ("SafetensorError", "HeaderTooLarge", "InvalidHeaderDeserialization"):
+            print(f"enec {a.cmd}: error: {a.input} is not a valid safetensors file ({e})", file=sys.stderr)
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
