@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import torch
@@ -35,7 +36,9 @@ def decompress(blob, device=None) -> torch.Tensor:
     else:
         arr = cpu.blob_array(blob)
         hdr = header_of(arr, full=False)
-        t = torch.from_numpy(arr)
+        with warnings.catch_warnings():        # read-only buffers (bytes): never written to
+            warnings.simplefilter("ignore", UserWarning)
+            t = torch.from_numpy(arr)
     out = _decompress_op(t, list(hdr.shape), getattr(torch, hdr.dtype.name))
     return out.to(device) if device is not None else out
 

@@ -25,7 +25,9 @@ def _load():
     if _lib is not None or _load_error is not None:
         return _lib
     here = os.path.dirname(__file__)
-    paths = sorted(glob.glob(os.path.join(here, "_enec_native*.so")))
+    # ENEC_NATIVE_LIB points at another build of the library (CI's sanitizer build)
+    paths = ([os.environ["ENEC_NATIVE_LIB"]] if os.environ.get("ENEC_NATIVE_LIB")
+             else sorted(glob.glob(os.path.join(here, "_enec_native*.so"))))
     if not paths:
         _load_error = "the native library is not built (pip install -e . builds it)"
         return None
