@@ -223,51 +223,75 @@ def _check_all_raise(results, failed_rank, died=False):
             assert f"rank {failed_rank} failed" in res["message"], res["message"]
 
 
-def test_rank_raising_midway_fails_every_rank(tmp_path):
-    results, codes = launch(_decoder_fails_on_rank, 3, tmp_path, args=(2, "raise"))
-    _check_all_raise(results, 2)
-    assert "injected decoder fault" in results[2]["message"]
-    assert "injected decoder fault" in results[0]["message"]
-
-
 def test_rank_dying_midway_fails_every_rank(tmp_path):
-    results, codes = launch(_decoder_fails_on_rank, 3, tmp_path, args=(1, "die"))
+    # a dead rank never acknowledges the error: keep the others' wait for it short
+    results, codes = launch(_decoder_fails_on_rank, 3, tmp_path, args=(1, "die"),
+                            env={"ENEC_DIST_LINGER": "1"})
     assert codes[1] == 3
     _check_all_raise(results, 1, died=True)
 
 
-def _source_fails(rank, world):
-    import enec.distributed as ed
-    if rank == 0:
-        real, calls = ed._compress_one, [0]
+def _capture(fn):
+    try:
+        return {"value": fn()}
+    except Exception as e:                          # noqa: BLE001 - reported to the parent
+        return {"error": type(e).__name__, "message": str(e)}
 
-        def broken(t):
+
+def _failures(rank, world):
+    """Three failures in one job, each in a fresh process group (the one before is broken):
+    a receiver's decoder raising mid-way, the source's compressor raising, a rank that never
+    joins an all-gather."""
+    import torch.distributed as dist
+    import enec.distributed as ed
+    out = {}
+
+    real_dec, calls = ed._decompress_one, [0]
+    if rank == 2:
+        def broken_dec(blob, device):
+            calls[0] += 1
+            if calls[0] == 3:
+                raise RuntimeError("injected decoder fault")
+            return real_dec(blob, device)
+        ed._decompress_one = broken_dec
+    sd = _many_tensors() if rank == 0 else None
+    out["decoder"] = _capture(lambda: ed.broadcast_state_dict(sd, src=0, bucket_bytes=12_000, timeout=60)
+                              and "returned normally")
+    ed._decompress_one = real_dec
+
+    g = dist.new_group(list(range(world)))
+    real_enc, calls = ed._compress_one, [0]
+    if rank == 0:
+        def broken_enc(t):
             calls[0] += 1
             if calls[0] == 5:
                 raise MemoryError("injected compressor fault")
-            return real(t)
-        ed._compress_one = broken
-    sd = _many_tensors() if rank == 0 else None
-    ed.broadcast_state_dict(sd, src=0, bucket_bytes=12_000, timeout=60)
-    return "returned normally"
+            return real_enc(t)
+        ed._compress_one = broken_enc
+    out["source"] = _capture(lambda: ed.broadcast_state_dict(sd, src=0, group=g, bucket_bytes=12_000,
+                                                             timeout=60) and "returned normally")
+    ed._compress_one = real_enc
 
-
-def _gather_peer_absent(rank, world):
-    """Rank 1 never joins the all-gather: the others give up after their timeout."""
-    import enec.distributed as ed
+    g = dist.new_group(list(range(world)))
     if rank == 1:
-        time.sleep(4.5)
-        return "skipped"
-    ed.all_gather_flat(shard_of(rank, world), timeout=3)
-    return "returned normally"
+        time.sleep(3.5)
+        out["absent"] = {"value": "skipped"}
+    else:
+        out["absent"] = _capture(lambda: ed.all_gather_flat(shard_of(rank, world), group=g, timeout=2)
+                                 is not None and "returned normally")
+    return out
 
 
-def test_source_failing_and_absent_peer(tmp_path):
-    results, _ = launch(_source_fails, 2, tmp_path / "src")
-    _check_all_raise(results, 0)
-    assert "MemoryError: injected compressor fault" in results[1]["message"]
-
-    results, _ = launch(_gather_peer_absent, 3, tmp_path / "absent", env={"ENEC_DIST_LINGER": "1"})
-    assert results[1]["value"] == "skipped"
+def test_failing_ranks_fail_every_rank(tmp_path):
+    vals = values(launch(_failures, 3, tmp_path, env={"ENEC_DIST_LINGER": "1"})[0])
+    # a receiver's decoder raises mid-way: every rank raises, naming rank 2 and its error
+    _check_all_raise([v["decoder"] for v in vals], 2)
+    assert all("injected decoder fault" in v["decoder"]["message"] for v in vals)
+    # the source's compressor raises before the fourth bucket
+    _check_all_raise([v["source"] for v in vals], 0)
+    assert all("MemoryError: injected compressor fault" in v["source"]["message"] for v in vals)
+    # a peer that never shows up: the others give up after their timeout
+    assert vals[1]["absent"]["value"] == "skipped"
     for r in (0, 2):
-        assert results[r]["error"] == "TransferError" and "timed out after 3 s" in results[r]["message"]
+        assert vals[r]["absent"]["error"] == "TransferError"
+        assert "timed out after 2 s" in vals[r]["absent"]["message"], vals[r]["absent"]["message"]

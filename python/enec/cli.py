@@ -32,6 +32,10 @@ def _count(path) -> int:
 
 
 def cmd_compress(a):
+    if os.path.isdir(a.input):       # a sharded checkpoint folder: enec.sharded (workers / torchrun)
+        from . import sharded
+        return sharded.run_cli("compress", a.input, a.output, a.workers, a.distributed, a.timeout,
+                               force=a.force, checksum=a.checksum)
     from . import checkpoint
     step, done = _progress(_count(a.input), "compress")
     t = time.perf_counter()
@@ -45,6 +49,10 @@ def cmd_compress(a):
 
 
 def cmd_decompress(a):
+    if os.path.isdir(a.input):
+        from . import sharded
+        return sharded.run_cli("decompress", a.input, a.output, a.workers, a.distributed, a.timeout,
+                               force=a.force)
     from . import checkpoint
     t = time.perf_counter()
     checkpoint.decompress_file(a.input, a.output, force=a.force)
@@ -74,14 +82,17 @@ def cmd_bench(a):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="enec", description="Lossless compression of model weights (ENEC).")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("compress", help="compress a safetensors file")
+    c = sub.add_parser("compress", help="compress a safetensors file (or a sharded checkpoint folder)")
     c.add_argument("input"); c.add_argument("output")
     c.add_argument("--force", action="store_true", help="overwrite an existing output")
     c.add_argument("--checksum", action="store_true", help="store an XXH64 of every tensor")
+    from .sharded import add_arguments as add_folder_arguments
+    add_folder_arguments(c)   # --workers N / --distributed / --timeout for a sharded folder
     c.set_defaults(fn=cmd_compress)
     d = sub.add_parser("decompress", help="restore the plain safetensors file")
     d.add_argument("input"); d.add_argument("output")
     d.add_argument("--force", action="store_true")
+    add_folder_arguments(d)
     d.set_defaults(fn=cmd_decompress)
     i = sub.add_parser("inspect", help="per-tensor parameters and ratios")
     i.add_argument("input")

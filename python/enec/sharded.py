@@ -31,6 +31,8 @@ import sys
 import time
 from collections.abc import Mapping
 
+from .errors import EnecError
+
 __all__ = ["INDEX_NAME", "ShardedError", "FolderReport", "compress_folder", "decompress_folder",
            "load_folder", "list_shards", "assign_files", "main"]
 
@@ -38,8 +40,8 @@ INDEX_NAME = "model.safetensors.index.json"
 ENEC_KEY = "enec"
 
 
-class ShardedError(RuntimeError):
-    """Some shard of a sharded checkpoint could not be processed."""
+class ShardedError(EnecError, RuntimeError):
+    """Some shard of a sharded checkpoint could not be processed (on any worker or rank)."""
 
 
 @dataclasses.dataclass
@@ -117,18 +119,12 @@ def assign_files(sizes: dict, parts: int) -> list:
 # --------------------------------------------------------------------------------------------
 
 def _process_file(mode: str, src: str, dst: str, options: dict) -> dict:
-    from . import checkpoint
+    from . import checkpoint                      # writes dst atomically (temporary file + rename)
     t0 = time.perf_counter()
-    tmp = os.path.join(os.path.dirname(dst), f".{os.path.basename(dst)}.{os.getpid()}.part")
-    try:
-        if mode == "compress":
-            checkpoint.compress_file(src, tmp, **options)
-        else:
-            checkpoint.decompress_file(src, tmp, **options)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    if mode == "compress":
+        checkpoint.compress_file(src, dst, **options)
+    else:
+        checkpoint.decompress_file(src, dst, **options)
     return {"file": os.path.basename(src), "in_bytes": os.path.getsize(src),
             "out_bytes": os.path.getsize(dst), "seconds": time.perf_counter() - t0}
 
@@ -213,7 +209,10 @@ def _run(mode, src_dir, dst_dir, workers, distributed, timeout, options):
         rank, world = dist.get_rank(), dist.get_world_size()
         share = assign_files(sizes, world)[rank]
         done, errors = _run_share(mode, src_dir, dst_dir, share, options, rank)
-        reports = all_gather_json({"done": done, "errors": errors}, timeout=timeout)
+        try:
+            reports = all_gather_json({"done": done, "errors": errors}, timeout=timeout)
+        except RuntimeError as e:                # TransferError: a rank died or timed out
+            raise ShardedError(f"{mode} of {src_dir}: ranks could not agree: {e}") from e
         files = [f for r in reports for f in r["done"]]
         _raise_errors(mode, [e for r in reports for e in r["errors"]])
         status = "ok"
@@ -222,7 +221,10 @@ def _run(mode, src_dir, dst_dir, workers, distributed, timeout, options):
                 _finish_folder(mode, src_dir, dst_dir, names, files)
             except Exception as e:
                 status = f"rank 0 could not write the index: {type(e).__name__}: {e}"
-        statuses = all_gather_json(status, timeout=timeout)
+        try:
+            statuses = all_gather_json(status, timeout=timeout)
+        except RuntimeError as e:
+            raise ShardedError(f"{mode} of {src_dir}: ranks could not agree: {e}") from e
         if statuses[0] != "ok":
             raise ShardedError(statuses[0])
         workers_used = world
@@ -260,7 +262,8 @@ def compress_folder(src_dir, dst_dir, workers: int = 1, *, distributed: bool | N
 
     workers: local processes (1 = in this process). distributed: split across the ranks of a
     torch.distributed job instead (default: when one is running). timeout bounds the waits
-    between ranks. Extra keyword options go to enec.checkpoint.compress_file.
+    between ranks. Extra keyword options go to enec.checkpoint.compress_file (force=True to
+    overwrite existing shards, checksum=True).
     """
     return _run("compress", src_dir, dst_dir, workers, distributed, timeout, options)
 
@@ -288,7 +291,7 @@ class ShardedCheckpoint(Mapping):
         else:
             self.weight_map = {}
             for n in list_shards(self.folder):
-                for k in self._open(n).keys():
+                for k in self._open(n).keys():   # no index: every shard's names
                     self.weight_map[k] = n
         self._files: dict = {}
 
@@ -297,11 +300,15 @@ class ShardedCheckpoint(Mapping):
         if not hasattr(self, "_files"):
             self._files = {}
         if name not in self._files:
-            self._files[name] = checkpoint.open_file(os.path.join(self.folder, name), device=self.device)
+            self._files[name] = checkpoint.safe_open(os.path.join(self.folder, name), device=self.device)
         return self._files[name]
 
     def __getitem__(self, key):
-        return self._open(self.weight_map[key])[key]
+        return self._open(self.weight_map[key]).get_tensor(key)
+
+    def get_slice(self, key):
+        """Rows of the first dimension, decoding only the blocks that hold them: x.get_slice(k)[a:b]."""
+        return self._open(self.weight_map[key]).get_slice(key)
 
     def __iter__(self):
         return iter(self.weight_map)
@@ -331,17 +338,33 @@ def add_arguments(p: argparse.ArgumentParser):
                    help="seconds to wait for the other ranks (torchrun mode)")
 
 
-def run_cli(mode: str, src: str, dst: str, workers=1, distributed=None, timeout=None, out=None) -> int:
+def run_cli(mode: str, src: str, dst: str, workers=1, distributed=None, timeout=None, out=None,
+            **options) -> int:
+    """The command line's work: used by `python -m enec.sharded` and by `enec compress/decompress`
+    when the input is a folder. Under torchrun it joins (and afterwards leaves) the job's process
+    group; every rank prints errors, rank 0 the summary."""
     out = out or sys.stdout
     fn = compress_folder if mode == "compress" else decompress_folder
-    rep = fn(src, dst, workers=workers, distributed=distributed, timeout=timeout)
-    rank = 0
-    if _use_distributed(distributed):
+    use_dist = _use_distributed(distributed)
+    started_here = False
+    if use_dist:
         import torch.distributed as dist
-        rank = dist.get_rank()
+        started_here = not dist.is_initialized()
+        _ensure_process_group()
+    ok = False
+    try:
+        rep = fn(src, dst, workers=workers, distributed=use_dist, timeout=timeout, **options)
+        ok = True
+    finally:
+        if use_dist and started_here:
+            import torch.distributed as dist
+            if ok:
+                dist.barrier()                     # rank 0 hosts the store: leave together
+            dist.destroy_process_group()
+    rank = int(os.environ.get("RANK", "0")) if use_dist else 0
     if rank == 0:
         print(f"{mode}ed {len(rep.files)} shard(s) of {src} -> {dst} with {rep.workers} "
-              f"{'rank(s)' if _use_distributed(distributed) else 'worker(s)'}: "
+              f"{'rank(s)' if use_dist else 'worker(s)'}: "
               f"{rep.in_bytes / 1e6:.2f} MB -> {rep.out_bytes / 1e6:.2f} MB "
               f"(ratio {rep.ratio:.4f}) in {rep.seconds:.2f} s", file=out)
     return 0
@@ -353,20 +376,14 @@ def main(argv=None) -> int:
     p.add_argument("mode", choices=["compress", "decompress"])
     p.add_argument("src")
     p.add_argument("dst")
+    p.add_argument("--force", action="store_true", help="overwrite existing shards")
     add_arguments(p)
     a = p.parse_args(argv)
     try:
-        return run_cli(a.mode, a.src, a.dst, a.workers, a.distributed, a.timeout)
-    except ShardedError as e:
+        return run_cli(a.mode, a.src, a.dst, a.workers, a.distributed, a.timeout, force=a.force)
+    except (EnecError, OSError, RuntimeError) as e:   # RuntimeError: TransferError between ranks
         print(f"error: {e}", file=sys.stderr)
         return 1
-    finally:
-        try:
-            import torch.distributed as dist
-            if dist.is_initialized():
-                dist.destroy_process_group()
-        except Exception:
-            pass
 
 
 if __name__ == "__main__":
