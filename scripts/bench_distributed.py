@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -133,6 +134,37 @@ def _rank_main(rank, world, port, datasets, gib, out_path, threads):
     dist.destroy_process_group()
 
 
+def bench_folder(gib: float, shards: int, workers_list, out=sys.stdout):
+    """Sharded-folder compression (enec.sharded) of a synthetic BF16 checkpoint: local workers."""
+    from safetensors.torch import save_file
+    from enec import sharded
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "plain")
+        os.makedirs(src)
+        data = dataset("synthetic", gib)
+        names = list(data)
+        wm = {}
+        for s in range(shards):
+            fname = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
+            save_file({k: data[k][1]() for k in names[s::shards]}, os.path.join(src, fname))
+            wm.update({k: fname for k in names[s::shards]})
+        with open(os.path.join(src, sharded.INDEX_NAME), "w") as f:
+            json.dump({"metadata": {}, "weight_map": wm}, f)
+        for w in workers_list:
+            dst, back = os.path.join(tmp, f"enec{w}"), os.path.join(tmp, f"back{w}")
+            c = sharded.compress_folder(src, dst, workers=w)
+            d = sharded.decompress_folder(dst, back, workers=w)
+            rows.append((w, c.in_bytes, c.out_bytes, c.seconds, d.seconds))
+            shutil.rmtree(dst)
+            shutil.rmtree(back)
+    print(f"\nenec.sharded: {gib:g} GiB synthetic BF16 in {shards} shards, local worker processes")
+    print(f"{'workers':>7s} {'plain MB':>10s} {'enec MB':>10s} {'ratio':>7s} {'compress s':>10s} {'decompress s':>12s}")
+    for w, i, o, cs, ds in rows:
+        print(f"{w:7d} {i / 1e6:10.2f} {o / 1e6:10.2f} {i / o:7.4f} {cs:10.2f} {ds:12.2f}", file=out)
+    return rows
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -141,12 +173,20 @@ def free_port() -> int:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--ranks", type=int, nargs="+", default=[2, 4])
+    p.add_argument("--ranks", type=int, nargs="*", default=[2, 4])
     p.add_argument("--synthetic-gib", type=float, default=1.0)
     p.add_argument("--data", nargs="+", default=["minilm", "synthetic"], choices=["minilm", "synthetic"])
     p.add_argument("--threads", type=int, default=1, help="torch threads per rank")
     p.add_argument("--json", help="also write the rows here")
+    p.add_argument("--folder-gib", type=float, default=0,
+                   help="also time enec.sharded on a synthetic folder of this size (GiB)")
+    p.add_argument("--folder-shards", type=int, default=8)
+    p.add_argument("--folder-workers", type=int, nargs="+", default=[1, 2])
     a = p.parse_args(argv)
+    if a.folder_gib:
+        bench_folder(a.folder_gib, a.folder_shards, a.folder_workers)
+    if not a.ranks:
+        return 0
 
     all_rows = []
     for world in a.ranks:

@@ -73,6 +73,9 @@ def test_local_workers_roundtrip_and_lazy_load(hf_folder, minilm_bf16, tmp_path,
     assert index["metadata"]["enec"]["compressed_size"] == rep.out_bytes
     assert (out / "config.json").read_text() == (root / "plain" / "config.json").read_text()
 
+    with pytest.raises(ShardedError, match="already holds"):      # checked before any work
+        sharded.compress_folder(root / "plain", out, workers=2)
+
     lazy = sharded.load_folder(out)
     assert sorted(lazy) == sorted(minilm_bf16)
     for k in list(minilm_bf16)[::7]:

@@ -63,7 +63,10 @@ class FolderReport:
 
     @property
     def ratio(self) -> float:
-        return self.in_bytes / self.out_bytes if self.out_bytes else float("nan")
+        """Plain size over compressed size (whichever direction the work went)."""
+        plain, packed = (self.in_bytes, self.out_bytes) if self.mode == "compress" else \
+            (self.out_bytes, self.in_bytes)
+        return plain / packed if packed else float("nan")
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,7 +132,15 @@ def _process_file(mode: str, src: str, dst: str, options: dict) -> dict:
             "out_bytes": os.path.getsize(dst), "seconds": time.perf_counter() - t0}
 
 
+def _init_worker(threads: int):
+    """Worker processes share the cores: the codec's per-call threads follow torch's setting."""
+    import torch
+    torch.set_num_threads(threads)
+
+
 def _run_share(mode, src_dir, dst_dir, names, options, worker):
+    if worker is None:
+        worker = f"pid {os.getpid()}"
     done, errors = [], []
     for n in names:
         try:
@@ -229,6 +240,11 @@ def _run(mode, src_dir, dst_dir, workers, distributed, timeout, options):
             raise ShardedError(statuses[0])
         workers_used = world
     else:
+        if not options.get("force"):             # fail before starting any work
+            there = [n for n in names if os.path.exists(os.path.join(dst_dir, n))]
+            if there:
+                raise ShardedError(f"{dst_dir} already holds {', '.join(there)} "
+                                   "(force=True / --force to overwrite)")
         workers = max(1, int(workers or 1))
         order = sorted(names, key=lambda n: (-sizes[n], n))
         files, errors = [], []
@@ -239,14 +255,16 @@ def _run(mode, src_dir, dst_dir, workers, distributed, timeout, options):
         else:
             workers_used = min(workers, len(names))
             ctx = multiprocessing.get_context("spawn")
-            with cf.ProcessPoolExecutor(max_workers=workers_used, mp_context=ctx) as pool:
-                futs = {pool.submit(_run_share, mode, src_dir, dst_dir, [n], options, -1): n
+            threads = max(1, (os.cpu_count() or 1) // workers_used)   # no oversubscription
+            with cf.ProcessPoolExecutor(max_workers=workers_used, mp_context=ctx,
+                                        initializer=_init_worker, initargs=(threads,)) as pool:
+                futs = {pool.submit(_run_share, mode, src_dir, dst_dir, [n], options, None): n
                         for n in order}
                 for fut in cf.as_completed(futs):
                     try:
                         done, errs = fut.result()
                     except Exception as e:       # a worker process died
-                        done, errs = [], [{"file": futs[fut], "worker": -1,
+                        done, errs = [], [{"file": futs[fut], "worker": "a worker process",
                                            "error": f"{type(e).__name__}: {e}"}]
                     files += done
                     errors += errs
