@@ -293,21 +293,35 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int b, int n, int 
     const uint8_t* fl = blob + flags_off + t * (kBlock / 128);
     int32_t* flagged = (int32_t*)s.c.data();           // scratch: up to G ints fit in 2*N bytes
     int64_t nf = 0;
-    for (int64_t j = 0; j < G; ++j) if ((fl[j >> 3] >> (j & 7)) & 1) flagged[nf++] = (int32_t)j;
+    for (int64_t q = 0; q < G / 64; ++q) {             // walk the set flag bits, 64 at a time
+      uint64_t bits;
+      std::memcpy(&bits, fl + 8 * q, 8);
+      while (bits) { flagged[nf++] = (int32_t)(64 * q + __builtin_ctzll(bits)); bits &= bits - 1; }
+    }
+    for (int64_t j = (G / 64) * 64; j < G; ++j) if ((fl[j >> 3] >> (j & 7)) & 1) flagged[nf++] = (int32_t)j;
     const int64_t slots = outlier_slots(f);
     uint16_t* hi = s.b.data();
     const int64_t base = t * kBlock;
-    for (int k = 0; k < kGroupLen; ++k)
-      for (int64_t r = 0; r < f; ++r) {
-        const int64_t i = k * G + flagged[r];
-        uint16_t x = 0;
-        if (i < real) {
-          if (dt == FP32) x = (uint16_t)((((const uint32_t*)words)[base + i] >> 23) & 0xFF);
-          else if (dt == BF16) x = (uint16_t)((((const uint16_t*)words)[base + i] >> 7) & 0xFF);
-          else x = (uint16_t)((((const uint16_t*)words)[base + i] >> 10) & 0x1F);
+    const uint16_t bb = (uint16_t)b;
+    // exponent of lane i (code 0 for padding lanes: x = b), per dtype outside the loops
+    auto fill = [&](auto exponent) {
+      for (int k = 0; k < kGroupLen; ++k) {
+        uint16_t* row = hi + k * f;
+        const int64_t off = k * G;
+        if (off + G <= real) {
+          for (int64_t r = 0; r < f; ++r)
+            row[r] = (uint16_t)(((uint16_t)(bb - exponent(base + off + flagged[r])) & nmask) >> m);
+        } else {
+          for (int64_t r = 0; r < f; ++r) {
+            const int64_t i = off + flagged[r];
+            row[r] = i < real ? (uint16_t)(((uint16_t)(bb - exponent(base + i)) & nmask) >> m) : 0;
+          }
         }
-        hi[k * f + r] = i < real ? (uint16_t)(((b - x) & nmask) >> m) : 0;   // padding lanes: code 0
       }
+    };
+    if (dt == FP32) fill([&](int64_t i) { return (uint16_t)((((const uint32_t*)words)[i] >> 23) & 0xFF); });
+    else if (dt == BF16) fill([&](int64_t i) { return (uint16_t)((((const uint16_t*)words)[i] >> 7) & 0xFF); });
+    else fill([&](int64_t i) { return (uint16_t)((((const uint16_t*)words)[i] >> 10) & 0x1F); });
     std::fill(hi + kGroupLen * f, hi + slots, 0);
     halving_pack(hi, slots, h, blob + out_off + start[t], s.z.data());
   });
@@ -382,12 +396,14 @@ int enec_decode(const uint8_t* blob, int64_t size, int dt, int64_t numel, int b,
         ++r;
       }
     }
-    // inverse transform x = (b - signext_n(y)) mod 2^W, as a table over the 2^n codes
-    uint16_t inv[256];
-    for (int v = 0; v < (1 << n); ++v) {
-      const int sv = (v & signbit) ? v - (1 << n) : v;
-      inv[v] = (uint16_t)((b - sv) & wmask);
-    }
+    // inverse transform x = (b - signext_n(y)) mod 2^W, branch-free 16-bit arithmetic
+    // (sign extension as (v ^ s) - s with s the code's sign bit), so the loops vectorise
+    const uint16_t bb = (uint16_t)b;
+    auto inv = [=](uint16_t v) -> uint16_t {
+      v = (uint16_t)(v & nmask);
+      const uint16_t sv = (uint16_t)((v ^ signbit) - signbit);
+      return (uint16_t)((uint16_t)(bb - sv) & wmask);
+    };
     const int64_t start_el = (t - t_begin) * kBlock;
     const uint8_t* rawp = blob + raw_off + t * raw_block_bytes(dt, kBlock);
     const int64_t hh = lanes / 2;
@@ -397,22 +413,22 @@ int enec_decode(const uint8_t* blob, int64_t size, int dt, int64_t numel, int b,
       const uint8_t* lo = rawp;                     // identity packing of the low 16 bits
       const uint8_t* ph = rawp + 2 * lanes;
       for (int64_t i = 0; i < r1; ++i) {
-        const uint32_t hiw = Fields::join16(inv[y[i] & nmask], ph[2 * i], 7);
+        const uint32_t hiw = Fields::join16(inv(y[i]), ph[2 * i], 7);
         o[i] = (hiw << 16) | (uint32_t)(lo[2 * i] | (lo[2 * i + 1] << 8));
       }
       for (int64_t i = hh; i < real; ++i) {
-        const uint32_t hiw = Fields::join16(inv[y[i] & nmask], ph[2 * (i - hh) + 1], 7);
+        const uint32_t hiw = Fields::join16(inv(y[i]), ph[2 * (i - hh) + 1], 7);
         o[i] = (hiw << 16) | (uint32_t)(lo[2 * i] | (lo[2 * i + 1] << 8));
       }
     } else if (dt == BF16) {
       uint16_t* o = (uint16_t*)out + start_el;
-      for (int64_t i = 0; i < r1; ++i) o[i] = Fields::join16(inv[y[i] & nmask], rawp[2 * i], 7);
-      for (int64_t i = hh; i < real; ++i) o[i] = Fields::join16(inv[y[i] & nmask], rawp[2 * (i - hh) + 1], 7);
+      for (int64_t i = 0; i < r1; ++i) o[i] = Fields::join16(inv(y[i]), rawp[2 * i], 7);
+      for (int64_t i = hh; i < real; ++i) o[i] = Fields::join16(inv(y[i]), rawp[2 * (i - hh) + 1], 7);
     } else {
       uint16_t* raw = s.c.data();
       halving_unpack(rawp, lanes, 11, raw, s.z.data());
       uint16_t* o = (uint16_t*)out + start_el;
-      for (int64_t i = 0; i < real; ++i) o[i] = Fields::join16(inv[y[i] & nmask], raw[i], 10);
+      for (int64_t i = 0; i < real; ++i) o[i] = Fields::join16(inv(y[i]), raw[i], 10);
     }
   });
   if (bad_block.load() >= 0) {
