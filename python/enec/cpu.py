@@ -15,7 +15,7 @@ import torch
 
 from . import format as fmt
 from . import reference
-from .errors import ChecksumMismatchError, CorruptStreamError, EnecError, HeaderMismatchError, UnsupportedDTypeError
+from .errors import ChecksumMismatchError, CorruptStreamError, EnecError, HeaderMismatchError
 from .params import choose_params
 
 
@@ -154,8 +154,8 @@ def decompress_tensor(blob, shape=None, dtype=None, impl=None) -> torch.Tensor:
     return t.view(out_dtype).reshape(header.shape)
 
 
-__all__ = ["compress_tensor", "decompress_tensor", "get_impl", "implementations", "spec_of",
-           "UnsupportedDTypeError"]
+__all__ = ["compress_tensor", "decompress_tensor", "decompress_rows", "get_impl", "implementations",
+           "spec_of"]
 
 
 def decompress_rows(blob, start: int, stop: int, impl=None) -> torch.Tensor:
