@@ -120,3 +120,22 @@ def test_cli(tmp_path):
     assert r.returncode == 1 and "error" in r.stderr
     r = _cli("compress", tmp_path / "missing.safetensors", tmp_path / "o")
     assert r.returncode == 1 and not (tmp_path / "o").exists()
+
+
+def test_killed_compression_leaves_nothing(tmp_path):
+    """SIGKILL in the middle of `enec compress`: no output and no temporary file remain."""
+    import signal
+    import time
+    src = tmp_path / "in.safetensors"
+    st_save({f"w{i}": torch.randn(400_000) for i in range(40)}, str(src))
+    for delay in (0.8, 1.6, 2.4):
+        out = tmp_path / "out.safetensors"
+        p = subprocess.Popen([sys.executable, "-m", "enec.cli", "compress", str(src), str(out)])
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        left = sorted(os.listdir(tmp_path))
+        assert left in (["in.safetensors"], ["in.safetensors", "out.safetensors"]), left
+        if out.exists():          # finished before the kill: then it is complete
+            assert sorted(checkpoint.load_file(out)) == sorted(st_load(str(src)))
+            out.unlink()

@@ -17,7 +17,7 @@ import tempfile
 import torch
 from safetensors import safe_open as _st_open
 from safetensors.torch import load_file as _st_load
-from safetensors.torch import save_file as _st_save
+from safetensors.torch import save as _st_bytes
 
 from . import cpu
 from .api import compress, decompress
@@ -50,22 +50,66 @@ def compress_state_dict(state_dict: dict, checksum: bool = False, progress=None)
     return out, meta
 
 
-@contextlib.contextmanager
-def atomic_path(path: str, force: bool = False):
-    """Yields a temporary path beside `path`; renames it over `path` only on success."""
-    path = os.fspath(path)
+def atomic_write(path, data, force: bool = False) -> None:
+    """Write `data` to `path` all at once or not at all, even if the process is killed.
+
+    On Linux the bytes go to an unnamed file (O_TMPFILE) in the target directory that gets a name
+    only when complete; elsewhere to a temporary name that is renamed over `path` (removed again
+    on failure).
+    """
+    path = os.path.abspath(os.fspath(path))
     if os.path.exists(path) and not force:
         raise FileExistsError(f"{path} exists (use force=True / --force to overwrite)")
-    d = os.path.dirname(os.path.abspath(path))
+    d = os.path.dirname(path)
+    linkat = _linkat()
+    if hasattr(os, "O_TMPFILE") and linkat is not None:
+        try:
+            fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o644)
+        except OSError:
+            fd = None
+        if fd is not None:
+            tmp = os.path.join(d, f".enec-{os.getpid()}-{id(data)}.tmp")
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+                # named only now that it is complete (linkat with AT_SYMLINK_FOLLOW)
+                ok = linkat(-100, f"/proc/self/fd/{fd}".encode(), -100, tmp.encode(), 0x400) == 0
+            finally:
+                os.close(fd)
+            if ok:
+                os.replace(tmp, path)
+                return
     fd, tmp = tempfile.mkstemp(prefix=".enec-", suffix=".tmp", dir=d)
-    os.close(fd)
     try:
-        yield tmp
+        _write_all(fd, data)
+        os.close(fd)
+        fd = None
         os.replace(tmp, path)
     except BaseException:
+        if fd is not None:
+            os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _linkat():
+    try:
+        import ctypes
+        import ctypes.util
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        f = libc.linkat
+        f.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        return f
+    except (OSError, AttributeError):
+        return None
+
+
+def _write_all(fd, data) -> None:
+    mv = memoryview(data)
+    while mv:
+        n = os.write(fd, mv[: 1 << 30])
+        mv = mv[n:]
 
 
 def save_file(state_dict: dict, path, metadata: dict | None = None, force: bool = True,
@@ -74,8 +118,9 @@ def save_file(state_dict: dict, path, metadata: dict | None = None, force: bool 
     tensors, meta = compress_state_dict(state_dict, checksum, progress)
     md = dict(metadata or {})
     md[META_KEY] = json.dumps({"version": META_VERSION, "tensors": meta})
-    with atomic_path(path, force) as tmp:
-        _st_save(tensors, tmp, metadata=md)
+    if os.path.exists(path) and not force:     # fail before doing the work
+        raise FileExistsError(f"{path} exists (use force=True / --force to overwrite)")
+    atomic_write(path, _st_bytes(tensors, metadata=md), force)
     return meta
 
 
@@ -124,8 +169,7 @@ def decompress_file(src, dst, force: bool = False) -> None:
     _, md = _read_meta(src)
     md = {k: v for k, v in md.items() if k != META_KEY}
     sd = load_file(src)
-    with atomic_path(dst, force) as tmp:
-        _st_save(sd, tmp, metadata=md or None)
+    atomic_write(dst, _st_bytes(sd, metadata=md or None), force)
 
 
 class safe_open:
@@ -202,4 +246,4 @@ def inspect_file(path) -> list[dict]:
 
 
 __all__ = ["save_file", "load_file", "compress_file", "decompress_file", "safe_open", "inspect_file",
-           "compress_state_dict", "atomic_path"]
+           "compress_state_dict", "atomic_write"]
