@@ -11,11 +11,13 @@ as position_ids) travel as raw bytes. Everything goes through ordinary torch.dis
 collectives (`broadcast`, `all_gather`, `all_reduce`), so any backend works: gloo on CPU, HCCL on
 Ascend, NCCL, MPI.
 
-Pipelining. Tensors are grouped into buckets (`bucket_bytes`, default 16 MiB of original data).
-The sender compresses bucket i+1 in a worker thread while bucket i is on the wire; a receiver
-decompresses bucket i-1 while bucket i is on the wire (async collective handles).
+Chunks and buckets. Tensors are compressed in chunks of at most `chunk_numel` elements (default
+1 Mi; one blob per chunk adapts the code to local statistics), and chunks are grouped into
+buckets (`bucket_bytes`, default 16 MiB of original data). The sender compresses bucket i+1 in a
+worker thread while bucket i is on the wire; a receiver waits for bucket i-1's handle and
+decompresses it while bucket i is on the wire (async collective handles).
 
-Bytes on the wire. Per bucket the sender broadcasts one int64 per tensor (the blob sizes), then
+Bytes on the wire. Per bucket the sender broadcasts one int64 per chunk (the blob sizes), then
 the concatenated blobs. A transfer starts with one small metadata broadcast (names, dtypes, shapes
 as JSON) and ends with one int32 all-reduce. `return_stats=True` reports payload and control bytes.
 
