@@ -76,4 +76,4 @@ def test_native_calls_release_the_gil():
         t.join()
         torch.set_num_threads(threads)
     # a call holding the GIL would stop the spinner for its whole duration
-    assert during > 0.5 * alone, (during, alone)
+    assert during > 0.35 * alone, (during, alone)     # ~0.13 when a loader holds the GIL
