@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -129,16 +128,20 @@ def bench_dataset(name, tensors, threads, reps, with_reference):
 def peak_memory_report(n):
     """Peak RSS of one compress and one decompress of n BF16 elements, in a fresh process."""
     code = f"""
-import resource, torch, enec, json
+import torch, enec, json
+def hwm():   # VmHWM belongs to this process image (ru_maxrss would inherit the parent's peak)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
 x = torch.empty({n}, dtype=torch.bfloat16)
 for i in range(0, {n}, 1 << 20):          # in slices: no full-size float32 temporary
     x[i:i + (1 << 20)] = torch.randn(min(1 << 20, {n} - i)) * 0.02
 enec.decompress(enec.compress(x[:100_000]))   # warm up: libraries, thread arenas
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm()
 b = enec.compress(x)
-after_c = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after_c = hwm()
 y = enec.decompress(b)
-after_d = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after_d = hwm()
 print(json.dumps(dict(input=x.numel()*2, blob=b.numel(), base_kb=base, comp_kb=after_c, dec_kb=after_d)))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
