@@ -24,6 +24,8 @@ def test_minilm_offloaded_forward_is_bit_exact(minilm_fp32, minilm_bf16, dtype, 
         assert model.encoder.layer[2].intermediate.dense.weight.numel() == 0
         for _ in range(2):
             assert_bit_equal(model(ids, mask), want)
+    h.end_of_forward()
+    assert h._live == 0                    # every materialised or prefetched byte was freed
     s = h.stats()
     sizes = sorted((u.bytes_full for u in h.units), reverse=True)
     assert s["peak_materialised_bytes"] <= sizes[0] + sizes[1]            # a unit and its successor

@@ -95,7 +95,9 @@ class Offloaded:
         else:
             mod._buffers[attr] = t
 
-    def _load(self, u: _Unit) -> dict:
+    def _load(self, u: _Unit, count: bool = True) -> dict:
+        """Materialise a unit's tensors; their bytes count as live from here (a prefetched unit
+        occupies memory while the current one computes) until the unit's forward hook frees them."""
         out = {}
         for attr, (kind, stored, dtype, shape) in u.entries.items():
             if kind == "raw":
@@ -104,6 +106,10 @@ class Offloaded:
                 out[attr] = decompress(stored.to(self.device, non_blocking=True))
             else:
                 out[attr] = decompress(stored).to(self.device, non_blocking=True)
+        if count:
+            with self._lock:
+                self._live += sum(t.numel() * t.element_size() for t in out.values())
+                self.peak_live = max(self.peak_live, self._live)
         return out
 
     def _next_of(self, u: _Unit):
@@ -119,6 +125,7 @@ class Offloaded:
             if self._recording:
                 if u in self._order:
                     self._recording = False
+                    self._drop_pending(keep=set(map(id, self._order)))
                 else:
                     self._order.append(u)
             fut = self._pending.pop(id(u), None)
@@ -126,8 +133,6 @@ class Offloaded:
             for attr, t in tensors.items():
                 self._set(mod, attr, t)
             with self._lock:
-                self._live += sum(t.numel() * t.element_size() for t in tensors.values())
-                self.peak_live = max(self.peak_live, self._live)
                 self.materialisations += 1
             nxt = self._next_of(u)
             if self.prefetch and nxt is not None and nxt is not u and id(nxt) not in self._pending:
@@ -147,9 +152,14 @@ class Offloaded:
 
     def end_of_forward(self):
         """Call between forwards when the model is not run again (drops a pending prefetch)."""
-        for f in self._pending.values():
-            f.result()
-        self._pending.clear()
+        self._drop_pending()
+
+    def _drop_pending(self, keep=()):
+        """Wait for and discard prefetches of units not in `keep` (ids)."""
+        for k in [k for k in self._pending if k not in keep]:
+            dropped = self._pending.pop(k).result()
+            with self._lock:
+                self._live -= sum(t.numel() * t.element_size() for t in dropped.values())
 
     # ------------------------------------------------------------------ report / undo
     def stats(self) -> dict:
@@ -158,6 +168,8 @@ class Offloaded:
         return {"weights_bytes": full, "host_compressed_bytes": kept,
                 "peak_materialised_bytes": self.peak_live,
                 "device_saving": 1 - self.peak_live / full if full else 0.0,
+                # where host and device memory are the same (CPU): compressed copies + peak
+                "same_memory_bytes": kept + self.peak_live,
                 "host_ratio": full / kept if kept else float("nan")}
 
     def remove(self):
@@ -166,7 +178,7 @@ class Offloaded:
         for h in self._hooks:
             h.remove()
         for u in self.units:
-            for attr, t in self._load(u).items():
+            for attr, t in self._load(u, count=False).items():
                 self._set(u.module, attr, t)
         self._pool.shutdown()
 
