@@ -112,14 +112,18 @@ def _write_all(fd, data) -> None:
         mv = mv[n:]
 
 
+def _refuse_existing(path, force: bool) -> None:
+    if not force and os.path.exists(path):
+        raise FileExistsError(f"{os.fspath(path)} exists (use force=True / --force to overwrite)")
+
+
 def save_file(state_dict: dict, path, metadata: dict | None = None, force: bool = True,
               checksum: bool = False, progress=None) -> dict:
     """Write a compressed safetensors file; returns the per-tensor enec metadata."""
+    _refuse_existing(path, force)              # fail before doing the work
     tensors, meta = compress_state_dict(state_dict, checksum, progress)
     md = dict(metadata or {})
     md[META_KEY] = json.dumps({"version": META_VERSION, "tensors": meta})
-    if os.path.exists(path) and not force:     # fail before doing the work
-        raise FileExistsError(f"{path} exists (use force=True / --force to overwrite)")
     atomic_write(path, _st_bytes(tensors, metadata=md), force)
     return meta
 
@@ -157,6 +161,7 @@ def load_file(path, device: str = "cpu") -> dict:
 
 def compress_file(src, dst, force: bool = False, checksum: bool = False, progress=None) -> dict:
     """Compress a safetensors file (keeps its metadata)."""
+    _refuse_existing(dst, force)
     with _st_open(os.fspath(src), framework="pt") as f:
         md = f.metadata() or {}
     if META_KEY in md:
@@ -166,6 +171,7 @@ def compress_file(src, dst, force: bool = False, checksum: bool = False, progres
 
 def decompress_file(src, dst, force: bool = False) -> None:
     """Write the plain safetensors file back (the original tensors, bit for bit)."""
+    _refuse_existing(dst, force)
     _, md = _read_meta(src)
     md = {k: v for k, v in md.items() if k != META_KEY}
     sd = load_file(src)

@@ -54,6 +54,8 @@ def cmd_decompress(a):
         return sharded.run_cli("decompress", a.input, a.output, a.workers, a.distributed, a.timeout,
                                force=a.force)
     from . import checkpoint
+    if os.path.exists(a.output) and not a.force:      # fail before the work
+        raise FileExistsError(f"{a.output} exists (use --force to overwrite)")
     t = time.perf_counter()
     checkpoint.decompress_file(a.input, a.output, force=a.force)
     print(f"{a.input} -> {a.output}: {os.path.getsize(a.output) / 1e6:.2f} MB in {time.perf_counter() - t:.2f} s")
@@ -72,11 +74,18 @@ def cmd_inspect(a):
           f"(ratio {orig / max(stored, 1):.4f}); file {os.path.getsize(a.input) / 1e6:.2f} MB")
 
 
+def _bench_script() -> str:
+    return os.environ.get("ENEC_BENCH_SCRIPT") or os.path.normpath(
+        os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "bench.py"))
+
+
 def cmd_bench(a):
-    script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "bench.py")
-    if not os.path.exists(script):
-        raise SystemExit("enec bench needs scripts/bench.py from a source checkout of enec")
-    raise SystemExit(subprocess.call([sys.executable, script] + a.args))
+    script = _bench_script()
+    if not os.path.isfile(script):
+        print(f"enec bench: {script} not found; the benchmark ships with a source checkout of enec "
+              f"(scripts/bench.py)", file=sys.stderr)
+        return 2
+    return subprocess.call([sys.executable, script] + a.args)
 
 
 def main(argv=None) -> int:
@@ -97,13 +106,19 @@ def main(argv=None) -> int:
     i = sub.add_parser("inspect", help="per-tensor parameters and ratios")
     i.add_argument("input")
     i.set_defaults(fn=cmd_inspect)
-    b = sub.add_parser("bench", help="enec against the CPU peers (scripts/bench.py)")
+    b = sub.add_parser("bench", add_help=False,   # --help goes to scripts/bench.py
+                       help="enec against the CPU peers (scripts/bench.py; its options follow)")
     b.add_argument("args", nargs=argparse.REMAINDER)
     b.set_defaults(fn=cmd_bench)
-    a = ap.parse_args(argv)
+    a, extra = ap.parse_known_args(argv)
+    if extra and a.cmd != "bench":
+        ap.error(f"unrecognized arguments: {' '.join(extra)}")
+    if a.cmd == "bench":             # everything after 'bench' goes to scripts/bench.py as given
+        args = list(sys.argv[1:] if argv is None else argv)
+        a.args = args[args.index("bench") + 1:]
     from .errors import EnecError
     try:
-        a.fn(a)
+        rc = a.fn(a)
     except (EnecError, FileExistsError, FileNotFoundError, OSError) as e:
         print(f"enec {a.cmd}: error: {e}", file=sys.stderr)
         return 1
@@ -112,7 +127,7 @@ def main(argv=None) -> int:
             print(f"enec {a.cmd}: error: {a.input} is not a valid safetensors file ({e})", file=sys.stderr)
             return 1
         raise
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

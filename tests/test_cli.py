@@ -1,0 +1,125 @@
+"""The `enec` command line on the real all-MiniLM-L6-v2 checkpoint: compress / inspect / decompress,
+--force, clear errors with a non-zero exit, no partial outputs, bench delegation."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+from safetensors import safe_open as st_open
+from safetensors.torch import load_file as st_load
+from safetensors.torch import save_file as st_save
+
+from enec import checkpoint, testdata
+from conftest import assert_bit_equal
+
+ENEC = os.path.join(os.path.dirname(sys.executable), "enec")     # the console entry point
+
+
+def _cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "enec.cli", *map(str, args)], capture_output=True,
+                          text=True, env=env)
+
+
+def test_cli_roundtrip_inspect_force(tmp_path, minilm_fp32):
+    src = testdata.minilm_path()
+    out, back = tmp_path / "m.enec", tmp_path / "back.safetensors"
+    r = subprocess.run([ENEC, "compress", str(src), str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    ratio = os.path.getsize(src) / os.path.getsize(out)
+    assert f"ratio {ratio:.4f}" in r.stdout and ratio > 1.1
+    # every tensor bit-exact, the I64 tensor included, read by the library
+    back_sd = checkpoint.load_file(out)
+    assert sorted(back_sd) == sorted(minilm_fp32)
+    for k in minilm_fp32:
+        assert_bit_equal(back_sd[k], minilm_fp32[k])
+
+    before = out.read_bytes()
+    r = _cli("compress", src, out)                      # exists: refused, untouched
+    assert r.returncode == 1 and "exists" in r.stderr and "--force" in r.stderr
+    assert out.read_bytes() == before
+    assert _cli("compress", src, out, "--force").returncode == 0
+
+    r = _cli("inspect", out)
+    assert r.returncode == 0, r.stderr
+    assert "encoder.layer.5.output.dense.weight" in r.stdout and "total: 104 tensors" in r.stdout
+    # totals against an independent count of the original bytes
+    orig = sum(t.numel() * t.element_size() for t in minilm_fp32.values())
+    assert f"{orig / 1e6:.2f} MB of data" in r.stdout
+    row = next(line for line in r.stdout.splitlines() if line.startswith("embeddings.position_ids"))
+    assert " raw " in row and "int64" in row
+
+    assert _cli("decompress", out, back).returncode == 0
+    assert back.read_bytes() == src.read_bytes()        # the original file, byte for byte
+    back.write_bytes(b"keep me")
+    r = _cli("decompress", out, back)
+    assert r.returncode == 1 and "exists" in r.stderr and back.read_bytes() == b"keep me"
+    assert _cli("decompress", out, back, "--force").returncode == 0
+    assert back.read_bytes() == src.read_bytes()
+
+
+def test_cli_bad_inputs(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00not json")
+    for cmd in ("inspect", "compress", "decompress"):
+        args = [cmd, bad] + ([] if cmd == "inspect" else [tmp_path / f"o-{cmd}"])
+        r = _cli(*args)
+        assert r.returncode == 1 and "error" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    r = _cli("compress", tmp_path / "missing.safetensors", tmp_path / "o")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    # truncated data section (a download cut short)
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(testdata.minilm_path().read_bytes()[:5_000_000])
+    r = _cli("compress", cut, tmp_path / "o")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    # compressing an enec file twice is refused
+    enc = tmp_path / "e.safetensors"
+    checkpoint.save_file({"w": torch.randn(30_000).bfloat16()}, enc)
+    r = _cli("compress", enc, tmp_path / "o")
+    assert r.returncode == 1 and "already" in r.stderr
+    assert sorted(os.listdir(tmp_path)) == ["bad.safetensors", "cut.safetensors", "e.safetensors"]
+
+
+def test_cli_corrupt_compressed_tensor(tmp_path):
+    out = tmp_path / "c.safetensors"
+    w = torch.randn(50_000).bfloat16()
+    checkpoint.save_file({"w": w, "b": torch.arange(5)}, out)
+    sd = st_load(str(out))
+    blob = sd["w"].clone()
+    blob[len(blob) // 2:] ^= 0x5A                         # damage the second half of the stream
+    sd["w"] = blob[:-7].clone()                           # and cut it short
+    with st_open(str(out), framework="pt") as f:
+        md = f.metadata()
+    st_save(sd, str(out), metadata=md)
+    r = _cli("decompress", out, tmp_path / "plain.safetensors")
+    assert r.returncode == 1 and "error" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "plain.safetensors").exists()
+    assert sorted(os.listdir(tmp_path)) == ["c.safetensors"]
+
+
+def test_cli_bench_delegates_or_explains(tmp_path):
+    env = dict(os.environ, ENEC_BENCH_SCRIPT=str(tmp_path / "absent.py"))
+    r = _cli("bench", env=env)
+    assert r.returncode != 0 and "not found" in r.stderr and "Traceback" not in r.stderr
+    fake = tmp_path / "bench.py"
+    fake.write_text("import sys\nprint('ARGS', sys.argv[1:])\nsys.exit(3)\n")
+    r = _cli("bench", "--quick", "x", env=dict(os.environ, ENEC_BENCH_SCRIPT=str(fake)))
+    assert r.returncode == 3 and "ARGS ['--quick', 'x']" in r.stdout
+
+
+def test_killed_compression_leaves_nothing(tmp_path):
+    """SIGKILL in the middle of `enec compress`: no output and no temporary file remain."""
+    src = tmp_path / "in.safetensors"
+    st_save({f"w{i}": torch.randn(400_000) for i in range(40)}, str(src))
+    for delay in (0.8, 1.6, 2.4):
+        out = tmp_path / "out.safetensors"
+        p = subprocess.Popen([sys.executable, "-m", "enec.cli", "compress", str(src), str(out)])
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        left = sorted(os.listdir(tmp_path))
+        assert left in (["in.safetensors"], ["in.safetensors", "out.safetensors"]), left
+        if out.exists():          # finished before the kill: then it is complete
+            assert sorted(checkpoint.load_file(out)) == sorted(st_load(str(src)))
+            out.unlink()
