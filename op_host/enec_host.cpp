@@ -1,0 +1,159 @@
+// Host side of the enec NPU operators (see enec_host.h). Plain C++17, no CANN or torch headers.
+#include "enec_host.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+constexpr uint64_t kN = ENEC_BLOCK_ELEMS;
+constexpr uint64_t kGroup = ENEC_GROUP_LEN;
+constexpr uint64_t kAlign = 32;
+constexpr uint64_t kHeaderFixed = 96;
+
+uint64_t RoundUp(uint64_t x, uint64_t k) { return (x + k - 1) / k * k; }
+uint64_t RawBits(uint32_t dtype) { return dtype == 0 ? 8 : dtype == 1 ? 11 : 24; }
+int BitLength(uint64_t v) { int b = 0; while (v) { ++b; v >>= 1; } return b; }
+
+void Put(uint8_t* p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+}  // namespace
+
+extern "C" {
+
+uint32_t EnecExpBits(uint32_t dtype) { return dtype == 0 || dtype == 2 ? 8 : dtype == 1 ? 5 : 0; }
+
+uint32_t EnecHeaderBytes(uint32_t ndim) { return static_cast<uint32_t>(RoundUp(kHeaderFixed + 8ull * ndim, kAlign)); }
+
+int EnecComputeTiling(uint32_t dtype, uint64_t numel, uint32_t ndim, uint32_t b, uint32_t n, uint32_t m,
+                      uint32_t coreNum, EnecTilingData* out)
+{
+    const uint32_t w = EnecExpBits(dtype);
+    if (w == 0 || n < 1 || n > w || m > n || b >= (1u << w) || coreNum == 0 || ndim > 32) return -1;
+    EnecTilingData t;
+    std::memset(&t, 0, sizeof t);
+    t.numel = numel;
+    t.blocks = (numel + kN - 1) / kN;
+    t.fullBlocks = numel / kN;
+    t.lastReal = t.blocks ? numel - (t.blocks - 1) * kN : 0;
+    t.lastLanes = t.blocks ? RoundUp(t.lastReal, 256) : 0;
+    uint64_t raw = t.fullBlocks * kN * RawBits(dtype) / 8;
+    uint64_t low = t.fullBlocks * kN * m / 8;
+    uint64_t flags = t.fullBlocks * (kN / kGroup / 8);
+    if (t.blocks > t.fullBlocks) {
+        raw += t.lastLanes * RawBits(dtype) / 8;
+        low += t.lastLanes * m / 8;
+        flags += t.lastLanes / kGroup / 8;
+    }
+    t.rawOffset = EnecHeaderBytes(ndim);
+    t.lowOffset = RoundUp(t.rawOffset + raw, kAlign);
+    t.flagsOffset = RoundUp(t.lowOffset + low, kAlign);
+    t.indexOffset = RoundUp(t.flagsOffset + flags, kAlign);
+    t.outlierOffset = RoundUp(t.indexOffset + 8 * t.blocks, kAlign);
+    t.wsSlotBytes = n > m ? kN * (n - m) / 8 : kAlign;
+    t.dtype = dtype;
+    t.b = b;
+    t.n = n;
+    t.m = m;
+    t.coreNum = coreNum;
+    *out = t;
+    return 0;
+}
+
+uint64_t EnecWorkspaceBytes(const EnecTilingData* t) { return (t->blocks ? t->blocks : 1) * t->wsSlotBytes; }
+
+uint64_t EnecOutlierIndex(const int32_t* counts, uint64_t blocks, uint32_t n, uint32_t m, uint64_t* index)
+{
+    uint64_t pos = 0;
+    for (uint64_t i = 0; i < blocks; ++i) {
+        index[i] = pos;
+        if (n > m) pos += 2 * RoundUp(static_cast<uint64_t>(counts[i]), 16) * (n - m);
+    }
+    return pos;
+}
+
+int EnecChooseParams(const int64_t* hist, uint32_t dtype, uint32_t* bOut, uint32_t* nOut, uint32_t* mOut)
+{
+    const uint32_t w = EnecExpBits(dtype);
+    if (w == 0) return -1;
+    const uint32_t size = 1u << w;
+    std::vector<uint32_t> present;
+    double total = 0;
+    for (uint32_t x = 0; x < size; ++x) {
+        if (hist[x]) present.push_back(x);
+        total += static_cast<double>(hist[x]);
+    }
+    if (present.empty()) { *bOut = 0; *nOut = 1; *mOut = 0; return 0; }
+    if (present.size() == 1) { *bOut = present[0]; *nOut = 1; *mOut = 0; return 0; }
+    bool have = false;
+    double bestCost = 0;
+    uint32_t bestN = 0, bestB = 0, bestM = 0;
+    for (uint32_t b = 0; b < size; ++b) {
+        // Eq. 1: the smallest n in which every present exponent's signed distance fits
+        int64_t need = 0;
+        for (uint32_t x : present) {
+            int64_t d = (static_cast<int64_t>(b) - x) & (size - 1);
+            if (d >= static_cast<int64_t>(size / 2)) d -= size;
+            const int64_t mag = d >= 0 ? d : -d - 1;
+            if (mag > need) need = mag;
+        }
+        const uint32_t n = std::min<uint32_t>(w, static_cast<uint32_t>(BitLength(static_cast<uint64_t>(need))) + 1);
+        // codes by bit length, then the cumulative count of codes < 2^m
+        double byLen[9] = {0};
+        for (uint32_t x = 0; x < size; ++x) {
+            const uint64_t y = (static_cast<uint64_t>(b) - x) & ((1ull << n) - 1);
+            byLen[BitLength(y)] += static_cast<double>(hist[x]);
+        }
+        double below = 0;
+        for (uint32_t m = 0; m <= w; ++m) {
+            below += byLen[m];
+            if (m > n) continue;
+            // Eq. 4, evaluated exactly like the numpy expression in params.py
+            const double cost = static_cast<double>(m) +
+                static_cast<double>(n - m) * (1.0 - std::pow(below / total, 16.0));
+            const bool better = !have || cost < bestCost ||
+                (cost == bestCost && (n < bestN || (n == bestN && (b < bestB || (b == bestB && m < bestM)))));
+            if (better) { have = true; bestCost = cost; bestN = n; bestB = b; bestM = m; }
+        }
+    }
+    *bOut = bestB; *nOut = bestN; *mOut = bestM;
+    return 0;
+}
+
+uint64_t EnecPackHeader(const EnecTilingData* t, uint32_t ndim, const uint64_t* shape, uint64_t outlierBytes,
+                        uint8_t* out)
+{
+    const uint32_t hb = EnecHeaderBytes(ndim);
+    std::memset(out, 0, hb);
+    std::memcpy(out, "ENEC", 4);
+    out[4] = 1;                                   // version
+    out[5] = 1;                                   // codec: ENEC
+    out[6] = static_cast<uint8_t>(t->dtype);
+    out[7] = static_cast<uint8_t>(ndim);
+    out[8] = static_cast<uint8_t>(t->b);
+    out[9] = static_cast<uint8_t>(t->n);
+    out[10] = static_cast<uint8_t>(t->m);
+    out[11] = static_cast<uint8_t>(kGroup);
+    out[12] = 0;                                  // checksum kind: none
+    Put(out + 16, kN, 4);
+    Put(out + 20, hb, 4);
+    Put(out + 24, t->numel, 8);
+    Put(out + 32, t->blocks, 8);
+    Put(out + 40, 0, 8);                          // checksum
+    Put(out + 48, t->rawOffset, 8);
+    Put(out + 56, t->lowOffset, 8);
+    Put(out + 64, t->flagsOffset, 8);
+    Put(out + 72, t->indexOffset, 8);
+    Put(out + 80, t->outlierOffset, 8);
+    const uint64_t total = t->outlierOffset + outlierBytes;
+    Put(out + 88, total, 8);
+    for (uint32_t i = 0; i < ndim; ++i) Put(out + kHeaderFixed + 8 * i, shape[i], 8);
+    return total;
+}
+
+}  // extern "C"

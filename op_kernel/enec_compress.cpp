@@ -1,0 +1,250 @@
+// enec compress kernels (AscendC, vector cores only).
+//
+// enec_compress: every core takes blocks core, core + coreNum, ... (16,384 elements each) and
+//   writes, at fixed places of the blob (docs/FORMAT.md), the block's raw section, low-bits
+//   section and flag bits; its packed outliers go to slot t of a workspace, and its flagged-group
+//   count F_t to counts[t].
+// The host then turns the counts into the per-block outlier index (an exclusive scan of
+// 2 * roundup16(F_t) * (n - m) bytes, op_host/enec_host.cpp: EnecOutlierIndex), writes it and
+// the header into the blob, and runs
+// enec_place_outliers: copies each block's outliers from its workspace slot to
+//   outlier_offset + index[t].
+#include "enec_common.h"
+
+using namespace AscendC;
+
+namespace enec {
+
+class CompressKernel {
+public:
+    __aicore__ inline void Init(GM_ADDR x, GM_ADDR blob, GM_ADDR ws, GM_ADDR counts, GM_ADDR tiling)
+    {
+        LoadTiling(tiling, t_);
+        wordBytes_ = t_.dtype == 2 ? 4 : 2;
+        rawBits_ = t_.dtype == 1 ? 11 : 8;            // FP32: the high half is split like BF16
+        mantBits_ = t_.dtype == 1 ? 10 : 7;
+        const uint64_t words = t_.numel * (wordBytes_ / 2);
+        x_.SetGlobalBuffer(reinterpret_cast<__gm__ uint16_t*>(x), words);
+        blob_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(blob), t_.outlierOffset);
+        ws_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(ws), t_.blocks * t_.wsSlotBytes);
+        counts_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(counts), t_.blocks);
+        uint32_t zw = rawBits_;
+        if (t_.m > zw) zw = static_cast<uint32_t>(t_.m);
+        if (t_.n - t_.m > zw) zw = static_cast<uint32_t>(t_.n - t_.m);
+        pipe_.InitBuffer(inBuf_, N * wordBytes_);      // input words; later raw/outlier lanes
+        pipe_.InitBuffer(yBuf_, N * 2);                // exponents -> codes
+        pipe_.InitBuffer(dBuf_, N * 2);                // packing lanes
+        pipe_.InitBuffer(zBuf_, N * zw / 8 * 2);       // emitted bytes (one per uint16 lane)
+        pipe_.InitBuffer(hfBuf_, GMAX * 2);            // group ORs as half
+        pipe_.InitBuffer(maskBuf_, GMAX / 8);          // flag bits
+        pipe_.InitBuffer(cntBuf_, 32);                 // F_t staging
+    }
+
+    __aicore__ inline void Process()
+    {
+        const uint64_t core = GetBlockIdx();
+        for (uint64_t t = core; t < t_.blocks; t += t_.coreNum) {
+            Block(t);
+        }
+    }
+
+private:
+    __aicore__ inline void Block(uint64_t t)
+    {
+        const bool full = t < t_.fullBlocks;
+        const uint32_t lanes = full ? N : static_cast<uint32_t>(t_.lastLanes);
+        const uint32_t real = full ? N : static_cast<uint32_t>(t_.lastReal);
+        const uint32_t groups = lanes / ENEC_GROUP_LEN;
+        const uint32_t b = static_cast<uint32_t>(t_.b), n = static_cast<uint32_t>(t_.n), m = static_cast<uint32_t>(t_.m);
+        LocalTensor<uint16_t> in = inBuf_.Get<uint16_t>();
+        LocalTensor<uint16_t> y = yBuf_.Get<uint16_t>();
+        LocalTensor<uint16_t> d = dBuf_.Get<uint16_t>();
+        LocalTensor<uint16_t> z = zBuf_.Get<uint16_t>();
+        LocalTensor<uint8_t> zb = zBuf_.Get<uint8_t>();
+
+        // ---- load the block's words; a short block's padding lanes get the pivot word, whose
+        //      code is 0 and raw fields are 0 (docs/FORMAT.md §3)
+        Sync<HardEvent::V_MTE2>();
+        Sync<HardEvent::MTE3_MTE2>();
+        LoadWords(t, lanes, real, in);
+        Sync<HardEvent::MTE2_V>();
+        Sync<HardEvent::MTE3_V>();
+
+        // ---- FP32: split into low halves (raw, stored as they are: pack(r_lo, 16) is the
+        //      identity) and high halves, which follow the BF16 path
+        LocalTensor<uint16_t> words = in;
+        const uint64_t rawBlock = static_cast<uint64_t>(N) * (t_.dtype == 2 ? 24 : rawBits_) / 8;
+        uint64_t rawPos = t_.rawOffset + t * rawBlock;
+        if (t_.dtype == 2) {
+            // normal mode, 128 halves per repeat; at most 128 repeats per instruction
+            for (uint32_t c0 = 0; c0 < 2 * lanes; c0 += 128 * 128) {
+                const uint32_t len = 2 * lanes - c0 < 128 * 128 ? 2 * lanes - c0 : 128 * 128;
+                uint64_t cnt = 0;
+                GatherMaskParams p(1, static_cast<uint16_t>(len / 128), 8, 0);
+                GatherMask(d[c0 / 2], in[c0], static_cast<uint8_t>(2), false, 0, p, cnt);   // odd: high
+                GatherMask(z[c0 / 2], in[c0], static_cast<uint8_t>(1), false, 0, p, cnt);   // even: low
+            }
+            Sync<HardEvent::V_MTE3>();
+            DataCopy(blob_[rawPos], zb, lanes * 2);
+            rawPos += static_cast<uint64_t>(lanes) * 2;
+            words = d;
+        }
+        LocalTensor<uint16_t> raw = t_.dtype == 2 ? in : d;
+
+        // ---- field split, then the branch-free transform
+        SplitFields(words, y, raw, mantBits_, lanes);
+        EncodeTransform(y, b, n, lanes);
+
+        // ---- raw section
+        Sync<HardEvent::MTE3_V>();
+        uint32_t h = HalvingPack(raw, rawBits_, lanes, z);
+        Sync<HardEvent::V_MTE3>();
+        DataCopy(blob_[rawPos], zb, h * 2);
+
+        // ---- low bits of every code
+        if (m > 0) {
+            KeepLowBits(d, y, m, lanes);
+            Sync<HardEvent::MTE3_V>();
+            h = HalvingPack(d, m, lanes, z);
+            Sync<HardEvent::V_MTE3>();
+            DataCopy(blob_[t_.lowOffset + t * (static_cast<uint64_t>(N) * m / 8)], zb, h * 2);
+        }
+
+        // ---- group flags (OR-fold, compare), written LSB-first
+        LocalTensor<uint8_t> mask = maskBuf_.Get<uint8_t>();
+        GroupOrFold(y, d, lanes);
+        FlagBits(d, hfBuf_.Get<half>(), mask, m, groups);
+        Sync<HardEvent::V_MTE3>();
+        const uint64_t flagPos = t_.flagsOffset + t * (GMAX / 8);
+        if ((groups / 8) % 32 == 0) {
+            DataCopy(blob_[flagPos], mask, groups / 8);
+        } else {
+            DataCopyPad(blob_[flagPos], mask, DataCopyExtParams(1, groups / 8, 0, 0, 0));
+        }
+
+        // ---- outliers: high parts of the lanes of flagged groups, compacted in lane order
+        uint32_t f = 0;
+        if (n > m) {
+            LocalTensor<uint16_t> q = t_.dtype == 2 ? in[N] : in;
+            ShiftRight(y, y, static_cast<uint16_t>(m), static_cast<int32_t>(lanes));
+            uint64_t cnt = 0;
+            // counter mode: 16 repeats of G lanes (k = 0..15) reuse the same G-bit pattern
+            GatherMaskParams p(1, 16, static_cast<uint16_t>(groups / 16), 0);
+            GatherMask(q, y, mask.ReinterpretCast<uint16_t>(), true, groups, p, cnt);
+            f = static_cast<uint32_t>(cnt) / ENEC_GROUP_LEN;
+            if (f > 0) {
+                const uint32_t slots = ENEC_GROUP_LEN * RoundUp(f, 16);
+                if (slots > ENEC_GROUP_LEN * f) {
+                    Duplicate(q[ENEC_GROUP_LEN * f], static_cast<uint16_t>(0),
+                        static_cast<int32_t>(slots - ENEC_GROUP_LEN * f));
+                }
+                Sync<HardEvent::MTE3_V>();
+                h = HalvingPack(q, n - m, slots, z);
+                Sync<HardEvent::V_MTE3>();
+                DataCopy(ws_[t * t_.wsSlotBytes], zb, h * 2);
+            }
+        }
+        // ---- F_t
+        LocalTensor<int32_t> c = cntBuf_.Get<int32_t>();
+        Sync<HardEvent::MTE3_S>();
+        c.SetValue(0, static_cast<int32_t>(f));
+        Sync<HardEvent::S_MTE3>();
+        DataCopyPad(counts_[t], c, DataCopyExtParams(1, 4, 0, 0, 0));
+    }
+
+    __aicore__ inline void LoadWords(uint64_t t, uint32_t lanes, uint32_t real, const LocalTensor<uint16_t>& in)
+    {
+        const uint64_t start = t * N * (wordBytes_ / 2);
+        if (real == lanes) {
+            DataCopy(in, x_[start], lanes * (wordBytes_ / 2));
+            return;
+        }
+        const uint32_t perBlk = 32 / wordBytes_;                       // elements per 32 bytes
+        const uint32_t aligned = RoundUp(real, perBlk);
+        if (wordBytes_ == 2) {
+            const uint16_t pivot = static_cast<uint16_t>(t_.b << mantBits_);
+            if (lanes > aligned) Duplicate(in[aligned], pivot, static_cast<int32_t>(lanes - aligned));
+            DataCopyPad(in, x_[start], DataCopyExtParams(1, real * 2, 0, 0, 0),
+                DataCopyPadExtParams<uint16_t>(true, 0, static_cast<uint8_t>(aligned - real), pivot));
+        } else {
+            const uint32_t pivot = static_cast<uint32_t>(t_.b) << 23;
+            LocalTensor<uint32_t> in32 = in.ReinterpretCast<uint32_t>();
+            GlobalTensor<uint32_t> x32;
+            x32.SetGlobalBuffer(reinterpret_cast<__gm__ uint32_t*>(x_.GetPhyAddr()), t_.numel);
+            if (lanes > aligned) Duplicate(in32[aligned], pivot, static_cast<int32_t>(lanes - aligned));
+            DataCopyPad(in32, x32[t * N], DataCopyExtParams(1, real * 4, 0, 0, 0),
+                DataCopyPadExtParams<uint32_t>(true, 0, static_cast<uint8_t>(aligned - real), pivot));
+        }
+    }
+
+    TPipe pipe_;
+    TBuf<TPosition::VECCALC> inBuf_, yBuf_, dBuf_, zBuf_, hfBuf_, maskBuf_, cntBuf_;
+    GlobalTensor<uint16_t> x_;
+    GlobalTensor<uint8_t> blob_, ws_;
+    GlobalTensor<int32_t> counts_;
+    EnecTilingData t_;
+    uint32_t wordBytes_ = 2, rawBits_ = 8, mantBits_ = 7;
+};
+
+class PlaceKernel {
+public:
+    __aicore__ inline void Init(GM_ADDR blob, GM_ADDR ws, GM_ADDR counts, GM_ADDR tiling, uint64_t totalBytes)
+    {
+        LoadTiling(tiling, t_);
+        blob_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(blob), totalBytes);
+        index_.SetGlobalBuffer(reinterpret_cast<__gm__ uint64_t*>(blob + t_.indexOffset), t_.blocks);
+        ws_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(ws), t_.blocks * t_.wsSlotBytes);
+        counts_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(counts), t_.blocks);
+        pipe_.InitBuffer(que_, 2, CHUNK);
+    }
+
+    __aicore__ inline void Process()
+    {
+        if (t_.n <= t_.m) return;
+        for (uint64_t t = GetBlockIdx(); t < t_.blocks; t += t_.coreNum) {
+            const uint32_t f = static_cast<uint32_t>(counts_.GetValue(t));
+            const uint64_t bytes = 2ull * RoundUp(f, 16) * (t_.n - t_.m);
+            const uint64_t dst = t_.outlierOffset + index_.GetValue(t);
+            for (uint64_t done = 0; done < bytes; done += CHUNK) {
+                const uint32_t len = static_cast<uint32_t>(bytes - done < CHUNK ? bytes - done : CHUNK);
+                LocalTensor<uint8_t> buf = que_.AllocTensor<uint8_t>();
+                DataCopy(buf, ws_[t * t_.wsSlotBytes + done], len);
+                que_.EnQue(buf);
+                LocalTensor<uint8_t> out = que_.DeQue<uint8_t>();
+                Sync<HardEvent::MTE2_MTE3>();
+                DataCopy(blob_[dst + done], out, len);
+                Sync<HardEvent::MTE3_MTE2>();
+                que_.FreeTensor(out);
+            }
+        }
+    }
+
+private:
+    static constexpr uint32_t CHUNK = 16384;
+    TPipe pipe_;
+    TQue<TPosition::VECIN, 1> que_;
+    GlobalTensor<uint8_t> blob_, ws_;
+    GlobalTensor<uint64_t> index_;
+    GlobalTensor<int32_t> counts_;
+    EnecTilingData t_;
+};
+
+}  // namespace enec
+
+extern "C" __global__ __aicore__ void enec_compress(GM_ADDR x, GM_ADDR blob, GM_ADDR ws, GM_ADDR counts,
+    GM_ADDR tiling)
+{
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
+    enec::CompressKernel k;
+    k.Init(x, blob, ws, counts, tiling);
+    k.Process();
+}
+
+extern "C" __global__ __aicore__ void enec_place_outliers(GM_ADDR blob, GM_ADDR ws, GM_ADDR counts, GM_ADDR tiling,
+    uint64_t totalBytes)
+{
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
+    enec::PlaceKernel k;
+    k.Init(blob, ws, counts, tiling, totalBytes);
+    k.Process();
+}

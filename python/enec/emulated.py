@@ -1,0 +1,180 @@
+"""The AscendC kernels (op_kernel/) run on the CPU under the project's AscendC emulation.
+
+For tests and development without an NPU: the kernel sources are compiled with g++ against
+tests/ascendc_emu/include/kernel_operator.h (which enforces the Atlas A2 rules) together with
+the host code of op_host/enec_host.cpp, and driven exactly as the torch_npu binding drives them:
+
+    compress:   parameters from the exponent histogram -> tiling -> enec_compress on all cores
+                (fixed sections + per-block outliers in a workspace + flagged-group counts)
+                -> host exclusive scan of the outlier sizes (EnecOutlierIndex) -> header and
+                index -> enec_place_outliers on all cores
+    decompress: tiling from the header -> enec_decompress on all cores
+
+Only available from a source checkout (the kernel sources are not installed with the package).
+The build is cached in $ENEC_EMU_BUILD or a temporary folder, keyed by the sources' hash.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import pathlib
+import subprocess
+import tempfile
+import threading
+
+import numpy as np
+
+from . import format as fmt
+from . import reference
+from .params import Params, choose_params
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+KERNEL_SOURCES = ["op_kernel/enec_compress.cpp", "op_kernel/enec_decompress.cpp"]
+HOST_SOURCES = ["op_host/enec_host.cpp", "tests/ascendc_emu/launcher.cpp"]
+HEADERS = ["op_kernel/enec_common.h", "op_kernel/enec_tiling.h", "op_host/enec_host.h",
+           "tests/ascendc_emu/include/kernel_operator.h"]
+DEFAULT_CORES = 48            # vector cores of an Ascend 910B2
+CXXFLAGS = ["-std=c++17", "-O2", "-shared", "-fPIC"]
+
+_lock = threading.Lock()
+_lib = None
+
+
+class EnecTilingData(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint64) for name in (
+        "numel", "blocks", "fullBlocks", "lastReal", "lastLanes", "rawOffset", "lowOffset",
+        "flagsOffset", "indexOffset", "outlierOffset", "wsSlotBytes", "dtype", "b", "n", "m",
+        "coreNum")]
+
+
+class KernelError(RuntimeError):
+    """A kernel broke a hardware rule enforced by the emulation (message names the rule)."""
+
+
+def available() -> bool:
+    return all((ROOT / p).exists() for p in KERNEL_SOURCES + HOST_SOURCES + HEADERS)
+
+
+def build_dir() -> pathlib.Path:
+    d = os.environ.get("ENEC_EMU_BUILD")
+    d = pathlib.Path(d) if d else pathlib.Path(tempfile.gettempdir()) / f"enec-emu-{os.getuid()}"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def build(extra_flags: tuple = ()) -> pathlib.Path:
+    """Compile the kernels + emulation + host code into a shared library (cached)."""
+    h = hashlib.sha256()
+    for p in KERNEL_SOURCES + HOST_SOURCES + HEADERS:
+        h.update(p.encode())
+        h.update((ROOT / p).read_bytes())
+    h.update(" ".join(CXXFLAGS + list(extra_flags)).encode())
+    out = build_dir() / f"libenec_emu-{h.hexdigest()[:16]}.so"
+    if out.exists():
+        return out
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    cmd = ["g++", *CXXFLAGS, *extra_flags, f"-I{ROOT / 'tests/ascendc_emu/include'}", f"-I{ROOT / 'op_kernel'}",
+           *[str(ROOT / p) for p in KERNEL_SOURCES + HOST_SOURCES], "-o", str(tmp)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    os.replace(tmp, out)
+    return out
+
+
+def lib():
+    global _lib
+    with _lock:
+        if _lib is None:
+            L = ctypes.CDLL(str(build()))
+            P, U64, I32 = ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int
+            T = ctypes.POINTER(EnecTilingData)
+            L.enec_emu_compress.argtypes = [P, U64, P, U64, P, U64, P, T, ctypes.c_char_p, I32]
+            L.enec_emu_place.argtypes = [P, U64, P, U64, P, T, ctypes.c_char_p, I32]
+            L.enec_emu_decompress.argtypes = [P, U64, P, U64, T, ctypes.c_char_p, I32]
+            L.EnecComputeTiling.argtypes = [ctypes.c_uint32, U64, ctypes.c_uint32, ctypes.c_uint32,
+                                            ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32, T]
+            L.EnecWorkspaceBytes.argtypes = [T]
+            L.EnecWorkspaceBytes.restype = U64
+            L.EnecOutlierIndex.argtypes = [P, U64, ctypes.c_uint32, ctypes.c_uint32, P]
+            L.EnecOutlierIndex.restype = U64
+            L.EnecChooseParams.argtypes = [P, ctypes.c_uint32, P, P, P]
+            L.EnecPackHeader.argtypes = [T, ctypes.c_uint32, P, U64, P]
+            L.EnecPackHeader.restype = U64
+            L.EnecHeaderBytes.argtypes = [ctypes.c_uint32]
+            L.EnecHeaderBytes.restype = ctypes.c_uint32
+            L.enec_emu_stats.argtypes = [P]
+            _lib = L
+    return _lib
+
+
+def _ptr(a: np.ndarray) -> int:
+    return a.ctypes.data
+
+
+def tiling(spec: fmt.DTypeSpec, numel: int, ndim: int, params: Params, cores: int) -> EnecTilingData:
+    t = EnecTilingData()
+    rc = lib().EnecComputeTiling(spec.code, numel, ndim, params.b, params.n, params.m, cores, ctypes.byref(t))
+    if rc != 0:
+        raise ValueError(f"invalid tiling arguments {spec.name} {numel} {params}")
+    return t
+
+
+def choose_params_native(hist: np.ndarray, spec: fmt.DTypeSpec) -> Params:
+    """The C++ parameter search of op_host (used by the NPU binding)."""
+    h = np.ascontiguousarray(hist, dtype=np.int64)
+    out = (ctypes.c_uint32 * 3)()
+    lib().EnecChooseParams(_ptr(h), spec.code, ctypes.addressof(out), ctypes.addressof(out) + 4,
+                           ctypes.addressof(out) + 8)
+    return Params(out[0], out[1], out[2])
+
+
+def stats() -> dict:
+    a = np.zeros(6, dtype=np.uint64)
+    lib().enec_emu_stats(_ptr(a))
+    keys = ("ub_high_water", "ub_above_184k", "vector_instr", "dma_instr", "scalar_access", "core_runs")
+    return dict(zip(keys, (int(v) for v in a)))
+
+
+def _check(rc: int, err, what: str) -> None:
+    if rc:
+        raise KernelError(f"{what}: {err.value.decode(errors='replace')}")
+
+
+def compress_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, params: Params | None = None,
+                   cores: int = DEFAULT_CORES) -> np.ndarray:
+    """Compress like the NPU binding does, with the kernels running under the emulation."""
+    words = np.ascontiguousarray(words).reshape(-1)
+    numel = words.size
+    if params is None:
+        params = choose_params(reference.exponent_histogram(words, spec), spec)
+    ndim = len(shape)
+    t = tiling(spec, numel, ndim, params, cores)
+    L = lib()
+    ws = np.zeros(max(int(L.EnecWorkspaceBytes(ctypes.byref(t))), 32), dtype=np.uint8)
+    counts = np.zeros(max(t.blocks, 1), dtype=np.int32)
+    cap = t.outlierOffset + t.blocks * (t.wsSlotBytes if params.n > params.m else 0)
+    blob = np.zeros(cap, dtype=np.uint8)
+    err = ctypes.create_string_buffer(1024)
+    xb = words if numel else np.zeros(16, dtype=words.dtype)
+    _check(L.enec_emu_compress(_ptr(xb), max(words.nbytes, 1), _ptr(blob), blob.nbytes, _ptr(ws), ws.nbytes,
+                               _ptr(counts), ctypes.byref(t), err, 1024), err, "enec_compress")
+    index = np.zeros(max(t.blocks, 1), dtype=np.uint64)
+    out_bytes = int(L.EnecOutlierIndex(_ptr(counts), t.blocks, params.n, params.m, _ptr(index)))
+    dims = np.array(shape, dtype=np.uint64) if ndim else np.zeros(1, dtype=np.uint64)
+    total = int(L.EnecPackHeader(ctypes.byref(t), ndim, _ptr(dims), out_bytes, _ptr(blob)))
+    blob[t.indexOffset:t.indexOffset + 8 * t.blocks] = index[:t.blocks].view(np.uint8)
+    _check(L.enec_emu_place(_ptr(blob), total, _ptr(ws), ws.nbytes, _ptr(counts), ctypes.byref(t), err, 1024),
+           err, "enec_place_outliers")
+    return blob[:total].copy()
+
+
+def decompress_words(blob, cores: int = DEFAULT_CORES) -> np.ndarray:
+    """Decode a blob with the decompress kernel under the emulation: flat uint16/uint32 words."""
+    buf = np.ascontiguousarray(np.frombuffer(memoryview(blob).cast("B"), dtype=np.uint8))
+    hdr = fmt.parse_header(buf)
+    t = tiling(hdr.dtype, hdr.numel, len(hdr.shape), Params(hdr.b, hdr.n, hdr.m), cores)
+    out = np.zeros(max(hdr.numel, 1), dtype=np.uint32 if hdr.dtype is fmt.FP32 else np.uint16)
+    err = ctypes.create_string_buffer(1024)
+    _check(lib().enec_emu_decompress(_ptr(buf), buf.nbytes, _ptr(out), out.nbytes, ctypes.byref(t), err, 1024),
+           err, "enec_decompress")
+    return out[:hdr.numel]

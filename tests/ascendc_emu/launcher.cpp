@@ -1,0 +1,81 @@
+// C entry points that run the enec kernels (op_kernel/*.cpp, compiled against the emulation
+// header in tests/ascendc_emu/include) on all cores, for python/enec/emulated.py (ctypes).
+// Every buffer handed to a kernel is registered as GM, so any access outside them fails.
+#include <cstring>
+#include <string>
+
+#include "kernel_operator.h"
+#include "../../op_host/enec_host.h"
+
+extern "C" void enec_compress(GM_ADDR x, GM_ADDR blob, GM_ADDR ws, GM_ADDR counts, GM_ADDR tiling);
+extern "C" void enec_place_outliers(GM_ADDR blob, GM_ADDR ws, GM_ADDR counts, GM_ADDR tiling, uint64_t totalBytes);
+extern "C" void enec_decompress(GM_ADDR blob, GM_ADDR y, GM_ADDR tiling, uint64_t totalBytes);
+
+namespace {
+int Finish(const std::string& e, char* err, int errLen)
+{
+    emu::ClearGm();
+    if (e.empty()) return 0;
+    if (err && errLen > 0) {
+        std::strncpy(err, e.c_str(), errLen - 1);
+        err[errLen - 1] = 0;
+    }
+    return 1;
+}
+}  // namespace
+
+extern "C" {
+
+int enec_emu_compress(const void* x, uint64_t xBytes, uint8_t* blob, uint64_t blobBytes, uint8_t* ws, uint64_t wsBytes,
+                      int32_t* counts, const EnecTilingData* tiling, char* err, int errLen)
+{
+    emu::ClearGm();
+    emu::RegisterGm(x, xBytes, "x");
+    emu::RegisterGm(blob, blobBytes, "blob");
+    emu::RegisterGm(ws, wsBytes, "workspace");
+    emu::RegisterGm(counts, tiling->blocks * 4, "counts");
+    EnecTilingData t = *tiling;
+    std::string e = emu::Launch(static_cast<int>(t.coreNum), [&]() {
+        enec_compress((GM_ADDR)x, blob, ws, (GM_ADDR)counts, (GM_ADDR)&t);
+    });
+    return Finish(e, err, errLen);
+}
+
+int enec_emu_place(uint8_t* blob, uint64_t totalBytes, uint8_t* ws, uint64_t wsBytes, int32_t* counts,
+                   const EnecTilingData* tiling, char* err, int errLen)
+{
+    emu::ClearGm();
+    emu::RegisterGm(blob, totalBytes, "blob");
+    emu::RegisterGm(ws, wsBytes, "workspace");
+    emu::RegisterGm(counts, tiling->blocks * 4, "counts");
+    EnecTilingData t = *tiling;
+    std::string e = emu::Launch(static_cast<int>(t.coreNum), [&]() {
+        enec_place_outliers(blob, ws, (GM_ADDR)counts, (GM_ADDR)&t, totalBytes);
+    });
+    return Finish(e, err, errLen);
+}
+
+int enec_emu_decompress(const uint8_t* blob, uint64_t totalBytes, void* y, uint64_t yBytes,
+                        const EnecTilingData* tiling, char* err, int errLen)
+{
+    emu::ClearGm();
+    emu::RegisterGm(blob, totalBytes, "blob");
+    emu::RegisterGm(y, yBytes, "y");
+    EnecTilingData t = *tiling;
+    std::string e = emu::Launch(static_cast<int>(t.coreNum), [&]() {
+        enec_decompress((GM_ADDR)blob, (GM_ADDR)y, (GM_ADDR)&t, totalBytes);
+    });
+    return Finish(e, err, errLen);
+}
+
+// [ubHighWater, ubAbove184, vecInstr, dmaInstr, scalarAccess, blocksRun]
+void enec_emu_stats(uint64_t* out)
+{
+    const emu::Stats& s = emu::GetStats();
+    out[0] = s.ubHighWater; out[1] = s.ubAbove184; out[2] = s.vecInstr;
+    out[3] = s.dmaInstr; out[4] = s.scalarAccess; out[5] = s.blocksRun;
+}
+
+void enec_emu_reset_stats() { emu::GetStats() = emu::Stats(); }
+
+}  // extern "C"
