@@ -17,7 +17,7 @@ namespace enec {
 
 class CompressKernel {
 public:
-    __aicore__ inline void Init(GM_ADDR x, GM_ADDR blob, GM_ADDR ws, GM_ADDR counts, GM_ADDR tiling)
+    __aicore__ inline void Init(GM_ADDR x, GM_ADDR blob, GM_ADDR counts, GM_ADDR ws, GM_ADDR tiling)
     {
         LoadTiling(tiling, t_);
         wordBytes_ = t_.dtype == 2 ? 4 : 2;
@@ -25,6 +25,7 @@ public:
         mantBits_ = t_.dtype == 1 ? 10 : 7;
         const uint64_t words = t_.numel * (wordBytes_ / 2);
         x_.SetGlobalBuffer(reinterpret_cast<__gm__ uint16_t*>(x), words);
+        if (t_.dtype == 2) x32_.SetGlobalBuffer(reinterpret_cast<__gm__ uint32_t*>(x), t_.numel);
         blob_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(blob), t_.outlierOffset);
         ws_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(ws), t_.blocks * t_.wsSlotBytes);
         counts_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(counts), t_.blocks);
@@ -169,10 +170,8 @@ private:
         } else {
             const uint32_t pivot = static_cast<uint32_t>(t_.b) << 23;
             LocalTensor<uint32_t> in32 = in.ReinterpretCast<uint32_t>();
-            GlobalTensor<uint32_t> x32;
-            x32.SetGlobalBuffer(reinterpret_cast<__gm__ uint32_t*>(x_.GetPhyAddr()), t_.numel);
             if (lanes > aligned) Duplicate(in32[aligned], pivot, static_cast<int32_t>(lanes - aligned));
-            DataCopyPad(in32, x32[t * N], DataCopyExtParams(1, real * 4, 0, 0, 0),
+            DataCopyPad(in32, x32_[t * N], DataCopyExtParams(1, real * 4, 0, 0, 0),
                 DataCopyPadExtParams<uint32_t>(true, 0, static_cast<uint8_t>(aligned - real), pivot));
         }
     }
@@ -180,6 +179,7 @@ private:
     TPipe pipe_;
     TBuf<TPosition::VECCALC> inBuf_, yBuf_, dBuf_, zBuf_, hfBuf_, maskBuf_, cntBuf_;
     GlobalTensor<uint16_t> x_;
+    GlobalTensor<uint32_t> x32_;
     GlobalTensor<uint8_t> blob_, ws_;
     GlobalTensor<int32_t> counts_;
     EnecTilingData t_;
@@ -188,10 +188,10 @@ private:
 
 class PlaceKernel {
 public:
-    __aicore__ inline void Init(GM_ADDR blob, GM_ADDR ws, GM_ADDR counts, GM_ADDR tiling, uint64_t totalBytes)
+    __aicore__ inline void Init(GM_ADDR ws, GM_ADDR counts, GM_ADDR blob, GM_ADDR tiling)
     {
         LoadTiling(tiling, t_);
-        blob_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(blob), totalBytes);
+        blob_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(blob), t_.totalBytes);
         index_.SetGlobalBuffer(reinterpret_cast<__gm__ uint64_t*>(blob + t_.indexOffset), t_.blocks);
         ws_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(ws), t_.blocks * t_.wsSlotBytes);
         counts_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(counts), t_.blocks);
@@ -231,20 +231,24 @@ private:
 
 }  // namespace enec
 
-extern "C" __global__ __aicore__ void enec_compress(GM_ADDR x, GM_ADDR blob, GM_ADDR ws, GM_ADDR counts,
-    GM_ADDR tiling)
+// Argument order follows the CANN op convention (inputs, outputs, workspace, tiling) so the same
+// entry serves the direct launch of the torch_npu binding and the OpDef registration
+// (op_host/enec_op.cpp). `workspace` is the framework's system workspace (unused).
+extern "C" __global__ __aicore__ void enec_compress(GM_ADDR x, GM_ADDR blob, GM_ADDR counts, GM_ADDR staging,
+    GM_ADDR workspace, GM_ADDR tiling)
 {
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
     enec::CompressKernel k;
-    k.Init(x, blob, ws, counts, tiling);
+    k.Init(x, blob, counts, staging, tiling);
     k.Process();
 }
 
-extern "C" __global__ __aicore__ void enec_place_outliers(GM_ADDR blob, GM_ADDR ws, GM_ADDR counts, GM_ADDR tiling,
-    uint64_t totalBytes)
+// In place on `blob` (header, fixed sections and outlier index already written).
+extern "C" __global__ __aicore__ void enec_place_outliers(GM_ADDR staging, GM_ADDR counts, GM_ADDR blob,
+    GM_ADDR workspace, GM_ADDR tiling)
 {
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
     enec::PlaceKernel k;
-    k.Init(blob, ws, counts, tiling, totalBytes);
+    k.Init(staging, counts, blob, tiling);
     k.Process();
 }

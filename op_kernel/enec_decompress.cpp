@@ -17,9 +17,10 @@ namespace enec {
 
 class DecompressKernel {
 public:
-    __aicore__ inline void Init(GM_ADDR blob, GM_ADDR y, GM_ADDR tiling, uint64_t totalBytes)
+    __aicore__ inline void Init(GM_ADDR blob, GM_ADDR y, GM_ADDR tiling)
     {
         LoadTiling(tiling, t_);
+        const uint64_t totalBytes = t_.totalBytes;
         wordBytes_ = t_.dtype == 2 ? 4 : 2;
         rawBits_ = t_.dtype == 1 ? 11 : 8;
         mantBits_ = t_.dtype == 1 ? 10 : 7;
@@ -216,10 +217,10 @@ private:
 
 }  // namespace enec
 
-extern "C" __global__ __aicore__ void enec_decompress(GM_ADDR blob, GM_ADDR y, GM_ADDR tiling, uint64_t totalBytes)
+extern "C" __global__ __aicore__ void enec_decompress(GM_ADDR blob, GM_ADDR y, GM_ADDR workspace, GM_ADDR tiling)
 {
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
     enec::DecompressKernel k;
-    k.Init(blob, y, tiling, totalBytes);
+    k.Init(blob, y, tiling);
     k.Process();
 }

@@ -27,6 +27,7 @@ struct EnecTilingData {
     uint64_t n;              // code width
     uint64_t m;              // low-bit width
     uint64_t coreNum;        // vector cores the kernels run on (block b goes to core b % coreNum)
+    uint64_t totalBytes;     // size of the whole blob (place/decompress; set once it is known)
 };
 
 #endif

@@ -45,7 +45,7 @@ class EnecTilingData(ctypes.Structure):
     _fields_ = [(name, ctypes.c_uint64) for name in (
         "numel", "blocks", "fullBlocks", "lastReal", "lastLanes", "rawOffset", "lowOffset",
         "flagsOffset", "indexOffset", "outlierOffset", "wsSlotBytes", "dtype", "b", "n", "m",
-        "coreNum")]
+        "coreNum", "totalBytes")]
 
 
 class KernelError(RuntimeError):

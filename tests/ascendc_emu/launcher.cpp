@@ -7,9 +7,10 @@
 #include "kernel_operator.h"
 #include "../../op_host/enec_host.h"
 
-extern "C" void enec_compress(GM_ADDR x, GM_ADDR blob, GM_ADDR ws, GM_ADDR counts, GM_ADDR tiling);
-extern "C" void enec_place_outliers(GM_ADDR blob, GM_ADDR ws, GM_ADDR counts, GM_ADDR tiling, uint64_t totalBytes);
-extern "C" void enec_decompress(GM_ADDR blob, GM_ADDR y, GM_ADDR tiling, uint64_t totalBytes);
+extern "C" void enec_compress(GM_ADDR x, GM_ADDR blob, GM_ADDR counts, GM_ADDR staging, GM_ADDR workspace,
+                              GM_ADDR tiling);
+extern "C" void enec_place_outliers(GM_ADDR staging, GM_ADDR counts, GM_ADDR blob, GM_ADDR workspace, GM_ADDR tiling);
+extern "C" void enec_decompress(GM_ADDR blob, GM_ADDR y, GM_ADDR workspace, GM_ADDR tiling);
 
 namespace {
 int Finish(const std::string& e, char* err, int errLen)
@@ -36,7 +37,7 @@ int enec_emu_compress(const void* x, uint64_t xBytes, uint8_t* blob, uint64_t bl
     emu::RegisterGm(counts, tiling->blocks * 4, "counts");
     EnecTilingData t = *tiling;
     std::string e = emu::Launch(static_cast<int>(t.coreNum), [&]() {
-        enec_compress((GM_ADDR)x, blob, ws, (GM_ADDR)counts, (GM_ADDR)&t);
+        enec_compress((GM_ADDR)x, blob, (GM_ADDR)counts, ws, nullptr, (GM_ADDR)&t);
     });
     return Finish(e, err, errLen);
 }
@@ -49,8 +50,9 @@ int enec_emu_place(uint8_t* blob, uint64_t totalBytes, uint8_t* ws, uint64_t wsB
     emu::RegisterGm(ws, wsBytes, "workspace");
     emu::RegisterGm(counts, tiling->blocks * 4, "counts");
     EnecTilingData t = *tiling;
+    t.totalBytes = totalBytes;
     std::string e = emu::Launch(static_cast<int>(t.coreNum), [&]() {
-        enec_place_outliers(blob, ws, (GM_ADDR)counts, (GM_ADDR)&t, totalBytes);
+        enec_place_outliers(ws, (GM_ADDR)counts, blob, nullptr, (GM_ADDR)&t);
     });
     return Finish(e, err, errLen);
 }
@@ -62,8 +64,9 @@ int enec_emu_decompress(const uint8_t* blob, uint64_t totalBytes, void* y, uint6
     emu::RegisterGm(blob, totalBytes, "blob");
     emu::RegisterGm(y, yBytes, "y");
     EnecTilingData t = *tiling;
+    t.totalBytes = totalBytes;
     std::string e = emu::Launch(static_cast<int>(t.coreNum), [&]() {
-        enec_decompress((GM_ADDR)blob, (GM_ADDR)y, (GM_ADDR)&t, totalBytes);
+        enec_decompress((GM_ADDR)blob, (GM_ADDR)y, nullptr, (GM_ADDR)&t);
     });
     return Finish(e, err, errLen);
 }

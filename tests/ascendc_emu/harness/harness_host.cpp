@@ -1,0 +1,90 @@
+// Host driver for running the enec kernels through the real CANN 8.1 AscendC headers with the
+// shared CPU harness (../shared/tools/ascendc-harness). Not part of CI (it needs the CANN
+// headers); driven by scripts/ascendc_harness_check.py.
+//
+//   harness_host compress DTYPE B N M CORES in.words out.blob SHAPE...
+//   harness_host decompress CORES in.blob out.words
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+#include "../../../op_host/enec_host.h"
+
+extern "C" void enec_compress(uint8_t* x, uint8_t* blob, uint8_t* counts, uint8_t* staging, uint8_t* workspace,
+                              uint8_t* tiling);
+extern "C" void enec_place_outliers(uint8_t* staging, uint8_t* counts, uint8_t* blob, uint8_t* workspace, uint8_t* tiling);
+extern "C" void enec_decompress(uint8_t* blob, uint8_t* y, uint8_t* workspace, uint8_t* tiling);
+
+static std::vector<uint8_t> ReadFile(const char* p)
+{
+    std::ifstream f(p, std::ios::binary);
+    return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
+}
+static void WriteFile(const char* p, const uint8_t* d, size_t n)
+{
+    std::ofstream f(p, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(d), n);
+}
+static int Die(const std::string& e) { std::fprintf(stderr, "%s\n", e.c_str()); return 1; }
+
+int main(int argc, char** argv)
+{
+    if (argc < 2) return Die("usage");
+    std::string mode = argv[1];
+    if (mode == "compress") {
+        uint32_t dtype = std::atoi(argv[2]), b = std::atoi(argv[3]), n = std::atoi(argv[4]), m = std::atoi(argv[5]);
+        uint32_t cores = std::atoi(argv[6]);
+        std::vector<uint8_t> x = ReadFile(argv[7]);
+        std::vector<uint64_t> shape;
+        for (int i = 9; i < argc; ++i) shape.push_back(std::strtoull(argv[i], nullptr, 10));
+        const uint64_t numel = x.size() / (dtype == 2 ? 4 : 2);
+        EnecTilingData t;
+        if (EnecComputeTiling(dtype, numel, shape.size(), b, n, m, cores, &t)) return Die("bad tiling");
+        std::vector<uint8_t> ws(EnecWorkspaceBytes(&t) + 32), counts(t.blocks * 4 + 32);
+        std::vector<uint8_t> blob(t.outlierOffset + (n > m ? t.blocks * t.wsSlotBytes : 0) + 32, 0);
+        hz::ClearGm();
+        hz::RegisterGm(x.data(), x.size(), "x");
+        hz::RegisterGm(blob.data(), blob.size(), "blob");
+        hz::RegisterGm(ws.data(), ws.size(), "ws");
+        hz::RegisterGm(counts.data(), counts.size(), "counts");
+        hz::RegisterGm(&t, sizeof t, "tiling");
+        std::string e = HZ_RUN(enec_compress, (int)cores, x.data(), blob.data(), counts.data(), ws.data(), (uint8_t*)nullptr, (uint8_t*)&t);
+        if (!e.empty()) return Die("enec_compress: " + e);
+        std::vector<uint64_t> index(t.blocks + 1);
+        const uint64_t outBytes = EnecOutlierIndex(reinterpret_cast<int32_t*>(counts.data()), t.blocks, n, m, index.data());
+        const uint64_t total = EnecPackHeader(&t, shape.size(), shape.data(), outBytes, blob.data());
+        std::memcpy(blob.data() + t.indexOffset, index.data(), 8 * t.blocks);
+        t.totalBytes = total;
+        e = HZ_RUN(enec_place_outliers, (int)cores, ws.data(), counts.data(), blob.data(), (uint8_t*)nullptr, (uint8_t*)&t);
+        if (!e.empty()) return Die("enec_place_outliers: " + e);
+        WriteFile(argv[8], blob.data(), total);
+        return 0;
+    }
+    if (mode == "decompress") {
+        uint32_t cores = std::atoi(argv[2]);
+        std::vector<uint8_t> blob = ReadFile(argv[3]);
+        const uint8_t* h = blob.data();
+        uint32_t dtype = h[6], ndim = h[7], b = h[8], n = h[9], m = h[10];
+        uint64_t numel;
+        std::memcpy(&numel, h + 24, 8);
+        EnecTilingData t;
+        if (EnecComputeTiling(dtype, numel, ndim, b, n, m, cores, &t)) return Die("bad tiling");
+        std::vector<uint8_t> y(numel * (dtype == 2 ? 4 : 2) + 32);
+        hz::ClearGm();
+        hz::RegisterGm(blob.data(), blob.size(), "blob");
+        hz::RegisterGm(y.data(), y.size() - 32, "y");
+        hz::RegisterGm(&t, sizeof t, "tiling");
+        t.totalBytes = blob.size();
+        std::string e = HZ_RUN(enec_decompress, (int)cores, blob.data(), y.data(), (uint8_t*)nullptr, (uint8_t*)&t);
+        if (!e.empty()) return Die("enec_decompress: " + e);
+        WriteFile(argv[4], y.data(), y.size() - 32);
+        return 0;
+    }
+    return Die("unknown mode");
+}
+#include "../../../op_host/enec_host.cpp"
