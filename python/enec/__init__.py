@@ -6,6 +6,9 @@
 from __future__ import annotations
 
 from . import format, ops  # noqa: F401  (importing ops registers torch.ops.enec.*)
+from . import npu as _npu
+
+_npu.load()   # registers the NPU kernels when torch_npu, a device and libenec_npu.so exist; never raises
 from .api import BlobInfo, compress, decompress, header_of, inspect, max_compressed_size
 from .errors import (ChecksumMismatchError, CorruptStreamError, EnecError, HeaderMismatchError,
                      UnsupportedDTypeError)
