@@ -1,96 +1,180 @@
 """Compressed checkpoints as ordinary safetensors files.
 
 A compressed file is a valid safetensors file: every tensor enec compresses is stored under its own
-name as a 1-D U8 tensor holding the enec blob; every other tensor (other dtypes, or data that does
-not shrink) is stored as it is. The file's `__metadata__` holds
+name as a 1-D U8 tensor holding the enec blob; every other tensor (dtypes without a codec, or data
+that does not shrink) is stored as it is. The file's `__metadata__` holds
     "enec": JSON {"version": 1, "tensors": {name: {"codec": "enec", "dtype": ..., "shape": [...]}}}
-next to the caller's own metadata. Any safetensors reader can open the file; `safe_open` here
-reads one tensor, or rows of its first dimension, through a memory map without decoding the rest.
+next to the caller's own metadata. Any safetensors reader opens the file; `safe_open` here reads
+one tensor, or rows of its first dimension, through safetensors' memory map without decoding the
+rest.
+
+Files are written by a streaming writer of the safetensors layout (8-byte little-endian header
+length, JSON header padded with spaces to 8 bytes, data in safetensors' own order: dtype rank
+descending, then name), so that neither the input nor the output is ever held twice in memory:
+`compress_file` keeps only the blobs (raw tensors are re-read from the source's memory map while
+writing), `decompress_file` holds one decoded tensor at a time. The bytes equal what
+`safetensors.torch.save` writes for the same tensors (tests check this). Every write goes to an
+unnamed file that gets its name only when complete, so a killed or failing write leaves nothing.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import json
 import os
+import struct
 import tempfile
 
 import torch
 from safetensors import safe_open as _st_open
-from safetensors.torch import load_file as _st_load
-from safetensors.torch import save as _st_bytes
 
 from . import cpu
-from .api import compress, decompress
-from .errors import CorruptStreamError, EnecError
+from . import format as fmt
+from .api import compress, decompress, header_of
+from .errors import CorruptStreamError, EnecError, UnsupportedDTypeError
 
 META_KEY = "enec"
 META_VERSION = 1
 
 
-def _compressible(t: torch.Tensor) -> bool:
-    return t.dtype in (torch.bfloat16, torch.float16, torch.float32)
+class UnknownCodecError(EnecError):
+    """The file names a codec this version of enec cannot decode."""
+
+
+def _enec_decode(blob, device=None):
+    return decompress(blob, device=device)
+
+
+# codec name in the metadata -> decoder(blob U8 tensor, device) -> tensor. Every codec whose blobs
+# enec.decompress reads (the blob header names its codec) decodes the same way.
+DECODERS = {name: _enec_decode for name in getattr(fmt, "CODEC_NAMES", {1: "enec"}).values()}
+DECODERS.setdefault("enec", _enec_decode)
+
+
+def _codec_name(blob: torch.Tensor) -> str:
+    code = getattr(header_of(blob, full=False), "codec", None)
+    return getattr(fmt, "CODEC_NAMES", {}).get(code, "enec")
+
+# safetensors dtype names, in the order of safetensors' own Dtype enum (its writer sorts the data
+# by this rank, descending, then by name; a file written here is laid out the same way).
+_ST_NAMES = [("bool", "BOOL"), ("uint8", "U8"), ("int8", "I8"), ("float8_e5m2", "F8_E5M2"),
+             ("float8_e4m3fn", "F8_E4M3"), ("float8_e4m3fnuz", "F8_E4M3FNUZ"),
+             ("float8_e5m2fnuz", "F8_E5M2FNUZ"), ("int16", "I16"), ("uint16", "U16"),
+             ("float16", "F16"), ("bfloat16", "BF16"), ("int32", "I32"), ("uint32", "U32"),
+             ("float32", "F32"), ("complex64", "C64"), ("float64", "F64"), ("int64", "I64"),
+             ("uint64", "U64")]
+_ST_DTYPE = {getattr(torch, t): s for t, s in _ST_NAMES if hasattr(torch, t)}
+_ST_RANK = {s: i for i, (_, s) in enumerate(_ST_NAMES)}
+_TORCH_OF_ST = {s: t for t, s in _ST_DTYPE.items()}
+
+
+def _dtype_name(dt: torch.dtype) -> str:
+    return str(dt).replace("torch.", "")
+
+
+def _torch_dtype(name: str, where: str) -> torch.dtype:
+    dt = getattr(torch, name, None) if isinstance(name, str) else None
+    if not isinstance(dt, torch.dtype):
+        raise CorruptStreamError(f"{where}: unknown dtype {name!r} in the enec metadata")
+    return dt
+
+
+def _st_dtype(dt: torch.dtype, name: str) -> str:
+    try:
+        return _ST_DTYPE[dt]
+    except KeyError:
+        raise UnsupportedDTypeError(f"tensor {name!r}: safetensors cannot store {dt}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# compression of single tensors
+# ---------------------------------------------------------------------------------------------
+
+def _encode(name: str, t: torch.Tensor, checksum: bool):
+    """(stored tensor, metadata entry or None). Raw when no codec takes the dtype or it does not
+    shrink the tensor."""
+    if not isinstance(t, torch.Tensor):
+        raise EnecError(f"state_dict entry {name!r} is not a tensor")
+    t = t.detach()
+    if t.device.type != "cpu":
+        t = t.cpu()
+    try:
+        blob = compress(t, checksum=checksum)
+    except UnsupportedDTypeError:
+        blob = None
+    if blob is not None and blob.numel() < t.numel() * t.element_size():
+        return blob, {"codec": _codec_name(blob), "dtype": _dtype_name(t.dtype), "shape": list(t.shape)}
+    return t, None
 
 
 def compress_state_dict(state_dict: dict, checksum: bool = False, progress=None):
     """(tensors to store, enec metadata). Tensors that do not shrink are stored raw."""
     out, meta = {}, {}
     for name, t in state_dict.items():
-        if not isinstance(t, torch.Tensor):
-            raise EnecError(f"state_dict entry {name!r} is not a tensor")
-        t = t.detach().cpu()
-        blob = compress(t, checksum=checksum) if _compressible(t) else None
-        if blob is not None and blob.numel() < t.numel() * t.element_size():
-            out[name] = blob
-            meta[name] = {"codec": "enec", "dtype": str(t.dtype).replace("torch.", ""),
-                          "shape": list(t.shape)}
-        else:
-            out[name] = t.contiguous()
+        out[name], info = _encode(name, t, checksum)
+        if info is not None:
+            meta[name] = info
         if progress:
             progress(name)
     return out, meta
 
 
-def atomic_write(path, data, force: bool = False) -> None:
-    """Write `data` to `path` all at once or not at all, even if the process is killed.
+# ---------------------------------------------------------------------------------------------
+# writing: streaming safetensors writer + atomic placement
+# ---------------------------------------------------------------------------------------------
 
-    On Linux the bytes go to an unnamed file (O_TMPFILE) in the target directory that gets a name
-    only when complete; elsewhere to a temporary name that is renamed over `path` (removed again
-    on failure).
-    """
-    path = os.path.abspath(os.fspath(path))
-    if os.path.exists(path) and not force:
-        raise FileExistsError(f"{path} exists (use force=True / --force to overwrite)")
-    d = os.path.dirname(path)
-    linkat = _linkat()
-    if hasattr(os, "O_TMPFILE") and linkat is not None:
-        try:
-            fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o644)
-        except OSError:
-            fd = None
-        if fd is not None:
-            tmp = os.path.join(d, f".enec-{os.getpid()}-{id(data)}.tmp")
-            try:
-                _write_all(fd, data)
-                os.fsync(fd)
-                # named only now that it is complete (linkat with AT_SYMLINK_FOLLOW)
-                ok = linkat(-100, f"/proc/self/fd/{fd}".encode(), -100, tmp.encode(), 0x400) == 0
-            finally:
-                os.close(fd)
-            if ok:
-                os.replace(tmp, path)
-                return
-    fd, tmp = tempfile.mkstemp(prefix=".enec-", suffix=".tmp", dir=d)
-    try:
-        _write_all(fd, data)
-        os.close(fd)
-        fd = None
-        os.replace(tmp, path)
-    except BaseException:
-        if fd is not None:
-            os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+class _Entry:
+    """One tensor to write: its safetensors dtype, shape, byte count and a producer of the
+    tensor (called once, while writing)."""
+    __slots__ = ("name", "dtype", "shape", "nbytes", "produce")
+
+    def __init__(self, name, dtype, shape, nbytes, produce):
+        self.name, self.dtype, self.shape, self.nbytes, self.produce = name, dtype, list(shape), nbytes, produce
+
+
+def _entry_of(name: str, t: torch.Tensor) -> _Entry:
+    return _Entry(name, _st_dtype(t.dtype, name), t.shape, t.numel() * t.element_size(), lambda: t)
+
+
+def _header_bytes(entries: list, metadata: dict | None) -> tuple[bytes, list]:
+    if any(e.name == "__metadata__" for e in entries):
+        raise EnecError("'__metadata__' cannot be a tensor name in a safetensors file")
+    order = sorted(entries, key=lambda e: (-_ST_RANK[e.dtype], e.name))
+    head, off = {}, 0
+    if metadata is not None:
+        for k, v in metadata.items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise EnecError("safetensors metadata must map str to str")
+        head["__metadata__"] = {k: metadata[k] for k in sorted(metadata)}
+    for e in order:
+        head[e.name] = {"dtype": e.dtype, "shape": e.shape, "data_offsets": [off, off + e.nbytes]}
+        off += e.nbytes
+    text = json.dumps(head, ensure_ascii=False, separators=(",", ":")).encode()
+    text += b" " * (-(8 + len(text)) % 8)
+    return struct.pack("<Q", len(text)) + text, order
+
+
+def _tensor_bytes(t: torch.Tensor):
+    t = t.detach()
+    if t.device.type != "cpu":
+        t = t.cpu()
+    t = t.contiguous().reshape(-1)
+    if t.dtype != torch.uint8:
+        t = t.view(torch.uint8)
+    return memoryview(t.numpy())
+
+
+def _write_safetensors(f, entries: list, metadata: dict | None) -> None:
+    head, order = _header_bytes(entries, metadata)
+    f.write(head)
+    for e in order:
+        t = e.produce()
+        if t.numel() * t.element_size() != e.nbytes or _st_dtype(t.dtype, e.name) != e.dtype:
+            raise CorruptStreamError(f"tensor {e.name!r}: got {t.dtype} {tuple(t.shape)}, "
+                                     f"expected {e.dtype} {tuple(e.shape)}")
+        f.write(_tensor_bytes(t))
+        del t
 
 
 def _linkat():
@@ -105,11 +189,74 @@ def _linkat():
         return None
 
 
-def _write_all(fd, data) -> None:
-    mv = memoryview(data)
-    while mv:
-        n = os.write(fd, mv[: 1 << 30])
-        mv = mv[n:]
+_AT_FDCWD, _AT_SYMLINK_FOLLOW = -100, 0x400
+
+
+def _fsync_dir(d: str) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(d, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write(path, data, force: bool = False) -> None:
+    """Write `path` all at once or not at all, even if the process is killed mid-way.
+
+    `data` is bytes-like, or a callable that writes to the binary file object it is given.
+    On Linux the bytes go to an unnamed file (O_TMPFILE) in the target directory that gets a name
+    only when complete (linked straight to `path` when it must not be overwritten, so a file
+    created meanwhile by someone else is not replaced either); elsewhere to a temporary name that
+    is renamed over `path` (removed again on failure).
+    """
+    path = os.path.abspath(os.fspath(path))
+    if os.path.exists(path) and not force:
+        raise FileExistsError(f"{path} exists (use force=True / --force to overwrite)")
+    write = data if callable(data) else (lambda f: f.write(memoryview(data)))
+    d = os.path.dirname(path)
+    linkat = _linkat() if hasattr(os, "O_TMPFILE") else None
+    fd = None
+    if linkat is not None:
+        try:
+            fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o644)
+        except OSError:
+            fd = None
+    if fd is not None:
+        import ctypes
+        with io.open(fd, "wb", buffering=1 << 20) as f:       # closes fd; unnamed until linked
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+            src = f"/proc/self/fd/{f.fileno()}".encode()
+            if not force:       # link straight to path: fails if it exists (no race either)
+                if linkat(_AT_FDCWD, src, _AT_FDCWD, path.encode(), _AT_SYMLINK_FOLLOW) == 0:
+                    _fsync_dir(d)
+                    return
+                if ctypes.get_errno() == errno.EEXIST:
+                    raise FileExistsError(f"{path} exists (use force=True / --force to overwrite)")
+                ok = False
+            else:
+                tmp = os.path.join(d, f".enec-{os.getpid()}-{id(f)}.tmp")
+                ok = linkat(_AT_FDCWD, src, _AT_FDCWD, tmp.encode(), _AT_SYMLINK_FOLLOW) == 0
+        if ok:
+            os.replace(tmp, path)
+            _fsync_dir(d)
+            return
+        # linking failed (no /proc, a filesystem without links): write again under a temp name
+    fd, tmp = tempfile.mkstemp(prefix=".enec-", suffix=".tmp", dir=d)
+    try:
+        with io.open(fd, "wb", buffering=1 << 20) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        if not force and os.path.exists(path):
+            raise FileExistsError(f"{path} exists (use force=True / --force to overwrite)")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def _refuse_existing(path, force: bool) -> None:
@@ -117,78 +264,159 @@ def _refuse_existing(path, force: bool) -> None:
         raise FileExistsError(f"{os.fspath(path)} exists (use force=True / --force to overwrite)")
 
 
-def save_file(state_dict: dict, path, metadata: dict | None = None, force: bool = True,
+def _enec_metadata(user: dict | None, meta: dict) -> dict:
+    md = dict(user or {})
+    md[META_KEY] = json.dumps({"version": META_VERSION, "tensors": meta}, separators=(",", ":"))
+    return md
+
+
+def save_file(state_dict: dict, path, metadata: dict | None = None, force: bool = False,
               checksum: bool = False, progress=None) -> dict:
-    """Write a compressed safetensors file; returns the per-tensor enec metadata."""
+    """Write a compressed safetensors file; returns the per-tensor enec metadata.
+
+    Refuses to replace an existing `path` unless force=True."""
     _refuse_existing(path, force)              # fail before doing the work
     tensors, meta = compress_state_dict(state_dict, checksum, progress)
-    md = dict(metadata or {})
-    md[META_KEY] = json.dumps({"version": META_VERSION, "tensors": meta})
-    atomic_write(path, _st_bytes(tensors, metadata=md), force)
+    entries = [_entry_of(k, t) for k, t in tensors.items()]
+    atomic_write(path, lambda f: _write_safetensors(f, entries, _enec_metadata(metadata, meta)), force)
     return meta
 
+
+# ---------------------------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------------------------
 
 def _read_meta(path) -> tuple[dict, dict]:
     with _st_open(os.fspath(path), framework="pt") as f:
         md = f.metadata() or {}
+    return _parse_meta(path, md), md
+
+
+def _parse_meta(path, md: dict) -> dict:
     if META_KEY not in md:
-        return {}, md
+        return {}
     try:
         info = json.loads(md[META_KEY])
         if info.get("version") != META_VERSION:
-            raise CorruptStreamError(f"unsupported enec checkpoint metadata version {info.get('version')}")
-        return info["tensors"], md
-    except (ValueError, KeyError, TypeError) as e:
-        raise CorruptStreamError(f"{path}: malformed enec metadata ({e})") from None
+            raise CorruptStreamError(f"{path}: unsupported enec checkpoint metadata version "
+                                     f"{info.get('version')!r}")
+        tensors = info["tensors"]
+        for name, t in tensors.items():
+            if not isinstance(t["shape"], list) or not all(isinstance(s, int) and s >= 0 for s in t["shape"]):
+                raise CorruptStreamError(f"{path}: tensor {name!r}: bad shape {t['shape']!r}")
+            _torch_dtype(t["dtype"], f"{path}: tensor {name!r}")
+            t.setdefault("codec", "enec")
+        return tensors
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        if isinstance(e, EnecError):
+            raise
+        raise CorruptStreamError(f"{path}: malformed enec metadata ({e!r})") from None
 
 
-def _restore(name, stored: torch.Tensor, info: dict | None) -> torch.Tensor:
+def _restore(name, stored: torch.Tensor, info: dict | None, device=None) -> torch.Tensor:
     if info is None:
-        return stored
-    out = decompress(stored)
-    if str(out.dtype).replace("torch.", "") != info["dtype"] or list(out.shape) != info["shape"]:
+        return stored if device is None else stored.to(device)
+    codec = info.get("codec", "enec")
+    if codec not in DECODERS:
+        raise UnknownCodecError(f"tensor {name!r} is stored with codec {codec!r}, which this enec "
+                                f"cannot decode (known: {', '.join(sorted(DECODERS))})")
+    if stored.dtype != torch.uint8 or stored.dim() != 1:
+        raise CorruptStreamError(f"tensor {name!r}: a compressed tensor must be stored as 1-D U8, "
+                                 f"found {stored.dtype} {tuple(stored.shape)}")
+    try:
+        out = DECODERS[codec](stored, device)
+    except CorruptStreamError as e:
+        raise type(e)(f"tensor {name!r}: {e}") from None
+    if _dtype_name(out.dtype) != info["dtype"] or list(out.shape) != info["shape"]:
         raise CorruptStreamError(f"tensor {name!r}: blob holds {out.dtype} {tuple(out.shape)}, "
                                  f"metadata says {info['dtype']} {tuple(info['shape'])}")
     return out
 
 
-def load_file(path, device: str = "cpu") -> dict:
-    """Load a compressed (or plain) safetensors file into the original state_dict."""
-    meta, _ = _read_meta(path)
-    stored = _st_load(os.fspath(path))
-    return {k: _restore(k, v, meta.get(k)).to(device) for k, v in stored.items()}
+def load_file(path, device="cpu") -> dict:
+    """Load a compressed (or plain) safetensors file into the original state_dict, in the file's
+    tensor order; tensors are read one at a time from the memory map."""
+    with safe_open(path, device=device) as f:
+        return {k: f.get_tensor(k) for k in f.keys()}
 
 
 def compress_file(src, dst, force: bool = False, checksum: bool = False, progress=None) -> dict:
-    """Compress a safetensors file (keeps its metadata)."""
+    """Compress a safetensors file (keeps its metadata). Memory: the blobs, plus one tensor."""
     _refuse_existing(dst, force)
-    with _st_open(os.fspath(src), framework="pt") as f:
+    src = os.fspath(src)
+    with _st_open(src, framework="pt") as f:
         md = f.metadata() or {}
-    if META_KEY in md:
-        raise EnecError(f"{src} is already an enec-compressed checkpoint")
-    return save_file(_st_load(os.fspath(src)), dst, md, force, checksum, progress)
+        if META_KEY in md:
+            raise EnecError(f"{src} is already an enec-compressed checkpoint")
+        entries, meta = [], {}
+        for name in f.keys():
+            t = f.get_tensor(name)
+            stored, info = _encode(name, t, checksum)
+            if info is None:              # raw: re-read from the memory map while writing
+                del stored, t
+                sl = f.get_slice(name)
+                dt = _TORCH_OF_ST.get(sl.get_dtype())
+                if dt is None:
+                    raise UnsupportedDTypeError(f"tensor {name!r}: unsupported safetensors dtype {sl.get_dtype()}")
+                shape = sl.get_shape()
+                n = 1
+                for s in shape:
+                    n *= s
+                entries.append(_Entry(name, sl.get_dtype(), shape, n * dt.itemsize,
+                                      lambda name=name: f.get_tensor(name)))
+            else:
+                del t
+                meta[name] = info
+                entries.append(_entry_of(name, stored))
+            if progress:
+                progress(name)
+        atomic_write(dst, lambda out: _write_safetensors(out, entries, _enec_metadata(md, meta)), force)
+    return meta
 
 
-def decompress_file(src, dst, force: bool = False) -> None:
-    """Write the plain safetensors file back (the original tensors, bit for bit)."""
+def decompress_file(src, dst, force: bool = False, progress=None) -> None:
+    """Write the plain safetensors file back (the original tensors, bit for bit). Memory: one
+    decoded tensor at a time."""
     _refuse_existing(dst, force)
-    _, md = _read_meta(src)
-    md = {k: v for k, v in md.items() if k != META_KEY}
-    sd = load_file(src)
-    atomic_write(dst, _st_bytes(sd, metadata=md or None), force)
+    with safe_open(src) as f:
+        entries = []
+        for name in f.keys():
+            sl = f.get_slice(name)
+            st = sl.get_dtype()
+            if st not in _ST_RANK:
+                raise UnsupportedDTypeError(f"tensor {name!r}: unsupported safetensors dtype {st}")
+            dt = _TORCH_OF_ST[st]
+            n = 1
+            for s in sl.get_shape():
+                n *= s
+
+            def produce(name=name):
+                t = f.get_tensor(name)
+                if progress:
+                    progress(name)
+                return t
+            entries.append(_Entry(name, st, sl.get_shape(), n * dt.itemsize, produce))
+        md = f.metadata() or None        # (an empty metadata map is not restored as such)
+        atomic_write(dst, lambda out: _write_safetensors(out, entries, md), force)
 
 
 class safe_open:
     """Lazy reader: `with enec.checkpoint.safe_open(path) as f: f.get_tensor(name)`.
 
     The file is memory-mapped by safetensors; a tensor is decoded only when asked for, and
-    `get_slice(name)[a:b]` decodes only the blocks holding rows a..b of the first dimension.
+    `get_slice(name)[a:b]` decodes only the 16384-element blocks holding rows a..b-1 of the first
+    dimension (the whole tensor when the blob carries a checksum, which covers all of it).
     """
 
-    def __init__(self, path, device: str = "cpu"):
+    def __init__(self, path, device="cpu", framework: str = "pt"):
+        if framework not in ("pt", "torch"):
+            raise ValueError("enec.checkpoint.safe_open returns torch tensors (framework='pt')")
         self.path, self.device = os.fspath(path), device
-        self._meta, self._md = _read_meta(self.path)
         self._f = _st_open(self.path, framework="pt")
+        md = self._f.metadata()
+        self._has_metadata = md is not None
+        self._md = md or {}
+        self._meta = _parse_meta(self.path, self._md)
 
     def __enter__(self):
         self._f.__enter__()
@@ -201,55 +429,124 @@ class safe_open:
         return list(self._f.keys())
 
     def metadata(self) -> dict:
+        """The caller's metadata (without enec's own entry)."""
         return {k: v for k, v in self._md.items() if k != META_KEY}
 
     def is_compressed(self, name) -> bool:
         return name in self._meta
 
     def get_tensor(self, name) -> torch.Tensor:
-        return _restore(name, self._f.get_tensor(name), self._meta.get(name)).to(self.device)
+        return _restore(name, self._f.get_tensor(name), self._meta.get(name), self.device)
 
     def get_slice(self, name):
+        if name not in self._meta:
+            return _PlainSlice(self, name)
         return _RowSlice(self, name)
 
 
-class _RowSlice:
+def _dev(t: torch.Tensor, device):
+    return t if device is None else t.to(device)
+
+
+class _PlainSlice:
+    """safetensors' own slice of a raw tensor, moved to the reader's device."""
+
     def __init__(self, owner: safe_open, name: str):
-        self.owner, self.name = owner, name
+        self.owner, self._s = owner, owner._f.get_slice(name)
 
     def __getitem__(self, idx):
-        info = self.owner._meta.get(self.name)
-        if info is None:
-            return self.owner._f.get_slice(self.name)[idx]
-        if not isinstance(idx, slice) or idx.step not in (None, 1):
-            raise EnecError("compressed tensors support contiguous first-dimension slices x[a:b]")
-        blob = self.owner._f.get_tensor(self.name)
-        rows = cpu.decompress_rows(blob, *slice(idx.start, idx.stop).indices(info["shape"][0])[:2])
-        return rows.to(self.owner.device)
+        return _dev(self._s[idx], self.owner.device)
 
     def get_shape(self):
-        info = self.owner._meta.get(self.name)
-        return info["shape"] if info else self.owner._f.get_slice(self.name).get_shape()
+        return self._s.get_shape()
+
+    def get_dtype(self):
+        return self._s.get_dtype()
+
+
+class _RowSlice:
+    """Slicing of a compressed tensor: the first index picks rows (int, or slice with a positive
+    step) and only the blocks holding them are decoded; further indices apply to those rows."""
+
+    def __init__(self, owner: safe_open, name: str):
+        self.owner, self.name = owner, name
+        self.info = owner._meta[name]
+
+    def get_shape(self):
+        return list(self.info["shape"])
+
+    def get_dtype(self):
+        return _ST_DTYPE[_torch_dtype(self.info["dtype"], self.name)]
+
+    def _rows(self, start: int, stop: int) -> torch.Tensor:
+        if self.info.get("codec", "enec") != "enec":        # other codecs: decode all, then slice
+            return self.owner.get_tensor(self.name)[start:stop]
+        blob = self.owner._f.get_tensor(self.name)
+        rows = cpu.decompress_rows(blob, start, stop)
+        if rows.dtype != _torch_dtype(self.info["dtype"], self.name) or \
+                list(rows.shape[1:]) != self.info["shape"][1:]:
+            raise CorruptStreamError(f"tensor {self.name!r}: blob disagrees with the metadata")
+        return rows
+
+    def __getitem__(self, idx):
+        shape = self.info["shape"]
+        if not shape:
+            raise EnecError(f"tensor {self.name!r} is 0-dim: it has no rows to slice")
+        if not isinstance(idx, tuple):
+            idx = (idx,)
+        if idx and idx[0] is Ellipsis:
+            return _dev(self.owner.get_tensor(self.name)[idx], self.owner.device)
+        first, rest = (idx[0] if idx else slice(None)), idx[1:]
+        n = shape[0]
+        if isinstance(first, slice):
+            start, stop, step = first.indices(n)
+            if step < 1:
+                raise EnecError("compressed tensors support first-dimension slices with a positive step")
+            stop = max(stop, start)
+            out = self._rows(start, stop)[::step]
+            out = out[(slice(None),) + rest] if rest else out
+        else:
+            try:
+                i = int(first.__index__())
+            except (AttributeError, TypeError):
+                raise EnecError(f"unsupported index {first!r} on the first dimension of a compressed "
+                                f"tensor (an int or a slice)") from None
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of bounds for dimension 0 with size {n}")
+            i %= n
+            out = self._rows(i, i + 1)[0]
+            out = out[rest] if rest else out
+        return _dev(out, self.owner.device)
 
 
 def inspect_file(path) -> list[dict]:
     """Per-tensor rows: name, stored/original dtype, shape, parameters, sizes, ratio."""
     from .api import inspect as inspect_blob
-    meta, _ = _read_meta(path)
     rows = []
-    with _st_open(os.fspath(path), framework="pt") as f:
+    with safe_open(path) as f:
         for name in f.keys():
-            t = f.get_tensor(name)
-            if name in meta:
-                i = inspect_blob(t)
-                rows.append(dict(name=name, codec="enec", dtype=meta[name]["dtype"], shape=tuple(i.shape),
+            if f.is_compressed(name):
+                t = f._f.get_tensor(name)
+                try:
+                    i = inspect_blob(t)
+                except CorruptStreamError as e:
+                    raise type(e)(f"tensor {name!r}: {e}") from None
+                rows.append(dict(name=name, codec=f._meta[name].get("codec", "enec"),
+                                 dtype=f._meta[name]["dtype"], shape=tuple(i.shape),
                                  b=i.b, n=i.n, m=i.m, original=i.original_bytes, stored=i.compressed_bytes))
             else:
-                nb = t.numel() * t.element_size()
-                rows.append(dict(name=name, codec="raw", dtype=str(t.dtype).replace("torch.", ""),
-                                 shape=tuple(t.shape), b=None, n=None, m=None, original=nb, stored=nb))
+                sl = f._f.get_slice(name)
+                shape = tuple(sl.get_shape())
+                dt = _TORCH_OF_ST.get(sl.get_dtype())
+                n = 1
+                for s in shape:
+                    n *= s
+                nb = n * (dt.itemsize if dt is not None else 1)
+                rows.append(dict(name=name, codec="raw",
+                                 dtype=_dtype_name(dt) if dt is not None else sl.get_dtype(),
+                                 shape=shape, b=None, n=None, m=None, original=nb, stored=nb))
     return rows
 
 
 __all__ = ["save_file", "load_file", "compress_file", "decompress_file", "safe_open", "inspect_file",
-           "compress_state_dict", "atomic_write"]
+           "compress_state_dict", "atomic_write", "UnknownCodecError", "DECODERS"]

@@ -56,8 +56,12 @@ def cmd_decompress(a):
     from . import checkpoint
     if os.path.exists(a.output) and not a.force:      # fail before the work
         raise FileExistsError(f"{a.output} exists (use --force to overwrite)")
+    step, done = _progress(_count(a.input), "decompress")
     t = time.perf_counter()
-    checkpoint.decompress_file(a.input, a.output, force=a.force)
+    try:
+        checkpoint.decompress_file(a.input, a.output, force=a.force, progress=step)
+    finally:
+        done()
     print(f"{a.input} -> {a.output}: {os.path.getsize(a.output) / 1e6:.2f} MB in {time.perf_counter() - t:.2f} s")
 
 
