@@ -36,3 +36,40 @@ def test_minilm_offloaded_forward_is_bit_exact(minilm_fp32, minilm_bf16, dtype, 
         assert_bit_equal(model(ids, mask), want)
     assert_bit_equal(model.encoder.layer[2].intermediate.dense.weight,
                      plain.encoder.layer[2].intermediate.dense.weight)
+
+
+class _Reused(torch.nn.Module):
+    """A module run twice per forward, a parameter of a dtype without a codec, an int buffer."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(3)
+        self.a = torch.nn.Linear(64, 64).bfloat16()
+        self.b = torch.nn.Linear(64, 64).bfloat16()
+        self.scale = torch.nn.Parameter(torch.rand(64, dtype=torch.float64, generator=g))
+        self.register_buffer("perm", torch.randperm(64, generator=g))
+
+    def forward(self, x):
+        h = self.b(self.a(x))
+        h = self.a(h)[:, self.perm]                     # `a` again, after `b`
+        return (h.double() * self.scale).float()
+
+
+@pytest.mark.parametrize("prefetch", [True, False])
+def test_reused_module_and_uncompressible_tensors(prefetch):
+    plain = _Reused()
+    model = copy.deepcopy(plain)
+    x = torch.randn(5, 64, generator=torch.Generator().manual_seed(4)).bfloat16()
+    with torch.no_grad():
+        want = plain(x)
+        h = offload.offload(model, prefetch=prefetch)
+        kinds = {(u.name, a): e[0] for u in h.units for a, e in u.entries.items()}
+        assert kinds[("", "scale")] == "raw" and kinds[("", "perm")] == "raw"
+        assert kinds[("a", "weight")] == "enec"
+        for _ in range(3):
+            assert_bit_equal(model(x), want)
+        h.end_of_forward()
+        assert h._live == 0 and model.a.weight.numel() == 0
+        h.remove()
+        assert_bit_equal(model(x), want)
+        assert_bit_equal(model.a.weight, plain.a.weight)

@@ -12,16 +12,35 @@ is the registration order until the first forward, then the order observed in it
 with enec kernels (an NPU with the torch_npu extension) the compressed bytes are moved and decoded
 on the device; elsewhere they are decoded on the host and copied. Outputs are bit-identical to the
 plain model: the weights are.
+
+On an accelerator with streams (torch.cuda, torch.npu: any `torch.<device type>` module with
+Stream/Event/current_stream) the copies and decodes of a unit are issued on a side stream; the
+compute stream waits on an event recorded after them and the tensors are marked as used by the
+compute stream (record_stream), so the allocator reuses their memory only after the compute is
+done. On the CPU the worker thread itself is the overlap. Inference only: the weights are freed
+after each module's forward, so autograd could not use them in a backward pass.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
 from torch import nn
 
-from .api import compress, decompress
+from .api import compress
+from .errors import UnsupportedDTypeError
+
+
+def _stream_api(device: torch.device):
+    """torch.cuda / torch.npu / ... when the device type has streams and events, else None."""
+    if device.type in ("cpu", "meta"):
+        return None
+    mod = getattr(torch, device.type, None)
+    if all(hasattr(mod, a) for a in ("Stream", "Event", "stream", "current_stream")):
+        return mod
+    return None
 
 
 def _has_device_kernel(device: torch.device) -> bool:
@@ -61,6 +80,8 @@ class Offloaded:
         pin = pin and self.device.type != "cpu"
         on_device = _has_device_kernel(self.device)
         self._decode_on_device = on_device and self.device.type != "cpu"
+        self._api = _stream_api(self.device)
+        self._stream = self._api.Stream(device=self.device) if self._api is not None else None
         for name, mod in model.named_modules():
             own = list(mod._parameters.items()) + list(mod._buffers.items())
             own = [(k, v) for k, v in own if v is not None]
@@ -70,7 +91,10 @@ class Offloaded:
             for attr, t in own:
                 t = t.detach()
                 u.bytes_full += t.numel() * t.element_size()
-                blob = compress(t.cpu()) if t.dtype in (torch.bfloat16, torch.float16, torch.float32) else None
+                try:
+                    blob = compress(t.cpu())
+                except UnsupportedDTypeError:      # no codec for this dtype: kept as it is
+                    blob = None
                 if blob is not None and blob.numel() < t.numel() * t.element_size():
                     stored, kind = blob, "enec"
                 else:
@@ -95,22 +119,40 @@ class Offloaded:
         else:
             mod._buffers[attr] = t
 
-    def _load(self, u: _Unit, count: bool = True) -> dict:
-        """Materialise a unit's tensors; their bytes count as live from here (a prefetched unit
-        occupies memory while the current one computes) until the unit's forward hook frees them."""
-        out = {}
-        for attr, (kind, stored, dtype, shape) in u.entries.items():
-            if kind == "raw":
-                out[attr] = stored.to(self.device, non_blocking=True)
-            elif self._decode_on_device:
-                out[attr] = decompress(stored.to(self.device, non_blocking=True))
-            else:
-                out[attr] = decompress(stored).to(self.device, non_blocking=True)
+    def _load(self, u: _Unit, count: bool = True):
+        """Materialise a unit's tensors -> (tensors, event or None); their bytes count as live
+        from here (a prefetched unit occupies memory while the current one computes) until the
+        unit's forward hook frees them."""
+        out, ev = {}, None
+        dec = torch.ops.enec.decompress      # shape and dtype known: no header read-back
+        ctx = self._api.stream(self._stream) if self._stream is not None else contextlib.nullcontext()
+        with ctx:
+            for attr, (kind, stored, dtype, shape) in u.entries.items():
+                if kind == "raw":
+                    out[attr] = stored.to(self.device, non_blocking=True)
+                elif self._decode_on_device:
+                    out[attr] = dec(stored.to(self.device, non_blocking=True), list(shape), dtype)
+                else:
+                    out[attr] = dec(stored, list(shape), dtype).to(self.device, non_blocking=True)
+            if self._stream is not None:
+                ev = self._api.Event()
+                ev.record(self._stream)
         if count:
             with self._lock:
                 self._live += sum(t.numel() * t.element_size() for t in out.values())
                 self.peak_live = max(self.peak_live, self._live)
-        return out
+        return out, ev
+
+    def _adopt(self, loaded):
+        """On the compute (current) stream: wait for the side stream's work, and tell the
+        allocator the tensors are in use there."""
+        tensors, ev = loaded
+        if ev is not None:
+            cur = self._api.current_stream(self.device)
+            cur.wait_event(ev)
+            for t in tensors.values():
+                t.record_stream(cur)
+        return tensors
 
     def _next_of(self, u: _Unit):
         order = self._order if not self._recording else self.units
@@ -129,7 +171,7 @@ class Offloaded:
                 else:
                     self._order.append(u)
             fut = self._pending.pop(id(u), None)
-            tensors = fut.result() if fut is not None else self._load(u)
+            tensors = self._adopt(fut.result() if fut is not None else self._load(u))
             for attr, t in tensors.items():
                 self._set(mod, attr, t)
             with self._lock:
@@ -157,7 +199,7 @@ class Offloaded:
     def _drop_pending(self, keep=()):
         """Wait for and discard prefetches of units not in `keep` (ids)."""
         for k in [k for k in self._pending if k not in keep]:
-            dropped = self._pending.pop(k).result()
+            dropped = self._adopt(self._pending.pop(k).result())
             with self._lock:
                 self._live -= sum(t.numel() * t.element_size() for t in dropped.values())
 
@@ -178,7 +220,7 @@ class Offloaded:
         for h in self._hooks:
             h.remove()
         for u in self.units:
-            for attr, t in self._load(u, count=False).items():
+            for attr, t in self._adopt(self._load(u, count=False)).items():
                 self._set(u.module, attr, t)
         self._pool.shutdown()
 
