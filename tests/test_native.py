@@ -1,9 +1,15 @@
-"""The native CPU implementation is byte-identical to the reference, and each decodes the other."""
+"""The native CPU implementation is byte-identical to the reference, and each decodes the other.
+
+Every test runs twice: with the AVX-512 kernels (where the CPU has them) and with the portable
+C++ code forced (`native.set_simd(False)`), so both paths are held to the reference.
+"""
 import numpy as np
 import pytest
 import torch
 
 from enec import cpu
+from enec import format as fmt
+from enec.errors import CorruptStreamError
 
 NATIVE = cpu.get_impl("native") if "native" in cpu.implementations() else None
 REF = cpu.get_impl("reference")
@@ -15,8 +21,19 @@ def _native():
     return NATIVE
 
 
+@pytest.fixture(autouse=True, params=["simd", "portable"])
+def simd_mode(request):
+    nat = _native()
+    nat.set_simd(request.param == "simd")
+    yield request.param
+    nat.set_simd(True)
+
+
 def check(x):
     nat = _native()
+    words = cpu.tensor_words(x, cpu.spec_of(x.dtype))
+    spec = cpu.spec_of(x.dtype)
+    assert np.array_equal(nat.histogram(words, spec), REF.histogram(words, spec)), "histogram differs"
     a = cpu.compress_tensor(x, REF)
     b = cpu.compress_tensor(x, nat)
     assert torch.equal(a, b), f"native blob differs from the reference for {x.dtype} {tuple(x.shape)}"
@@ -24,6 +41,13 @@ def check(x):
         for dec in (REF, nat):
             y = cpu.decompress_tensor(enc, impl=dec)
             assert torch.equal(y.view(torch.uint8), x.contiguous().view(torch.uint8))
+
+
+def test_simd_level_reported(simd_mode):
+    nat = _native()
+    assert nat.simd_level() in (0, 1)
+    if simd_mode == "portable":
+        assert nat.simd_level() == 0
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -44,8 +68,122 @@ def test_sizes_and_data(n, dtype):
     check(bits.to(torch.int16 if dtype != torch.float32 else torch.int32).view(dtype))
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+def test_every_parameter_width(dtype):
+    """Exponent spreads that make the parameter search pick every code width n and low width m
+    (each width has its own specialised pack/unpack kernel), several blocks each."""
+    g = torch.Generator().manual_seed(7)
+    seen = set()
+    for spread in [0.0, 0.5, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128]:
+        e = (torch.randn(16384 * 3 + 512, generator=g) * spread).round().clamp(-60, 60)
+        x = (torch.randn(e.numel(), generator=g).sign() * torch.exp2(e)).to(dtype)
+        check(x)
+        hdr = fmt.parse_header(cpu.compress_tensor(x, _native()).numpy())
+        seen.add((hdr.n, hdr.m))
+    assert len({m for _, m in seen}) >= 4 and len({n for n, _ in seen}) >= 3, seen
+
+
+@pytest.mark.parametrize("spec", [fmt.BF16, fmt.FP16, fmt.FP32])
+def test_forced_parameters_every_width(spec):
+    """With n = W every pivot b is lossless, so forcing (b, W, m) drives the low-bit packer at
+    every width m and the outlier packer at every width W - m, byte for byte against the reference."""
+    from enec.params import Params
+    nat = _native()
+    g = torch.Generator().manual_seed(17)
+    x = (torch.randn(16384 * 2 + 300, generator=g) * 0.05).to(getattr(torch, spec.name))
+    words = cpu.tensor_words(x, spec)
+    w = spec.exp_bits
+    for m in range(0, w + 1):
+        for b in (0, (1 << w) // 2 - 5, (1 << w) - 1):
+            p = Params(b, w, m)
+            a = REF.encode(words, spec, tuple(x.shape), p)
+            c = nat.encode(words, spec, tuple(x.shape), p)
+            assert np.array_equal(a, c), (m, b)
+            hdr = fmt.parse_header(a)
+            assert np.array_equal(nat.decode(a, hdr), words)
+            assert np.array_equal(REF.decode(c, hdr), words)
+
+
+def test_histogram_window_misses():
+    """The SIMD histogram counts a 16-value window in vector registers and the rest one by one:
+    exponents far outside the window, a heavy second mode, and all 256 exponent values."""
+    nat = _native()
+    rng = np.random.default_rng(5)
+    for spec, wt in ((fmt.BF16, np.uint16), (fmt.FP16, np.uint16), (fmt.FP32, np.uint32)):
+        shift = {0: 7, 1: 10, 2: 23}[spec.code]
+        for exps in (rng.integers(0, 1 << spec.exp_bits, 300_001),                    # uniform
+                     np.where(rng.random(300_001) < 0.3, 0, 120 % (1 << spec.exp_bits)
+                              + rng.integers(-3, 4, 300_001)),                            # zeros + mode
+                     np.concatenate([np.full(200_000, 3), rng.integers(0, 1 << spec.exp_bits, 1000)])):
+            words = (exps.astype(np.int64) << shift).astype(wt)
+            words ^= rng.integers(0, 1 << shift, words.size).astype(wt)
+            assert np.array_equal(nat.histogram(words, spec), REF.histogram(words, spec))
+
+
 def test_minilm(minilm_fp32, minilm_bf16):
     for sd in (minilm_fp32, minilm_bf16):
         for t in sd.values():
             if t.is_floating_point():
                 check(t)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32, torch.float16])
+def test_corruption_agrees_with_reference(dtype):
+    """Random byte changes in the body: the native decoder rejects exactly the blobs the reference
+    rejects (structural checks), and decodes the rest to the same words."""
+    nat = _native()
+    g = torch.Generator().manual_seed(11)
+    x = (torch.randn(16384 * 3 + 700, generator=g) * 0.02).to(dtype)
+    blob = cpu.compress_tensor(x, REF).numpy()
+    hdr = fmt.parse_header(blob)
+    lay = hdr.layout
+    rng = np.random.default_rng(13)
+    regions = [(lay.low_offset, lay.flags_offset), (lay.flags_offset, lay.index_offset),
+               (lay.index_offset, lay.outlier_offset), (lay.outlier_offset, blob.size)]
+    rejected = 0
+    for trial in range(240):
+        lo, hi = regions[trial % len(regions)]
+        if hi <= lo:
+            continue
+        bad = blob.copy()
+        for _ in range(1 + trial % 3):
+            bad[rng.integers(lo, hi)] ^= np.uint8(1 << rng.integers(0, 8))
+        outcomes = []
+        for impl in (REF, nat):
+            try:
+                outcomes.append(impl.decode(bad, hdr))
+            except CorruptStreamError:
+                outcomes.append(None)
+        if outcomes[0] is None or outcomes[1] is None:
+            assert outcomes[0] is None and outcomes[1] is None, f"trial {trial}: only one decoder rejected"
+            rejected += 1
+        else:
+            assert np.array_equal(outcomes[0], outcomes[1]), f"trial {trial}: decoders disagree"
+    assert rejected > 20
+
+
+def test_zeroed_outliers_and_padding_rejected():
+    """The two per-block structural checks, on a full block (the SIMD path) and the short last one."""
+    nat = _native()
+    x = (torch.randn(16384 + 4000, generator=torch.Generator().manual_seed(2)) * 0.02).to(torch.bfloat16)
+    blob = cpu.compress_tensor(x, REF).numpy()
+    hdr = fmt.parse_header(blob)
+    lay = hdr.layout
+    index = blob[lay.index_offset:lay.index_offset + 8 * hdr.blocks].view("<u8")
+    ends = list(index[1:]) + [hdr.outlier_bytes]
+    for t in range(hdr.blocks):
+        s, e = lay.outlier_offset + int(index[t]), lay.outlier_offset + int(ends[t])
+        assert e > s
+        zeroed = blob.copy()
+        zeroed[s:e] = 0
+        with pytest.raises(CorruptStreamError, match="no high bits"):
+            nat.decode(zeroed, hdr)
+        with pytest.raises(CorruptStreamError):
+            REF.decode(zeroed, hdr)
+        padded = blob.copy()
+        padded[s:e] = 0xFF        # every slot non-zero, padding slots included (f is not a multiple of 16)
+        fb = fmt.flag_block_bytes(fmt.geometry(x.numel()).lanes(t))
+        f = int(np.unpackbits(blob[lay.flags_offset + 128 * t:lay.flags_offset + 128 * t + fb]).sum())
+        if f % 16:
+            with pytest.raises(CorruptStreamError, match="padding"):
+                nat.decode(padded, hdr)

@@ -46,13 +46,21 @@ def _load():
     lib.enec_decode.restype = i32
     lib.enec_advise_huge.argtypes = [vp, i64]
     lib.enec_advise_huge.restype = None
+    lib.enec_set_simd.argtypes = [i32]
+    lib.enec_set_simd.restype = None
+    lib.enec_simd_level.argtypes = []
+    lib.enec_simd_level.restype = i32
     _lib = lib
     return lib
 
 
 def _empty(n: int, dtype) -> np.ndarray:
-    """An output array; large ones get transparent huge pages (fewer first-touch faults)."""
-    a = np.empty(n, dtype=dtype)
+    """A 64-byte aligned output array (the library streams large outputs with aligned
+    non-temporal stores); large ones get transparent huge pages (fewer first-touch faults)."""
+    dtype = np.dtype(dtype)
+    raw = np.empty(n * dtype.itemsize + 64, dtype=np.uint8)
+    skip = (-raw.ctypes.data) % 64
+    a = raw[skip:skip + n * dtype.itemsize].view(dtype)
     if a.nbytes >= (8 << 20):
         _load().enec_advise_huge(a.ctypes.data, a.nbytes)
     return a
@@ -60,6 +68,16 @@ def _empty(n: int, dtype) -> np.ndarray:
 
 def available() -> bool:
     return _load() is not None
+
+
+def simd_level() -> int:
+    """1 when the AVX-512 kernels run (x86-64 with AVX-512 BW/VBMI/VBMI2), 0 for portable C++."""
+    return int(_load().enec_simd_level())
+
+
+def set_simd(enable: bool) -> None:
+    """enable=False forces the portable C++ code (both paths write the same bytes; for tests)."""
+    _load().enec_set_simd(1 if enable else 0)
 
 
 def load_error() -> str | None:

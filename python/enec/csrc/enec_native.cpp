@@ -5,22 +5,46 @@
 // decoded independently, so blocks are split across threads. Output is byte-identical to the
 // numpy reference (python/enec/reference.py); the layout constants mirror python/enec/format.py,
 // which passes every section offset in, so the layout is defined once.
+//
+// Two code paths produce the same bytes:
+//   * portable C++ (any CPU, any dtype, short last blocks), and
+//   * AVX-512 kernels for full BF16 and FP32 blocks and the histogram (x86-64 with AVX-512 BW,
+//     VBMI and VBMI2, detected at run time; the library itself is built without -march so it
+//     runs everywhere). enec_set_simd(0) forces the portable path (tests compare both).
+//
+// Encode is one pass over the input: each block's raw bits, low bits and flags go straight to
+// their final place in the output; its packed outliers go to a per-thread scratch and are copied
+// to their final offset as soon as the outlier sizes of all earlier blocks are known (chunks are
+// handed out in order and publish an inclusive prefix sum, a "decoupled look-back").
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <sys/mman.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define ENEC_X86 1
+#include <immintrin.h>
+#define ENEC_AVX512 \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx512vbmi2,bmi,bmi2,popcnt")))
+#else
+#define ENEC_X86 0
+#endif
+
 namespace {
 
 constexpr int64_t kBlock = 16384;   // N
 constexpr int kGroupLen = 16;       // L
 constexpr int kRound = 256;         // last-block lane rounding
+constexpr int64_t kGroups = kBlock / kGroupLen;
+constexpr int64_t kStreamElems = 1 << 22;   // outputs of this many elements or more bypass the caches
 
 enum DType { BF16 = 0, FP16 = 1, FP32 = 2 };
 
@@ -29,6 +53,7 @@ inline int64_t packed_bytes(int64_t count, int width) { return count * width / 8
 inline int raw_bits(int dt) { return dt == BF16 ? 8 : dt == FP16 ? 11 : 24; }
 inline int exp_bits(int dt) { return dt == FP16 ? 5 : 8; }
 inline int64_t outlier_slots(int64_t f) { return kGroupLen * round_up(f, 16); }
+inline int64_t raw_block_bytes(int dt, int64_t lanes) { return packed_bytes(lanes, raw_bits(dt)); }
 
 struct Geometry {
   int64_t numel, blocks, full;
@@ -43,7 +68,58 @@ struct Geometry {
   int64_t real(int64_t t) const { return t < full ? kBlock : last_real; }
 };
 
-// ------------------------------------------------------------------ hierarchical halving packing
+// ------------------------------------------------------------------ run-time dispatch
+int detect_simd() {
+#if ENEC_X86
+  __builtin_cpu_init();
+  return (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+          __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vbmi2") &&
+          __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt")) ? 1 : 0;
+#else
+  return 0;
+#endif
+}
+const int kDetected = detect_simd();
+std::atomic<int> g_simd{-1};   // -1: use what the CPU has; 0: portable only
+inline bool use_avx512() { return g_simd.load(std::memory_order_relaxed) != 0 && kDetected; }
+
+// ------------------------------------------------------------------ threads
+// Items [0, count) over up to nthreads threads; each thread takes `grain` items at a time, in
+// ascending order (or descending with reverse). fn(item, thread_index).
+template <typename F>
+void parallel_for(int64_t count, int nthreads, int64_t grain, bool reverse, F fn) {
+  if (count <= 0) return;
+  const int64_t pieces = (count + grain - 1) / grain;
+  nthreads = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, pieces));
+  auto run = [&](int ti, std::atomic<int64_t>* next) {
+    for (;;) {
+      const int64_t p = next->fetch_add(1);
+      if (p >= pieces) break;
+      const int64_t q = reverse ? pieces - 1 - p : p;
+      const int64_t e = std::min(count, (q + 1) * grain);
+      for (int64_t i = q * grain; i < e; ++i) fn(i, ti);
+    }
+  };
+  std::atomic<int64_t> next{0};
+  if (nthreads == 1) { run(0, &next); return; }
+  std::vector<std::thread> pool;
+  pool.reserve(nthreads - 1);
+  for (int i = 1; i < nthreads; ++i) pool.emplace_back(run, i, &next);
+  run(0, &next);
+  for (auto& th : pool) th.join();
+}
+
+// 64-byte aligned scratch
+struct AlignedBuf {
+  uint8_t* p = nullptr;
+  explicit AlignedBuf(size_t n) { p = (uint8_t*)std::aligned_alloc(64, round_up((int64_t)n, 64)); }
+  ~AlignedBuf() { std::free(p); }
+  AlignedBuf(const AlignedBuf&) = delete;
+  AlignedBuf& operator=(const AlignedBuf&) = delete;
+};
+
+// ------------------------------------------------------------------ portable halving packing
 // Lanes are 16-bit; d is modified in place (it is scratch). z is scratch of >= count*width/8 bytes.
 // The steps: fold the upper half onto the lower half (shifted by the width) while width < 8,
 // emit low bytes, shift right by 8, repeat; finally store bytes Z[i] | Z[i+H] << 8 as u16 words.
@@ -103,62 +179,45 @@ void halving_unpack(const uint8_t* in, int64_t count, int width, uint16_t* d, ui
 }
 
 // ------------------------------------------------------------------ field split
-struct Fields {
-  int dt;
-  // exponent, raw parts of one element
-  static inline void split16(uint16_t w, int mant, int ebits, uint16_t& x, uint16_t& raw) {
-    x = (uint16_t)((w >> mant) & ((1u << ebits) - 1));
-    raw = (uint16_t)(((w & ((1u << mant) - 1)) << 1) | (w >> 15));
-  }
-  static inline uint16_t join16(uint16_t x, uint16_t raw, int mant) {
-    return (uint16_t)(((raw & 1u) << 15) | ((uint32_t)x << mant) | (raw >> 1));
-  }
-};
+inline void split16(uint16_t w, int mant, int ebits, uint16_t& x, uint16_t& raw) {
+  x = (uint16_t)((w >> mant) & ((1u << ebits) - 1));
+  raw = (uint16_t)(((w & ((1u << mant) - 1)) << 1) | (w >> 15));
+}
+inline uint16_t join16(uint16_t x, uint16_t raw, int mant) {
+  return (uint16_t)(((raw & 1u) << 15) | ((uint32_t)x << mant) | (raw >> 1));
+}
 
+// Per-thread scratch of both paths.
 struct Scratch {
   std::vector<uint16_t> a, b, c, d;
   std::vector<uint8_t> z;
+  AlignedBuf Y{kBlock + 128}, Z{kBlock + 128}, HI{kBlock + 128};
   Scratch() : a(kBlock), b(kBlock), c(kBlock), d(kBlock), z(4 * kBlock) {}
 };
 
-struct Params {
+struct Ctx {
   int dt, b, n, m;
+  bool nt;   // large output: write it with non-temporal stores (no read-for-ownership)
   int64_t numel, raw_off, low_off, flags_off, index_off, out_off;
+  const void* words;
+  uint8_t* blob;
+  uint8_t* raw_out(int64_t t) const { return blob + raw_off + t * raw_block_bytes(dt, kBlock); }
+  uint8_t* low_out(int64_t t) const { return blob + low_off + t * packed_bytes(kBlock, m); }
+  uint8_t* flags_out(int64_t t) const { return blob + flags_off + t * (kBlock / 128); }
 };
 
-template <typename F>
-void parallel_blocks(int64_t blocks, int nthreads, F fn) {
-  nthreads = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, blocks));
-  if (nthreads == 1) { Scratch s; for (int64_t t = 0; t < blocks; ++t) fn(t, s); return; }
-  std::atomic<int64_t> next{0};
-  std::vector<std::thread> pool;
-  const int64_t chunk = 4;
-  for (int i = 0; i < nthreads; ++i)
-    pool.emplace_back([&] {
-      Scratch s;
-      for (;;) {
-        int64_t t0 = next.fetch_add(chunk);
-        if (t0 >= blocks) break;
-        for (int64_t t = t0; t < std::min(blocks, t0 + chunk); ++t) fn(t, s);
-      }
-    });
-  for (auto& th : pool) th.join();
-}
-
-int64_t raw_block_bytes(int dt, int64_t lanes) { return packed_bytes(lanes, raw_bits(dt)); }
-
 // Load block t's exponents into x (lanes, zero padded) and pack its raw fields to out.
-void load_block(const Params& p, const void* words, int64_t t, int64_t lanes, int64_t real,
-                uint16_t* x, uint8_t* raw_out, Scratch& s) {
+void load_block(const Ctx& p, int64_t t, int64_t lanes, int64_t real, uint16_t* x, uint8_t* raw_out,
+                Scratch& s) {
   const int64_t start = t * kBlock;
   if (p.dt == FP32) {
-    const uint32_t* w = (const uint32_t*)words + start;
+    const uint32_t* w = (const uint32_t*)p.words + start;
     uint16_t* lo = s.c.data();
     uint16_t* rhi = s.d.data();
     for (int64_t i = 0; i < real; ++i) {
       uint32_t v = w[i];
       lo[i] = (uint16_t)(v & 0xFFFF);
-      Fields::split16((uint16_t)(v >> 16), 7, 8, x[i], rhi[i]);
+      split16((uint16_t)(v >> 16), 7, 8, x[i], rhi[i]);
     }
     for (int64_t i = real; i < lanes; ++i) { lo[i] = 0; rhi[i] = 0; x[i] = 0; }
     // pack(lo, 16) is the identity on little-endian u16; then pack(rhi, 8)
@@ -168,10 +227,10 @@ void load_block(const Params& p, const void* words, int64_t t, int64_t lanes, in
     for (int64_t i = 0; i < h; ++i) { o[2 * i] = (uint8_t)rhi[i]; o[2 * i + 1] = (uint8_t)rhi[i + h]; }
     return;
   }
-  const uint16_t* w = (const uint16_t*)words + start;
+  const uint16_t* w = (const uint16_t*)p.words + start;
   uint16_t* raw = s.c.data();
   const int mant = p.dt == BF16 ? 7 : 10, eb = exp_bits(p.dt);
-  for (int64_t i = 0; i < real; ++i) Fields::split16(w[i], mant, eb, x[i], raw[i]);
+  for (int64_t i = 0; i < real; ++i) split16(w[i], mant, eb, x[i], raw[i]);
   for (int64_t i = real; i < lanes; ++i) { raw[i] = 0; x[i] = 0; }
   if (p.dt == BF16) {
     const int64_t h = lanes / 2;
@@ -181,11 +240,509 @@ void load_block(const Params& p, const void* words, int64_t t, int64_t lanes, in
   }
 }
 
+// Portable encoder of one block: raw, low bits and flags to the blob, packed outliers to oscr.
+// Returns the outlier bytes.
+int64_t encode_block_portable(const Ctx& p, const Geometry& g, int64_t t, uint8_t* oscr, Scratch& s) {
+  const int64_t lanes = g.lanes(t), real = g.real(t), G = lanes / kGroupLen;
+  const int b = p.b, n = p.n, m = p.m, h = n - m;
+  const uint16_t nmask = (uint16_t)((1u << n) - 1), mmask = (uint16_t)((1u << m) - 1);
+  uint16_t* y = s.a.data();
+  load_block(p, t, lanes, real, y, p.raw_out(t), s);
+  for (int64_t i = 0; i < real; ++i) y[i] = (uint16_t)((b - y[i]) & nmask);    // transform
+  for (int64_t i = real; i < lanes; ++i) y[i] = 0;                              // padding lanes: code 0
+  // flags: OR-fold the 16 members of each group (lanes j + k*G)
+  uint16_t* acc = s.b.data();
+  std::memcpy(acc, y, G * 2);
+  for (int k = 1; k < kGroupLen; ++k) {
+    const uint16_t* row = y + k * G;
+    for (int64_t j = 0; j < G; ++j) acc[j] |= row[j];
+  }
+  uint8_t* fl = p.flags_out(t);
+  int64_t f = 0;
+  for (int64_t j8 = 0; j8 < G / 8; ++j8) {
+    uint8_t byte = 0;
+    for (int q = 0; q < 8; ++q) byte |= (uint8_t)(((acc[j8 * 8 + q] >> m) != 0) << q);
+    fl[j8] = byte;
+    f += __builtin_popcount(byte);
+  }
+  // low bits
+  uint16_t* low = s.b.data();
+  for (int64_t i = 0; i < lanes; ++i) low[i] = (uint16_t)(y[i] & mmask);
+  halving_pack(low, lanes, m, p.low_out(t), s.z.data());
+  if (h == 0 || f == 0) return 0;
+  // outlier high bits of flagged groups, in slot order k*F + rank
+  int32_t* flagged = (int32_t*)s.c.data();           // up to G ints fit in 2*N bytes
+  int64_t nf = 0;
+  for (int64_t j = 0; j < G; ++j) if ((fl[j >> 3] >> (j & 7)) & 1) flagged[nf++] = (int32_t)j;
+  const int64_t slots = outlier_slots(f);
+  uint16_t* hi = s.b.data();
+  for (int k = 0; k < kGroupLen; ++k)
+    for (int64_t r = 0; r < f; ++r) hi[k * f + r] = (uint16_t)(y[k * G + flagged[r]] >> m);
+  std::fill(hi + kGroupLen * f, hi + slots, 0);
+  halving_pack(hi, slots, h, oscr, s.z.data());
+  return packed_bytes(slots, h);
+}
+
+// Portable decoder of one block into out (real elements). Returns 0, 1 (non-zero outlier
+// padding) or 2 (a flagged group without high bits).
+int decode_block_portable(const Ctx& p, const Geometry& g, int64_t t, const uint8_t* blob,
+                          const uint8_t* outliers, int64_t f, void* out, Scratch& s) {
+  const int64_t lanes = g.lanes(t), real = g.real(t), G = lanes / kGroupLen;
+  const int n = p.n, m = p.m, h = n - m, W = exp_bits(p.dt);
+  const uint16_t nmask = (uint16_t)((1u << n) - 1), wmask = (uint16_t)((1u << W) - 1);
+  const uint16_t signbit = (uint16_t)(1u << (n - 1));
+  uint16_t* y = s.a.data();
+  halving_unpack(blob + p.low_off + t * packed_bytes(kBlock, m), lanes, m, y, s.z.data());
+  if (f && h) {
+    const int64_t slots = outlier_slots(f);
+    uint16_t* hi = s.b.data();
+    halving_unpack(outliers, slots, h, hi, s.z.data());
+    for (int64_t q = kGroupLen * f; q < slots; ++q)
+      if (hi[q]) return 1;
+    const uint8_t* fl = blob + p.flags_off + t * (kBlock / 128);
+    int64_t r = 0;
+    for (int64_t j = 0; j < G; ++j) {
+      if (!((fl[j >> 3] >> (j & 7)) & 1)) continue;
+      uint16_t any = 0;
+      for (int k = 0; k < kGroupLen; ++k) {
+        const uint16_t v = hi[k * f + r];
+        any |= v;
+        y[k * G + j] |= (uint16_t)(v << m);
+      }
+      if (!any) return 2;
+      ++r;
+    }
+  }
+  // inverse transform x = (b - signext_n(y)) mod 2^W, branch-free 16-bit arithmetic
+  const uint16_t bb = (uint16_t)p.b;
+  auto inv = [=](uint16_t v) -> uint16_t {
+    v = (uint16_t)(v & nmask);
+    const uint16_t sv = (uint16_t)((v ^ signbit) - signbit);
+    return (uint16_t)((uint16_t)(bb - sv) & wmask);
+  };
+  const uint8_t* rawp = blob + p.raw_off + t * raw_block_bytes(p.dt, kBlock);
+  const int64_t hh = lanes / 2;
+  const int64_t r1 = std::min(real, hh);
+  if (p.dt == FP32) {
+    uint32_t* o = (uint32_t*)out;
+    const uint8_t* lo = rawp;                     // identity packing of the low 16 bits
+    const uint8_t* ph = rawp + 2 * lanes;
+    for (int64_t i = 0; i < r1; ++i) {
+      const uint32_t hiw = join16(inv(y[i]), ph[2 * i], 7);
+      o[i] = (hiw << 16) | (uint32_t)(lo[2 * i] | (lo[2 * i + 1] << 8));
+    }
+    for (int64_t i = hh; i < real; ++i) {
+      const uint32_t hiw = join16(inv(y[i]), ph[2 * (i - hh) + 1], 7);
+      o[i] = (hiw << 16) | (uint32_t)(lo[2 * i] | (lo[2 * i + 1] << 8));
+    }
+  } else if (p.dt == BF16) {
+    uint16_t* o = (uint16_t*)out;
+    for (int64_t i = 0; i < r1; ++i) o[i] = join16(inv(y[i]), rawp[2 * i], 7);
+    for (int64_t i = hh; i < real; ++i) o[i] = join16(inv(y[i]), rawp[2 * (i - hh) + 1], 7);
+  } else {
+    uint16_t* raw = s.c.data();
+    halving_unpack(rawp, lanes, 11, raw, s.z.data());
+    uint16_t* o = (uint16_t*)out;
+    for (int64_t i = 0; i < real; ++i) o[i] = join16(inv(y[i]), raw[i], 10);
+  }
+  return 0;
+}
+
+void histogram_portable(const void* words, int64_t s, int64_t e, int dt, int64_t* hist) {
+  int64_t h4[4][256] = {};
+  if (dt == FP32) {
+    const uint32_t* w = (const uint32_t*)words;
+    int64_t i = s;
+    for (; i + 4 <= e; i += 4) {
+      h4[0][(w[i] >> 23) & 0xFF]++; h4[1][(w[i + 1] >> 23) & 0xFF]++;
+      h4[2][(w[i + 2] >> 23) & 0xFF]++; h4[3][(w[i + 3] >> 23) & 0xFF]++;
+    }
+    for (; i < e; ++i) h4[0][(w[i] >> 23) & 0xFF]++;
+  } else {
+    const uint16_t* w = (const uint16_t*)words;
+    const int sh = dt == BF16 ? 7 : 10;
+    const unsigned mask = (1u << exp_bits(dt)) - 1;
+    int64_t i = s;
+    for (; i + 4 <= e; i += 4) {
+      h4[0][(w[i] >> sh) & mask]++; h4[1][(w[i + 1] >> sh) & mask]++;
+      h4[2][(w[i + 2] >> sh) & mask]++; h4[3][(w[i + 3] >> sh) & mask]++;
+    }
+    for (; i < e; ++i) h4[0][(w[i] >> sh) & mask]++;
+  }
+  for (int k = 0; k < 256; ++k) hist[k] += h4[0][k] + h4[1][k] + h4[2][k] + h4[3][k];
+}
+
+#if ENEC_X86
+// GCC 12's intrinsic headers trip -Wmaybe-uninitialized (_mm512_undefined_*) when inlined
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+// ------------------------------------------------------------------ AVX-512 kernels
+// Store 64 bytes; non-temporal when nt (dst is then 32-byte aligned: the blob and output buffers
+// are 64-byte aligned by native.py and every section offset and block stride is a multiple of 32).
+ENEC_AVX512 inline void store64(void* dst, __m512i v, bool nt) {
+  if (!nt) { _mm512_storeu_si512(dst, v); return; }
+  if (((uintptr_t)dst & 63) == 0) { _mm512_stream_si512((__m512i*)dst, v); return; }
+  _mm256_stream_si256((__m256i*)dst, _mm512_castsi512_si256(v));
+  _mm256_stream_si256((__m256i*)dst + 1, _mm512_extracti64x4_epi64(v, 1));
+}
+// The halving schedule of a width known at compile time: kind 0 = fold (arg = width), 1 = emit;
+// fb = folds before the step.
+struct Sched {
+  int n = 0, folds = 0;
+  int kind[16] = {}, arg[16] = {}, fb[16] = {};
+};
+constexpr Sched make_sched(int W) {
+  Sched s;
+  int w = W, f = 0;
+  while (w > 0) {
+    while (w < 8) { s.kind[s.n] = 0; s.arg[s.n] = w; s.fb[s.n] = f; ++s.n; ++f; w *= 2; }
+    s.kind[s.n] = 1; s.arg[s.n] = 0; s.fb[s.n] = f; ++s.n;
+    w -= 8;
+  }
+  s.folds = f;
+  return s;
+}
+
+// Hierarchical halving pack of `count` (a multiple of 256) byte lanes, each masked to W bits,
+// into count*W/8 bytes. Works on columns: after all folds lane j (< count >> folds) combines
+// lanes j + c*(count >> folds), so 32 columns at a time stay in registers. Z: scratch.
+template <int W>
+ENEC_AVX512 void pack_w(const uint8_t* in, int64_t count, uint8_t* out, uint8_t* Z, bool nt) {
+  constexpr Sched S = make_sched(W);
+  constexpr int C = 1 << S.folds;
+  const int64_t Lf = count >> S.folds;
+  const __m512i wmask = _mm512_set1_epi16((1 << W) - 1);
+  int64_t zoff[16];
+  {
+    int64_t z = 0;
+    for (int s = 0; s < S.n; ++s) { zoff[s] = z; if (S.kind[s] == 1) z += count >> S.fb[s]; }
+  }
+  for (int64_t j = 0; j < Lf; j += 32) {
+    __m512i v[C];
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c)
+      v[c] = _mm512_and_si512(_mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(in + c * Lf + j))), wmask);
+#pragma GCC unroll 16
+    for (int s = 0; s < S.n; ++s) {
+      const int len = C >> S.fb[s];
+      if (S.kind[s] == 0) {
+#pragma GCC unroll 8
+        for (int c = 0; c < len / 2; ++c)
+          v[c] = _mm512_or_si512(v[c], _mm512_slli_epi16(v[c + len / 2], S.arg[s]));
+      } else {
+#pragma GCC unroll 8
+        for (int c = 0; c < len; ++c) {
+          _mm256_storeu_si256((__m256i*)(Z + zoff[s] + c * Lf + j), _mm512_cvtepi16_epi8(v[c]));
+          v[c] = _mm512_srli_epi16(v[c], 8);
+        }
+      }
+    }
+  }
+  // bytes Z[i] | Z[i + H] << 8 as little-endian u16 words
+  const int64_t H = count * W / 16;
+  int64_t i = 0;
+  for (; i + 32 <= H; i += 32) {
+    const __m512i a = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(Z + i)));
+    const __m512i b = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(Z + H + i)));
+    store64(out + 2 * i, _mm512_or_si512(a, _mm512_slli_epi16(b, 8)), nt);
+  }
+  for (; i < H; ++i) { out[2 * i] = Z[i]; out[2 * i + 1] = Z[i + H]; }
+}
+
+// Inverse of pack_w: count*W/8 bytes -> count byte lanes.
+template <int W>
+ENEC_AVX512 void unpack_w(const uint8_t* in, int64_t count, uint8_t* lanes, uint8_t* Z) {
+  constexpr Sched S = make_sched(W);
+  constexpr int C = 1 << S.folds;
+  const int64_t Lf = count >> S.folds;
+  const int64_t H = count * W / 16;
+  int64_t i = 0;
+  for (; i + 32 <= H; i += 32) {
+    const __m512i w = _mm512_loadu_si512(in + 2 * i);
+    _mm256_storeu_si256((__m256i*)(Z + i), _mm512_cvtepi16_epi8(w));
+    _mm256_storeu_si256((__m256i*)(Z + H + i), _mm512_cvtepi16_epi8(_mm512_srli_epi16(w, 8)));
+  }
+  for (; i < H; ++i) { Z[i] = in[2 * i]; Z[i + H] = in[2 * i + 1]; }
+  int64_t zoff[16];
+  {
+    int64_t z = 0;
+    for (int s = 0; s < S.n; ++s) { zoff[s] = z; if (S.kind[s] == 1) z += count >> S.fb[s]; }
+  }
+  for (int64_t j = 0; j < Lf; j += 32) {
+    __m512i v[C];
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) v[c] = _mm512_setzero_si512();
+#pragma GCC unroll 16
+    for (int s = S.n - 1; s >= 0; --s) {
+      const int len = C >> S.fb[s];
+      if (S.kind[s] == 1) {
+#pragma GCC unroll 8
+        for (int c = 0; c < len; ++c)
+          v[c] = _mm512_or_si512(_mm512_slli_epi16(v[c], 8),
+                                 _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(Z + zoff[s] + c * Lf + j))));
+      } else {
+        const __m512i mask = _mm512_set1_epi16((1 << S.arg[s]) - 1);
+#pragma GCC unroll 8
+        for (int c = 0; c < len / 2; ++c) {
+          v[c + len / 2] = _mm512_srli_epi16(v[c], S.arg[s]);
+          v[c] = _mm512_and_si512(v[c], mask);
+        }
+      }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c)
+      _mm256_storeu_si256((__m256i*)(lanes + c * Lf + j), _mm512_cvtepi16_epi8(v[c]));
+  }
+}
+
+ENEC_AVX512 void pack_bytes(int W, const uint8_t* in, int64_t count, uint8_t* out, uint8_t* Z, bool nt) {
+  switch (W) {
+    case 1: pack_w<1>(in, count, out, Z, nt); break;
+    case 2: pack_w<2>(in, count, out, Z, nt); break;
+    case 3: pack_w<3>(in, count, out, Z, nt); break;
+    case 4: pack_w<4>(in, count, out, Z, nt); break;
+    case 5: pack_w<5>(in, count, out, Z, nt); break;
+    case 6: pack_w<6>(in, count, out, Z, nt); break;
+    case 7: pack_w<7>(in, count, out, Z, nt); break;
+    case 8: pack_w<8>(in, count, out, Z, nt); break;
+    default: break;   // width 0: nothing to write
+  }
+}
+
+ENEC_AVX512 void unpack_bytes(int W, const uint8_t* in, int64_t count, uint8_t* lanes, uint8_t* Z) {
+  switch (W) {
+    case 1: unpack_w<1>(in, count, lanes, Z); break;
+    case 2: unpack_w<2>(in, count, lanes, Z); break;
+    case 3: unpack_w<3>(in, count, lanes, Z); break;
+    case 4: unpack_w<4>(in, count, lanes, Z); break;
+    case 5: unpack_w<5>(in, count, lanes, Z); break;
+    case 6: unpack_w<6>(in, count, lanes, Z); break;
+    case 7: unpack_w<7>(in, count, lanes, Z); break;
+    case 8: unpack_w<8>(in, count, lanes, Z); break;
+    default: std::memset(lanes, 0, count); break;
+  }
+}
+
+ENEC_AVX512 inline __m512i even_bytes_index() {
+  alignas(64) uint8_t idx[64];
+  for (int k = 0; k < 64; ++k) idx[k] = (uint8_t)(2 * k);
+  return _mm512_load_si512(idx);
+}
+
+// Load 32 BF16 words (or the high halves of 32 FP32 words, storing their low halves to lo_out).
+template <bool F32>
+ENEC_AVX512 inline __m512i load_hi16(const void* words, int64_t i, uint8_t* lo_out, bool nt) {
+  if (!F32) return _mm512_loadu_si512((const uint16_t*)words + i);
+  const uint32_t* w = (const uint32_t*)words + i;
+  const __m512i x0 = _mm512_loadu_si512(w), x1 = _mm512_loadu_si512(w + 16);
+  const __m512i ev = _mm512_set_epi16(62, 60, 58, 56, 54, 52, 50, 48, 46, 44, 42, 40, 38, 36, 34, 32,
+                                      30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i od = _mm512_add_epi16(ev, _mm512_set1_epi16(1));
+  store64(lo_out, _mm512_permutex2var_epi16(x0, ev, x1), nt);
+  return _mm512_permutex2var_epi16(x0, od, x1);
+}
+
+// One full block of BF16 (or FP32: the high half words are BF16-like, the low halves are stored
+// verbatim). Returns the packed outlier bytes written to oscr.
+template <bool F32>
+ENEC_AVX512 int64_t encode_block_avx512(const Ctx& p, int64_t t, uint8_t* oscr, Scratch& s) {
+  const int b = p.b, n = p.n, m = p.m, h = n - m;
+  uint8_t* Y = s.Y.p;
+  uint8_t* raw = p.raw_out(t);
+  uint8_t* rawb = F32 ? raw + 2 * kBlock : raw;     // the 8-bit sign+mantissa field
+  const int64_t base = t * kBlock;
+  const __m512i idx = even_bytes_index();
+  const __m512i bv = _mm512_set1_epi8((char)b), nm = _mm512_set1_epi8((char)((1u << n) - 1));
+  const __mmask64 odd = 0xAAAAAAAAAAAAAAAAull;
+  constexpr int64_t HB = kBlock / 2;
+  for (int64_t i = 0; i < HB; i += 32) {
+    const __m512i wa = load_hi16<F32>(p.words, base + i, raw + 2 * i, p.nt);
+    const __m512i wc = load_hi16<F32>(p.words, base + i + HB, raw + 2 * (i + HB), p.nt);
+    // raw byte = rotl16(w, 1) & 0xFF; pack(width 8) interleaves the two halves of the block
+    const __m512i ra = _mm512_shldi_epi16(wa, wa, 1), rc = _mm512_shldi_epi16(wc, wc, 1);
+    store64(rawb + 2 * i, _mm512_mask_mov_epi8(ra, odd, _mm512_slli_epi16(rc, 8)), p.nt);
+    // exponent bytes of both halves, then y = (b - x) & nmask
+    const __m512i e = _mm512_permutex2var_epi8(_mm512_srli_epi16(wa, 7), idx, _mm512_srli_epi16(wc, 7));
+    const __m512i y = _mm512_and_si512(_mm512_sub_epi8(bv, e), nm);
+    _mm256_storeu_si256((__m256i*)(Y + i), _mm512_castsi512_si256(y));
+    _mm256_storeu_si256((__m256i*)(Y + i + HB), _mm512_extracti64x4_epi64(y, 1));
+  }
+  // flags: OR of the 16 members (lanes j + k*G) of each group, then test the bits above m
+  uint64_t fm[kGroups / 64];
+  const __m512i himask = _mm512_set1_epi8((char)(0xFF & ~((1u << m) - 1)));
+  int64_t f = 0;
+  uint8_t* fl = p.flags_out(t);
+  for (int64_t j = 0; j < kGroups; j += 64) {
+    __m512i acc = _mm512_loadu_si512(Y + j);
+#pragma GCC unroll 16
+    for (int k = 1; k < kGroupLen; ++k) acc = _mm512_or_si512(acc, _mm512_loadu_si512(Y + k * kGroups + j));
+    const uint64_t mk = _mm512_test_epi8_mask(acc, himask);
+    fm[j / 64] = mk;
+    std::memcpy(fl + j / 8, &mk, 8);
+    f += _mm_popcnt_u64(mk);
+  }
+  pack_bytes(m, Y, kBlock, p.low_out(t), s.Z.p, p.nt);
+  if (p.nt) _mm_sfence();
+  if (h == 0 || f == 0) return 0;
+  // outliers: row k of the groups, compressed by the flags, is slots [k*f, (k+1)*f)
+  uint8_t* HI = s.HI.p;
+  const __m512i hm = _mm512_set1_epi8((char)(0xFF >> m));
+  for (int k = 0; k < kGroupLen; ++k) {
+    int64_t pos = k * f;
+    for (int q = 0; q < kGroups / 64; ++q) {
+      const __m512i v = _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(Y + k * kGroups + 64 * q), m), hm);
+      _mm512_storeu_si512(HI + pos, _mm512_maskz_compress_epi8(fm[q], v));
+      pos += _mm_popcnt_u64(fm[q]);
+    }
+  }
+  const int64_t slots = outlier_slots(f);
+  std::memset(HI + kGroupLen * f, 0, slots - kGroupLen * f);
+  pack_bytes(h, HI, slots, oscr, s.Z.p, false);
+  return packed_bytes(slots, h);
+}
+
+template <bool F32>
+ENEC_AVX512 int decode_block_avx512(const Ctx& p, int64_t t, const uint8_t* blob, const uint8_t* outliers,
+                                    int64_t f, void* out, Scratch& s) {
+  const int b = p.b, n = p.n, m = p.m, h = n - m;
+  uint8_t* Y = s.Y.p;
+  unpack_bytes(m, blob + p.low_off + t * packed_bytes(kBlock, m), kBlock, Y, s.Z.p);
+  if (f && h) {
+    const int64_t slots = outlier_slots(f);
+    uint8_t* HI = s.HI.p;
+    unpack_bytes(h, outliers, slots, HI, s.Z.p);
+    uint8_t pad = 0;
+    for (int64_t q = kGroupLen * f; q < slots; ++q) pad |= HI[q];
+    if (pad) return 1;
+    // every flagged group has a non-zero high part
+    for (int64_t r = 0; r < f; r += 64) {
+      const __mmask64 valid = (f - r >= 64) ? ~0ull : ((1ull << (f - r)) - 1);
+      __m512i acc = _mm512_setzero_si512();
+      for (int k = 0; k < kGroupLen; ++k) acc = _mm512_or_si512(acc, _mm512_maskz_loadu_epi8(valid, HI + k * f + r));
+      if (_mm512_mask_test_epi8_mask(valid, acc, acc) != valid) return 2;
+    }
+    const uint8_t* fl = blob + p.flags_off + t * (kBlock / 128);
+    uint64_t fm[kGroups / 64];
+    std::memcpy(fm, fl, sizeof fm);
+    const __m512i sm = _mm512_set1_epi8((char)(0xFF & (0xFF << m)));
+    for (int k = 0; k < kGroupLen; ++k) {
+      int64_t pos = k * f;
+      for (int q = 0; q < kGroups / 64; ++q) {
+        if (!fm[q]) continue;
+        const __m512i v = _mm512_maskz_expand_epi8(fm[q], _mm512_loadu_si512(HI + pos));
+        uint8_t* yp = Y + k * kGroups + 64 * q;
+        _mm512_storeu_si512(yp, _mm512_or_si512(_mm512_loadu_si512(yp),
+                                                _mm512_and_si512(_mm512_slli_epi16(v, m), sm)));
+        pos += _mm_popcnt_u64(fm[q]);
+      }
+    }
+  }
+  // x = (b - signext_n(y)) mod 256; word = rotr16((x << 8) | raw byte, 1)
+  const __m512i bv = _mm512_set1_epi8((char)b), sb = _mm512_set1_epi8((char)(1u << (n - 1)));
+  const __m512i lowbyte = _mm512_set1_epi16(0xFF);
+  const uint8_t* raw = blob + p.raw_off + t * raw_block_bytes(p.dt, kBlock);
+  const uint8_t* rawb = F32 ? raw + 2 * kBlock : raw;
+  constexpr int64_t HB = kBlock / 2;
+  for (int64_t i = 0; i < HB; i += 32) {
+    __m512i y = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)(Y + i))),
+                                   _mm256_loadu_si256((const __m256i*)(Y + i + HB)), 1);
+    const __m512i x = _mm512_sub_epi8(bv, _mm512_sub_epi8(_mm512_xor_si512(y, sb), sb));
+    const __m512i xa = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(x));
+    const __m512i xc = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(x, 1));
+    const __m512i r = _mm512_loadu_si512(rawb + 2 * i);
+    const __m512i va = _mm512_ternarylogic_epi32(r, lowbyte, _mm512_slli_epi16(xa, 8), 0xEA);   // (r & ff) | xa<<8
+    const __m512i vc = _mm512_shldi_epi16(xc, r, 8);                                             // xc<<8 | r>>8
+    const __m512i oa = _mm512_shrdi_epi16(va, va, 1), oc = _mm512_shrdi_epi16(vc, vc, 1);
+    if (!F32) {
+      uint16_t* o = (uint16_t*)out;
+      store64(o + i, oa, p.nt);
+      store64(o + i + HB, oc, p.nt);
+    } else {
+      uint32_t* o = (uint32_t*)out;
+      const __m512i lo_a = _mm512_loadu_si512(raw + 2 * i), lo_c = _mm512_loadu_si512(raw + 2 * (i + HB));
+      const __m512i il0 = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8,
+                                           39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+      const __m512i il1 = _mm512_add_epi16(il0, _mm512_set1_epi16(16));
+      store64(o + i, _mm512_permutex2var_epi16(lo_a, il0, oa), p.nt);
+      store64(o + i + 16, _mm512_permutex2var_epi16(lo_a, il1, oa), p.nt);
+      store64(o + i + HB, _mm512_permutex2var_epi16(lo_c, il0, oc), p.nt);
+      store64(o + i + HB + 16, _mm512_permutex2var_epi16(lo_c, il1, oc), p.nt);
+    }
+  }
+  if (p.nt) _mm_sfence();
+  return 0;
+}
+
+// Exponent histogram of words [s, e): 15 consecutive exponents [lo, lo+15) and one more (z) are
+// counted with byte compares (64 elements at a time); any other exponent goes to a scalar count.
+ENEC_AVX512 void histogram_avx512(const void* words, int64_t s, int64_t e, int dt, int lo, int z,
+                                  int64_t* hist) {
+  constexpr int K = 16;
+  __m512i bins[K];
+  for (int k = 0; k < K - 1; ++k) bins[k] = _mm512_set1_epi8((char)(lo + k));
+  bins[K - 1] = _mm512_set1_epi8((char)z);
+  const __m512i lov = _mm512_set1_epi8((char)lo), span = _mm512_set1_epi8(K - 1);
+  const __m512i ones = _mm512_set1_epi8(1), zero = _mm512_setzero_si512();
+  const __m512i idx = even_bytes_index();
+  alignas(64) uint8_t idx4b[64];
+  for (int k = 0; k < 64; ++k) idx4b[k] = (uint8_t)(4 * k);
+  const __m512i idx4 = _mm512_load_si512(idx4b);
+  const __m512i fp16mask = _mm512_set1_epi8(0x1F);
+  int64_t sums[K] = {};
+  alignas(64) uint8_t spill[64];
+  int64_t i = s;
+  while (i + 64 <= e) {
+    __m512i acc[K];
+    for (int k = 0; k < K; ++k) acc[k] = zero;
+    const int64_t stop = std::min(e - 63, i + 64 * 255);
+    for (; i < stop; i += 64) {
+      __m512i x;
+      if (dt == FP32) {
+        const uint32_t* w = (const uint32_t*)words + i;
+        const __m512i p01 = _mm512_permutex2var_epi8(_mm512_srli_epi32(_mm512_loadu_si512(w), 23), idx4,
+                                                     _mm512_srli_epi32(_mm512_loadu_si512(w + 16), 23));
+        const __m512i p23 = _mm512_permutex2var_epi8(_mm512_srli_epi32(_mm512_loadu_si512(w + 32), 23), idx4,
+                                                     _mm512_srli_epi32(_mm512_loadu_si512(w + 48), 23));
+        x = _mm512_inserti64x4(p01, _mm512_castsi512_si256(p23), 1);
+      } else {
+        const uint16_t* w = (const uint16_t*)words + i;
+        const int sh = dt == BF16 ? 7 : 10;
+        x = _mm512_permutex2var_epi8(_mm512_srli_epi16(_mm512_loadu_si512(w), sh), idx,
+                                     _mm512_srli_epi16(_mm512_loadu_si512(w + 32), sh));
+        if (dt == FP16) x = _mm512_and_si512(x, fp16mask);
+      }
+#pragma GCC unroll 16
+      for (int k = 0; k < K; ++k)
+        acc[k] = _mm512_mask_add_epi8(acc[k], _mm512_cmpeq_epi8_mask(x, bins[k]), acc[k], ones);
+      const __mmask64 out = _mm512_mask_cmpneq_epi8_mask(
+          _mm512_cmpgt_epu8_mask(_mm512_sub_epi8(x, lov), _mm512_sub_epi8(span, ones)), x, bins[K - 1]);
+      if (out) {
+        _mm512_store_si512(spill, x);
+        uint64_t bits = out;
+        while (bits) { hist[spill[__builtin_ctzll(bits)]]++; bits &= bits - 1; }
+      }
+    }
+    for (int k = 0; k < K; ++k) sums[k] += _mm512_reduce_add_epi64(_mm512_sad_epu8(acc[k], zero));
+  }
+  for (int k = 0; k < K - 1; ++k) hist[lo + k] += sums[k];
+  hist[z] += sums[K - 1];
+  if (i < e) histogram_portable(words, i, e, dt, hist);
+}
+#pragma GCC diagnostic pop
+#endif  // ENEC_X86
+
 }  // namespace
 
 extern "C" {
 
-int enec_native_version() { return 1; }
+int enec_native_version() { return 2; }
+
+// 1 when the AVX-512 kernels are in use, 0 for the portable code.
+int enec_simd_level() { return use_avx512() ? 1 : 0; }
+
+// enable = 0 forces the portable code (for tests), 1 uses whatever the CPU supports.
+void enec_set_simd(int enable) { g_simd.store(enable ? -1 : 0); }
 
 // Ask for transparent huge pages on a large, not yet touched output buffer: first-touch page
 // faults of 4 KiB pages otherwise cost as much as the codec itself. Best effort, no error.
@@ -205,127 +762,153 @@ int enec_histogram(const void* words, int64_t numel, int dt, int64_t* hist, int 
   const int W = exp_bits(dt);
   const int64_t bins = 1 << W;
   std::fill(hist, hist + bins, 0);
-  const int64_t per = 1 << 20;
+  if (numel <= 0) return 0;
+  const int64_t per = 1 << 18;
   const int64_t chunks = (numel + per - 1) / per;
-  std::vector<std::vector<int64_t>> partial(std::max<int64_t>(chunks, 1), std::vector<int64_t>(bins, 0));
-  parallel_blocks(chunks, nthreads, [&](int64_t c, Scratch&) {
-    int64_t h4[4][256] = {};
-    const int64_t s = c * per, e = std::min(numel, s + per);
-    if (dt == FP32) {
-      const uint32_t* w = (const uint32_t*)words;
-      int64_t i = s;
-      for (; i + 4 <= e; i += 4) {
-        h4[0][(w[i] >> 23) & 0xFF]++; h4[1][(w[i + 1] >> 23) & 0xFF]++;
-        h4[2][(w[i + 2] >> 23) & 0xFF]++; h4[3][(w[i + 3] >> 23) & 0xFF]++;
-      }
-      for (; i < e; ++i) h4[0][(w[i] >> 23) & 0xFF]++;
-    } else {
-      const uint16_t* w = (const uint16_t*)words;
-      const int sh = dt == BF16 ? 7 : 10;
-      const unsigned mask = (1u << W) - 1;
-      int64_t i = s;
-      for (; i + 4 <= e; i += 4) {
-        h4[0][(w[i] >> sh) & mask]++; h4[1][(w[i + 1] >> sh) & mask]++;
-        h4[2][(w[i + 2] >> sh) & mask]++; h4[3][(w[i + 3] >> sh) & mask]++;
-      }
-      for (; i < e; ++i) h4[0][(w[i] >> sh) & mask]++;
+  nthreads = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, chunks));
+  std::vector<std::vector<int64_t>> partial(nthreads, std::vector<int64_t>(256, 0));
+  const bool simd = use_avx512() && numel >= 4096;
+  int lo = 0, z = 0;
+  if (simd) {
+    // the 15-wide window and the extra bin come from a sample; any choice gives exact counts
+    std::vector<int64_t> sh(256, 0);
+    const int64_t span = 1024, nspans = std::min<int64_t>(16, numel / span);
+    for (int64_t q = 0; q < nspans; ++q) {
+      const int64_t st = (numel - span) * q / std::max<int64_t>(1, nspans - 1);
+      histogram_portable(words, st, st + span, dt, sh.data());
     }
-    for (int64_t k = 0; k < bins; ++k) partial[c][k] = h4[0][k] + h4[1][k] + h4[2][k] + h4[3][k];
+    int64_t best = -1;
+    for (int l = 0; l + 15 <= bins; ++l) {
+      int64_t sum = 0;
+      for (int k = 0; k < 15; ++k) sum += sh[l + k];
+      if (sum > best) { best = sum; lo = l; }
+    }
+    z = lo + 15 < bins ? lo + 15 : lo - 1;
+    int64_t zb = -1;
+    for (int v = 0; v < bins; ++v)
+      if ((v < lo || v >= lo + 15) && sh[v] > zb) { zb = sh[v]; z = v; }
+  }
+  // descending order: the start of the data is read last and is still in cache for the encoder
+  parallel_for(chunks, nthreads, 1, true, [&](int64_t c, int ti) {
+    const int64_t s = c * per, e = std::min(numel, s + per);
+#if ENEC_X86
+    if (simd) { histogram_avx512(words, s, e, dt, lo, z, partial[ti].data()); return; }
+#endif
+    histogram_portable(words, s, e, dt, partial[ti].data());
   });
-  for (int64_t c = 0; c < chunks; ++c)
-    for (int64_t k = 0; k < bins; ++k) hist[k] += partial[c][k];
+  for (auto& p : partial)
+    for (int64_t k = 0; k < bins; ++k) hist[k] += p[k];
   return 0;
 }
 
-// Encode into blob (already holding the header; sized to the format's maximum). Writes the raw,
-// low, flag, index and outlier sections at the given offsets; returns the outlier section's size
-// in bytes (>= 0) or a negative error code.
+// Encode into blob (sized to the format's maximum). Writes the raw, low, flag, index and outlier
+// sections at the given offsets; returns the outlier section's size in bytes (>= 0) or a
+// negative error code.
 int64_t enec_encode(const void* words, int64_t numel, int dt, int b, int n, int m,
                     int64_t raw_off, int64_t low_off, int64_t flags_off, int64_t index_off,
                     int64_t out_off, uint8_t* blob, int nthreads) {
-  Params p{dt, b, n, m, numel, raw_off, low_off, flags_off, index_off, out_off};
+  if (dt < 0 || dt > 2 || n < 1 || n > exp_bits(dt) || m < 0 || m > n || b < 0 || b >= (1 << exp_bits(dt)))
+    return -2;
+  Ctx p{dt, b, n, m, numel >= kStreamElems, numel, raw_off, low_off, flags_off, index_off, out_off, words, blob};
   Geometry g(numel);
-  const uint16_t nmask = (uint16_t)((1u << n) - 1), mmask = (uint16_t)((1u << m) - 1);
+  if (g.blocks == 0) return 0;
   const int h = n - m;
-  std::vector<int64_t> fcount(g.blocks, 0);
-  // phase 1: raw, low bits and flags of every block, and its flagged-group count
-  parallel_blocks(g.blocks, nthreads, [&](int64_t t, Scratch& s) {
-    const int64_t lanes = g.lanes(t), real = g.real(t), G = lanes / kGroupLen;
-    uint16_t* y = s.a.data();
-    load_block(p, words, t, lanes, real, y, blob + raw_off + t * raw_block_bytes(dt, kBlock), s);
-    for (int64_t i = 0; i < real; ++i) y[i] = (uint16_t)((b - y[i]) & nmask);    // transform
-    for (int64_t i = real; i < lanes; ++i) y[i] = 0;                              // padding lanes: code 0
-    // flags: OR-fold the 16 members of each group (lanes j + k*G)
-    uint16_t* acc = s.b.data();
-    std::memcpy(acc, y, G * 2);
-    for (int k = 1; k < kGroupLen; ++k) {
-      const uint16_t* row = y + k * G;
-      for (int64_t j = 0; j < G; ++j) acc[j] |= row[j];
+  const bool simd = use_avx512() && dt != FP16;
+  const int64_t CB = 4;                                   // blocks per chunk
+  const int64_t nchunks = (g.blocks + CB - 1) / CB;
+  const int64_t max_ob = packed_bytes(kBlock, h);         // outlier bytes of a block, at most
+  // A chunk's outliers can be placed once the previous chunk has published its inclusive prefix.
+  // A thread keeps up to kPending finished chunks waiting (so a preempted neighbour does not
+  // stall it) and only then waits; the smallest unpublished chunk can always be placed, so this
+  // never deadlocks.
+  constexpr int kPending = 16;
+  std::unique_ptr<std::atomic<int64_t>[]> incl(new std::atomic<int64_t>[nchunks]);
+  for (int64_t c = 0; c < nchunks; ++c) incl[c].store(-1, std::memory_order_relaxed);
+  nthreads = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, nchunks));
+  struct Pending { int64_t c, total, sizes[4]; uint8_t* buf; };
+  struct ThreadState {
+    Scratch s;
+    AlignedBuf ring;
+    Pending q[kPending];
+    int head = 0, count = 0;
+    explicit ThreadState(int64_t bytes) : ring(bytes) {}
+  };
+  std::vector<std::unique_ptr<ThreadState>> state(nthreads);
+  const int64_t chunk_buf = CB * max_ob + 64;
+  auto place = [&](const Pending& e, int64_t start) {
+    incl[e.c].store(start + e.total, std::memory_order_release);
+    const int64_t t0 = e.c * CB, t1 = std::min(g.blocks, t0 + CB);
+    for (int64_t t = t0; t < t1; ++t) {
+      const uint64_t v = (uint64_t)start;
+      std::memcpy(blob + index_off + 8 * t, &v, 8);
+      const int64_t sz = e.sizes[t - t0];
+      if (sz) std::memcpy(blob + out_off + start, e.buf + (t - t0) * max_ob, sz);
+      start += sz;
     }
-    uint8_t* fl = blob + flags_off + t * (kBlock / 128);
-    int64_t f = 0;
-    for (int64_t j8 = 0; j8 < G / 8; ++j8) {
-      uint8_t byte = 0;
-      for (int q = 0; q < 8; ++q) byte |= (uint8_t)(((acc[j8 * 8 + q] >> m) != 0) << q);
-      fl[j8] = byte;
-      f += __builtin_popcount(byte);
-    }
-    fcount[t] = (n > m) ? f : 0;
-    // low bits
-    uint16_t* low = s.b.data();
-    for (int64_t i = 0; i < lanes; ++i) low[i] = (uint16_t)(y[i] & mmask);
-    halving_pack(low, lanes, m, blob + low_off + t * packed_bytes(kBlock, m), s.z.data());
-  });
-  // exclusive scan of the outlier sizes -> index
-  std::vector<int64_t> start(g.blocks + 1, 0);
-  for (int64_t t = 0; t < g.blocks; ++t)
-    start[t + 1] = start[t] + (h ? packed_bytes(outlier_slots(fcount[t]), h) : 0);
-  for (int64_t t = 0; t < g.blocks; ++t) {
-    uint64_t v = (uint64_t)start[t];
-    std::memcpy(blob + index_off + 8 * t, &v, 8);
-  }
-  if (h == 0) return 0;
-  // phase 2: outlier high bits of flagged groups, in slot order k*F + rank
-  parallel_blocks(g.blocks, nthreads, [&](int64_t t, Scratch& s) {
-    const int64_t f = fcount[t];
-    if (f == 0) return;
-    const int64_t lanes = g.lanes(t), real = g.real(t), G = lanes / kGroupLen;
-    const uint8_t* fl = blob + flags_off + t * (kBlock / 128);
-    int32_t* flagged = (int32_t*)s.c.data();           // scratch: up to G ints fit in 2*N bytes
-    int64_t nf = 0;
-    for (int64_t q = 0; q < G / 64; ++q) {             // walk the set flag bits, 64 at a time
-      uint64_t bits;
-      std::memcpy(&bits, fl + 8 * q, 8);
-      while (bits) { flagged[nf++] = (int32_t)(64 * q + __builtin_ctzll(bits)); bits &= bits - 1; }
-    }
-    for (int64_t j = (G / 64) * 64; j < G; ++j) if ((fl[j >> 3] >> (j & 7)) & 1) flagged[nf++] = (int32_t)j;
-    const int64_t slots = outlier_slots(f);
-    uint16_t* hi = s.b.data();
-    const int64_t base = t * kBlock;
-    const uint16_t bb = (uint16_t)b;
-    // exponent of lane i (code 0 for padding lanes: x = b), per dtype outside the loops
-    auto fill = [&](auto exponent) {
-      for (int k = 0; k < kGroupLen; ++k) {
-        uint16_t* row = hi + k * f;
-        const int64_t off = k * G;
-        if (off + G <= real) {
-          for (int64_t r = 0; r < f; ++r)
-            row[r] = (uint16_t)(((uint16_t)(bb - exponent(base + off + flagged[r])) & nmask) >> m);
-        } else {
-          for (int64_t r = 0; r < f; ++r) {
-            const int64_t i = off + flagged[r];
-            row[r] = i < real ? (uint16_t)(((uint16_t)(bb - exponent(base + i)) & nmask) >> m) : 0;
-          }
-        }
+  };
+  // place finished chunks in order; wait (spin, then yield) only when `wait` is set
+  auto drain = [&](ThreadState& st, bool wait) {
+    while (st.count) {
+      Pending& e = st.q[st.head];
+      int64_t start = e.c == 0 ? 0 : incl[e.c - 1].load(std::memory_order_acquire);
+      if (start < 0) {
+        if (!wait) return;
+        int spins = 0;
+        while ((start = incl[e.c - 1].load(std::memory_order_acquire)) < 0)
+          if (++spins > 64) std::this_thread::yield();
       }
-    };
-    if (dt == FP32) fill([&](int64_t i) { return (uint16_t)((((const uint32_t*)words)[i] >> 23) & 0xFF); });
-    else if (dt == BF16) fill([&](int64_t i) { return (uint16_t)((((const uint16_t*)words)[i] >> 7) & 0xFF); });
-    else fill([&](int64_t i) { return (uint16_t)((((const uint16_t*)words)[i] >> 10) & 0x1F); });
-    std::fill(hi + kGroupLen * f, hi + slots, 0);
-    halving_pack(hi, slots, h, blob + out_off + start[t], s.z.data());
-  });
-  return start[g.blocks];
+      place(e, start);
+      st.head = (st.head + 1) % kPending;
+      --st.count;
+    }
+  };
+  auto body = [&](int ti, std::atomic<int64_t>* next) {
+    if (!state[ti]) state[ti].reset(new ThreadState(kPending * chunk_buf));
+    ThreadState& st = *state[ti];
+    for (;;) {
+      const int64_t c = next->fetch_add(1);
+      if (c >= nchunks) break;
+      if (st.count == kPending) {        // ring full: place the oldest before reusing its buffer
+        Pending& e = st.q[st.head];
+        int64_t start = e.c == 0 ? 0 : -1;
+        int spins = 0;
+        while (e.c > 0 && (start = incl[e.c - 1].load(std::memory_order_acquire)) < 0)
+          if (++spins > 64) std::this_thread::yield();
+        place(e, start);
+        st.head = (st.head + 1) % kPending;
+        --st.count;
+      }
+      const int slot = (st.head + st.count) % kPending;
+      Pending& e = st.q[slot];
+      e.c = c;
+      e.buf = st.ring.p + slot * chunk_buf;
+      e.total = 0;
+      const int64_t t0 = c * CB, t1 = std::min(g.blocks, t0 + CB);
+      for (int64_t t = t0; t < t1; ++t) {
+        uint8_t* dst = e.buf + (t - t0) * max_ob;
+        int64_t sz;
+#if ENEC_X86
+        if (simd && t < g.full) sz = dt == FP32 ? encode_block_avx512<true>(p, t, dst, st.s)
+                                               : encode_block_avx512<false>(p, t, dst, st.s);
+        else
+#endif
+          sz = encode_block_portable(p, g, t, dst, st.s);
+        e.sizes[t - t0] = sz;
+        e.total += sz;
+      }
+      ++st.count;
+      drain(st, false);
+    }
+    drain(st, true);
+  };
+  std::atomic<int64_t> next{0};
+  {
+    std::vector<std::thread> pool;
+    for (int i = 1; i < nthreads; ++i) pool.emplace_back(body, i, &next);
+    body(0, &next);
+    for (auto& th : pool) th.join();
+  }
+  return incl[nchunks - 1].load();
 }
 
 // Decode. Returns 0, or a negative code with a message in err.
@@ -334,16 +917,27 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int b, int n, int 
 int enec_decode(const uint8_t* blob, int64_t size, int dt, int64_t numel, int b, int n, int m,
                 int64_t raw_off, int64_t low_off, int64_t flags_off, int64_t index_off, int64_t out_off,
                 void* out, int nthreads, char* err, int errlen, int64_t t_begin, int64_t t_end) {
+  if (dt < 0 || dt > 2 || n < 1 || n > exp_bits(dt) || m < 0 || m > n || b < 0 || b >= (1 << exp_bits(dt))) {
+    std::snprintf(err, errlen, "invalid parameters b=%d n=%d m=%d", b, n, m);
+    return -1;
+  }
   Geometry g(numel);
-  const int h = n - m, W = exp_bits(dt);
+  const int h = n - m;
   const int64_t out_bytes = size - out_off;
+  if (t_begin < 0 || t_end > g.blocks || t_begin > t_end) {
+    std::snprintf(err, errlen, "block range [%lld, %lld) outside [0, %lld)", (long long)t_begin,
+                  (long long)t_end, (long long)g.blocks);
+    return -1;
+  }
   // sequential pre-pass: the flags give every block's outlier size; the index must agree
   std::vector<int64_t> start(g.blocks + 1, 0), fcount(g.blocks, 0);
   for (int64_t t = 0; t < g.blocks; ++t) {
     const int64_t G = g.lanes(t) / kGroupLen;
     const uint8_t* fl = blob + flags_off + t * (kBlock / 128);
     int64_t f = 0;
-    for (int64_t q = 0; q < G / 8; ++q) f += __builtin_popcount(fl[q]);
+    int64_t q = 0;
+    for (; q + 8 <= G / 8; q += 8) { uint64_t v; std::memcpy(&v, fl + q, 8); f += __builtin_popcountll(v); }
+    for (; q < G / 8; ++q) f += __builtin_popcount(fl[q]);
     fcount[t] = f;
     if (h == 0 && f) { std::snprintf(err, errlen, "block %lld: flagged groups although n == m", (long long)t); return -1; }
     uint64_t idx;
@@ -361,74 +955,32 @@ int enec_decode(const uint8_t* blob, int64_t size, int dt, int64_t numel, int b,
                   (long long)out_bytes, (long long)start[g.blocks]);
     return -1;
   }
+  Ctx p{dt, b, n, m, (t_end - t_begin) * kBlock >= kStreamElems, numel, raw_off, low_off, flags_off,
+        index_off, out_off, nullptr, nullptr};
+  const bool simd = use_avx512() && dt != FP16;
   std::atomic<int64_t> bad_block{-1};
   std::atomic<int> bad_kind{0};
-  const uint16_t nmask = (uint16_t)((1u << n) - 1), wmask = (uint16_t)((1u << W) - 1);
-  const uint16_t signbit = (uint16_t)(1u << (n - 1));
-  if (t_begin < 0 || t_end > g.blocks || t_begin > t_end) {
-    std::snprintf(err, errlen, "block range [%lld, %lld) outside [0, %lld)", (long long)t_begin,
-                  (long long)t_end, (long long)g.blocks);
-    return -1;
-  }
-  parallel_blocks(t_end - t_begin, nthreads, [&](int64_t tt, Scratch& s) {
+  const int64_t nb = t_end - t_begin;
+  nthreads = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, (nb + 3) / 4));
+  std::vector<std::unique_ptr<Scratch>> scratch(nthreads);
+  const int wb = dt == FP32 ? 4 : 2;
+  parallel_for(nb, nthreads, 4, false, [&](int64_t tt, int ti) {
+    if (bad_block.load(std::memory_order_relaxed) >= 0) return;
+    if (!scratch[ti]) scratch[ti].reset(new Scratch());
+    Scratch& s = *scratch[ti];
     const int64_t t = tt + t_begin;
-    if (bad_block.load() >= 0) return;
-    const int64_t lanes = g.lanes(t), real = g.real(t), G = lanes / kGroupLen, f = fcount[t];
-    uint16_t* y = s.a.data();
-    halving_unpack(blob + low_off + t * packed_bytes(kBlock, m), lanes, m, y, s.z.data());
-    if (f && h) {
-      const int64_t slots = outlier_slots(f);
-      uint16_t* hi = s.b.data();
-      halving_unpack(blob + out_off + start[t], slots, h, hi, s.z.data());
-      for (int64_t q = kGroupLen * f; q < slots; ++q)
-        if (hi[q]) { bad_block = t; bad_kind = 1; return; }
-      const uint8_t* fl = blob + flags_off + t * (kBlock / 128);
-      int64_t r = 0;
-      for (int64_t j = 0; j < G; ++j) {
-        if (!((fl[j >> 3] >> (j & 7)) & 1)) continue;
-        uint16_t any = 0;
-        for (int k = 0; k < kGroupLen; ++k) {
-          const uint16_t v = hi[k * f + r];
-          any |= v;
-          y[k * G + j] |= (uint16_t)(v << m);
-        }
-        if (!any) { bad_block = t; bad_kind = 2; return; }
-        ++r;
-      }
-    }
-    // inverse transform x = (b - signext_n(y)) mod 2^W, branch-free 16-bit arithmetic
-    // (sign extension as (v ^ s) - s with s the code's sign bit), so the loops vectorise
-    const uint16_t bb = (uint16_t)b;
-    auto inv = [=](uint16_t v) -> uint16_t {
-      v = (uint16_t)(v & nmask);
-      const uint16_t sv = (uint16_t)((v ^ signbit) - signbit);
-      return (uint16_t)((uint16_t)(bb - sv) & wmask);
-    };
-    const int64_t start_el = (t - t_begin) * kBlock;
-    const uint8_t* rawp = blob + raw_off + t * raw_block_bytes(dt, kBlock);
-    const int64_t hh = lanes / 2;
-    const int64_t r1 = std::min(real, hh);
-    if (dt == FP32) {
-      uint32_t* o = (uint32_t*)out + start_el;
-      const uint8_t* lo = rawp;                     // identity packing of the low 16 bits
-      const uint8_t* ph = rawp + 2 * lanes;
-      for (int64_t i = 0; i < r1; ++i) {
-        const uint32_t hiw = Fields::join16(inv(y[i]), ph[2 * i], 7);
-        o[i] = (hiw << 16) | (uint32_t)(lo[2 * i] | (lo[2 * i + 1] << 8));
-      }
-      for (int64_t i = hh; i < real; ++i) {
-        const uint32_t hiw = Fields::join16(inv(y[i]), ph[2 * (i - hh) + 1], 7);
-        o[i] = (hiw << 16) | (uint32_t)(lo[2 * i] | (lo[2 * i + 1] << 8));
-      }
-    } else if (dt == BF16) {
-      uint16_t* o = (uint16_t*)out + start_el;
-      for (int64_t i = 0; i < r1; ++i) o[i] = Fields::join16(inv(y[i]), rawp[2 * i], 7);
-      for (int64_t i = hh; i < real; ++i) o[i] = Fields::join16(inv(y[i]), rawp[2 * (i - hh) + 1], 7);
-    } else {
-      uint16_t* raw = s.c.data();
-      halving_unpack(rawp, lanes, 11, raw, s.z.data());
-      uint16_t* o = (uint16_t*)out + start_el;
-      for (int64_t i = 0; i < real; ++i) o[i] = Fields::join16(inv(y[i]), raw[i], 10);
+    void* o = (uint8_t*)out + tt * kBlock * wb;
+    const uint8_t* ol = blob + out_off + start[t];
+    int rc;
+#if ENEC_X86
+    if (simd && t < g.full) rc = dt == FP32 ? decode_block_avx512<true>(p, t, blob, ol, fcount[t], o, s)
+                                           : decode_block_avx512<false>(p, t, blob, ol, fcount[t], o, s);
+    else
+#endif
+      rc = decode_block_portable(p, g, t, blob, ol, fcount[t], o, s);
+    if (rc) {
+      int64_t expected = -1;
+      if (bad_block.compare_exchange_strong(expected, t)) bad_kind = rc;
     }
   });
   if (bad_block.load() >= 0) {
