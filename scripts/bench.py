@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
 """enec against the CPU peers, side by side in one run.
 
-Datasets: all-MiniLM-L6-v2 FP32 (as shipped) and BF16 (derived by RNE), concatenated per dtype,
-and a synthetic BF16 tensor (64 Mi elements, normal, std 0.02). Codecs: enec (native and, with
---reference, the numpy reference), zstd -1/-3, lz4, blosc2 (byte shuffle + zstd),
-ZipNN, and a memory copy for scale; at 1 thread and at all cores.
+Datasets: a synthetic BF16 tensor (64 Mi elements, normal, std 0.02, rounded to nearest even),
+and all-MiniLM-L6-v2 FP32 (as shipped) and BF16 (derived by RNE), compressed tensor by tensor
+like a checkpoint. Codecs: enec (the native codec; with --reference also the numpy reference),
+zstd -1/-3, lz4, blosc2 (byte shuffle + zstd), ZipNN, and a memory copy for scale (torch copy_
+into a warm buffer, and into a freshly allocated one, which pays the page faults every codec's
+fresh output pays); at 1 thread and at all cores.
 
-GB/s = uncompressed bytes / best-of-N seconds / 1e9, both directions. Every codec's round trip is
-checked. Peers are optional (pip install ".[bench]"); a missing one is reported, not fatal.
-ZipNN rewrites its input buffer during compress, so it gets a fresh, untimed copy every time.
+Timing: every codec is timed --reps times, the codecs interleaved round by round (a loaded
+machine slows them alike); the table shows the best round and the median. GB/s = uncompressed
+bytes / seconds / 1e9 in both directions. Every codec's round trip is checked. Peers are optional
+(pip install -e ".[bench]"); a missing one is reported and skipped. ZipNN rewrites its input
+during compress, so it gets a fresh, untimed copy every round.
 
     python scripts/bench.py                 # full run
-    python scripts/bench.py --quick         # 4 Mi elements, 1 rep: a smoke test
+    python scripts/bench.py --quick         # 4 Mi elements, synthetic only, 2 rounds: a smoke test
     python scripts/bench.py --json out.json
 """
 from __future__ import annotations
@@ -20,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -31,18 +36,9 @@ import enec
 from enec import cpu, testdata
 
 
-def best_of(fn, reps, prep=None):
-    best, out = float("inf"), None
-    for _ in range(reps):
-        arg = prep() if prep else None
-        t = time.perf_counter()
-        out = fn(arg) if prep else fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
-
-
 # ----------------------------------------------------------------------------- codecs
-# each: name -> (compress(np uint8 array) -> bytes-like, decompress(blob) -> np uint8) or None
+# Each codec: dict(compress=fn(np uint8 array) -> bytes-like, decompress=fn(blob) -> np uint8
+# array, fresh_input=bool, note=str).
 
 def peer_codecs(threads, word_size):
     codecs, missing = {}, []
@@ -51,120 +47,210 @@ def peer_codecs(threads, word_size):
         for lvl in (1, 3):
             c = zstd.ZstdCompressor(level=lvl, threads=threads if threads > 1 else 0)
             d = zstd.ZstdDecompressor()
-            codecs[f"zstd-{lvl}"] = (lambda a, c=c: c.compress(a.tobytes()),
-                                     lambda b, d=d: np.frombuffer(d.decompress(b), np.uint8))
+            codecs[f"zstd-{lvl}"] = dict(
+                compress=lambda a, c=c: c.compress(a),
+                decompress=lambda b, d=d, n=None: np.frombuffer(d.decompress(b), np.uint8),
+                note="decompress is 1 thread" if threads > 1 else "")
     except ImportError:
         missing.append("zstd (pip install zstandard)")
     try:
         import lz4.frame as lz4f
-        codecs["lz4"] = (lambda a: lz4f.compress(a.tobytes()),
-                         lambda b: np.frombuffer(lz4f.decompress(b), np.uint8))
+        codecs["lz4"] = dict(compress=lambda a: lz4f.compress(a),
+                             decompress=lambda b: np.frombuffer(lz4f.decompress(b), np.uint8),
+                             note="1 thread" if threads > 1 else "")
     except ImportError:
-        missing.append("lz4")
+        missing.append("lz4 (pip install lz4)")
     try:
         import blosc2
-        blosc2.set_nthreads(threads)
-        cp = {"codec": blosc2.Codec.ZSTD, "clevel": 3, "filters": [blosc2.Filter.SHUFFLE],
-              "typesize": word_size}
-        codecs["blosc2-shuffle-zstd"] = (
-            lambda a: blosc2.compress2(a, **cp) if a.nbytes < 2**31 - 64 else None,
-            lambda b: np.frombuffer(blosc2.decompress2(b), np.uint8))
+        cp = {"codec": blosc2.Codec.ZSTD, "clevel": 1, "filters": [blosc2.Filter.SHUFFLE],
+              "typesize": word_size, "nthreads": threads}
+        codecs["blosc2-shuffle-zstd1"] = dict(
+            compress=lambda a: blosc2.compress2(a, **cp) if a.nbytes < 2**31 - 64 else None,
+            decompress=lambda b: np.frombuffer(blosc2.decompress2(b, nthreads=threads), np.uint8),
+            note="")
     except ImportError:
-        missing.append("blosc2")
+        missing.append("blosc2 (pip install blosc2)")
     try:
         from zipnn import ZipNN
         dt = "bfloat16" if word_size == 2 else "float32"
         z = ZipNN(input_format="byte", bytearray_dtype=dt, threads=threads)
-        codecs["zipnn"] = ("fresh-copy", lambda a: z.compress(a), lambda b: np.frombuffer(z.decompress(b), np.uint8))
+        codecs["zipnn"] = dict(compress=lambda a: z.compress(a),
+                               decompress=lambda b: np.frombuffer(z.decompress(b), np.uint8),
+                               fresh_input=True, note="timed on a fresh copy (it rewrites its input)")
     except ImportError:
-        missing.append("zipnn (pip install --no-deps zipnn)")
+        missing.append("zipnn (pip install zipnn, after the CPU torch)")
     return codecs, missing
 
 
+def enec_codec(tensors, impl_name):
+    impl = cpu.get_impl(impl_name)
+
+    def comp(_raw):
+        return [cpu.compress_tensor(t, impl) for t in tensors]
+
+    def dec(blobs):
+        return [cpu.decompress_tensor(b, impl=impl) for b in blobs]
+
+    def check(outs):
+        return all(torch.equal(t.contiguous().view(torch.uint8).reshape(-1), o.view(torch.uint8).reshape(-1))
+                   for t, o in zip(tensors, outs))
+
+    return dict(compress=comp, decompress=dec, size=lambda blobs: sum(b.numel() for b in blobs),
+                check=check, whole_list=True, note="")
+
+
+def memcpy_codecs(raw):
+    src = torch.from_numpy(raw)
+    dst = torch.empty_like(src)
+
+    def warm(_a):
+        dst.copy_(src)
+        return dst
+
+    def fresh(_a):
+        out = torch.empty_like(src)
+        out.copy_(src)
+        return out
+
+    same = lambda out: torch.equal(out, src)
+    return {"memcpy (warm dst)": dict(copy=warm, check=same, note="torch copy_, all threads"),
+            "memcpy (fresh dst)": dict(copy=fresh, check=same, note="pays the page faults")}
+
+
+# ----------------------------------------------------------------------------- runner
+
 def bench_dataset(name, tensors, threads, reps, with_reference):
-    """tensors: list of same-dtype tensors (compressed one by one, like a checkpoint)."""
+    """tensors: same-dtype tensors, compressed one by one (enec) or concatenated (peers)."""
     torch.set_num_threads(threads)
     word = tensors[0].element_size()
     raw = np.concatenate([t.contiguous().view(torch.uint8).reshape(-1).numpy() for t in tensors])
     nbytes = raw.nbytes
+    codecs = dict(memcpy_codecs(raw))
+    codecs["enec-native"] = enec_codec(tensors, "native")
+    if with_reference:
+        codecs["enec-reference"] = enec_codec(tensors, "reference")
+    peers, missing = peer_codecs(threads, word)
+    codecs.update(peers)
+    times = {k: ([], []) for k in codecs}
+    sizes, ok = {}, {}
+    for rnd in range(reps):
+        for cname, c in codecs.items():
+            tc_list, td_list = times[cname]
+            if "copy" in c:
+                t0 = time.perf_counter()
+                out = c["copy"](None)
+                dt = time.perf_counter() - t0
+                tc_list.append(dt)
+                td_list.append(dt)
+                sizes[cname] = nbytes
+                if rnd == 0:
+                    ok[cname] = c["check"](out)
+                del out
+                continue
+            arg = raw.copy() if c.get("fresh_input") else raw
+            t0 = time.perf_counter()
+            blob = c["compress"](arg)
+            tc_list.append(time.perf_counter() - t0)
+            del arg
+            if blob is None:
+                break
+            sizes[cname] = c["size"](blob) if "size" in c else len(memoryview(blob).cast("B"))
+            t0 = time.perf_counter()
+            back = c["decompress"](blob)
+            td_list.append(time.perf_counter() - t0)
+            if rnd == 0:
+                ok[cname] = c["check"](back) if "check" in c else bool(np.array_equal(back, raw))
+            del blob, back
     rows = []
-
-    def add(codec, tc, td, comp_bytes, note=""):
-        rows.append({"dataset": name, "threads": threads, "codec": codec, "ratio": nbytes / comp_bytes,
-                     "compress_GBps": nbytes / tc / 1e9, "decompress_GBps": nbytes / td / 1e9, "note": note})
-
-    # memory copy for scale: into a warm buffer, and with a fresh allocation (what a codec pays)
-    dst = np.empty_like(raw)
-    tc, _ = best_of(lambda: np.copyto(dst, raw), reps)
-    tf, _ = best_of(lambda: raw.copy(), reps)
-    add("memcpy (warm dst)", tc, tc, nbytes)
-    add("memcpy (fresh alloc)", tf, tf, nbytes)
-
-    impls = ["native"] + (["reference"] if with_reference else [])
-    for impl_name in impls:
-        impl = cpu.get_impl(impl_name)
-        tc, blobs = best_of(lambda: [cpu.compress_tensor(t, impl) for t in tensors], reps)
-        td, outs = best_of(lambda: [cpu.decompress_tensor(b, impl=impl) for b in blobs], reps)
-        for t, o in zip(tensors, outs):
-            assert torch.equal(t.contiguous().view(torch.uint8), o.view(torch.uint8)), "enec round trip"
-        add(f"enec-{impl_name}", tc, td, sum(b.numel() for b in blobs))
-
-    codecs, missing = peer_codecs(threads, word)
-    for cname, spec in codecs.items():
-        fresh = spec[0] == "fresh-copy"
-        comp, dec = (spec[1], spec[2]) if fresh else spec
-        if fresh:
-            tc, blob = best_of(lambda a: comp(a), reps, prep=lambda: raw.copy())
-        else:
-            tc, blob = best_of(lambda: comp(raw), reps)
-        if blob is None:
+    for cname, (tc, td) in times.items():
+        if not td:
             continue
-        td, back = best_of(lambda: dec(blob), reps)
-        ok = np.array_equal(back, raw)
-        add(cname, tc, td, len(blob), "" if ok else "ROUND TRIP FAILED")
+        rows.append({"dataset": name, "threads": threads, "codec": cname, "bytes": nbytes,
+                     "ratio": nbytes / sizes[cname],
+                     "compress_GBps": nbytes / min(tc) / 1e9,
+                     "compress_GBps_median": nbytes / statistics.median(tc) / 1e9,
+                     "decompress_GBps": nbytes / min(td) / 1e9,
+                     "decompress_GBps_median": nbytes / statistics.median(td) / 1e9,
+                     "rounds": len(td), "round_trip_ok": ok.get(cname, False),
+                     "note": codecs[cname].get("note", "")})
     return rows, missing
 
 
-def peak_memory_report(n):
-    """Peak RSS of one compress and one decompress of n BF16 elements, in a fresh process."""
+def peak_memory_report(n, threads):
+    """Peak RSS rise (VmHWM, reset through /proc/self/clear_refs before each step) of one compress
+    and one decompress of n BF16 elements, in a fresh process."""
     code = f"""
-import torch, enec, json
-def hwm():   # VmHWM belongs to this process image (ru_maxrss would inherit the parent's peak)
+import gc, json, torch, enec
+torch.set_num_threads({threads})
+def hwm():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
-            return int(line.split()[1])
+            return int(line.split()[1]) * 1024
+def reset():                              # peak RSS := current RSS
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 x = torch.empty({n}, dtype=torch.bfloat16)
 for i in range(0, {n}, 1 << 20):          # in slices: no full-size float32 temporary
     x[i:i + (1 << 20)] = torch.randn(min(1 << 20, {n} - i)) * 0.02
 enec.decompress(enec.compress(x[:100_000]))   # warm up: libraries, thread arenas
-base = hwm()
+gc.collect(); reset(); base = hwm()
 b = enec.compress(x)
-after_c = hwm()
+comp = hwm() - base
+del x
+gc.collect(); reset(); base = hwm()
 y = enec.decompress(b)
-after_d = hwm()
-print(json.dumps(dict(input=x.numel()*2, blob=b.numel(), base_kb=base, comp_kb=after_c, dec_kb=after_d)))
+dec = hwm() - base
+print(json.dumps(dict(output=y.numel() * 2, blob=b.numel(), comp=comp, dec=dec)))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"compress_extra_MB": (r["comp_kb"] - r["base_kb"]) / 1024, "blob_MB": r["blob"] / 2**20,
-            "decompress_extra_MB": (r["dec_kb"] - r["comp_kb"]) / 1024, "output_MB": r["input"] / 2**20}
+    mb = 1 / 2**20
+    return {"threads": threads, "input_MB": r["output"] * mb, "blob_MB": r["blob"] * mb,
+            "compress_peak_rise_MB": r["comp"] * mb, "compress_overhead_MB": (r["comp"] - r["blob"]) * mb,
+            "decompress_peak_rise_MB": r["dec"] * mb, "decompress_overhead_MB": (r["dec"] - r["output"]) * mb}
+
+
+def targets(rows, dataset, cores):
+    """The issue's targets on the synthetic tensor at all cores, same run."""
+    pick = {r["codec"]: r for r in rows if r["dataset"] == dataset and r["threads"] == cores}
+    if "enec-native" not in pick:
+        return []
+    e, mc = pick["enec-native"], pick["memcpy (warm dst)"]
+    out = []
+    for key, label in (("compress_GBps", "compress"), ("decompress_GBps", "decompress")):
+        need_z = 4.0 if label == "compress" else 2.0
+        for stat in ("", "_median"):
+            k = key + stat
+            if "zipnn" in pick:
+                out.append({"target": f"{label} >= {need_z:g}x ZipNN ({'best' if not stat else 'median'})",
+                            "enec": e[k], "peer": pick["zipnn"][k], "factor": e[k] / pick["zipnn"][k],
+                            "met": e[k] >= need_z * pick["zipnn"][k]})
+            out.append({"target": f"{label} >= 40% of memcpy ({'best' if not stat else 'median'})",
+                        "enec": e[k], "peer": mc[k], "factor": e[k] / mc[k], "met": e[k] >= 0.4 * mc[k]})
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5, help="timed rounds per codec (best and median shown)")
     ap.add_argument("--json")
     ap.add_argument("--reference", action="store_true", help="also time the numpy reference")
+    ap.add_argument("--no-minilm", action="store_true", help="synthetic tensor only")
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocess")
     args = ap.parse_args()
     if "native" not in cpu.implementations():
         sys.exit("the native implementation is not built: pip install -e .")
-    reps = 1 if args.quick else args.reps
+    from enec import native
+    reps = 2 if args.quick else args.reps
     n_syn = (4 if args.quick else 64) * 2**20
     g = torch.Generator().manual_seed(0)
-    syn = testdata.bf16_round_nearest_even(torch.randn(n_syn, generator=g) * 0.02)
-    datasets = [(f"synthetic BF16 {n_syn >> 20} Mi", [syn])]
-    if not args.quick:
+    syn = torch.empty(n_syn, dtype=torch.bfloat16)
+    for i in range(0, n_syn, 1 << 22):           # no full-size float32 temporary
+        syn[i:i + (1 << 22)] = testdata.bf16_round_nearest_even(torch.randn(min(1 << 22, n_syn - i), generator=g) * 0.02)
+    syn_name = f"synthetic BF16 {n_syn >> 20} Mi"
+    datasets = [(syn_name, [syn])]
+    if not (args.quick or args.no_minilm):
         for dt in ("bfloat16", "float32"):
             sd = testdata.minilm_state_dict(dt)
             datasets.append((f"MiniLM {dt}", [t for t in sd.values() if t.is_floating_point()]))
@@ -175,20 +261,54 @@ def main():
             r, miss = bench_dataset(name, tensors, threads, reps, args.reference)
             rows += r
             missing.update(miss)
+    torch.set_num_threads(cores)
+
     print(f"\n{platform.processor() or platform.machine()}, {cores} cores, torch {torch.__version__}, "
-          f"enec {enec.__version__}, best of {reps}")
-    print(f"{'dataset':24s} {'thr':>3s} {'codec':22s} {'ratio':>7s} {'comp GB/s':>10s} {'decomp GB/s':>11s}")
+          f"enec {enec.__version__} (native kernels: {'AVX-512' if native.simd_level() else 'portable C++'}), "
+          f"{reps} interleaved rounds: best (median)")
+    print(f"{'dataset':22s} {'thr':>3s} {'codec':22s} {'ratio':>7s} {'compress GB/s':>16s} {'decompress GB/s':>16s}")
     for r in rows:
-        print(f"{r['dataset']:24s} {r['threads']:3d} {r['codec']:22s} {r['ratio']:7.4f} "
-              f"{r['compress_GBps']:10.2f} {r['decompress_GBps']:11.2f} {r['note']}")
+        flag = "" if r["round_trip_ok"] else "  ROUND TRIP FAILED"
+        print(f"{r['dataset']:22s} {r['threads']:3d} {r['codec']:22s} {r['ratio']:7.4f} "
+              f"{r['compress_GBps']:7.2f} ({r['compress_GBps_median']:5.2f}) "
+              f"{r['decompress_GBps']:7.2f} ({r['decompress_GBps_median']:5.2f})  {r['note']}{flag}")
     if missing:
         print("not installed (skipped):", ", ".join(sorted(missing)))
-    mem = peak_memory_report(n_syn)
-    print(f"peak memory, {n_syn >> 20} Mi BF16 ({n_syn * 2 / 2**20:.0f} MB): compress +{mem['compress_extra_MB']:.0f} MB "
-          f"(blob {mem['blob_MB']:.0f} MB), decompress +{mem['decompress_extra_MB']:.0f} MB (output {mem['output_MB']:.0f} MB)")
+
+    scaling = []
+    for name, _ in datasets:
+        by_t = {r["threads"]: r for r in rows if r["dataset"] == name and r["codec"] == "enec-native"}
+        if 1 in by_t and cores in by_t and cores > 1:
+            s = {"dataset": name, "threads": cores,
+                 "compress": by_t[cores]["compress_GBps"] / by_t[1]["compress_GBps"],
+                 "decompress": by_t[cores]["decompress_GBps"] / by_t[1]["decompress_GBps"]}
+            scaling.append(s)
+            print(f"enec thread scaling 1 -> {cores} on {name}: compress x{s['compress']:.2f}, "
+                  f"decompress x{s['decompress']:.2f}")
+
+    tg = targets(rows, syn_name, cores)
+    if tg:
+        print(f"\ntargets ({syn_name}, {cores} threads, same run):")
+        for t in tg:
+            print(f"  {t['target']:44s} enec {t['enec']:6.2f} vs {t['peer']:6.2f} GB/s = x{t['factor']:.2f}  "
+                  f"{'met' if t['met'] else 'NOT met'}")
+
+    mem = []
+    if not args.no_memory:
+        for threads in sorted({1, cores}):
+            m = peak_memory_report(n_syn, threads)
+            mem.append(m)
+            print(f"peak memory, {n_syn >> 20} Mi BF16 ({m['input_MB']:.0f} MB), {threads} thread(s): compress "
+                  f"+{m['compress_peak_rise_MB']:.1f} MB for a {m['blob_MB']:.1f} MB blob "
+                  f"(overhead {m['compress_overhead_MB']:+.1f} MB); decompress +{m['decompress_peak_rise_MB']:.1f} MB "
+                  f"for a {m['input_MB']:.0f} MB output (overhead {m['decompress_overhead_MB']:+.1f} MB)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"rows": rows, "missing": sorted(missing), "memory": mem}, f, indent=1)
+            json.dump({"machine": {"cpu": platform.processor() or platform.machine(), "cores": cores,
+                                   "torch": torch.__version__, "enec": enec.__version__,
+                                   "native_simd": native.simd_level()},
+                       "reps": reps, "rows": rows, "scaling": scaling, "targets": tg,
+                       "missing": sorted(missing), "memory": mem}, f, indent=1)
 
 
 if __name__ == "__main__":
