@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -818,88 +819,93 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int b, int n, int 
   const int64_t nchunks = (g.blocks + CB - 1) / CB;
   const int64_t max_ob = packed_bytes(kBlock, h);         // outlier bytes of a block, at most
   // A chunk's outliers can be placed once the previous chunk has published its inclusive prefix.
-  // A thread keeps up to kPending finished chunks waiting (so a preempted neighbour does not
-  // stall it) and only then waits; the smallest unpublished chunk can always be placed, so this
-  // never deadlocks.
-  constexpr int kPending = 16;
+  // A finished chunk that cannot be placed yet (its predecessor is still being encoded, e.g. by a
+  // preempted thread) is kept as a copy of its packed outliers, up to kPendingBytes per thread,
+  // and the thread goes on; only beyond that it waits. The smallest unplaced chunk can always be
+  // placed, so this never deadlocks.
+  constexpr int64_t kPendingBytes = 4 << 20;
   std::unique_ptr<std::atomic<int64_t>[]> incl(new std::atomic<int64_t>[nchunks]);
   for (int64_t c = 0; c < nchunks; ++c) incl[c].store(-1, std::memory_order_relaxed);
   nthreads = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, nchunks));
-  struct Pending { int64_t c, total, sizes[4]; uint8_t* buf; };
-  struct ThreadState {
-    Scratch s;
-    AlignedBuf ring;
-    Pending q[kPending];
-    int head = 0, count = 0;
-    explicit ThreadState(int64_t bytes) : ring(bytes) {}
-  };
-  std::vector<std::unique_ptr<ThreadState>> state(nthreads);
-  const int64_t chunk_buf = CB * max_ob + 64;
-  auto place = [&](const Pending& e, int64_t start) {
-    incl[e.c].store(start + e.total, std::memory_order_release);
-    const int64_t t0 = e.c * CB, t1 = std::min(g.blocks, t0 + CB);
+  struct Pending { int64_t c, total, sizes[4]; std::vector<uint8_t> data; };
+  auto place = [&](int64_t c, const int64_t* sizes, int64_t total, const uint8_t* data, int64_t stride,
+                   int64_t start) {
+    incl[c].store(start + total, std::memory_order_release);
+    const int64_t t0 = c * CB, t1 = std::min(g.blocks, t0 + CB);
+    int64_t off = 0;
     for (int64_t t = t0; t < t1; ++t) {
       const uint64_t v = (uint64_t)start;
       std::memcpy(blob + index_off + 8 * t, &v, 8);
-      const int64_t sz = e.sizes[t - t0];
-      if (sz) std::memcpy(blob + out_off + start, e.buf + (t - t0) * max_ob, sz);
+      const int64_t sz = sizes[t - t0];
+      if (sz) std::memcpy(blob + out_off + start, data + (stride ? (t - t0) * stride : off), sz);
       start += sz;
+      off += sz;
     }
   };
-  // place finished chunks in order; wait (spin, then yield) only when `wait` is set
-  auto drain = [&](ThreadState& st, bool wait) {
-    while (st.count) {
-      Pending& e = st.q[st.head];
-      int64_t start = e.c == 0 ? 0 : incl[e.c - 1].load(std::memory_order_acquire);
-      if (start < 0) {
-        if (!wait) return;
-        int spins = 0;
-        while ((start = incl[e.c - 1].load(std::memory_order_acquire)) < 0)
-          if (++spins > 64) std::this_thread::yield();
+  auto ready = [&](int64_t c) -> int64_t { return c == 0 ? 0 : incl[c - 1].load(std::memory_order_acquire); };
+  auto wait_ready = [&](int64_t c) -> int64_t {
+    int64_t start;
+    int spins = 0;
+    while ((start = ready(c)) < 0)
+      if (++spins > 64) std::this_thread::yield();
+    return start;
+  };
+  auto body = [&](int /*ti*/, std::atomic<int64_t>* next) {
+    Scratch s;
+    AlignedBuf tmp(CB * max_ob + 64);
+    std::deque<Pending> q;
+    int64_t pending_bytes = 0;
+    auto drain = [&](bool wait) {
+      while (!q.empty()) {
+        Pending& e = q.front();
+        int64_t start = ready(e.c);
+        if (start < 0) {
+          if (!wait) return;
+          start = wait_ready(e.c);
+        }
+        place(e.c, e.sizes, e.total, e.data.data(), 0, start);
+        pending_bytes -= e.total;
+        q.pop_front();
       }
-      place(e, start);
-      st.head = (st.head + 1) % kPending;
-      --st.count;
-    }
-  };
-  auto body = [&](int ti, std::atomic<int64_t>* next) {
-    if (!state[ti]) state[ti].reset(new ThreadState(kPending * chunk_buf));
-    ThreadState& st = *state[ti];
+    };
     for (;;) {
       const int64_t c = next->fetch_add(1);
       if (c >= nchunks) break;
-      if (st.count == kPending) {        // ring full: place the oldest before reusing its buffer
-        Pending& e = st.q[st.head];
-        int64_t start = e.c == 0 ? 0 : -1;
-        int spins = 0;
-        while (e.c > 0 && (start = incl[e.c - 1].load(std::memory_order_acquire)) < 0)
-          if (++spins > 64) std::this_thread::yield();
-        place(e, start);
-        st.head = (st.head + 1) % kPending;
-        --st.count;
-      }
-      const int slot = (st.head + st.count) % kPending;
-      Pending& e = st.q[slot];
-      e.c = c;
-      e.buf = st.ring.p + slot * chunk_buf;
-      e.total = 0;
       const int64_t t0 = c * CB, t1 = std::min(g.blocks, t0 + CB);
+      int64_t sizes[4] = {0, 0, 0, 0}, total = 0;
       for (int64_t t = t0; t < t1; ++t) {
-        uint8_t* dst = e.buf + (t - t0) * max_ob;
+        uint8_t* dst = tmp.p + (t - t0) * max_ob;
         int64_t sz;
 #if ENEC_X86
-        if (simd && t < g.full) sz = dt == FP32 ? encode_block_avx512<true>(p, t, dst, st.s)
-                                               : encode_block_avx512<false>(p, t, dst, st.s);
+        if (simd && t < g.full) sz = dt == FP32 ? encode_block_avx512<true>(p, t, dst, s)
+                                               : encode_block_avx512<false>(p, t, dst, s);
         else
 #endif
-          sz = encode_block_portable(p, g, t, dst, st.s);
-        e.sizes[t - t0] = sz;
-        e.total += sz;
+          sz = encode_block_portable(p, g, t, dst, s);
+        sizes[t - t0] = sz;
+        total += sz;
       }
-      ++st.count;
-      drain(st, false);
+      drain(false);
+      const int64_t start = q.empty() ? ready(c) : -1;
+      if (start >= 0) {
+        place(c, sizes, total, tmp.p, max_ob, start);
+        continue;
+      }
+      Pending e;
+      e.c = c;
+      e.total = total;
+      std::memcpy(e.sizes, sizes, sizeof sizes);
+      e.data.resize(total);
+      int64_t off = 0;
+      for (int64_t t = t0; t < t1; ++t) {
+        std::memcpy(e.data.data() + off, tmp.p + (t - t0) * max_ob, sizes[t - t0]);
+        off += sizes[t - t0];
+      }
+      pending_bytes += total;
+      q.push_back(std::move(e));
+      if (pending_bytes > kPendingBytes) drain(true);
     }
-    drain(st, true);
+    drain(true);
   };
   std::atomic<int64_t> next{0};
   {
