@@ -9,5 +9,6 @@ g++ -std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-
 export ENEC_NATIVE_LIB="$out/enec_native_asan.so" ENEC_CPU_IMPL=native ENEC_REQUIRE_NATIVE=1
 export LD_PRELOAD="$(g++ -print-file-name=libasan.so):$(g++ -print-file-name=libubsan.so)"
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-python -m pytest -q -p no:cacheprovider tests/test_native.py tests/test_fuzz_decoders.py \
+# --capture=sys: a sanitizer report written to fd 2 must reach the log, not pytest's capture file
+python -m pytest -q --capture=sys -p no:cacheprovider tests/test_native.py tests/test_fuzz_decoders.py \
     tests/test_errors.py tests/test_roundtrip.py -k "native or not reference"

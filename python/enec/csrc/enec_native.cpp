@@ -898,7 +898,8 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int b, int n, int 
       e.data.resize(total);
       int64_t off = 0;
       for (int64_t t = t0; t < t1; ++t) {
-        std::memcpy(e.data.data() + off, tmp.p + (t - t0) * max_ob, sizes[t - t0]);
+        // a block without outliers has size 0, and data() of an empty vector may be null
+        if (sizes[t - t0]) std::memcpy(e.data.data() + off, tmp.p + (t - t0) * max_ob, sizes[t - t0]);
         off += sizes[t - t0];
       }
       pending_bytes += total;
