@@ -30,6 +30,9 @@ class BuildPlainLibrary(build_ext):
 
 setup(
     ext_modules=[Extension("enec._enec_native", ["python/enec/csrc/enec_native.cpp"],
+                           extra_compile_args=cflags, extra_link_args=ldflags, language="c++"),
+                 # QLC / APack kernels (codecs 2, 3), loaded by enec.codecs.native
+                 Extension("enec._enec_codecs", ["python/enec/csrc/codecs_native.cpp"],
                            extra_compile_args=cflags, extra_link_args=ldflags, language="c++")],
     cmdclass={"build_ext": BuildPlainLibrary},
 )

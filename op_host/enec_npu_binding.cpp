@@ -14,7 +14,9 @@
 //   4. counts to the host; EnecOutlierIndex (exclusive scan) and EnecPackHeader; both copied in
 //   5. enec_place_outliers moves the outliers to their final offsets; the blob is trimmed
 // decompress(blob, shape, dtype): header checks on the host, then enec_decompress.
+// Other codecs and checksums run in the ops' CPU kernels (CompressOnHost / DecompressOnHost).
 #include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
 #include <cstring>
@@ -83,10 +85,36 @@ at::Tensor ExponentHistogram(const at::Tensor& x, uint32_t dtype)
     return at::bincount(e.reshape({-1}).to(at::kInt), {}, bins).to(at::kCPU).to(at::kLong).contiguous();
 }
 
-at::Tensor CompressNpu(const at::Tensor& input, bool checksum)
+// What the AscendC kernels do not cover (codecs 2-4: QLC, APack, sparse; XXH64 checksums) runs
+// in the CPU kernel of the same op: the data goes to the host and the result comes back, so every
+// blob and every option works on an NPU tensor, only without the NPU's speed.
+at::Tensor CompressOnHost(const at::Tensor& x, bool checksum, c10::string_view codec)
 {
-    TORCH_CHECK(!checksum, "enec: checksum=True is not computed by the NPU kernels; compress on the CPU "
-                "(x.cpu()) for a checksummed blob");
+    static const auto op = c10::Dispatcher::singleton()
+        .findSchemaOrThrow("enec::compress", "")
+        .typed<at::Tensor(const at::Tensor&, bool, c10::string_view)>();
+    return op.call(x.to(at::kCPU), checksum, codec).to(x.device());
+}
+
+at::Tensor DecompressOnHost(const at::Tensor& blob, c10::SymIntArrayRef shape, at::ScalarType dtype)
+{
+    static const auto op = c10::Dispatcher::singleton()
+        .findSchemaOrThrow("enec::decompress", "")
+        .typed<at::Tensor(const at::Tensor&, c10::SymIntArrayRef, at::ScalarType)>();
+    return op.call(blob.to(at::kCPU), shape, dtype).to(blob.device());
+}
+
+bool IsEnecDtype(at::ScalarType t)
+{
+    return t == at::kBFloat16 || t == at::kHalf || t == at::kFloat;
+}
+
+at::Tensor CompressNpu(const at::Tensor& input, bool checksum, c10::string_view codec)
+{
+    // "auto" on the NPU is ENEC for BF16/FP16/FP32 (the CPU's "auto" may pick the sparse codec)
+    if (checksum || !IsEnecDtype(input.scalar_type()) || (codec != "auto" && codec != "enec")) {
+        return CompressOnHost(input, checksum, codec);
+    }
     const uint32_t dtype = DtypeCode(input.scalar_type());
     at::Tensor x = input.contiguous();
     const uint64_t numel = static_cast<uint64_t>(x.numel());
@@ -154,10 +182,13 @@ at::Tensor DecompressNpu(const at::Tensor& blobIn, c10::SymIntArrayRef symShape,
     TORCH_CHECK(size >= 96, "enec: blob of ", size, " bytes is too short for an enec header");
     at::Tensor head = blob.narrow(0, 0, static_cast<int64_t>(std::min<uint64_t>(size, 96 + 8 * 32))).to(at::kCPU);
     const uint8_t* h = head.data_ptr<uint8_t>();
-    TORCH_CHECK(std::memcmp(h, "ENEC", 4) == 0 && h[4] == 1 && h[5] == 1, "enec: not an enec v1 blob");
+    TORCH_CHECK(std::memcmp(h, "ENEC", 4) == 0 && h[4] == 1, "enec: not an enec v1 blob");
+    if (h[5] != 1 || h[12] != 0) {
+        return DecompressOnHost(blob, symShape, dtype);     // codecs 2-4 or a checksum: see above
+    }
     const uint32_t code = h[6], ndim = h[7], b = h[8], n = h[9], m = h[10];
     TORCH_CHECK(code <= 2 && ndim <= 32 && h[11] == 16 && h[12] == 0,
-                "enec: unsupported blob (dtype code, ndim, group length or a checksum the NPU path does not verify)");
+                "enec: unsupported blob (dtype code, ndim or group length)");
     TORCH_CHECK(DtypeOfCode(code) == dtype, "enec: blob holds ", DtypeOfCode(code), " but ", dtype, " was requested");
     uint64_t numel = 0;
     std::memcpy(&numel, h + 24, 8);

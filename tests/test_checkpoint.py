@@ -20,6 +20,7 @@ def assert_same_state_dict(a, b):
 
 
 def test_file_roundtrip_fp32(tmp_path, minilm_fp32):
+    assert enec.checkpoint is checkpoint        # re-exported lazily
     out = tmp_path / "m.enec.safetensors"
     meta = checkpoint.compress_file(testdata.minilm_path(), out)
     assert len(meta) >= 40 and "embeddings.position_ids" not in meta

@@ -123,3 +123,47 @@ def test_killed_compression_leaves_nothing(tmp_path):
         if out.exists():          # finished before the kill: then it is complete
             assert sorted(checkpoint.load_file(out)) == sorted(st_load(str(src)))
             out.unlink()
+
+
+def test_interrupted_compression_says_so_and_leaves_nothing(tmp_path):
+    """Ctrl-C (SIGINT) in the middle: exit 130 with a message, no output, no temporary file."""
+    src = tmp_path / "in.safetensors"
+    st_save({f"w{i}": torch.randn(400_000) for i in range(40)}, str(src))
+    out = tmp_path / "out.safetensors"
+    # imports first (they take seconds on a loaded machine), then the CLI's own main()
+    run = ("import sys, enec.cli; print('ready', flush=True); "
+           "sys.exit(enec.cli.main(['compress', sys.argv[1], sys.argv[2]]))")
+    for delay in (0.1, 0.4):
+        p = subprocess.Popen([sys.executable, "-c", run, str(src), str(out)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert p.stdout.readline() == "ready\n"
+        time.sleep(delay)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate()
+        if p.returncode == 0:     # finished before the signal: then the output is complete
+            assert sorted(checkpoint.load_file(out)) == sorted(st_load(str(src)))
+            out.unlink()
+            continue
+        assert p.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+        assert sorted(os.listdir(tmp_path)) == ["in.safetensors"]
+
+
+def test_cli_every_codec_in_one_file(tmp_path):
+    """FP8 (QLC), INT8 (APack), pruned BF16 (sparse), BF16 (ENEC) and an I64 tensor (raw) in one
+    checkpoint: the decompressed file equals the original byte for byte; inspect names each codec."""
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(300, 300, generator=g)
+    sd = {"fp8": (w * 40).to(torch.float8_e4m3fn),
+          "int8": (w * 20).round().clamp(-127, 127).to(torch.int8),
+          "pruned": torch.where(w.abs() < 1.3, torch.zeros_like(w), w).bfloat16(),
+          "bf16": (w * 0.02).bfloat16(),
+          "ids": torch.arange(77)}
+    src, out, back = tmp_path / "in.safetensors", tmp_path / "c.safetensors", tmp_path / "back.safetensors"
+    st_save(sd, str(src))
+    assert _cli("compress", src, out).returncode == 0
+    r = _cli("inspect", out)
+    assert r.returncode == 0, r.stderr
+    codec_of = {line.split()[0]: line.split()[1] for line in r.stdout.splitlines()[1:-1]}
+    assert codec_of == {"fp8": "qlc", "int8": "apack", "pruned": "sparse", "bf16": "enec", "ids": "raw"}
+    assert _cli("decompress", out, back).returncode == 0
+    assert back.read_bytes() == src.read_bytes()

@@ -78,7 +78,8 @@ def test_every_parameter_width(dtype):
         e = (torch.randn(16384 * 3 + 512, generator=g) * spread).round().clamp(-60, 60)
         x = (torch.randn(e.numel(), generator=g).sign() * torch.exp2(e)).to(dtype)
         check(x)
-        hdr = fmt.parse_header(cpu.compress_tensor(x, _native()).numpy())
+        # codec="enec": FP16 overflow/underflow makes zeros, and "auto" could pick the sparse codec
+        hdr = fmt.parse_header(cpu.compress_tensor(x, _native(), codec="enec").numpy())
         seen.add((hdr.n, hdr.m))
     assert len({m for _, m in seen}) >= 4 and len({n for n, _ in seen}) >= 3, seen
 

@@ -14,7 +14,8 @@ def samples():
 
 
 def test_schemas():
-    assert str(torch.ops.enec.compress.default._schema) == "enec::compress(Tensor x, bool checksum=False) -> Tensor"
+    assert str(torch.ops.enec.compress.default._schema) == \
+        'enec::compress(Tensor x, bool checksum=False, str codec="auto") -> Tensor'
     assert str(torch.ops.enec.decompress.default._schema) == \
         "enec::decompress(Tensor blob, SymInt[] shape, ScalarType dtype) -> Tensor"
 

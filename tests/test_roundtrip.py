@@ -10,9 +10,9 @@ from conftest import assert_bit_equal, bits
 FLOATS = [torch.bfloat16, torch.float16, torch.float32]
 
 
-def roundtrip(x):
+def roundtrip(x, codec="auto"):
     before = bits(x).clone()
-    blob = enec.compress(x)
+    blob = enec.compress(x, codec=codec)
     assert blob.dtype == torch.uint8 and blob.dim() == 1
     assert blob.numel() <= enec.max_compressed_size(x.numel(), x.dtype, x.dim())
     y = enec.decompress(blob)
@@ -74,12 +74,16 @@ def test_shapes(impl, dtype, shape):
 def test_all_equal_and_zero(impl, dtype):
     for v in [0.0, 1.5, -3.0]:
         x = torch.full((40_000,), v, dtype=dtype)
-        blob = roundtrip(x)
+        blob = roundtrip(x, codec="enec")
         info = enec.inspect(blob)
         assert info.flagged_groups == 0
         spec = fmt.dtype_spec(str(dtype)[6:])
         ceiling = spec.word_bits / (spec.raw_bits + 1 / 16)      # raw bits + one flag bit per 16
         assert 0.97 * ceiling < info.ratio <= ceiling
+        # "auto" stores an all-zero tensor as an empty sparse pattern: far below ENEC's ceiling
+        auto = roundtrip(x)
+        assert (enec.inspect(auto).codec == "sparse") == (v == 0.0)
+        assert auto.numel() <= blob.numel()
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

@@ -25,3 +25,11 @@ def cpu_implementation() -> str:
 __all__ = ["compress", "decompress", "inspect", "max_compressed_size", "header_of", "BlobInfo",
            "EnecError", "CorruptStreamError", "ChecksumMismatchError", "HeaderMismatchError",
            "UnsupportedDTypeError", "cpu_implementation"]
+
+
+def __getattr__(name):
+    """`enec.checkpoint`, `enec.offload`, `enec.cli` on first use (not imported up front)."""
+    if name in ("checkpoint", "offload", "cli"):
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,17 +13,21 @@ from .ops import compress as _compress_op
 from .ops import decompress as _decompress_op
 
 
-def compress(x: torch.Tensor, checksum: bool = False) -> torch.Tensor:
-    """Losslessly compress a BF16, FP16 or FP32 tensor (any shape, any strides).
+def compress(x: torch.Tensor, checksum: bool = False, codec: str = "auto") -> torch.Tensor:
+    """Losslessly compress a BF16, FP16, FP32, FP8 (e4m3fn, e5m2), INT8 or UINT8 tensor (any
+    shape, any strides).
 
     Returns a 1-D uint8 tensor on the input's device holding a self-describing blob
     (docs/FORMAT.md). The input is never modified. checksum=True stores an XXH64 of the data
-    that decompress verifies.
+    that decompress verifies. codec="auto" picks ENEC for BF16/FP16/FP32, Quad Length Codes for
+    FP8 and APack for INT8/UINT8, and the sparse formats instead when the tensor has many zeros
+    and that is smaller; "enec", "qlc", "apack" or "sparse" forces one.
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"enec.compress expects a torch.Tensor, got {type(x).__name__}")
-    cpu.spec_of(x.dtype)
-    return _compress_op(x, checksum)
+    from . import codecs
+    codecs.check_codec(codec, cpu.any_spec_of(x.dtype))
+    return _compress_op(x, checksum, codec)
 
 
 def decompress(blob, device=None) -> torch.Tensor:
@@ -43,11 +47,13 @@ def decompress(blob, device=None) -> torch.Tensor:
     return out.to(device) if device is not None else out
 
 
-def max_compressed_size(numel: int, dtype: torch.dtype, ndim: int = fmt.MAX_NDIM) -> int:
+def max_compressed_size(numel: int, dtype: torch.dtype, ndim: int = fmt.MAX_NDIM,
+                        codec: str = "auto") -> int:
     """The largest blob `compress` can produce for `numel` elements of `dtype` (any data)."""
+    from . import codecs
     if numel < 0:
         raise ValueError("numel must be >= 0")
-    return fmt.max_compressed_bytes(cpu.spec_of(dtype), int(numel), ndim)
+    return codecs.max_bytes(cpu.any_spec_of(dtype), int(numel), ndim, codec)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +76,7 @@ class BlobInfo:
     original_bytes: int
     compressed_bytes: int
     independent_decode_bytes: int   # what block independence costs: index + outlier padding
+    table: dict | None = None       # codecs 2-4: the per-tensor code table (see docs/FORMAT.md §7)
 
     @property
     def ratio(self) -> float:
@@ -92,6 +99,8 @@ def inspect(blob) -> BlobInfo:
     """Parameters, section sizes and ratio of a blob, without decompressing it."""
     arr = cpu.blob_array(blob)
     h = fmt.parse_header(arr)
+    if h.codec != fmt.CODEC_ENEC:
+        return _inspect_codec(arr, h)
     lay = h.layout
     geo = fmt.geometry(h.numel)
     flagged = padding = 0
@@ -114,3 +123,16 @@ def inspect(blob) -> BlobInfo:
                        "outliers": h.outlier_bytes},
         original_bytes=h.numel * h.dtype.word_bytes, compressed_bytes=arr.size,
         independent_decode_bytes=lay.index_bytes + padding)
+
+
+def _inspect_codec(arr, h) -> BlobInfo:
+    """inspect() of a codec-2/3/4 blob: its table and section sizes; ENEC's fields are 0."""
+    from . import codecs
+    d = codecs.describe(arr, h)
+    return BlobInfo(
+        codec=fmt.CODEC_NAMES[h.codec], dtype=getattr(torch, h.dtype.name), shape=h.shape,
+        numel=h.numel, b=0, n=0, m=0, group_len=0, block_elems=h.block_elems, blocks=h.blocks,
+        flagged_groups=0, total_groups=0,
+        checksum=None if h.checksum_kind == fmt.CHECKSUM_NONE else "xxh64",
+        section_bytes=d["section_bytes"], original_bytes=h.numel * h.dtype.word_bytes,
+        compressed_bytes=arr.size, independent_decode_bytes=0, table=d["table"])

@@ -531,9 +531,12 @@ def inspect_file(path) -> list[dict]:
                     i = inspect_blob(t)
                 except CorruptStreamError as e:
                     raise type(e)(f"tensor {name!r}: {e}") from None
+                enec_codec = i.codec == "enec"
                 rows.append(dict(name=name, codec=f._meta[name].get("codec", "enec"),
                                  dtype=f._meta[name]["dtype"], shape=tuple(i.shape),
-                                 b=i.b, n=i.n, m=i.m, original=i.original_bytes, stored=i.compressed_bytes))
+                                 b=i.b if enec_codec else None, n=i.n if enec_codec else None,
+                                 m=i.m if enec_codec else None, detail=_table_summary(i.table),
+                                 original=i.original_bytes, stored=i.compressed_bytes))
             else:
                 sl = f._f.get_slice(name)
                 shape = tuple(sl.get_shape())
@@ -544,8 +547,21 @@ def inspect_file(path) -> list[dict]:
                 nb = n * (dt.itemsize if dt is not None else 1)
                 rows.append(dict(name=name, codec="raw",
                                  dtype=_dtype_name(dt) if dt is not None else sl.get_dtype(),
-                                 shape=shape, b=None, n=None, m=None, original=nb, stored=nb))
+                                 shape=shape, b=None, n=None, m=None, detail="", original=nb, stored=nb))
     return rows
+
+
+def _table_summary(table) -> str:
+    """One short line for a codec-2/3/4 table (enec.inspect(blob).table has the whole of it)."""
+    if not table:
+        return ""
+    if "area_sizes" in table:                                  # QLC
+        return "areas " + "/".join(str(a) for a in table["area_sizes"])
+    if "range_starts" in table:                                # APack
+        return f"{len(table['range_starts'])} ranges"
+    if "format" in table:                                      # sparse
+        return f"{table['format']}, nnz {table['nnz']}, values {table['values_codec']}"
+    return ""
 
 
 __all__ = ["save_file", "load_file", "compress_file", "decompress_file", "safe_open", "inspect_file",

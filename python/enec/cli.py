@@ -68,11 +68,11 @@ def cmd_decompress(a):
 def cmd_inspect(a):
     from . import checkpoint
     rows = checkpoint.inspect_file(a.input)
-    print(f"{'tensor':48s} {'codec':5s} {'dtype':9s} {'shape':>16s} {'b':>4s} {'n':>2s} {'m':>2s} {'ratio':>7s}")
+    print(f"{'tensor':48s} {'codec':6s} {'dtype':13s} {'shape':>16s} {'b':>4s} {'n':>2s} {'m':>2s} {'ratio':>8s}  table")
     for r in rows:
         p = (f"{r['b']:4d} {r['n']:2d} {r['m']:2d}" if r["b"] is not None else f"{'-':>4s} {'-':>2s} {'-':>2s}")
-        print(f"{r['name'][:48]:48s} {r['codec']:5s} {r['dtype']:9s} {str(list(r['shape'])):>16s} {p} "
-              f"{r['original'] / r['stored']:7.4f}")
+        print(f"{r['name'][:48]:48s} {r['codec']:6s} {r['dtype']:13s} {str(list(r['shape'])):>16s} {p} "
+              f"{r['original'] / r['stored']:8.4f}  {r.get('detail', '')}".rstrip())
     orig, stored = sum(r["original"] for r in rows), sum(r["stored"] for r in rows)
     print(f"total: {len(rows)} tensors, {orig / 1e6:.2f} MB of data stored in {stored / 1e6:.2f} MB "
           f"(ratio {orig / max(stored, 1):.4f}); file {os.path.getsize(a.input) / 1e6:.2f} MB")
@@ -123,6 +123,9 @@ def main(argv=None) -> int:
     from .errors import EnecError
     try:
         rc = a.fn(a)
+    except KeyboardInterrupt:        # the output was never given a name: nothing to clean up
+        print(f"enec {a.cmd}: interrupted; no output written", file=sys.stderr)
+        return 130
     except (EnecError, FileExistsError, FileNotFoundError, OSError) as e:
         print(f"enec {a.cmd}: error: {e}", file=sys.stderr)
         return 1

@@ -16,7 +16,6 @@ import torch
 from . import format as fmt
 from . import reference
 from .errors import ChecksumMismatchError, CorruptStreamError, EnecError, HeaderMismatchError
-from .params import choose_params
 
 
 class _Reference:
@@ -63,13 +62,20 @@ def get_impl(name: str | None = None):
     return impls[name]
 
 
-_WORD_VIEW = {16: (torch.int16, np.uint16), 32: (torch.int32, np.uint32)}
+_WORD_VIEW = {8: (torch.uint8, np.uint8), 16: (torch.int16, np.uint16), 32: (torch.int32, np.uint32)}
 
 
 def spec_of(dtype: torch.dtype) -> fmt.DTypeSpec:
     if not isinstance(dtype, torch.dtype):
         raise TypeError(f"expected a torch.dtype, got {dtype!r}")
     return fmt.dtype_spec(str(dtype).replace("torch.", ""))
+
+
+def any_spec_of(dtype: torch.dtype) -> fmt.DTypeSpec:
+    """The spec of a dtype some codec takes (ENEC's and the 8-bit ones of codecs 2-4)."""
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"expected a torch.dtype, got {dtype!r}")
+    return fmt.any_dtype_spec(str(dtype).replace("torch.", ""))
 
 
 def tensor_words(x: torch.Tensor, spec: fmt.DTypeSpec) -> np.ndarray:
@@ -96,18 +102,20 @@ def _set_checksum(blob: np.ndarray, value: int) -> None:
         value.to_bytes(8, "little"), np.uint8)
 
 
-def compress_tensor(x: torch.Tensor, impl=None, checksum: bool = False) -> torch.Tensor:
+def compress_tensor(x: torch.Tensor, impl=None, checksum: bool = False, codec: str = "auto") -> torch.Tensor:
+    """Compress with `codec` ("auto" picks by dtype and, for data with many zeros, by size)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"enec.compress expects a torch.Tensor, got {type(x).__name__}")
-    spec = spec_of(x.dtype)
+    from . import codecs
+    spec = any_spec_of(x.dtype)
+    codecs.check_codec(codec, spec)
     if x.device.type != "cpu":
         raise EnecError(f"the CPU codec got a tensor on {x.device}")
     if x.dim() > fmt.MAX_NDIM:
         raise EnecError(f"tensors of more than {fmt.MAX_NDIM} dimensions are not supported")
     impl = impl or get_impl()
     words = tensor_words(x, spec)
-    params = choose_params(impl.histogram(words, spec), spec)
-    blob = impl.encode(words, spec, tuple(x.shape), params)
+    blob = codecs.encode_words(words, spec, tuple(x.shape), codec, impl)
     if checksum:
         _set_checksum(blob, checksum_of(words))
     return torch.from_numpy(blob)
@@ -133,6 +141,9 @@ def blob_array(blob) -> np.ndarray:
         raise TypeError(f"cannot read a compressed blob from {type(blob).__name__}") from None
 
 
+_SIGNED = {8: np.uint8, 16: np.int16, 32: np.int32}
+
+
 def decompress_tensor(blob, shape=None, dtype=None, impl=None) -> torch.Tensor:
     buf = blob_array(blob)
     header = fmt.parse_header(buf)
@@ -142,14 +153,18 @@ def decompress_tensor(blob, shape=None, dtype=None, impl=None) -> torch.Tensor:
     if shape is not None and tuple(int(s) for s in shape) != header.shape:
         raise HeaderMismatchError(f"blob holds shape {header.shape}, caller expects {tuple(shape)}")
     impl = impl or get_impl()
-    words = impl.decode(buf, header)
+    if header.codec == fmt.CODEC_ENEC:
+        words = impl.decode(buf, header)
+    else:
+        from . import codecs
+        words = codecs.decode_words(buf, header, impl)
     if words.size != header.numel:
         raise CorruptStreamError("decoder returned the wrong number of elements")
     if header.checksum_kind == fmt.CHECKSUM_XXH64 and checksum_of(words) != header.checksum:
         raise ChecksumMismatchError(
             f"decompressed data does not match the blob's XXH64 checksum "
             f"(stored {header.checksum:#018x}, computed {checksum_of(words):#018x}): the blob is corrupt")
-    signed = np.int16 if header.dtype.word_bits == 16 else np.int32   # torch lacks uint views
+    signed = _SIGNED[header.dtype.word_bits]                     # torch lacks uint16/32 views
     t = torch.from_numpy(np.ascontiguousarray(words).reshape(-1).view(signed))
     return t.view(out_dtype).reshape(header.shape)
 
@@ -171,11 +186,12 @@ def decompress_rows(blob, start: int, stop: int, impl=None) -> torch.Tensor:
     inner = header.numel // rows if rows else 0
     lo, hi = start * inner, stop * inner
     out_dtype = getattr(torch, header.dtype.name)
-    signed = np.int16 if header.dtype.word_bits == 16 else np.int32
+    signed = _SIGNED[header.dtype.word_bits]
     impl = impl or get_impl()
     if hi == lo:
         return torch.empty((stop - start,) + header.shape[1:], dtype=out_dtype)
-    if hasattr(impl, "decode_blocks") and header.checksum_kind == fmt.CHECKSUM_NONE:
+    if hasattr(impl, "decode_blocks") and header.checksum_kind == fmt.CHECKSUM_NONE \
+            and header.codec == fmt.CODEC_ENEC:
         t0, t1 = lo // fmt.BLOCK_ELEMS, (hi + fmt.BLOCK_ELEMS - 1) // fmt.BLOCK_ELEMS
         words = impl.decode_blocks(buf, header, t0, t1)[lo - t0 * fmt.BLOCK_ELEMS:hi - t0 * fmt.BLOCK_ELEMS]
     else:   # a checksum covers the whole tensor: verify it, then slice

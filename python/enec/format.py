@@ -16,6 +16,11 @@ from .errors import CorruptStreamError, UnsupportedDTypeError
 MAGIC = b"ENEC"
 VERSION = 1
 CODEC_ENEC = 1                 # the exponent codec of the ENEC paper
+CODEC_QLC = 2                  # Quad Length Codes (8-bit symbols), python/enec/codecs/qlc.py
+CODEC_APACK = 3                # APack range + offset coding, python/enec/codecs/apack.py
+CODEC_SPARSE = 4               # zero-pattern formats + a dense codec, python/enec/codecs/sparse.py
+CODEC_NAMES = {CODEC_ENEC: "enec", CODEC_QLC: "qlc", CODEC_APACK: "apack", CODEC_SPARSE: "sparse"}
+CODEC_IDS = {v: k for k, v in CODEC_NAMES.items()}
 
 BLOCK_ELEMS = 16384            # N: elements per block (the last block may be shorter)
 GROUP_LEN = 16                 # L: codes per group; one flag bit per group
@@ -51,9 +56,17 @@ class DTypeSpec:
 BF16 = DTypeSpec(0, "bfloat16", 16, 8, 8)
 FP16 = DTypeSpec(1, "float16", 16, 5, 11)
 FP32 = DTypeSpec(2, "float32", 32, 8, 24)
-DTYPES = {s.code: s for s in (BF16, FP16, FP32)}
+# 8-bit dtypes (codecs 2-4 only): exp_bits/raw_bits describe the bit fields, ENEC does not take them
+FP8_E4M3 = DTypeSpec(3, "float8_e4m3fn", 8, 4, 4)
+FP8_E5M2 = DTypeSpec(4, "float8_e5m2", 8, 5, 3)
+INT8 = DTypeSpec(5, "int8", 8, 0, 8)
+UINT8 = DTypeSpec(6, "uint8", 8, 0, 8)
+DTYPES = {s.code: s for s in (BF16, FP16, FP32)}                 # the ENEC codec's dtypes
 DTYPES_BY_NAME = {s.name: s for s in (BF16, FP16, FP32)}
 SUPPORTED_DTYPE_NAMES = tuple(DTYPES_BY_NAME)
+ALL_DTYPES = {s.code: s for s in (BF16, FP16, FP32, FP8_E4M3, FP8_E5M2, INT8, UINT8)}
+ALL_DTYPES_BY_NAME = {s.name: s for s in ALL_DTYPES.values()}
+ALL_DTYPE_NAMES = tuple(ALL_DTYPES_BY_NAME)
 
 
 def dtype_spec(name: str) -> DTypeSpec:
@@ -63,6 +76,16 @@ def dtype_spec(name: str) -> DTypeSpec:
         raise UnsupportedDTypeError(
             f"enec cannot compress dtype {name}; supported dtypes: "
             + ", ".join(f"torch.{n}" for n in SUPPORTED_DTYPE_NAMES)) from None
+
+
+def any_dtype_spec(name: str) -> DTypeSpec:
+    """The spec of any dtype some enec codec takes (ENEC's and the 8-bit ones)."""
+    try:
+        return ALL_DTYPES_BY_NAME[name]
+    except KeyError:
+        raise UnsupportedDTypeError(
+            f"enec cannot compress dtype {name}; supported dtypes: "
+            + ", ".join(f"torch.{n}" for n in ALL_DTYPE_NAMES)) from None
 
 
 def round_up(x: int, k: int) -> int:
@@ -209,6 +232,8 @@ class Header:
     checksum: int = 0
     outlier_bytes: int = 0
 
+    codec = CODEC_ENEC
+
     @property
     def blocks(self) -> int:
         return num_blocks(self.numel)
@@ -261,8 +286,10 @@ def _parse(mv: memoryview, whole: bool) -> Header:
         raise CorruptStreamError(f"not an enec blob (magic {bytes(magic)!r}, expected {MAGIC!r})")
     if version != VERSION:
         raise CorruptStreamError(f"unsupported enec format version {version} (this build reads {VERSION})")
-    if codec != CODEC_ENEC:
+    if codec not in CODEC_NAMES:
         raise CorruptStreamError(f"unknown codec id {codec} in enec blob")
+    if codec != CODEC_ENEC:
+        return _parse_codec(mv, whole)
     if dcode not in DTYPES:
         raise CorruptStreamError(f"unknown dtype code {dcode} in enec blob")
     spec = DTYPES[dcode]
@@ -303,3 +330,71 @@ def _parse(mv: memoryview, whole: bool) -> Header:
     if n == m and total != out_off:
         raise CorruptStreamError("outlier bytes present although n == m")
     return Header(spec, tuple(shape), numel, b, n, m, ck_kind, checksum, total - out_off)
+
+
+# ----------------------------------------------------------------------------- other codecs
+
+@dataclasses.dataclass(frozen=True)
+class CodecHeader:
+    """The fixed header of a codec-2/3/4 blob (docs/FORMAT.md §7): the same 96 bytes as ENEC's,
+    with bytes 8..11 (`params`), `block_elems`, `blocks` and the five offsets defined per codec."""
+    codec: int
+    dtype: DTypeSpec
+    shape: tuple
+    numel: int
+    params: tuple            # header bytes 8, 9, 10, 11
+    block_elems: int
+    blocks: int
+    offsets: tuple           # header bytes 48..87: five u64
+    total_bytes: int
+    checksum_kind: int = CHECKSUM_NONE
+    checksum: int = 0
+
+    @property
+    def header_bytes(self) -> int:
+        return header_bytes(len(self.shape))
+
+    def pack(self) -> bytes:
+        fixed = _HEADER.pack(
+            MAGIC, VERSION, self.codec, self.dtype.code, len(self.shape), *self.params,
+            self.checksum_kind, b"\0\0\0", self.block_elems, self.header_bytes,
+            self.numel, self.blocks, self.checksum, *self.offsets, self.total_bytes)
+        dims = struct.pack(f"<{len(self.shape)}Q", *self.shape)
+        return (fixed + dims).ljust(self.header_bytes, b"\0")
+
+
+def _parse_codec(mv: memoryview, whole: bool) -> CodecHeader:
+    """Common checks of a codec-2/3/4 header; the codec module checks its own fields."""
+    size = len(mv)
+    (magic, version, codec, dcode, ndim, p0, p1, p2, p3, ck_kind, reserved, block, hbytes,
+     numel, blocks, checksum, o0, o1, o2, o3, o4, total) = _HEADER.unpack_from(mv, 0)
+    if dcode not in ALL_DTYPES:
+        raise CorruptStreamError(f"unknown dtype code {dcode} in enec blob")
+    if reserved != b"\0\0\0":
+        raise CorruptStreamError("reserved header bytes are not zero")
+    if ck_kind not in (CHECKSUM_NONE, CHECKSUM_XXH64):
+        raise CorruptStreamError(f"unknown checksum kind {ck_kind}")
+    if ck_kind == CHECKSUM_NONE and checksum != 0:
+        raise CorruptStreamError("checksum value present without a checksum kind")
+    if ndim > MAX_NDIM:
+        raise CorruptStreamError(f"blob declares {ndim} dimensions (max {MAX_NDIM})")
+    if HEADER_FIXED_BYTES + 8 * ndim > size:
+        raise CorruptStreamError(f"blob of {size} bytes ends inside its header")
+    if hbytes != header_bytes(ndim) or (whole and size < hbytes):
+        raise CorruptStreamError(f"header size {hbytes} inconsistent with ndim {ndim} or blob size {size}")
+    shape = struct.unpack_from(f"<{ndim}Q", mv, HEADER_FIXED_BYTES)
+    prod = 1
+    for d in shape:
+        prod *= d
+    if prod != numel:
+        raise CorruptStreamError(f"shape {tuple(shape)} has {prod} elements but header says {numel}")
+    if any(mv[HEADER_FIXED_BYTES + 8 * ndim:min(hbytes, size)]):
+        raise CorruptStreamError("header padding is not zero")
+    if whole and total != size:
+        raise CorruptStreamError(f"blob is {size} bytes but its header says {total} "
+                                 f"({'truncated' if size < total else 'trailing bytes'})")
+    h = CodecHeader(codec, ALL_DTYPES[dcode], tuple(shape), numel, (p0, p1, p2, p3), block, blocks,
+                    (o0, o1, o2, o3, o4), total, ck_kind, checksum)
+    from .codecs import validate_header          # late import: codecs import this module
+    validate_header(h)
+    return h

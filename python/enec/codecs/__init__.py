@@ -1,0 +1,134 @@
+"""The codec registry: which codec codes which dtype, and dispatch by the header's codec byte.
+
+    codec 1 "enec"    BF16, FP16, FP32           the ENEC exponent codec (enec.reference / native)
+    codec 2 "qlc"     FP8 e4m3/e5m2 (any 8-bit)  Quad Length Codes            (codecs/qlc.py)
+    codec 3 "apack"   INT8, UINT8 (any 8-bit)    APack ranges + rANS          (codecs/apack.py)
+    codec 4 "sparse"  every dtype above          zero-pattern formats + the dense codec of the
+                                                 dtype for the non-zeros     (codecs/sparse.py)
+
+"auto" picks the dense codec of the dtype; when at least SPARSE_TRY_FRACTION of the elements are
+zero it also builds the sparse blob and keeps the smaller.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .. import format as fmt
+from ..errors import CorruptStreamError, EnecError, UnsupportedDTypeError
+from . import apack, qlc, sparse
+
+CODEC_CHOICES = ("auto", "enec", "qlc", "apack", "sparse")
+MODULES = {fmt.CODEC_QLC: qlc, fmt.CODEC_APACK: apack, fmt.CODEC_SPARSE: sparse}
+SPARSE_TRY_FRACTION = 1 / 64      # zeros are ENEC outliers: a few percent already pay
+_FP8 = ("float8_e4m3fn", "float8_e5m2")
+
+
+def dense_codec(spec: fmt.DTypeSpec) -> str:
+    """The dense codec "auto" uses for a dtype."""
+    if spec.name in fmt.DTYPES_BY_NAME:
+        return "enec"
+    return "qlc" if spec.name in _FP8 else "apack"
+
+
+def check_codec(codec: str, spec: fmt.DTypeSpec) -> None:
+    """Raise a clear error when `codec` cannot code `spec`'s dtype."""
+    if codec not in CODEC_CHOICES:
+        raise EnecError(f"unknown codec {codec!r}; choose one of {', '.join(CODEC_CHOICES)}")
+    if codec == "enec" and spec.name not in fmt.DTYPES_BY_NAME:
+        raise UnsupportedDTypeError(f"codec 'enec' codes torch.bfloat16, torch.float16, torch.float32, "
+                                    f"not torch.{spec.name}")
+    if codec in ("qlc", "apack") and spec.word_bits != 8:
+        raise UnsupportedDTypeError(f"codec {codec!r} codes 8-bit dtypes, not torch.{spec.name}")
+
+
+def kernels(enec_impl):
+    """(qlc kernels, apack kernels) matching the ENEC implementation's name (reference or
+    native); ENEC_CODECS_IMPL=reference|native overrides it for codecs 2-3."""
+    name = os.environ.get("ENEC_CODECS_IMPL") or getattr(enec_impl, "name", "reference")
+    if name == "native":
+        from . import native
+        if native.available():
+            return native.QLC, native.APACK
+    return qlc.Reference, apack.Reference
+
+
+def _dense(words, spec, shape, codec, enec_impl):
+    if codec == "enec":
+        from ..params import choose_params
+        params = choose_params(enec_impl.histogram(words, spec), spec)
+        return enec_impl.encode(words, spec, tuple(shape), params)
+    qk, ak = kernels(enec_impl)
+    if codec == "qlc":
+        return qlc.encode(words, spec, shape, qk)
+    return apack.encode(words, spec, shape, ak)
+
+
+def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: str, enec_impl,
+                 sparse_force=None) -> np.ndarray:
+    """Compress a flat array of bit patterns (uint8/uint16/uint32) into one blob."""
+    check_codec(codec, spec)
+    dense = dense_codec(spec)
+
+    def dense_encode(w, sp, shp):
+        return _dense(w, sp, shp, dense, enec_impl), fmt.CODEC_IDS[dense]
+
+    if codec == "sparse":
+        return sparse.encode(words, spec, shape, dense_encode, force=sparse_force)
+    if codec != "auto":
+        return _dense(words, spec, shape, codec, enec_impl)
+    zeros = words.size - int(np.count_nonzero(words))
+    if not (words.size and zeros >= SPARSE_TRY_FRACTION * words.size):
+        return _dense(words, spec, shape, dense, enec_impl)
+    blob = _dense(words, spec, (words.size,), dense, enec_impl)   # 1-D: reusable inside sparse
+    alt = sparse.encode(words, spec, shape, dense_encode, dense_blob=(blob, fmt.CODEC_IDS[dense]))
+    # the N-d dense blob differs from the 1-d one only by its header's size
+    if alt.size < blob.size + fmt.header_bytes(len(shape)) - fmt.header_bytes(1):
+        return alt
+    return _dense(words, spec, shape, dense, enec_impl)
+
+
+def decode_words(buf: np.ndarray, header, enec_impl) -> np.ndarray:
+    """Decode a codec-2/3/4 blob whose header has been parsed."""
+    qk, ak = kernels(enec_impl)
+    if header.codec == fmt.CODEC_QLC:
+        return qlc.decode(buf, header, qk)
+    if header.codec == fmt.CODEC_APACK:
+        return apack.decode(buf, header, ak)
+    if header.codec == fmt.CODEC_SPARSE:
+        def dense_decode(b):
+            b = np.ascontiguousarray(b)
+            h = fmt.parse_header(b)
+            if h.codec == fmt.CODEC_SPARSE:
+                raise CorruptStreamError("sparse: the values blob is itself sparse")
+            if h.codec == fmt.CODEC_ENEC:
+                return enec_impl.decode(b, h), h
+            return decode_words(b, h, enec_impl), h
+        return sparse.decode(buf, header, dense_decode)
+    raise CorruptStreamError(f"unknown codec id {header.codec}")
+
+
+def validate_header(h) -> None:
+    mod = MODULES[h.codec]
+    if h.dtype.name not in mod.DTYPES:
+        raise CorruptStreamError(f"codec {mod.NAME} does not code dtype {h.dtype.name}")
+    mod.validate(h)
+
+
+def describe(buf: np.ndarray, h) -> dict:
+    return MODULES[h.codec].describe(buf, h)
+
+
+def max_bytes(spec: fmt.DTypeSpec, numel: int, ndim: int, codec: str = "auto") -> int:
+    """Largest blob `codec` can produce for `numel` elements of `spec` (any data)."""
+    check_codec(codec, spec)
+    dense = dense_codec(spec) if codec in ("auto", "sparse") else codec
+    if dense == "enec":
+        inner = fmt.max_compressed_bytes(spec, numel, ndim)
+    else:
+        inner = MODULES[fmt.CODEC_IDS[dense]].max_bytes(numel, ndim)
+    if codec == "sparse":       # dense format: a header plus the dense blob of a 1-D tensor
+        return fmt.header_bytes(ndim) + max(inner, fmt.max_compressed_bytes(spec, numel, 1)
+                                            if dense == "enec" else inner)
+    return inner

@@ -1,0 +1,167 @@
+"""Native kernels of codecs 2 and 3: python/enec/csrc/codecs_native.cpp through ctypes.
+
+Optional: when the library is not built, `available()` is False and the numpy references run.
+The kernel classes have the signatures of `qlc.Reference` and `apack.Reference` and produce
+the same bytes (tests/test_codecs_native.py). ENEC_CODECS_LIB points at another build.
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+
+import numpy as np
+
+from ..errors import CorruptStreamError
+from . import apack, qlc
+
+_lib = None
+_load_error = None
+
+
+def _load():
+    global _lib, _load_error
+    if _lib is not None or _load_error is not None:
+        return _lib
+    here = os.path.dirname(os.path.dirname(__file__))
+    paths = ([os.environ["ENEC_CODECS_LIB"]] if os.environ.get("ENEC_CODECS_LIB")
+             else sorted(glob.glob(os.path.join(here, "_enec_codecs*.so"))))
+    if not paths:
+        _load_error = "the native codec library is not built (pip install -e . builds it)"
+        return None
+    try:
+        lib = ctypes.CDLL(paths[0])
+        if lib.codecs_abi_version() != 1:
+            raise OSError("ABI version mismatch")
+    except (OSError, AttributeError) as e:
+        _load_error = str(e)
+        return None
+    i64, i32, vp = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
+    lib.codecs_hist8.argtypes = [vp, i64, vp]
+    lib.codecs_hist8.restype = None
+    lib.qlc_encode.argtypes = [vp, i64, vp, vp, vp, i64, vp, vp, i64, vp]
+    lib.qlc_encode.restype = i64
+    lib.qlc_decode.argtypes = [vp, i64, vp, i64, vp, i64, vp, vp, i64, vp]
+    lib.qlc_decode.restype = i32
+    lib.apack_encode.argtypes = [vp, i64, vp, vp, vp, vp, i32, i64, vp, i64, vp, vp, i64, vp]
+    lib.apack_encode.restype = i32
+    lib.apack_decode.argtypes = [vp, i64, vp, vp, i64, vp, i64, vp, vp, vp, vp, i32, vp, i64, vp]
+    lib.apack_decode.restype = i32
+    _lib = lib
+    return lib
+
+
+def available() -> bool:
+    return _load() is not None
+
+
+def load_error():
+    _load()
+    return _load_error
+
+
+def _p(a: np.ndarray):
+    return a.ctypes.data
+
+
+def _c(a, dtype):
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _hist(sym):
+    sym = _c(sym, np.uint8)
+    h = np.zeros(256, dtype=np.int64)
+    _load().codecs_hist8(_p(sym), sym.size, _p(h))
+    return h
+
+
+_QLC_ERRORS = {-1: "qlc: a prefix names an empty area",
+               -2: "qlc: chunk index disagrees with the code lengths of its prefixes",
+               -3: "qlc: a chunk has non-zero padding bits",
+               -4: "qlc: an index lies past its area's symbols"}
+_APACK_ERRORS = {-1: "apack: a chunk's rANS stream is shorter than its states or odd",
+                 -2: "apack: a rANS lane state is below 2^16",
+                 -3: "apack: a chunk's rANS stream ends early",
+                 -4: "apack: a rANS stream does not end where its chunk ends",
+                 -5: "apack: offset chunk index disagrees with the decoded ranges",
+                 -6: "apack: a chunk has non-zero offset padding bits",
+                 -7: "apack: an offset lies outside its range"}
+
+
+class QLC:
+    name = "native"
+
+    histogram = staticmethod(_hist)
+
+    @staticmethod
+    def encode(sym, area_of, index_of, k):
+        sym = _c(sym, np.uint8)
+        n = sym.size
+        chunks = (n + qlc.CHUNK - 1) // qlc.CHUNK
+        prefix = np.zeros((3 * n + 7) // 8, dtype=np.uint8)
+        data = np.empty(n + chunks, dtype=np.uint8)
+        ends = np.zeros(chunks, dtype=np.int64)
+        area_of, index_of, k = _c(area_of, np.uint8), _c(index_of, np.uint16), _c(k, np.uint8)
+        used = _load().qlc_encode(_p(sym), n, _p(area_of), _p(index_of), _p(k), qlc.CHUNK,
+                                  _p(prefix), _p(data), data.size, _p(ends))
+        if used < 0:
+            raise RuntimeError("qlc_encode: output capacity exceeded")
+        return prefix, data[:used], ends
+
+    @staticmethod
+    def decode(prefix_buf, data_buf, ends, numel, counts, symbols):
+        prefix_buf, data_buf = _c(prefix_buf, np.uint8), _c(data_buf, np.uint8)
+        ends, counts = _c(ends, np.int64), _c(counts, np.int64)
+        symbols = _c(symbols, np.uint8)
+        if ends.size != (numel + qlc.CHUNK - 1) // qlc.CHUNK:
+            raise CorruptStreamError("qlc: chunk index has the wrong length")
+        out = np.empty(numel, dtype=np.uint8)
+        rc = _load().qlc_decode(_p(prefix_buf), prefix_buf.size, _p(data_buf), data_buf.size, _p(ends),
+                                numel, _p(counts), _p(symbols), qlc.CHUNK, _p(out))
+        if rc:
+            raise CorruptStreamError(_QLC_ERRORS.get(rc, f"qlc: decode error {rc}"))
+        return out
+
+
+class APACK:
+    name = "native"
+
+    histogram = staticmethod(_hist)
+
+    @staticmethod
+    def encode(sym, rng_of_byte, off_of_byte, widths, freqs):
+        sym = _c(sym, np.uint8)
+        n = sym.size
+        chunks = (n + apack.CHUNK - 1) // apack.CHUNK
+        rans = np.empty(chunks * apack.STATE_BYTES + 2 * n, dtype=np.uint8)
+        offs = np.empty(n + chunks, dtype=np.uint8)
+        rans_ends = np.zeros(chunks, dtype=np.int64)
+        off_ends = np.zeros(chunks, dtype=np.int64)
+        widths8 = _c(widths, np.uint8)
+        freq32 = _c(freqs, np.uint32)
+        rng_of_byte, off_of_byte = _c(rng_of_byte, np.uint8), _c(off_of_byte, np.uint8)
+        rc = _load().apack_encode(_p(sym), n, _p(rng_of_byte), _p(off_of_byte), _p(widths8), _p(freq32),
+                                  freq32.size, apack.CHUNK, _p(rans), rans.size, _p(rans_ends),
+                                  _p(offs), offs.size, _p(off_ends))
+        if rc:
+            raise RuntimeError("apack_encode: output capacity exceeded")
+        rl = int(rans_ends[-1]) if chunks else 0
+        ol = int(off_ends[-1]) if chunks else 0
+        return rans[:rl], rans_ends, offs[:ol], off_ends
+
+    @staticmethod
+    def decode(rans, rans_ends, offs, off_ends, numel, freqs, widths, sizes, starts, inv):
+        rans, offs = _c(rans, np.uint8), _c(offs, np.uint8)
+        rans_ends, off_ends = _c(rans_ends, np.int64), _c(off_ends, np.int64)
+        freq32, widths8 = _c(freqs, np.uint32), _c(widths, np.uint8)
+        sizes, starts, inv = _c(sizes, np.int64), _c(starts, np.int64), _c(inv, np.uint8)
+        chunks = (numel + apack.CHUNK - 1) // apack.CHUNK
+        if rans_ends.size != chunks or off_ends.size != chunks:
+            raise CorruptStreamError("apack: chunk index has the wrong length")
+        out = np.empty(numel, dtype=np.uint8)
+        rc = _load().apack_decode(_p(rans), rans.size, _p(rans_ends), _p(offs), offs.size, _p(off_ends),
+                                  numel, _p(freq32), _p(widths8), _p(sizes), _p(starts), freq32.size,
+                                  _p(inv), apack.CHUNK, _p(out))
+        if rc:
+            raise CorruptStreamError(_APACK_ERRORS.get(rc, f"apack: decode error {rc}"))
+        return out
