@@ -1,7 +1,7 @@
 """The native CPU implementation is byte-identical to the reference, and each decodes the other.
 
-Every test runs twice: with the AVX-512 kernels (where the CPU has them) and with the portable
-C++ code forced (`native.set_simd(False)`), so both paths are held to the reference.
+Every test runs once per kernel level the CPU has: AVX-512, AVX2 (`native.set_simd(1)` caps the
+level) and the portable C++ code (`native.set_simd(False)`), so every path is held to the reference.
 """
 import numpy as np
 import pytest
@@ -21,10 +21,17 @@ def _native():
     return NATIVE
 
 
-@pytest.fixture(autouse=True, params=["simd", "portable"])
+_LEVELS = {"avx512": 2, "avx2": 1, "portable": 0}
+
+
+@pytest.fixture(autouse=True, params=list(_LEVELS))
 def simd_mode(request):
     nat = _native()
-    nat.set_simd(request.param == "simd")
+    level = _LEVELS[request.param]
+    if level > nat.simd_detected():
+        pytest.skip(f"this CPU has no {request.param} kernels")
+    nat.set_simd(level)
+    assert nat.simd_level() == level
     yield request.param
     nat.set_simd(True)
 
@@ -45,9 +52,9 @@ def check(x):
 
 def test_simd_level_reported(simd_mode):
     nat = _native()
-    assert nat.simd_level() in (0, 1)
-    if simd_mode == "portable":
-        assert nat.simd_level() == 0
+    assert nat.simd_level() == _LEVELS[simd_mode]
+    nat.set_simd(True)
+    assert nat.simd_level() == nat.simd_detected()
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

@@ -50,6 +50,8 @@ def _load():
     lib.enec_set_simd.restype = None
     lib.enec_simd_level.argtypes = []
     lib.enec_simd_level.restype = i32
+    lib.enec_simd_detected.argtypes = []
+    lib.enec_simd_detected.restype = i32
     _lib = lib
     return lib
 
@@ -70,14 +72,24 @@ def available() -> bool:
     return _load() is not None
 
 
+SIMD_NAMES = {0: "portable C++", 1: "AVX2", 2: "AVX-512"}
+
+
 def simd_level() -> int:
-    """1 when the AVX-512 kernels run (x86-64 with AVX-512 BW/VBMI/VBMI2), 0 for portable C++."""
+    """The kernels in use: 0 portable C++, 1 AVX2, 2 AVX-512 (BW/VBMI/VBMI2)."""
     return int(_load().enec_simd_level())
 
 
-def set_simd(enable: bool) -> None:
-    """enable=False forces the portable C++ code (both paths write the same bytes; for tests)."""
-    _load().enec_set_simd(1 if enable else 0)
+def simd_detected() -> int:
+    """The best kernel level this CPU supports (ignores set_simd)."""
+    return int(_load().enec_simd_detected())
+
+
+def set_simd(enable) -> None:
+    """Cap the kernel level (every level writes the same bytes; for tests): True = the best the
+    CPU has, False or 0 = portable C++, 1 = at most AVX2, 2 = at most AVX-512."""
+    level = 2 if enable is True else 0 if enable is False else int(enable)
+    _load().enec_set_simd(level)
 
 
 def load_error() -> str | None:
