@@ -215,3 +215,41 @@ def test_more_threads_than_cores(threads):
                 assert torch.equal(y.view(torch.uint8), x.view(torch.uint8))
     finally:
         torch.set_num_threads(old)
+
+
+@pytest.mark.parametrize("spec", [fmt.BF16, fmt.FP16, fmt.FP32])
+def test_native_parameter_choice_equals_params_py(spec):
+    """compress takes (b, n, m) from the native search (enec_analyze); python/enec/params.py is
+    the spec, and the two must agree on every histogram, ties included."""
+    from enec.params import choose_params
+    nat = _native()
+    rng = np.random.default_rng(23)
+    size = 1 << spec.exp_bits
+    hists = [np.zeros(size, np.int64), np.eye(size, dtype=np.int64)[3] * 7,
+             np.ones(size, np.int64), np.full(size, 1000, np.int64)]
+    for _ in range(300):
+        h = np.zeros(size, np.int64)
+        kind = rng.integers(0, 4)
+        if kind == 0:      # a bell of exponents, like weights
+            c, w = rng.integers(0, size), rng.uniform(0.3, size / 6)
+            h[:] = np.round(rng.integers(10, 10**7) * np.exp(-0.5 * ((np.arange(size) - c) / w) ** 2))
+        elif kind == 1:    # a few spikes, often equal (ties)
+            k = rng.integers(2, 6)
+            h[rng.choice(size, k, replace=False)] = rng.choice([5, 5, 64, rng.integers(1, 10**9)], k)
+        elif kind == 2:    # sparse random
+            idx = rng.choice(size, rng.integers(1, size), replace=False)
+            h[idx] = rng.integers(1, 10**6, idx.size)
+        else:              # symmetric around a centre (equal-cost pivots on both sides)
+            c, r = rng.integers(0, size), rng.integers(1, 8)
+            for d in range(r + 1):
+                h[(c + d) % size] = h[(c - d) % size] = 10**(r - d + 1)
+        hists.append(h)
+    for x in (torch.randn(50_000) * s for s in (0.02, 1.0, 1e-3)):
+        words = cpu.tensor_words(x.to(getattr(torch, spec.name)), spec)
+        hists.append(REF.histogram(words, spec))
+    for h in hists:
+        assert nat.choose_params(h, spec) == choose_params(h, spec), h
+    words = cpu.tensor_words((torch.randn(300_000) * 0.02).to(getattr(torch, spec.name)), spec)
+    hist, params = nat.analyze(words, spec)
+    assert np.array_equal(hist, REF.histogram(words, spec))
+    assert params == choose_params(hist, spec)

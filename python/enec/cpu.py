@@ -106,7 +106,10 @@ def compress_tensor(x: torch.Tensor, impl=None, checksum: bool = False) -> torch
         raise EnecError(f"tensors of more than {fmt.MAX_NDIM} dimensions are not supported")
     impl = impl or get_impl()
     words = tensor_words(x, spec)
-    params = choose_params(impl.histogram(words, spec), spec)
+    if hasattr(impl, "analyze"):      # native: histogram and the same parameter search in one call
+        params = impl.analyze(words, spec)[1]
+    else:
+        params = choose_params(impl.histogram(words, spec), spec)
     blob = impl.encode(words, spec, tuple(x.shape), params)
     if checksum:
         _set_checksum(blob, checksum_of(words))

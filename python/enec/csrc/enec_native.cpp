@@ -18,6 +18,7 @@
 // to their final offset as soon as the outlier sizes of all earlier blocks are known (chunks are
 // handed out in order and publish an inclusive prefix sum, a "decoupled look-back").
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -202,6 +203,21 @@ struct Scratch {
   AlignedBuf Y{kBlock + 128}, Z{kBlock + 128}, HI{kBlock + 128};
   Scratch() : a(kBlock), b(kBlock), c(kBlock), d(kBlock), z(4 * kBlock) {}
 };
+
+// Each thread's scratch lives as long as the thread: the calling thread reuses it across calls
+// (many small tensors would otherwise allocate and zero ~250 KB per call).
+Scratch& thread_scratch() {
+  static thread_local std::unique_ptr<Scratch> s;
+  if (!s) s.reset(new Scratch());
+  return *s;
+}
+
+// Threads worth starting for `elems` elements: an extra thread costs tens of microseconds to
+// start and join, so each one gets at least kMinThreadElems elements.
+constexpr int64_t kMinThreadElems = 1 << 17;
+inline int useful_threads(int nthreads, int64_t elems) {
+  return (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, elems / kMinThreadElems));
+}
 
 struct Ctx {
   int dt, b, n, m;
@@ -1183,6 +1199,60 @@ int enec_histogram(const void* words, int64_t numel, int dt, int64_t* hist, int 
   return 0;
 }
 
+// Parameter choice, the same search as python/enec/params.py (the spec; the tests compare the
+// two on many histograms): for every pivot b the smallest lossless n, then the m minimising
+// m + (n - m)(1 - p_m^16); ties go to the smaller n, then b, then m. The floating-point steps are
+// the ones numpy does (exact integer sums, one division, pow(p, 16)), so the costs are equal.
+void enec_choose_params(const int64_t* hist, int dt, int* out) {
+  const int W = exp_bits(dt), size = 1 << W;
+  int present = 0, first = -1;
+  int64_t total_i = 0;
+  for (int x = 0; x < size; ++x)
+    if (hist[x]) { ++present; if (first < 0) first = x; total_i += hist[x]; }
+  if (present == 0) { out[0] = 0; out[1] = 1; out[2] = 0; return; }
+  if (present == 1) { out[0] = first; out[1] = 1; out[2] = 0; return; }
+  auto bitlen = [](unsigned v) { return v ? 32 - __builtin_clz(v) : 0; };
+  const double total = (double)total_i;
+  double best = 0;
+  int bb = -1, bn = 0, bm = 0;
+  int xs[256];                                  // the present exponents (absent ones add 0)
+  int np_ = 0;
+  for (int x = 0; x < size; ++x) if (hist[x]) xs[np_++] = x;
+  for (int b = 0; b < size; ++b) {
+    int need = 0;
+    for (int i = 0; i < np_; ++i) {
+      int d = (b - xs[i]) & (size - 1);
+      if (d >= size / 2) d -= size;            // signed W-bit distance
+      need = std::max(need, d >= 0 ? d : -d - 1);
+    }
+    const int n = std::min(W, bitlen((unsigned)need) + 1);
+    int64_t by_len[17] = {};
+    for (int i = 0; i < np_; ++i) by_len[bitlen((unsigned)((b - xs[i]) & ((1 << n) - 1)))] += hist[xs[i]];
+    int64_t below = 0;
+    for (int m = 0; m <= n; ++m) {              // m > n costs infinity in the spec
+      // cost >= m: once m exceeds the best cost, no larger m can win or tie
+      if (bb >= 0 && (double)m > best) break;
+      below += by_len[m];
+      const double pr = (double)below / total;
+      if (bb >= 0) {   // pow is the slow part: a candidate clearly worse by squaring is skipped
+        const double p2 = pr * pr, p4 = p2 * p2, p8 = p4 * p4;
+        if ((double)m + (double)(n - m) * (1.0 - p8 * p8) > best + 1e-9) continue;
+      }
+      const double cost = (double)m + (double)(n - m) * (1.0 - std::pow(pr, 16.0));
+      if (bb < 0 || cost < best || (cost == best && n < bn)) { best = cost; bb = b; bn = n; bm = m; }
+    }
+  }
+  out[0] = bb; out[1] = bn; out[2] = bm;
+}
+
+// Histogram and parameter choice in one call (small tensors: one crossing of the ctypes border).
+int enec_analyze(const void* words, int64_t numel, int dt, int64_t* hist, int* params, int nthreads) {
+  const int rc = enec_histogram(words, numel, dt, hist, nthreads);
+  if (rc) return rc;
+  enec_choose_params(hist, dt, params);
+  return 0;
+}
+
 // Encode into blob (sized to the format's maximum). Writes the raw, low, flag, index and outlier
 // sections at the given offsets; returns the outlier section's size in bytes (>= 0) or a
 // negative error code.
@@ -1207,7 +1277,7 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int b, int n, int 
   constexpr int64_t kPendingBytes = 4 << 20;
   std::unique_ptr<std::atomic<int64_t>[]> incl(new std::atomic<int64_t>[nchunks]);
   for (int64_t c = 0; c < nchunks; ++c) incl[c].store(-1, std::memory_order_relaxed);
-  nthreads = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, nchunks));
+  nthreads = (int)std::max<int64_t>(1, std::min<int64_t>(useful_threads(nthreads, numel), nchunks));
   struct Pending { int64_t c, total, sizes[4]; std::vector<uint8_t> data; };
   auto place = [&](int64_t c, const int64_t* sizes, int64_t total, const uint8_t* data, int64_t stride,
                    int64_t start) {
@@ -1232,7 +1302,7 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int b, int n, int 
     return start;
   };
   auto body = [&](int /*ti*/, std::atomic<int64_t>* next) {
-    Scratch s;
+    Scratch& s = thread_scratch();
     AlignedBuf tmp(CB * max_ob + 64);
     std::deque<Pending> q;
     int64_t pending_bytes = 0;
@@ -1351,13 +1421,15 @@ int enec_decode(const uint8_t* blob, int64_t size, int dt, int64_t numel, int b,
   std::atomic<int64_t> bad_block{-1};
   std::atomic<int> bad_kind{0};
   const int64_t nb = t_end - t_begin;
-  nthreads = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, (nb + 3) / 4));
-  std::vector<std::unique_ptr<Scratch>> scratch(nthreads);
   const int wb = dt == FP32 ? 4 : 2;
-  parallel_for(nb, nthreads, 4, false, [&](int64_t tt, int ti) {
+  // A large output is fresh memory in transparent huge pages: a thread's first write to a 2 MB
+  // page makes the kernel clear all of it, so each thread takes whole 2 MB pieces of the output
+  // (the threads then clear their pages in parallel, and never both fault on the same page).
+  const int64_t grain = p.nt ? std::max<int64_t>(4, (2 << 20) / (kBlock * wb)) : 4;
+  nthreads = (int)std::max<int64_t>(1, std::min<int64_t>(useful_threads(nthreads, nb * kBlock), (nb + grain - 1) / grain));
+  parallel_for(nb, nthreads, grain, false, [&](int64_t tt, int /*ti*/) {
     if (bad_block.load(std::memory_order_relaxed) >= 0) return;
-    if (!scratch[ti]) scratch[ti].reset(new Scratch());
-    Scratch& s = *scratch[ti];
+    Scratch& s = thread_scratch();
     const int64_t t = tt + t_begin;
     void* o = (uint8_t*)out + tt * kBlock * wb;
     const uint8_t* ol = blob + out_off + start[t];
