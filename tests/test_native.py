@@ -253,3 +253,28 @@ def test_native_parameter_choice_equals_params_py(spec):
     hist, params = nat.analyze(words, spec)
     assert np.array_equal(hist, REF.histogram(words, spec))
     assert params == choose_params(hist, spec)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_large_output_paths(dtype):
+    """Outputs of 4 Mi elements or more take other paths: non-temporal stores, a 2 MB aligned
+    buffer, each encoding thread first touching its own share of the blob, decoding threads
+    taking whole 2 MB pages. The blob must not depend on the thread count; every level agrees."""
+    nat = _native()
+    old = torch.get_num_threads()
+    g = torch.Generator().manual_seed(29)
+    x = (torch.randn((1 << 22) + 16384 * 3 + 77, generator=g) * 0.02).to(dtype)
+    x[12345] = float("inf")       # a wide exponent spread: outliers in some blocks
+    try:
+        blobs = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            blobs.append(cpu.compress_tensor(x, nat))
+            y = cpu.decompress_tensor(blobs[-1], impl=nat)
+            assert torch.equal(y.view(torch.uint8), x.view(torch.uint8))
+        assert all(torch.equal(blobs[0], b) for b in blobs[1:])
+        nat.set_simd(False)
+        torch.set_num_threads(1)
+        assert torch.equal(cpu.compress_tensor(x, nat), blobs[0])
+    finally:
+        torch.set_num_threads(old)

@@ -1301,7 +1301,25 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int b, int n, int 
       if (++spins > 64) std::this_thread::yield();
     return start;
   };
-  auto body = [&](int /*ti*/, std::atomic<int64_t>* next) {
+  // A large blob is fresh memory in transparent huge pages, which the kernel clears on the first
+  // write to each 2 MB page. Chunks are handed out in order, so every thread would write into the
+  // same pages of the raw and low sections and fault on them together; instead each thread first
+  // touches its own contiguous share (writing zeros: every byte below out_off is either written
+  // by the encoder afterwards or is a gap that must be zero), and all wait for each other before
+  // encoding, so a touch never lands on a byte already encoded.
+  const bool pretouch = p.nt && nthreads > 1;
+  std::atomic<int> touched{0};
+  auto touch = [&](int ti) {
+    const int64_t huge = 2 << 20;
+    const int64_t per = round_up((out_off + nthreads - 1) / nthreads, huge);
+    const int64_t s0 = std::min<int64_t>(out_off, ti * per), e0 = std::min<int64_t>(out_off, s0 + per);
+    volatile uint8_t* v = blob;
+    for (int64_t q = s0; q < e0; q += 4096) v[q] = 0;
+    touched.fetch_add(1, std::memory_order_acq_rel);
+    while (touched.load(std::memory_order_acquire) < nthreads) std::this_thread::yield();
+  };
+  auto body = [&](int ti, std::atomic<int64_t>* next) {
+    if (pretouch) touch(ti);
     Scratch& s = thread_scratch();
     AlignedBuf tmp(CB * max_ob + 64);
     std::deque<Pending> q;
