@@ -113,9 +113,12 @@ int EnecChooseParams(const int64_t* hist, uint32_t dtype, uint32_t* bOut, uint32
         for (uint32_t m = 0; m <= w; ++m) {
             below += byLen[m];
             if (m > n) continue;
-            // Eq. 4, evaluated exactly like the numpy expression in params.py
-            const double cost = static_cast<double>(m) +
-                static_cast<double>(n - m) * (1.0 - std::pow(below / total, 16.0));
+            // Eq. 4, evaluated exactly like the numpy expression in params.py (p^16 by four
+            // squarings: pow() may differ in the last bit between math libraries)
+            const double p = below / total, p2 = p * p, p4 = p2 * p2, p8 = p4 * p4;
+            // volatile: each product rounded on its own as in numpy, never contracted into an FMA
+            volatile double p16 = p8 * p8, spread = static_cast<double>(n - m) * (1.0 - p16);
+            const double cost = static_cast<double>(m) + spread;
             const bool better = !have || cost < bestCost ||
                 (cost == bestCost && (n < bestN || (n == bestN && (b < bestB || (b == bestB && m < bestM)))));
             if (better) { have = true; bestCost = cost; bestN = n; bestB = b; bestM = m; }

@@ -264,7 +264,7 @@ def main():
     torch.set_num_threads(cores)
 
     print(f"\n{platform.processor() or platform.machine()}, {cores} cores, torch {torch.__version__}, "
-          f"enec {enec.__version__} (native kernels: {'AVX-512' if native.simd_level() else 'portable C++'}), "
+          f"enec {enec.__version__} (native kernels: {native.SIMD_NAMES.get(native.simd_level(), native.simd_level())}), "
           f"{reps} interleaved rounds: best (median)")
     print(f"{'dataset':22s} {'thr':>3s} {'codec':22s} {'ratio':>7s} {'compress GB/s':>16s} {'decompress GB/s':>16s}")
     for r in rows:

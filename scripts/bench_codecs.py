@@ -211,6 +211,32 @@ def main(argv=None):
             print(f"| {name} | {label} | n/a | n/a | n/a | dtype not supported |")
             continue
         print(f"| {name} | {label} | {100 * (1 - v / raw):.2f}% | {raw / v:.3f} | {8 * v / n:.3f} | {note} |")
+    print_targets(rows)
+
+
+def print_targets(rows):
+    """The issue's must-holds, computed from this run's rows."""
+    size = {(name, label): (v, raw) for name, label, v, raw, _, _ in rows if v is not None}
+    datasets = dict.fromkeys(name for name, *_ in rows)
+    print("\ntargets:")
+
+    def line(what, ok, detail):
+        print(f"  {what:58s} {detail:34s} {'met' if ok else 'NOT met'}")
+
+    for d in datasets:
+        if d.startswith("FP8"):
+            (q, raw), (h, _) = size[(d, "enec auto (QLC)")], size[(d, "ideal: Huffman, per tensor")]
+            gap = 100 * (q - h) / raw          # percentage points of saving QLC gives up
+            line(f"{d}: QLC saving within 2.5 pp of Huffman's", gap <= 2.5, f"{gap:.2f} pp below")
+        elif d.startswith("INT8"):
+            (a, _), (e, _) = size[(d, "enec auto (APack)")], size[(d, "ideal: order-0 entropy, per tensor")]
+            line(f"{d}: APack within 2% of the order-0 entropy", a <= 1.02 * e, f"+{100 * (a / e - 1):.2f}%")
+        elif d.startswith("BF16 pruned"):
+            (c, raw) = size[(d, "enec auto (chooser)")]
+            best = min(v for (dd, lab), (v, _) in size.items() if dd == d and lab.startswith("sparse, fixed"))
+            line(f"{d}: chooser within 1% of the best fixed format", c <= 1.01 * best, f"{100 * (c / best - 1):+.2f}%")
+            if d.endswith("90%"):
+                line(f"{d}: at least 8x smaller", raw / c >= 8, f"x{raw / c:.2f}")
 
 
 if __name__ == "__main__":

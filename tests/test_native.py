@@ -1,7 +1,7 @@
 """The native CPU implementation is byte-identical to the reference, and each decodes the other.
 
-Every test runs twice: with the AVX-512 kernels (where the CPU has them) and with the portable
-C++ code forced (`native.set_simd(False)`), so both paths are held to the reference.
+Every test runs once per kernel level the CPU has: AVX-512, AVX2 (`native.set_simd(1)` caps the
+level) and the portable C++ code (`native.set_simd(False)`), so every path is held to the reference.
 """
 import numpy as np
 import pytest
@@ -21,10 +21,17 @@ def _native():
     return NATIVE
 
 
-@pytest.fixture(autouse=True, params=["simd", "portable"])
+_LEVELS = {"avx512": 2, "avx2": 1, "portable": 0}
+
+
+@pytest.fixture(autouse=True, params=list(_LEVELS))
 def simd_mode(request):
     nat = _native()
-    nat.set_simd(request.param == "simd")
+    level = _LEVELS[request.param]
+    if level > nat.simd_detected():
+        pytest.skip(f"this CPU has no {request.param} kernels")
+    nat.set_simd(level)
+    assert nat.simd_level() == level
     yield request.param
     nat.set_simd(True)
 
@@ -45,9 +52,9 @@ def check(x):
 
 def test_simd_level_reported(simd_mode):
     nat = _native()
-    assert nat.simd_level() in (0, 1)
-    if simd_mode == "portable":
-        assert nat.simd_level() == 0
+    assert nat.simd_level() == _LEVELS[simd_mode]
+    nat.set_simd(True)
+    assert nat.simd_level() == nat.simd_detected()
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -207,5 +214,68 @@ def test_more_threads_than_cores(threads):
                 assert torch.equal(a, b)
                 y = cpu.decompress_tensor(b, impl=nat)
                 assert torch.equal(y.view(torch.uint8), x.view(torch.uint8))
+    finally:
+        torch.set_num_threads(old)
+
+
+@pytest.mark.parametrize("spec", [fmt.BF16, fmt.FP16, fmt.FP32])
+def test_native_parameter_choice_equals_params_py(spec):
+    """compress takes (b, n, m) from the native search (enec_analyze); python/enec/params.py is
+    the spec, and the two must agree on every histogram, ties included."""
+    from enec.params import choose_params
+    nat = _native()
+    rng = np.random.default_rng(23)
+    size = 1 << spec.exp_bits
+    hists = [np.zeros(size, np.int64), np.eye(size, dtype=np.int64)[3] * 7,
+             np.ones(size, np.int64), np.full(size, 1000, np.int64)]
+    for _ in range(300):
+        h = np.zeros(size, np.int64)
+        kind = rng.integers(0, 4)
+        if kind == 0:      # a bell of exponents, like weights
+            c, w = rng.integers(0, size), rng.uniform(0.3, size / 6)
+            h[:] = np.round(rng.integers(10, 10**7) * np.exp(-0.5 * ((np.arange(size) - c) / w) ** 2))
+        elif kind == 1:    # a few spikes, often equal (ties)
+            k = rng.integers(2, 6)
+            h[rng.choice(size, k, replace=False)] = rng.choice([5, 5, 64, rng.integers(1, 10**9)], k)
+        elif kind == 2:    # sparse random
+            idx = rng.choice(size, rng.integers(1, size), replace=False)
+            h[idx] = rng.integers(1, 10**6, idx.size)
+        else:              # symmetric around a centre (equal-cost pivots on both sides)
+            c, r = rng.integers(0, size), rng.integers(1, 8)
+            for d in range(r + 1):
+                h[(c + d) % size] = h[(c - d) % size] = 10**(r - d + 1)
+        hists.append(h)
+    for x in (torch.randn(50_000) * s for s in (0.02, 1.0, 1e-3)):
+        words = cpu.tensor_words(x.to(getattr(torch, spec.name)), spec)
+        hists.append(REF.histogram(words, spec))
+    for h in hists:
+        assert nat.choose_params(h, spec) == choose_params(h, spec), h
+    words = cpu.tensor_words((torch.randn(300_000) * 0.02).to(getattr(torch, spec.name)), spec)
+    hist, params = nat.analyze(words, spec)
+    assert np.array_equal(hist, REF.histogram(words, spec))
+    assert params == choose_params(hist, spec)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_large_output_paths(dtype):
+    """Outputs of 4 Mi elements or more take other paths: non-temporal stores, a 2 MB aligned
+    buffer, each encoding thread first touching its own share of the blob, decoding threads
+    taking whole 2 MB pages. The blob must not depend on the thread count; every level agrees."""
+    nat = _native()
+    old = torch.get_num_threads()
+    g = torch.Generator().manual_seed(29)
+    x = (torch.randn((1 << 22) + 16384 * 3 + 77, generator=g) * 0.02).to(dtype)
+    x[12345] = float("inf")       # a wide exponent spread: outliers in some blocks
+    try:
+        blobs = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            blobs.append(cpu.compress_tensor(x, nat))
+            y = cpu.decompress_tensor(blobs[-1], impl=nat)
+            assert torch.equal(y.view(torch.uint8), x.view(torch.uint8))
+        assert all(torch.equal(blobs[0], b) for b in blobs[1:])
+        nat.set_simd(False)
+        torch.set_num_threads(1)
+        assert torch.equal(cpu.compress_tensor(x, nat), blobs[0])
     finally:
         torch.set_num_threads(old)

@@ -50,18 +50,31 @@ def _load():
     lib.enec_set_simd.restype = None
     lib.enec_simd_level.argtypes = []
     lib.enec_simd_level.restype = i32
+    lib.enec_choose_params.argtypes = [vp, i32, vp]
+    lib.enec_choose_params.restype = None
+    lib.enec_analyze.argtypes = [vp, i64, i32, vp, vp, i32]
+    lib.enec_analyze.restype = i32
+    lib.enec_simd_detected.argtypes = []
+    lib.enec_simd_detected.restype = i32
     _lib = lib
     return lib
 
 
+_HUGE = 2 << 20
+
+
 def _empty(n: int, dtype) -> np.ndarray:
     """A 64-byte aligned output array (the library streams large outputs with aligned
-    non-temporal stores); large ones get transparent huge pages (fewer first-touch faults)."""
+    non-temporal stores). Large ones start on a 2 MB boundary and get transparent huge pages:
+    fewer first-touch faults, and the decoder hands each thread whole 2 MB pages (the skipped
+    head is never touched, so it costs address space, not memory)."""
     dtype = np.dtype(dtype)
-    raw = np.empty(n * dtype.itemsize + 64, dtype=np.uint8)
-    skip = (-raw.ctypes.data) % 64
-    a = raw[skip:skip + n * dtype.itemsize].view(dtype)
-    if a.nbytes >= (8 << 20):
+    nbytes = n * dtype.itemsize
+    align = _HUGE if nbytes >= (8 << 20) else 64
+    raw = np.empty(nbytes + align, dtype=np.uint8)
+    skip = (-raw.ctypes.data) % align
+    a = raw[skip:skip + nbytes].view(dtype)
+    if align == _HUGE:
         _load().enec_advise_huge(a.ctypes.data, a.nbytes)
     return a
 
@@ -70,14 +83,24 @@ def available() -> bool:
     return _load() is not None
 
 
+SIMD_NAMES = {0: "portable C++", 1: "AVX2", 2: "AVX-512"}
+
+
 def simd_level() -> int:
-    """1 when the AVX-512 kernels run (x86-64 with AVX-512 BW/VBMI/VBMI2), 0 for portable C++."""
+    """The kernels in use: 0 portable C++, 1 AVX2, 2 AVX-512 (BW/VBMI/VBMI2)."""
     return int(_load().enec_simd_level())
 
 
-def set_simd(enable: bool) -> None:
-    """enable=False forces the portable C++ code (both paths write the same bytes; for tests)."""
-    _load().enec_set_simd(1 if enable else 0)
+def simd_detected() -> int:
+    """The best kernel level this CPU supports (ignores set_simd)."""
+    return int(_load().enec_simd_detected())
+
+
+def set_simd(enable) -> None:
+    """Cap the kernel level (every level writes the same bytes; for tests): True = the best the
+    CPU has, False or 0 = portable C++, 1 = at most AVX2, 2 = at most AVX-512."""
+    level = 2 if enable is True else 0 if enable is False else int(enable)
+    _load().enec_set_simd(level)
 
 
 def load_error() -> str | None:
@@ -104,20 +127,41 @@ def histogram(words: np.ndarray, spec: fmt.DTypeSpec) -> np.ndarray:
     return hist
 
 
+def choose_params(hist: np.ndarray, spec: fmt.DTypeSpec):
+    """params.choose_params computed natively (the same search; the tests hold them equal)."""
+    from .params import Params
+    hist = np.ascontiguousarray(hist, dtype=np.int64)
+    assert hist.shape == (1 << spec.exp_bits,)
+    out = np.zeros(3, dtype=np.int32)
+    _load().enec_choose_params(hist.ctypes.data, spec.code, out.ctypes.data)
+    return Params(int(out[0]), int(out[1]), int(out[2]))
+
+
+def analyze(words: np.ndarray, spec: fmt.DTypeSpec):
+    """(histogram, params) in one native call: what compress needs before encoding."""
+    from .params import Params
+    words = np.ascontiguousarray(words)
+    hist = np.empty(1 << spec.exp_bits, dtype=np.int64)
+    out = np.zeros(3, dtype=np.int32)
+    _load().enec_analyze(_ptr(words), words.size, spec.code, hist.ctypes.data, out.ctypes.data, _threads())
+    return hist, Params(int(out[0]), int(out[1]), int(out[2]))
+
+
 def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape, params) -> np.ndarray:
     words = np.ascontiguousarray(words).reshape(-1)
     numel = words.size
-    hdr = fmt.Header(spec, tuple(shape), numel, params.b, params.n, params.m)
-    lay = hdr.layout
-    # np.empty of the worst-case size: pages never written cost no memory
-    blob = _empty(fmt.max_compressed_bytes(spec, numel, len(shape)), np.uint8)
-    # the library writes every section; zero only the header and the alignment gaps
-    blob[:lay.header_bytes] = 0
-    for end, nxt in [(lay.raw_offset + lay.raw_bytes, lay.low_offset),
+    lay = fmt.layout(spec, numel, len(shape), params.m)
+    # np.empty of the worst case for these parameters (pages never written cost no memory): a
+    # block's outlier slots never outnumber its lanes, so outliers take at most lanes*(n-m)/8
+    lanes = fmt.geometry(numel).total_lanes
+    blob = _empty(lay.outlier_offset + lanes * (params.n - params.m) // 8, np.uint8)
+    # the library writes every section; zero only the alignment gaps (the header is written below)
+    for end, nxt in ((lay.raw_offset + lay.raw_bytes, lay.low_offset),
                      (lay.low_offset + lay.low_bytes, lay.flags_offset),
                      (lay.flags_offset + lay.flags_bytes, lay.index_offset),
-                     (lay.index_offset + lay.index_bytes, lay.outlier_offset)]:
-        blob[end:nxt] = 0
+                     (lay.index_offset + lay.index_bytes, lay.outlier_offset)):
+        if nxt > end:
+            blob[end:nxt] = 0
     out_bytes = _load().enec_encode(
         _ptr(words), numel, spec.code, params.b, params.n, params.m, lay.raw_offset,
         lay.low_offset, lay.flags_offset, lay.index_offset, lay.outlier_offset, blob.ctypes.data,
@@ -126,7 +170,7 @@ def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape, params) -> np.ndarray:
         raise RuntimeError(f"native encoder failed with code {out_bytes}")
     hdr = fmt.Header(spec, tuple(shape), numel, params.b, params.n, params.m, outlier_bytes=out_bytes)
     blob[:lay.header_bytes] = np.frombuffer(hdr.pack(), dtype=np.uint8)
-    return blob[:hdr.total_bytes]
+    return blob[:lay.outlier_offset + out_bytes]
 
 
 def decode(buf: np.ndarray, header: fmt.Header) -> np.ndarray:

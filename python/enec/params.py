@@ -68,7 +68,14 @@ def choose_params(hist: np.ndarray, spec: DTypeSpec) -> Params:
     m = np.arange(w + 1)[None, :]
     # Eq. 4: a group keeps m bits when all 16 codes fit (probability p^16 for independent
     # codes), else its codes carry n bits; the flag's 1/16 bit is the same for every choice.
-    cost = m + (n[:, None] - m) * (1.0 - (below / total) ** GROUP_LEN)
+    # p^16 as four squarings, not pow(): each step is one correctly rounded IEEE multiply, so
+    # every implementation (numpy, C++, host code of the NPU) gets the same bits; libm/SVML pow
+    # may differ in the last bit, which could flip a near-tie.
+    assert GROUP_LEN == 16
+    p16 = below / total
+    for _ in range(4):
+        p16 = p16 * p16
+    cost = m + (n[:, None] - m) * (1.0 - p16)
     cost = np.where(m <= n[:, None], cost, np.inf)
     bb, mm = np.meshgrid(np.arange(size), np.arange(w + 1), indexing="ij")
     nn = np.broadcast_to(n[:, None], cost.shape)

@@ -56,8 +56,11 @@ def kernels(enec_impl):
 
 def _dense(words, spec, shape, codec, enec_impl):
     if codec == "enec":
-        from ..params import choose_params
-        params = choose_params(enec_impl.histogram(words, spec), spec)
+        if hasattr(enec_impl, "analyze"):   # native: histogram and the same search in one call
+            params = enec_impl.analyze(words, spec)[1]
+        else:
+            from ..params import choose_params
+            params = choose_params(enec_impl.histogram(words, spec), spec)
         return enec_impl.encode(words, spec, tuple(shape), params)
     qk, ak = kernels(enec_impl)
     if codec == "qlc":

@@ -9,14 +9,16 @@
 // Two code paths produce the same bytes:
 //   * portable C++ (any CPU, any dtype, short last blocks), and
 //   * AVX-512 kernels for full BF16 and FP32 blocks and the histogram (x86-64 with AVX-512 BW,
-//     VBMI and VBMI2, detected at run time; the library itself is built without -march so it
-//     runs everywhere). enec_set_simd(0) forces the portable path (tests compare both).
+//     VBMI and VBMI2), and AVX2 kernels for the same work (x86-64 with AVX2), detected at run
+//     time; the library itself is built without -march so it runs everywhere.
+//     enec_set_simd(level) caps the level (tests compare every level with the reference).
 //
 // Encode is one pass over the input: each block's raw bits, low bits and flags go straight to
 // their final place in the output; its packed outliers go to a per-thread scratch and are copied
 // to their final offset as soon as the outlier sizes of all earlier blocks are known (chunks are
 // handed out in order and publish an inclusive prefix sum, a "decoupled look-back").
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -35,6 +37,7 @@
 #include <immintrin.h>
 #define ENEC_AVX512 \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx512vbmi2,bmi,bmi2,popcnt")))
+#define ENEC_AVX2 __attribute__((target("avx2,popcnt")))
 #else
 #define ENEC_X86 0
 #endif
@@ -70,20 +73,25 @@ struct Geometry {
 };
 
 // ------------------------------------------------------------------ run-time dispatch
+// Levels: 0 portable C++, 1 AVX2, 2 AVX-512 (BW, VBMI, VBMI2).
+enum SimdLevel { kPortable = 0, kAVX2 = 1, kAVX512 = 2 };
 int detect_simd() {
 #if ENEC_X86
   __builtin_cpu_init();
-  return (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-          __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vbmi2") &&
-          __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt")) ? 1 : 0;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vbmi2") &&
+      __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt"))
+    return kAVX512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt")) return kAVX2;
+  return kPortable;
 #else
-  return 0;
+  return kPortable;
 #endif
 }
 const int kDetected = detect_simd();
-std::atomic<int> g_simd{-1};   // -1: use what the CPU has; 0: portable only
-inline bool use_avx512() { return g_simd.load(std::memory_order_relaxed) != 0 && kDetected; }
+std::atomic<int> g_simd_cap{kAVX512};   // the highest level allowed (tests force lower ones)
+inline int simd_level() { return std::min(kDetected, g_simd_cap.load(std::memory_order_relaxed)); }
 
 // ------------------------------------------------------------------ threads
 // Items [0, count) over up to nthreads threads; each thread takes `grain` items at a time, in
@@ -195,6 +203,21 @@ struct Scratch {
   AlignedBuf Y{kBlock + 128}, Z{kBlock + 128}, HI{kBlock + 128};
   Scratch() : a(kBlock), b(kBlock), c(kBlock), d(kBlock), z(4 * kBlock) {}
 };
+
+// Each thread's scratch lives as long as the thread: the calling thread reuses it across calls
+// (many small tensors would otherwise allocate and zero ~250 KB per call).
+Scratch& thread_scratch() {
+  static thread_local std::unique_ptr<Scratch> s;
+  if (!s) s.reset(new Scratch());
+  return *s;
+}
+
+// Threads worth starting for `elems` elements: an extra thread costs tens of microseconds to
+// start and join, so each one gets at least kMinThreadElems elements.
+constexpr int64_t kMinThreadElems = 1 << 17;
+inline int useful_threads(int nthreads, int64_t elems) {
+  return (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, elems / kMinThreadElems));
+}
 
 struct Ctx {
   int dt, b, n, m;
@@ -730,6 +753,374 @@ ENEC_AVX512 void histogram_avx512(const void* words, int64_t s, int64_t e, int d
   hist[z] += sums[K - 1];
   if (i < e) histogram_portable(words, i, e, dt, hist);
 }
+// ------------------------------------------------------------------ AVX2 kernels
+// The same algorithms as the AVX-512 kernels for CPUs with AVX2 only (e.g. AMD Zen 1-3, most
+// client CPUs). Byte compress/expand of the outliers use pshufb with a 256-entry table instead of
+// vpcompressb/vpexpandb (BMI2 pext would do too, but it is microcoded and slow on Zen 1/2).
+ENEC_AVX2 inline void store32(void* dst, __m256i v, bool nt) {
+  if (nt && ((uintptr_t)dst & 31) == 0) _mm256_stream_si256((__m256i*)dst, v);
+  else _mm256_storeu_si256((__m256i*)dst, v);
+}
+
+// 32 lanes of 16 bits in two registers (lanes 0-15 in a, 16-31 in b)
+struct V2 { __m256i a, b; };
+ENEC_AVX2 inline V2 v2_load_bytes(const uint8_t* p) {
+  const __m256i x = _mm256_loadu_si256((const __m256i*)p);
+  return {_mm256_cvtepu8_epi16(_mm256_castsi256_si128(x)), _mm256_cvtepu8_epi16(_mm256_extracti128_si256(x, 1))};
+}
+// the low byte of each of the 32 lanes (the lanes are already < 256 when ff is false)
+ENEC_AVX2 inline __m256i v2_low_bytes(V2 v) {
+  const __m256i ff = _mm256_set1_epi16(0xFF);
+  const __m256i r = _mm256_packus_epi16(_mm256_and_si256(v.a, ff), _mm256_and_si256(v.b, ff));
+  return _mm256_permute4x64_epi64(r, 0xD8);   // packus works per 128-bit half: restore lane order
+}
+ENEC_AVX2 inline V2 v2_or(V2 x, V2 y) { return {_mm256_or_si256(x.a, y.a), _mm256_or_si256(x.b, y.b)}; }
+ENEC_AVX2 inline V2 v2_and(V2 x, __m256i k) { return {_mm256_and_si256(x.a, k), _mm256_and_si256(x.b, k)}; }
+ENEC_AVX2 inline V2 v2_sll(V2 x, int s) { return {_mm256_slli_epi16(x.a, s), _mm256_slli_epi16(x.b, s)}; }
+ENEC_AVX2 inline V2 v2_srl(V2 x, int s) { return {_mm256_srli_epi16(x.a, s), _mm256_srli_epi16(x.b, s)}; }
+
+template <int W>
+ENEC_AVX2 void pack_w_avx2(const uint8_t* in, int64_t count, uint8_t* out, uint8_t* Z, bool nt) {
+  constexpr Sched S = make_sched(W);
+  constexpr int C = 1 << S.folds;
+  const int64_t Lf = count >> S.folds;     // a multiple of 32 (count is a multiple of 256)
+  const __m256i wmask = _mm256_set1_epi16((1 << W) - 1);
+  int64_t zoff[16];
+  {
+    int64_t z = 0;
+    for (int s = 0; s < S.n; ++s) { zoff[s] = z; if (S.kind[s] == 1) z += count >> S.fb[s]; }
+  }
+  for (int64_t j = 0; j < Lf; j += 32) {
+    V2 v[C];
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) v[c] = v2_and(v2_load_bytes(in + c * Lf + j), wmask);
+#pragma GCC unroll 16
+    for (int s = 0; s < S.n; ++s) {
+      const int len = C >> S.fb[s];
+      if (S.kind[s] == 0) {
+#pragma GCC unroll 8
+        for (int c = 0; c < len / 2; ++c) v[c] = v2_or(v[c], v2_sll(v[c + len / 2], S.arg[s]));
+      } else {
+#pragma GCC unroll 8
+        for (int c = 0; c < len; ++c) {
+          _mm256_storeu_si256((__m256i*)(Z + zoff[s] + c * Lf + j), v2_low_bytes(v[c]));
+          v[c] = v2_srl(v[c], 8);
+        }
+      }
+    }
+  }
+  // bytes Z[i] | Z[i + H] << 8 as little-endian u16 words: interleave the two halves of Z
+  const int64_t H = count * W / 16;
+  int64_t i = 0;
+  for (; i + 32 <= H; i += 32) {
+    const __m256i a = _mm256_loadu_si256((const __m256i*)(Z + i));
+    const __m256i b = _mm256_loadu_si256((const __m256i*)(Z + H + i));
+    const __m256i lo = _mm256_unpacklo_epi8(a, b), hi = _mm256_unpackhi_epi8(a, b);
+    store32(out + 2 * i, _mm256_permute2x128_si256(lo, hi, 0x20), nt);
+    store32(out + 2 * i + 32, _mm256_permute2x128_si256(lo, hi, 0x31), nt);
+  }
+  for (; i < H; ++i) { out[2 * i] = Z[i]; out[2 * i + 1] = Z[i + H]; }
+}
+
+template <int W>
+ENEC_AVX2 void unpack_w_avx2(const uint8_t* in, int64_t count, uint8_t* lanes, uint8_t* Z) {
+  constexpr Sched S = make_sched(W);
+  constexpr int C = 1 << S.folds;
+  const int64_t Lf = count >> S.folds;
+  const int64_t H = count * W / 16;
+  const __m256i ff = _mm256_set1_epi16(0xFF);
+  int64_t i = 0;
+  for (; i + 32 <= H; i += 32) {
+    const __m256i w0 = _mm256_loadu_si256((const __m256i*)(in + 2 * i));
+    const __m256i w1 = _mm256_loadu_si256((const __m256i*)(in + 2 * i + 32));
+    const __m256i lo = _mm256_packus_epi16(_mm256_and_si256(w0, ff), _mm256_and_si256(w1, ff));
+    const __m256i hi = _mm256_packus_epi16(_mm256_srli_epi16(w0, 8), _mm256_srli_epi16(w1, 8));
+    _mm256_storeu_si256((__m256i*)(Z + i), _mm256_permute4x64_epi64(lo, 0xD8));
+    _mm256_storeu_si256((__m256i*)(Z + H + i), _mm256_permute4x64_epi64(hi, 0xD8));
+  }
+  for (; i < H; ++i) { Z[i] = in[2 * i]; Z[i + H] = in[2 * i + 1]; }
+  int64_t zoff[16];
+  {
+    int64_t z = 0;
+    for (int s = 0; s < S.n; ++s) { zoff[s] = z; if (S.kind[s] == 1) z += count >> S.fb[s]; }
+  }
+  for (int64_t j = 0; j < Lf; j += 32) {
+    V2 v[C];
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) v[c] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+#pragma GCC unroll 16
+    for (int s = S.n - 1; s >= 0; --s) {
+      const int len = C >> S.fb[s];
+      if (S.kind[s] == 1) {
+#pragma GCC unroll 8
+        for (int c = 0; c < len; ++c) v[c] = v2_or(v2_sll(v[c], 8), v2_load_bytes(Z + zoff[s] + c * Lf + j));
+      } else {
+        const __m256i mask = _mm256_set1_epi16((1 << S.arg[s]) - 1);
+#pragma GCC unroll 8
+        for (int c = 0; c < len / 2; ++c) {
+          v[c + len / 2] = v2_srl(v[c], S.arg[s]);
+          v[c] = v2_and(v[c], mask);
+        }
+      }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) _mm256_storeu_si256((__m256i*)(lanes + c * Lf + j), v2_low_bytes(v[c]));
+  }
+}
+
+ENEC_AVX2 void pack_bytes_avx2(int W, const uint8_t* in, int64_t count, uint8_t* out, uint8_t* Z, bool nt) {
+  switch (W) {
+    case 1: pack_w_avx2<1>(in, count, out, Z, nt); break;
+    case 2: pack_w_avx2<2>(in, count, out, Z, nt); break;
+    case 3: pack_w_avx2<3>(in, count, out, Z, nt); break;
+    case 4: pack_w_avx2<4>(in, count, out, Z, nt); break;
+    case 5: pack_w_avx2<5>(in, count, out, Z, nt); break;
+    case 6: pack_w_avx2<6>(in, count, out, Z, nt); break;
+    case 7: pack_w_avx2<7>(in, count, out, Z, nt); break;
+    case 8: pack_w_avx2<8>(in, count, out, Z, nt); break;
+    default: break;
+  }
+}
+
+ENEC_AVX2 void unpack_bytes_avx2(int W, const uint8_t* in, int64_t count, uint8_t* lanes, uint8_t* Z) {
+  switch (W) {
+    case 1: unpack_w_avx2<1>(in, count, lanes, Z); break;
+    case 2: unpack_w_avx2<2>(in, count, lanes, Z); break;
+    case 3: unpack_w_avx2<3>(in, count, lanes, Z); break;
+    case 4: unpack_w_avx2<4>(in, count, lanes, Z); break;
+    case 5: unpack_w_avx2<5>(in, count, lanes, Z); break;
+    case 6: unpack_w_avx2<6>(in, count, lanes, Z); break;
+    case 7: unpack_w_avx2<7>(in, count, lanes, Z); break;
+    case 8: unpack_w_avx2<8>(in, count, lanes, Z); break;
+    default: std::memset(lanes, 0, count); break;
+  }
+}
+
+// pshufb tables for 8-byte compress (the bytes whose mask bit is set, moved to the front) and
+// expand (the inverse; unset positions become 0).
+struct ByteShuffleTables {
+  alignas(16) uint8_t comp[256][8], expand[256][8];
+  ByteShuffleTables() {
+    for (int mk = 0; mk < 256; ++mk) {
+      int r = 0;
+      for (int k = 0; k < 8; ++k) { comp[mk][k] = 0x80; expand[mk][k] = 0x80; }
+      for (int k = 0; k < 8; ++k)
+        if ((mk >> k) & 1) { comp[mk][r] = (uint8_t)k; expand[mk][k] = (uint8_t)r; ++r; }
+    }
+  }
+};
+const ByteShuffleTables kShuf;
+
+template <bool F32>
+ENEC_AVX2 inline __m256i load_hi16_avx2(const void* words, int64_t i, uint8_t* lo_out, bool nt) {
+  if (!F32) return _mm256_loadu_si256((const __m256i*)((const uint16_t*)words + i));
+  const uint32_t* w = (const uint32_t*)words + i;
+  const __m256i x0 = _mm256_loadu_si256((const __m256i*)w), x1 = _mm256_loadu_si256((const __m256i*)(w + 8));
+  const __m256i lm = _mm256_set1_epi32(0xFFFF);
+  const __m256i lo = _mm256_packus_epi32(_mm256_and_si256(x0, lm), _mm256_and_si256(x1, lm));
+  const __m256i hi = _mm256_packus_epi32(_mm256_srli_epi32(x0, 16), _mm256_srli_epi32(x1, 16));
+  store32(lo_out, _mm256_permute4x64_epi64(lo, 0xD8), nt);
+  return _mm256_permute4x64_epi64(hi, 0xD8);
+}
+
+template <bool F32>
+ENEC_AVX2 int64_t encode_block_avx2(const Ctx& p, int64_t t, uint8_t* oscr, Scratch& s) {
+  const int b = p.b, n = p.n, m = p.m, h = n - m;
+  uint8_t* Y = s.Y.p;
+  uint8_t* raw = p.raw_out(t);
+  uint8_t* rawb = F32 ? raw + 2 * kBlock : raw;
+  const int64_t base = t * kBlock;
+  const __m256i bv = _mm256_set1_epi8((char)b), nm = _mm256_set1_epi8((char)((1u << n) - 1));
+  const __m256i ff = _mm256_set1_epi16(0xFF);
+  constexpr int64_t HB = kBlock / 2;
+  for (int64_t i = 0; i < HB; i += 16) {
+    const __m256i wa = load_hi16_avx2<F32>(p.words, base + i, raw + 2 * i, p.nt);
+    const __m256i wc = load_hi16_avx2<F32>(p.words, base + i + HB, raw + 2 * (i + HB), p.nt);
+    // raw byte = rotl16(w, 1) & 0xFF; pack(width 8) interleaves the two halves of the block
+    const __m256i ra = _mm256_or_si256(_mm256_slli_epi16(wa, 1), _mm256_srli_epi16(wa, 15));
+    const __m256i rc = _mm256_or_si256(_mm256_slli_epi16(wc, 9), _mm256_slli_epi16(_mm256_srli_epi16(wc, 15), 8));
+    store32(rawb + 2 * i, _mm256_or_si256(_mm256_and_si256(ra, ff), rc), p.nt);
+    const __m256i ea = _mm256_and_si256(_mm256_srli_epi16(wa, 7), ff), ec = _mm256_and_si256(_mm256_srli_epi16(wc, 7), ff);
+    const __m256i e = _mm256_permute4x64_epi64(_mm256_packus_epi16(ea, ec), 0xD8);
+    const __m256i y = _mm256_and_si256(_mm256_sub_epi8(bv, e), nm);
+    _mm_storeu_si128((__m128i*)(Y + i), _mm256_castsi256_si128(y));
+    _mm_storeu_si128((__m128i*)(Y + i + HB), _mm256_extracti128_si256(y, 1));
+  }
+  const __m256i himask = _mm256_set1_epi8((char)(0xFF & ~((1u << m) - 1)));
+  const __m256i zero = _mm256_setzero_si256();
+  int64_t f = 0;
+  uint8_t* fl = p.flags_out(t);
+  for (int64_t j = 0; j < kGroups; j += 32) {
+    __m256i acc = _mm256_loadu_si256((const __m256i*)(Y + j));
+#pragma GCC unroll 16
+    for (int k = 1; k < kGroupLen; ++k) acc = _mm256_or_si256(acc, _mm256_loadu_si256((const __m256i*)(Y + k * kGroups + j)));
+    const uint32_t mk = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_and_si256(acc, himask), zero));
+    std::memcpy(fl + j / 8, &mk, 4);
+    f += _mm_popcnt_u32(mk);
+  }
+  pack_bytes_avx2(m, Y, kBlock, p.low_out(t), s.Z.p, p.nt);
+  if (p.nt) _mm_sfence();
+  if (h == 0 || f == 0) return 0;
+  // outliers: row k of the groups, compacted by the flags, is slots [k*f, (k+1)*f); 8 groups
+  // at a time (each store writes 8 bytes, of which popcount are kept; HI has slack at the end)
+  uint8_t* HI = s.HI.p;
+  const __m128i hm = _mm_set1_epi8((char)(0xFF >> m));
+  for (int k = 0; k < kGroupLen; ++k) {
+    int64_t pos = k * f;
+    const uint8_t* row = Y + k * kGroups;
+    for (int64_t q = 0; q < kGroups / 8; ++q) {
+      const unsigned mb = fl[q];
+      if (!mb) continue;
+      __m128i v = _mm_loadl_epi64((const __m128i*)(row + 8 * q));
+      v = _mm_and_si128(_mm_srli_epi16(v, m), hm);
+      v = _mm_shuffle_epi8(v, _mm_loadl_epi64((const __m128i*)kShuf.comp[mb]));
+      _mm_storel_epi64((__m128i*)(HI + pos), v);
+      pos += _mm_popcnt_u32(mb);
+    }
+  }
+  const int64_t slots = outlier_slots(f);
+  std::memset(HI + kGroupLen * f, 0, slots - kGroupLen * f);
+  pack_bytes_avx2(h, HI, slots, oscr, s.Z.p, false);
+  return packed_bytes(slots, h);
+}
+
+template <bool F32>
+ENEC_AVX2 int decode_block_avx2(const Ctx& p, int64_t t, const uint8_t* blob, const uint8_t* outliers,
+                                int64_t f, void* out, Scratch& s) {
+  const int b = p.b, n = p.n, m = p.m, h = n - m;
+  uint8_t* Y = s.Y.p;
+  unpack_bytes_avx2(m, blob + p.low_off + t * packed_bytes(kBlock, m), kBlock, Y, s.Z.p);
+  if (f && h) {
+    const int64_t slots = outlier_slots(f);
+    uint8_t* HI = s.HI.p;
+    unpack_bytes_avx2(h, outliers, slots, HI, s.Z.p);
+    uint8_t pad = 0;
+    for (int64_t q = kGroupLen * f; q < slots; ++q) pad |= HI[q];
+    if (pad) return 1;
+    // every flagged group has a non-zero high part: OR its 16 slots (r, r+f, ..., r+15f)
+    const __m256i zero = _mm256_setzero_si256();
+    for (int64_t r = 0; r < f; r += 32) {
+      __m256i acc = zero;
+      for (int k = 0; k < kGroupLen; ++k)     // reads up to 31 bytes past slot 16f: HI has slack
+        acc = _mm256_or_si256(acc, _mm256_loadu_si256((const __m256i*)(HI + k * f + r)));
+      uint32_t zmask = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(acc, zero));
+      if (f - r < 32) zmask &= (1u << (f - r)) - 1;
+      if (zmask) return 2;
+    }
+    const uint8_t* fl = blob + p.flags_off + t * (kBlock / 128);
+    // (e << m) & sm: the high parts have n - m bits, so no bit crosses into the next byte's
+    // kept bits; sm clears what a 64-bit shift carries into the low m bits of the next byte
+    const uint64_t sm = 0x0101010101010101ull * (uint64_t)(0xFF & (0xFF << m));
+    for (int k = 0; k < kGroupLen; ++k) {
+      int64_t pos = k * f;
+      uint8_t* row = Y + k * kGroups;
+      for (int64_t q = 0; q < kGroups / 8; ++q) {
+        const unsigned mb = fl[q];
+        if (!mb) continue;
+        const __m128i v = _mm_shuffle_epi8(_mm_loadl_epi64((const __m128i*)(HI + pos)),
+                                           _mm_loadl_epi64((const __m128i*)kShuf.expand[mb]));
+        const uint64_t e = (uint64_t)_mm_cvtsi128_si64(v);
+        uint64_t y;
+        std::memcpy(&y, row + 8 * q, 8);
+        y |= (e << m) & sm;
+        std::memcpy(row + 8 * q, &y, 8);
+        pos += _mm_popcnt_u32(mb);
+      }
+    }
+  }
+  // x = (b - signext_n(y)) mod 256; word = rotr16((x << 8) | raw byte, 1)
+  const __m256i bv = _mm256_set1_epi8((char)b), sb = _mm256_set1_epi8((char)(1u << (n - 1)));
+  const __m256i ff = _mm256_set1_epi16(0xFF);
+  const uint8_t* raw = blob + p.raw_off + t * raw_block_bytes(p.dt, kBlock);
+  const uint8_t* rawb = F32 ? raw + 2 * kBlock : raw;
+  constexpr int64_t HB = kBlock / 2;
+  for (int64_t i = 0; i < HB; i += 16) {
+    const __m256i y = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i*)(Y + i))),
+                                              _mm_loadu_si128((const __m128i*)(Y + i + HB)), 1);
+    const __m256i x = _mm256_sub_epi8(bv, _mm256_sub_epi8(_mm256_xor_si256(y, sb), sb));
+    const __m256i xa = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(x));
+    const __m256i xc = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(x, 1));
+    const __m256i r = _mm256_loadu_si256((const __m256i*)(rawb + 2 * i));
+    const __m256i va = _mm256_or_si256(_mm256_and_si256(r, ff), _mm256_slli_epi16(xa, 8));
+    const __m256i vc = _mm256_or_si256(_mm256_srli_epi16(r, 8), _mm256_slli_epi16(xc, 8));
+    const __m256i oa = _mm256_or_si256(_mm256_srli_epi16(va, 1), _mm256_slli_epi16(va, 15));
+    const __m256i oc = _mm256_or_si256(_mm256_srli_epi16(vc, 1), _mm256_slli_epi16(vc, 15));
+    if (!F32) {
+      uint16_t* o = (uint16_t*)out;
+      store32(o + i, oa, p.nt);
+      store32(o + i + HB, oc, p.nt);
+    } else {
+      uint32_t* o = (uint32_t*)out;
+      const __m256i lo_a = _mm256_loadu_si256((const __m256i*)(raw + 2 * i));
+      const __m256i lo_c = _mm256_loadu_si256((const __m256i*)(raw + 2 * (i + HB)));
+      const __m256i la = _mm256_unpacklo_epi16(lo_a, oa), ha = _mm256_unpackhi_epi16(lo_a, oa);
+      const __m256i lc = _mm256_unpacklo_epi16(lo_c, oc), hc = _mm256_unpackhi_epi16(lo_c, oc);
+      store32(o + i, _mm256_permute2x128_si256(la, ha, 0x20), p.nt);
+      store32(o + i + 8, _mm256_permute2x128_si256(la, ha, 0x31), p.nt);
+      store32(o + i + HB, _mm256_permute2x128_si256(lc, hc, 0x20), p.nt);
+      store32(o + i + HB + 8, _mm256_permute2x128_si256(lc, hc, 0x31), p.nt);
+    }
+  }
+  if (p.nt) _mm_sfence();
+  return 0;
+}
+
+// Exponent histogram with byte compares against a 15-value window [lo, lo+15) and one more
+// value z (32 elements at a time); other exponents are counted one by one.
+ENEC_AVX2 void histogram_avx2(const void* words, int64_t s, int64_t e, int dt, int lo, int z, int64_t* hist) {
+  constexpr int K = 16;
+  __m256i bins[K];
+  for (int k = 0; k < K - 1; ++k) bins[k] = _mm256_set1_epi8((char)(lo + k));
+  bins[K - 1] = _mm256_set1_epi8((char)z);
+  const __m256i lov = _mm256_set1_epi8((char)lo), top = _mm256_set1_epi8(K - 2);
+  const __m256i zero = _mm256_setzero_si256(), ff = _mm256_set1_epi16(0xFF);
+  const __m256i m32 = _mm256_set1_epi32(0xFF), fp16mask = _mm256_set1_epi8(0x1F);
+  int64_t sums[K] = {};
+  alignas(32) uint8_t spill[32];
+  int64_t i = s;
+  while (i + 32 <= e) {
+    __m256i acc[K];
+    for (int k = 0; k < K; ++k) acc[k] = zero;
+    const int64_t stop = std::min(e - 31, i + 32 * 255);
+    for (; i < stop; i += 32) {
+      __m256i x;
+      if (dt == FP32) {
+        const __m256i* w = (const __m256i*)((const uint32_t*)words + i);
+        const __m256i a = _mm256_packus_epi32(_mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256(w), 23), m32),
+                                              _mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256(w + 1), 23), m32));
+        const __m256i c = _mm256_packus_epi32(_mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256(w + 2), 23), m32),
+                                              _mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256(w + 3), 23), m32));
+        // the element order is scrambled, which a histogram does not mind
+        x = _mm256_packus_epi16(a, c);
+      } else {
+        const __m256i* w = (const __m256i*)((const uint16_t*)words + i);
+        const int sh = dt == BF16 ? 7 : 10;
+        x = _mm256_packus_epi16(_mm256_and_si256(_mm256_srli_epi16(_mm256_loadu_si256(w), sh), ff),
+                                _mm256_and_si256(_mm256_srli_epi16(_mm256_loadu_si256(w + 1), sh), ff));
+        if (dt == FP16) x = _mm256_and_si256(x, fp16mask);
+      }
+#pragma GCC unroll 16
+      for (int k = 0; k < K; ++k) acc[k] = _mm256_sub_epi8(acc[k], _mm256_cmpeq_epi8(x, bins[k]));
+      const __m256i d = _mm256_sub_epi8(x, lov);
+      const __m256i inwin = _mm256_cmpeq_epi8(_mm256_min_epu8(d, top), d);   // d <= 14 (unsigned)
+      const uint32_t out = ~(uint32_t)_mm256_movemask_epi8(_mm256_or_si256(inwin, _mm256_cmpeq_epi8(x, bins[K - 1])));
+      if (out) {
+        _mm256_store_si256((__m256i*)spill, x);
+        uint32_t bits = out;
+        while (bits) { hist[spill[__builtin_ctz(bits)]]++; bits &= bits - 1; }
+      }
+    }
+    for (int k = 0; k < K; ++k) {
+      const __m256i sd = _mm256_sad_epu8(acc[k], zero);
+      alignas(32) int64_t q[4];
+      _mm256_store_si256((__m256i*)q, sd);
+      sums[k] += q[0] + q[1] + q[2] + q[3];
+    }
+  }
+  for (int k = 0; k < K - 1; ++k) hist[lo + k] += sums[k];
+  hist[z] += sums[K - 1];
+  if (i < e) histogram_portable(words, i, e, dt, hist);
+}
 #pragma GCC diagnostic pop
 #endif  // ENEC_X86
 
@@ -739,11 +1130,15 @@ extern "C" {
 
 int enec_native_version() { return 2; }
 
-// 1 when the AVX-512 kernels are in use, 0 for the portable code.
-int enec_simd_level() { return use_avx512() ? 1 : 0; }
+// The kernels in use: 0 portable C++, 1 AVX2, 2 AVX-512.
+int enec_simd_level() { return simd_level(); }
 
-// enable = 0 forces the portable code (for tests), 1 uses whatever the CPU supports.
-void enec_set_simd(int enable) { g_simd.store(enable ? -1 : 0); }
+// The kernels the CPU has, whatever enec_set_simd says.
+int enec_simd_detected() { return kDetected; }
+
+// Cap the kernel level (for tests: every level writes the same bytes): 0 forces the portable
+// code, 1 at most AVX2, 2 (or more) whatever the CPU supports.
+void enec_set_simd(int max_level) { g_simd_cap.store(std::max(0, std::min(max_level, (int)kAVX512))); }
 
 // Ask for transparent huge pages on a large, not yet touched output buffer: first-touch page
 // faults of 4 KiB pages otherwise cost as much as the codec itself. Best effort, no error.
@@ -768,7 +1163,8 @@ int enec_histogram(const void* words, int64_t numel, int dt, int64_t* hist, int 
   const int64_t chunks = (numel + per - 1) / per;
   nthreads = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, chunks));
   std::vector<std::vector<int64_t>> partial(nthreads, std::vector<int64_t>(256, 0));
-  const bool simd = use_avx512() && numel >= 4096;
+  const int level = numel >= 4096 ? simd_level() : kPortable;
+  const bool simd = level != kPortable;
   int lo = 0, z = 0;
   if (simd) {
     // the 15-wide window and the extra bin come from a sample; any choice gives exact counts
@@ -793,12 +1189,68 @@ int enec_histogram(const void* words, int64_t numel, int dt, int64_t* hist, int 
   parallel_for(chunks, nthreads, 1, true, [&](int64_t c, int ti) {
     const int64_t s = c * per, e = std::min(numel, s + per);
 #if ENEC_X86
-    if (simd) { histogram_avx512(words, s, e, dt, lo, z, partial[ti].data()); return; }
+    if (level == kAVX512) { histogram_avx512(words, s, e, dt, lo, z, partial[ti].data()); return; }
+    if (level == kAVX2) { histogram_avx2(words, s, e, dt, lo, z, partial[ti].data()); return; }
 #endif
     histogram_portable(words, s, e, dt, partial[ti].data());
   });
   for (auto& p : partial)
     for (int64_t k = 0; k < bins; ++k) hist[k] += p[k];
+  return 0;
+}
+
+// Parameter choice, the same search as python/enec/params.py (the spec; the tests compare the
+// two on many histograms): for every pivot b the smallest lossless n, then the m minimising
+// m + (n - m)(1 - p_m^16); ties go to the smaller n, then b, then m. The floating-point steps are
+// the ones numpy does (exact integer sums, one division, four squarings), so the costs are equal.
+void enec_choose_params(const int64_t* hist, int dt, int* out) {
+  const int W = exp_bits(dt), size = 1 << W;
+  int present = 0, first = -1;
+  int64_t total_i = 0;
+  for (int x = 0; x < size; ++x)
+    if (hist[x]) { ++present; if (first < 0) first = x; total_i += hist[x]; }
+  if (present == 0) { out[0] = 0; out[1] = 1; out[2] = 0; return; }
+  if (present == 1) { out[0] = first; out[1] = 1; out[2] = 0; return; }
+  auto bitlen = [](unsigned v) { return v ? 32 - __builtin_clz(v) : 0; };
+  const double total = (double)total_i;
+  double best = 0;
+  int bb = -1, bn = 0, bm = 0;
+  int xs[256];                                  // the present exponents (absent ones add 0)
+  int np_ = 0;
+  for (int x = 0; x < size; ++x) if (hist[x]) xs[np_++] = x;
+  for (int b = 0; b < size; ++b) {
+    int need = 0;
+    for (int i = 0; i < np_; ++i) {
+      int d = (b - xs[i]) & (size - 1);
+      if (d >= size / 2) d -= size;            // signed W-bit distance
+      need = std::max(need, d >= 0 ? d : -d - 1);
+    }
+    const int n = std::min(W, bitlen((unsigned)need) + 1);
+    int64_t by_len[17] = {};
+    for (int i = 0; i < np_; ++i) by_len[bitlen((unsigned)((b - xs[i]) & ((1 << n) - 1)))] += hist[xs[i]];
+    int64_t below = 0;
+    for (int m = 0; m <= n; ++m) {              // m > n costs infinity in the spec
+      // cost >= m: once m exceeds the best cost, no larger m can win or tie
+      if (bb >= 0 && (double)m > best) break;
+      below += by_len[m];
+      const double pr = (double)below / total;
+      // p^16 by four squarings, exactly as params.py (pow() may differ in the last bit)
+      const double p2 = pr * pr, p4 = p2 * p2, p8 = p4 * p4;
+      // volatile: every product rounded on its own as in numpy, never fused into an FMA
+      // (-ffp-contract=fast, the GCC default, would fuse with -march flags that have FMA)
+      volatile double p16 = p8 * p8, spread = (double)(n - m) * (1.0 - p16);
+      const double cost = (double)m + spread;
+      if (bb < 0 || cost < best || (cost == best && n < bn)) { best = cost; bb = b; bn = n; bm = m; }
+    }
+  }
+  out[0] = bb; out[1] = bn; out[2] = bm;
+}
+
+// Histogram and parameter choice in one call (small tensors: one crossing of the ctypes border).
+int enec_analyze(const void* words, int64_t numel, int dt, int64_t* hist, int* params, int nthreads) {
+  const int rc = enec_histogram(words, numel, dt, hist, nthreads);
+  if (rc) return rc;
+  enec_choose_params(hist, dt, params);
   return 0;
 }
 
@@ -814,7 +1266,7 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int b, int n, int 
   Geometry g(numel);
   if (g.blocks == 0) return 0;
   const int h = n - m;
-  const bool simd = use_avx512() && dt != FP16;
+  const int level = dt != FP16 ? simd_level() : kPortable;
   const int64_t CB = 4;                                   // blocks per chunk
   const int64_t nchunks = (g.blocks + CB - 1) / CB;
   const int64_t max_ob = packed_bytes(kBlock, h);         // outlier bytes of a block, at most
@@ -826,7 +1278,7 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int b, int n, int 
   constexpr int64_t kPendingBytes = 4 << 20;
   std::unique_ptr<std::atomic<int64_t>[]> incl(new std::atomic<int64_t>[nchunks]);
   for (int64_t c = 0; c < nchunks; ++c) incl[c].store(-1, std::memory_order_relaxed);
-  nthreads = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, nchunks));
+  nthreads = (int)std::max<int64_t>(1, std::min<int64_t>(useful_threads(nthreads, numel), nchunks));
   struct Pending { int64_t c, total, sizes[4]; std::vector<uint8_t> data; };
   auto place = [&](int64_t c, const int64_t* sizes, int64_t total, const uint8_t* data, int64_t stride,
                    int64_t start) {
@@ -850,8 +1302,26 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int b, int n, int 
       if (++spins > 64) std::this_thread::yield();
     return start;
   };
-  auto body = [&](int /*ti*/, std::atomic<int64_t>* next) {
-    Scratch s;
+  // A large blob is fresh memory in transparent huge pages, which the kernel clears on the first
+  // write to each 2 MB page. Chunks are handed out in order, so every thread would write into the
+  // same pages of the raw and low sections and fault on them together; instead each thread first
+  // touches its own contiguous share (writing zeros: every byte below out_off is either written
+  // by the encoder afterwards or is a gap that must be zero), and all wait for each other before
+  // encoding, so a touch never lands on a byte already encoded.
+  const bool pretouch = p.nt && nthreads > 1;
+  std::atomic<int> touched{0};
+  auto touch = [&](int ti) {
+    const int64_t huge = 2 << 20;
+    const int64_t per = round_up((out_off + nthreads - 1) / nthreads, huge);
+    const int64_t s0 = std::min<int64_t>(out_off, ti * per), e0 = std::min<int64_t>(out_off, s0 + per);
+    volatile uint8_t* v = blob;
+    for (int64_t q = s0; q < e0; q += 4096) v[q] = 0;
+    touched.fetch_add(1, std::memory_order_acq_rel);
+    while (touched.load(std::memory_order_acquire) < nthreads) std::this_thread::yield();
+  };
+  auto body = [&](int ti, std::atomic<int64_t>* next) {
+    if (pretouch) touch(ti);
+    Scratch& s = thread_scratch();
     AlignedBuf tmp(CB * max_ob + 64);
     std::deque<Pending> q;
     int64_t pending_bytes = 0;
@@ -877,8 +1347,10 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int b, int n, int 
         uint8_t* dst = tmp.p + (t - t0) * max_ob;
         int64_t sz;
 #if ENEC_X86
-        if (simd && t < g.full) sz = dt == FP32 ? encode_block_avx512<true>(p, t, dst, s)
-                                               : encode_block_avx512<false>(p, t, dst, s);
+        if (level == kAVX512 && t < g.full) sz = dt == FP32 ? encode_block_avx512<true>(p, t, dst, s)
+                                                            : encode_block_avx512<false>(p, t, dst, s);
+        else if (level == kAVX2 && t < g.full) sz = dt == FP32 ? encode_block_avx2<true>(p, t, dst, s)
+                                                               : encode_block_avx2<false>(p, t, dst, s);
         else
 #endif
           sz = encode_block_portable(p, g, t, dst, s);
@@ -964,24 +1436,30 @@ int enec_decode(const uint8_t* blob, int64_t size, int dt, int64_t numel, int b,
   }
   Ctx p{dt, b, n, m, (t_end - t_begin) * kBlock >= kStreamElems, numel, raw_off, low_off, flags_off,
         index_off, out_off, nullptr, nullptr};
-  const bool simd = use_avx512() && dt != FP16;
+  const int level = dt != FP16 ? simd_level() : kPortable;
   std::atomic<int64_t> bad_block{-1};
   std::atomic<int> bad_kind{0};
   const int64_t nb = t_end - t_begin;
-  nthreads = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, (nb + 3) / 4));
-  std::vector<std::unique_ptr<Scratch>> scratch(nthreads);
   const int wb = dt == FP32 ? 4 : 2;
-  parallel_for(nb, nthreads, 4, false, [&](int64_t tt, int ti) {
+  // A large output is fresh memory in transparent huge pages: a thread's first write to a 2 MB
+  // page makes the kernel clear all of it, so each thread takes whole 2 MB pieces of the output
+  // (the threads then clear their pages in parallel, and never both fault on the same page).
+  const int64_t grain = p.nt ? std::max<int64_t>(4, (2 << 20) / (kBlock * wb)) : 4;
+  nthreads = (int)std::max<int64_t>(1, std::min<int64_t>(useful_threads(nthreads, nb * kBlock), (nb + grain - 1) / grain));
+  parallel_for(nb, nthreads, grain, false, [&](int64_t tt, int /*ti*/) {
     if (bad_block.load(std::memory_order_relaxed) >= 0) return;
-    if (!scratch[ti]) scratch[ti].reset(new Scratch());
-    Scratch& s = *scratch[ti];
+    Scratch& s = thread_scratch();
     const int64_t t = tt + t_begin;
     void* o = (uint8_t*)out + tt * kBlock * wb;
     const uint8_t* ol = blob + out_off + start[t];
     int rc;
 #if ENEC_X86
-    if (simd && t < g.full) rc = dt == FP32 ? decode_block_avx512<true>(p, t, blob, ol, fcount[t], o, s)
-                                           : decode_block_avx512<false>(p, t, blob, ol, fcount[t], o, s);
+    if (level == kAVX512 && t < g.full)
+      rc = dt == FP32 ? decode_block_avx512<true>(p, t, blob, ol, fcount[t], o, s)
+                      : decode_block_avx512<false>(p, t, blob, ol, fcount[t], o, s);
+    else if (level == kAVX2 && t < g.full)
+      rc = dt == FP32 ? decode_block_avx2<true>(p, t, blob, ol, fcount[t], o, s)
+                      : decode_block_avx2<false>(p, t, blob, ol, fcount[t], o, s);
     else
 #endif
       rc = decode_block_portable(p, g, t, blob, ol, fcount[t], o, s);
