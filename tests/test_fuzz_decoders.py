@@ -171,7 +171,8 @@ def _header_ok(check, buf) -> bool:
         return False
 
 
-@FUZZ
+# more examples: the kernel decoder is the one whose reads follow the blob's index and flags
+@settings(FUZZ, max_examples=400)
 @given(valid_blobs(), st.lists(mutations(), min_size=1, max_size=3), st.sampled_from([48, 48, 5, 1]))
 def test_emulated_mutated_blobs(emu, case, muts, cores):
     x, blob, checksum = case
