@@ -217,3 +217,33 @@ def test_emulated_arbitrary_bytes(emu, data):
 def test_emulated_valid_blobs_roundtrip(emu, case):
     x, blob, _ = case
     assert torch.equal(_bytes(E.decompress(blob)), _bytes(x))
+
+
+def _forge(spec, shape, numel, m=0, n=None, tail=0):
+    """A header with every field consistent under u64 arithmetic (offsets mod 2^64), followed by
+    `tail` zero bytes; total_bytes says the blob's real size."""
+    n = spec.exp_bits if n is None else n
+    lay = fmt.layout(spec, numel, len(shape), m)
+    hb = lay.header_bytes
+    fixed = struct.pack("<4sBBBBBBBBB3sIIQQQQQQQQQ", b"ENEC", 1, 1, spec.code, len(shape), 0, n, m, 16, 0,
+                        b"\0\0\0", fmt.BLOCK_ELEMS, hb, numel % 2**64, fmt.num_blocks(numel) % 2**64, 0,
+                        *(v % 2**64 for v in (lay.raw_offset, lay.low_offset, lay.flags_offset,
+                                              lay.index_offset, lay.outlier_offset)), hb + tail)
+    dims = struct.pack(f"<{len(shape)}Q", *(d % 2**64 for d in shape))
+    return np.frombuffer((fixed + dims).ljust(hb, b"\0") + bytes(tail), np.uint8)
+
+
+@pytest.mark.parametrize("spec", [fmt.BF16, fmt.FP32], ids=lambda s: s.name)
+@pytest.mark.parametrize("shape,numel", [
+    ((2**32, 2**32 + 1), 2**32),          # the u64 product wraps to numel
+    ((0, 2**64 - 1), 0),                  # zero dimension beside one that is no tensor size
+    ((2**62,), 2**62),                    # section sizes beyond 2^64 for FP32 (offsets wrap)
+    ((2**58 + 1,), 2**58 + 1),            # above the tiling's element cap
+    ((16384 * 3,), 16384 * 3),            # a real size, but the blob ends after its header
+])
+def test_emulated_forged_headers(emu, spec, shape, numel):
+    blob = _forge(spec, shape, numel, tail=64)
+    with pytest.raises(enec.CorruptStreamError):
+        fmt.parse_header(blob)
+    with pytest.raises(enec.CorruptStreamError):
+        E.decompress(blob)
