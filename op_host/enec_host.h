@@ -15,13 +15,21 @@
 extern "C" {
 #endif
 
+// Largest element count the tiling accepts. Keeps every section offset far from 2^64 (a forged
+// header cannot wrap an offset around to match a small blob); a real blob of this many elements
+// would be at least 2^58 bytes.
+#define ENEC_MAX_NUMEL (1ull << 58)
+// Header bytes of a 32-dim blob: the most a decoder reads before it knows the header's size.
+#define ENEC_HEADER_MAX_BYTES 352u
+
 // dtype codes of the format: 0 bfloat16, 1 float16, 2 float32.
 // Exponent width W of a dtype (8, 5, 8), or 0 for an unknown code.
 uint32_t EnecExpBits(uint32_t dtype);
 
 // Fill the tiling (block geometry and section offsets) for a tensor of `numel` elements with
 // `ndim` dimensions, compressed with parameters (b, n, m), run on `coreNum` vector cores.
-// Returns 0, or -1 for invalid arguments (unknown dtype, parameters out of range, coreNum 0).
+// Returns 0, or -1 for invalid arguments (unknown dtype, parameters out of range, coreNum 0,
+// numel above ENEC_MAX_NUMEL).
 int EnecComputeTiling(uint32_t dtype, uint64_t numel, uint32_t ndim, uint32_t b, uint32_t n, uint32_t m,
                       uint32_t coreNum, EnecTilingData* out);
 
@@ -43,6 +51,27 @@ uint32_t EnecHeaderBytes(uint32_t ndim);
 // section holds `outlierBytes` bytes. Returns the blob's total size.
 uint64_t EnecPackHeader(const EnecTilingData* t, uint32_t ndim, const uint64_t* shape, uint64_t outlierBytes,
                         uint8_t* out);
+
+// ---- decode side: validation before anything is allocated or launched. The decompress kernel
+// trusts its tiling and the blob's outlier index, so the torch_npu binding and the emulation
+// driver (python/enec/emulated.py) both run these two checks first.
+
+// Validate a blob's header against docs/FORMAT.md §2 and the blob's size `blobBytes`.
+// `head`: the blob's first min(blobBytes, ENEC_HEADER_MAX_BYTES) bytes (`headBytes` of them).
+// On success fills the tiling for `coreNum` cores with totalBytes = blobBytes, *ndim, shape[0..ndim)
+// (room for 32 entries), *checksumKind and *checksum, and returns 0. Otherwise returns -1 and
+// writes a message naming the problem to err (errLen bytes, NUL-terminated).
+int EnecParseHeader(const uint8_t* head, uint64_t headBytes, uint64_t blobBytes, uint32_t coreNum,
+                    EnecTilingData* t, uint32_t* ndim, uint64_t* shape, uint32_t* checksumKind, uint64_t* checksum,
+                    char* err, uint32_t errLen);
+
+// Check the outlier index against the flag bits (§4.4): entry t must be the sum of the outlier
+// sizes of blocks 0..t-1 recomputed from their flag counts, and the last block's outliers must
+// end at totalBytes. This bounds every outlier read of the decompress kernel inside the blob.
+// `sect`: the blob's bytes [flagsOffset, outlierOffset) (flags, gap, index), `sectBytes` of them.
+// Returns 0, or -1 with a message in err.
+int EnecCheckOutlierIndex(const uint8_t* sect, uint64_t sectBytes, const EnecTilingData* t, char* err,
+                          uint32_t errLen);
 
 #ifdef __cplusplus
 }

@@ -13,7 +13,8 @@
 //      outliers into a staging buffer, flagged-group counts per block
 //   4. counts to the host; EnecOutlierIndex (exclusive scan) and EnecPackHeader; both copied in
 //   5. enec_place_outliers moves the outliers to their final offsets; the blob is trimmed
-// decompress(blob, shape, dtype): header checks on the host, then enec_decompress.
+// decompress(blob, shape, dtype): EnecParseHeader and EnecCheckOutlierIndex on the host (header
+//   and flags/index copied back), then enec_decompress.
 // Other codecs and checksums run in the ops' CPU kernels (CompressOnHost / DecompressOnHost).
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -179,43 +180,42 @@ at::Tensor DecompressNpu(const at::Tensor& blobIn, c10::SymIntArrayRef symShape,
     TORCH_CHECK(blobIn.scalar_type() == at::kByte && blobIn.dim() == 1, "a compressed blob must be a 1-D uint8 tensor");
     at::Tensor blob = blobIn.contiguous();
     const uint64_t size = static_cast<uint64_t>(blob.numel());
-    TORCH_CHECK(size >= 96, "enec: blob of ", size, " bytes is too short for an enec header");
-    at::Tensor head = blob.narrow(0, 0, static_cast<int64_t>(std::min<uint64_t>(size, 96 + 8 * 32))).to(at::kCPU);
+    // The kernel trusts its tiling and the blob's outlier index: everything it reads is checked
+    // here first, with the same functions the emulation tests fuzz (python/enec/emulated.py).
+    // Corruption raises ValueError (enec.errors.EnecError derives from it) with "enec: corrupt blob".
+    at::Tensor head = blob.narrow(0, 0, static_cast<int64_t>(std::min<uint64_t>(size, ENEC_HEADER_MAX_BYTES)))
+                          .to(at::kCPU).contiguous();
     const uint8_t* h = head.data_ptr<uint8_t>();
-    TORCH_CHECK(std::memcmp(h, "ENEC", 4) == 0 && h[4] == 1, "enec: not an enec v1 blob");
-    if (h[5] != 1 || h[12] != 0) {
+    if (head.numel() >= 13 && std::memcmp(h, "ENEC", 4) == 0 && (h[5] != 1 || h[12] != 0)) {
         return DecompressOnHost(blob, symShape, dtype);     // codecs 2-4 or a checksum: see above
     }
-    const uint32_t code = h[6], ndim = h[7], b = h[8], n = h[9], m = h[10];
-    TORCH_CHECK(code <= 2 && ndim <= 32 && h[11] == 16 && h[12] == 0,
-                "enec: unsupported blob (dtype code, ndim or group length)");
-    TORCH_CHECK(DtypeOfCode(code) == dtype, "enec: blob holds ", DtypeOfCode(code), " but ", dtype, " was requested");
-    uint64_t numel = 0;
-    std::memcpy(&numel, h + 24, 8);
-    std::vector<int64_t> shape;
-    uint64_t prod = 1;
-    for (uint32_t i = 0; i < ndim; ++i) {
-        uint64_t d = 0;
-        std::memcpy(&d, h + 96 + 8 * i, 8);
-        shape.push_back(static_cast<int64_t>(d));
-        prod *= d;
-    }
-    TORCH_CHECK(prod == numel, "enec: corrupt header (shape and element count disagree)");
+    EnecTilingData t;
+    uint32_t ndim = 0, ckKind = 0;
+    uint64_t dims[32];
+    uint64_t ck = 0;
+    char err[512] = {0};
+    TORCH_CHECK_VALUE(EnecParseHeader(head.data_ptr<uint8_t>(), static_cast<uint64_t>(head.numel()), size, Blocks(), &t,
+                                      &ndim, dims, &ckKind, &ck, err, sizeof err) == 0,
+                      "enec: corrupt blob: ", err);
+    TORCH_CHECK(ckKind == 0, "enec: checksummed blob reached the kernel path");   // handled above
+    TORCH_CHECK(DtypeOfCode(static_cast<uint32_t>(t.dtype)) == dtype, "enec: blob holds ",
+                DtypeOfCode(static_cast<uint32_t>(t.dtype)), " but ", dtype, " was requested");
+    std::vector<int64_t> shape(dims, dims + ndim);      // every dimension < 2^63 (checked)
     TORCH_CHECK(static_cast<size_t>(symShape.size()) == shape.size(), "enec: blob shape ", at::IntArrayRef(shape),
                 " differs from the requested shape");
     for (size_t i = 0; i < shape.size(); ++i) {
         TORCH_CHECK(symShape[i] == shape[i], "enec: blob shape ", at::IntArrayRef(shape), " differs from the requested shape");
     }
-    EnecTilingData t;
-    TORCH_CHECK(EnecComputeTiling(code, numel, ndim, b, n, m, Blocks(), &t) == 0, "enec: invalid parameters in header");
-    uint64_t off[6];
-    std::memcpy(off, h + 48, sizeof off);
-    TORCH_CHECK(off[0] == t.rawOffset && off[1] == t.lowOffset && off[2] == t.flagsOffset && off[3] == t.indexOffset &&
-                off[4] == t.outlierOffset && off[5] == size && size >= t.outlierOffset,
-                "enec: section offsets or total size do not match the format");
-    t.totalBytes = size;
+    if (t.blocks) {
+        // flags + index: one small device-to-host copy (136 bytes per 16384 elements)
+        at::Tensor sect = blob.narrow(0, static_cast<int64_t>(t.flagsOffset),
+                                      static_cast<int64_t>(t.outlierOffset - t.flagsOffset)).to(at::kCPU).contiguous();
+        TORCH_CHECK_VALUE(EnecCheckOutlierIndex(sect.data_ptr<uint8_t>(), static_cast<uint64_t>(sect.numel()), &t, err,
+                                                sizeof err) == 0,
+                          "enec: corrupt blob: ", err);
+    }
     at::Tensor y = at::empty(shape, blob.options().dtype(dtype));
-    if (numel == 0) return y;
+    if (t.numel == 0) return y;
     at::Tensor tiling = TilingOnDevice(t, blob.device());
     const uint32_t blocks = static_cast<uint32_t>(t.coreNum);
     void* pb = blob.data_ptr();

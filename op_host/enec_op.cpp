@@ -3,6 +3,9 @@
 // aclnnEnecPlaceOutliers and aclnnEnecDecompress after `op_host/build.sh` + installing the .run.
 // The torch_npu binding (enec_npu_binding.cpp) does not need it: it launches the same kernels
 // directly on the current stream. Both paths fill the tiling with EnecComputeTiling.
+// The decompress kernel trusts the blob's outlier index: a caller of aclnnEnecDecompress must
+// first validate the blob with EnecParseHeader and EnecCheckOutlierIndex (enec_host.h), as the
+// torch_npu binding does; the tiling function here only sees the attributes.
 //
 // Kernel argument order (inputs, outputs, workspace, tiling) matches these definitions:
 //   enec_compress(x, blob, counts, staging, workspace, tiling)

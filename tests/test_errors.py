@@ -141,3 +141,22 @@ def test_checksum_detects_payload_corruption(impl, dtype):
     bad = plain.clone()
     bad[enec.header_of(plain).layout.raw_offset + 5] ^= 0x10
     assert not torch.equal(enec.decompress(bad).view(torch.uint8), x.view(torch.uint8))
+
+
+def test_huge_dimension_beside_zero_dimension(impl):
+    """Shape (0, 2^64 - 1) has product 0 = numel; a dimension >= 2^63 is no tensor size."""
+    b = enec.compress(torch.zeros(0, 4, dtype=torch.bfloat16)).numpy().copy()
+    b[fmt.HEADER_FIXED_BYTES + 8:fmt.HEADER_FIXED_BYTES + 16] = 0xFF
+    with pytest.raises(enec.CorruptStreamError, match="not a valid tensor size"):
+        enec.decompress(b)
+
+
+def test_npu_binding_value_error_becomes_corrupt_stream_error(monkeypatch):
+    """The NPU binding reports failed host checks as ValueError('enec: corrupt blob: ...')."""
+    from enec import api
+
+    def raising(*args):
+        raise ValueError("enec: corrupt blob: outlier index entry 1 is 5 but ...\nException raised from ...")
+    monkeypatch.setattr(api, "_decompress_op", raising)
+    with pytest.raises(enec.CorruptStreamError, match="outlier index entry 1"):
+        enec.decompress(_blob(300)[1])

@@ -1,5 +1,6 @@
-"""A fixed-length coverage-guided (atheris/libFuzzer) run of each CPU decoder; scripts/fuzz.py
-runs longer. A finding (crash, unexpected exception) makes libFuzzer exit non-zero."""
+"""A fixed-length coverage-guided (atheris/libFuzzer) run of each CPU decoder and of the emulated
+decompress kernel; scripts/fuzz.py runs longer. A finding (crash, unexpected exception, for the
+kernel also the emulation's GM bounds check firing) makes libFuzzer exit non-zero."""
 import os
 import subprocess
 import sys
@@ -19,3 +20,17 @@ def test_atheris_fixed_run(impl_name):
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "Done 10000 runs" in r.stderr
+
+
+def test_atheris_fixed_run_emulated():
+    import atheris  # noqa: F401
+    from enec import emulated
+    if not emulated.available():
+        pytest.skip("kernel sources are not in this checkout")
+    emulated.lib()          # build (cached) outside the fuzz run's time limit
+    r = subprocess.run([sys.executable, SCRIPT, "--target=emulated", "-runs=5000", "-seed=7"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Done 5000 runs" in r.stderr
+    # the structured mutations must get past the host checks into the kernel
+    assert "decoded by the kernel" in r.stderr, r.stderr[-1000:]

@@ -1,8 +1,12 @@
-"""Property-based fuzzing of every CPU decoder with mutated valid blobs (hypothesis).
+"""Property-based fuzzing of every decoder with mutated valid blobs (hypothesis).
 
-Each case must end in an EnecError or a tensor of the declared shape; with a checksum in the
-blob, a tensor must also be bit-exact. Peak memory of a decode is bounded by the blob's size.
-A fixed number of derandomized examples runs in the test suite; scripts/fuzz.py runs longer.
+Decoders: the CPU implementations (reference, native) and the AscendC decompress kernel under the
+emulation, driven like the torch_npu binding (host checks of op_host, then the kernel on all
+cores). Each case must end in an EnecError or a tensor of the declared shape; with a checksum in
+the blob, a tensor must also be bit-exact. Peak memory of a decode is bounded by the blob's size.
+For the emulated kernel a KernelError (the emulation's GM bounds or another hardware rule firing)
+is a failure: the host checks must have rejected the blob. A fixed number of derandomized
+examples runs in the test suite; scripts/fuzz.py runs longer.
 """
 import struct
 import tracemalloc
@@ -14,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import enec
+from enec import emulated as E
 from enec import format as fmt
 
 DTYPES = [torch.bfloat16, torch.float16, torch.float32]
@@ -25,6 +30,8 @@ FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
 def valid_blobs(draw):
     dtype = draw(st.sampled_from(DTYPES))
     n = draw(st.sampled_from([0, 1, 17, 300, 16384, 16384 + 300, 40000]))
+    # a few multi-dim and 0-dim shapes: dimension fields to forge, a zero dimension beside others
+    shape = draw(st.sampled_from({0: [(0,), (0, 7), (3, 0, 5)], 1: [(1,), ()], 300: [(300,), (3, 4, 25)]}.get(n, [(n,)])))
     seed = draw(st.integers(0, 2**16))
     g = torch.Generator().manual_seed(seed)
     kind = draw(st.sampled_from(["normal", "bits", "wide"]))
@@ -35,13 +42,18 @@ def valid_blobs(draw):
     else:
         x = torch.randn(n, generator=g) * (0.02 if kind == "normal" else 1e4)
         x = x.to(dtype)
+    x = x.reshape(shape)
     checksum = draw(st.booleans())
     return x, enec.compress(x, checksum=checksum).numpy().copy(), checksum
 
 
+def _bytes(t: torch.Tensor) -> torch.Tensor:
+    return t.reshape(-1).view(torch.uint8)
+
+
 @st.composite
 def mutations(draw):
-    kind = draw(st.sampled_from(["flip", "truncate", "extend", "header_field", "splice"]))
+    kind = draw(st.sampled_from(["flip", "truncate", "extend", "header_field", "splice", "flag_bit", "index_entry"]))
     return kind, draw(st.integers(0, 2**31)), draw(st.integers(1, 255)), draw(st.integers(0, 2**64 - 1))
 
 
@@ -67,6 +79,23 @@ def mutate(blob: np.ndarray, kind, pos, byte, big):
             off = _FIELDS_U8[pos % len(_FIELDS_U8)]
             if off < b.size:
                 b[off] = byte
+    elif kind in ("flag_bit", "index_entry"):
+        # aimed at the small sections that steer the outlier reads (random flips rarely land there)
+        try:
+            h = fmt.parse_header(b)
+        except enec.EnecError:
+            return b
+        lay = h.layout
+        if h.blocks == 0:
+            return b
+        if kind == "flag_bit":
+            if lay.flags_bytes:
+                b[lay.flags_offset + pos % lay.flags_bytes] ^= 1 << (byte % 8)
+        else:
+            off = lay.index_offset + 8 * (pos % h.blocks)
+            old = int(b[off:off + 8].view(np.uint64)[0])
+            val = [big, old + 32 * (byte - 128), old ^ (1 << (byte % 64)), h.outlier_bytes, 2**64 - 32][pos % 5]
+            b[off:off + 8] = np.frombuffer(struct.pack("<Q", val % 2**64), np.uint8)
     else:   # splice: copy a chunk of the blob over another place
         if b.size > 64:
             src, dst = pos % (b.size - 32), (pos // 7) % (b.size - 32)
@@ -93,7 +122,8 @@ def test_mutated_blobs(impl, case, muts):
     h = enec.header_of(bad)
     assert tuple(y.shape) == h.shape
     if checksum and h.checksum_kind == fmt.CHECKSUM_XXH64 and np.array_equal(bad[:fmt.HEADER_FIXED_BYTES], blob[:fmt.HEADER_FIXED_BYTES]):
-        assert y.shape == x.shape and torch.equal(y.view(torch.uint8), x.view(torch.uint8))
+        # the checksum vouches for the data (the dimensions may differ: a zero-size shape)
+        assert torch.equal(_bytes(y), _bytes(x))
 
 
 @FUZZ
@@ -109,4 +139,111 @@ def test_arbitrary_bytes(impl, data):
 @given(valid_blobs())
 def test_valid_blobs_roundtrip(impl, case):
     x, blob, _ = case
-    assert torch.equal(enec.decompress(blob).view(torch.uint8), x.view(torch.uint8))
+    assert torch.equal(_bytes(enec.decompress(blob)), _bytes(x))
+
+
+# ------------------------------------------------------------------------------ emulated kernels
+
+@pytest.fixture(scope="module")
+def emu():
+    if not E.available():
+        pytest.skip("kernel sources are not in this checkout")
+    E.lib()                 # compiles once per source hash and flags (cached)
+    return E
+
+
+def _emu_decode(bad: np.ndarray, cores: int):
+    """Decode with the emulated kernel; a KernelError propagates (a missed host check)."""
+    tracemalloc.start()
+    try:
+        return E.decompress(bad, cores=cores)
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak < 16 * bad.size + (4 << 20), f"decode of a {bad.size}-byte blob peaked at {peak} bytes"
+
+
+def _header_ok(check, buf) -> bool:
+    try:
+        check(buf)
+        return True
+    except enec.EnecError:
+        return False
+
+
+# more examples: the kernel decoder is the one whose reads follow the blob's index and flags
+@settings(FUZZ, max_examples=400)
+@given(valid_blobs(), st.lists(mutations(), min_size=1, max_size=3), st.sampled_from([48, 48, 5, 1]))
+def test_emulated_mutated_blobs(emu, case, muts, cores):
+    x, blob, checksum = case
+    bad = blob
+    for m in muts:
+        bad = mutate(bad, *m)
+    # the binding's C header checks accept exactly what format.py accepts
+    py_ok = _header_ok(fmt.parse_header, bad)
+    assert py_ok == _header_ok(lambda b: E.parse_header(b, cores, check_index=False), bad)
+    try:
+        ref = enec.decompress(bad)
+    except enec.EnecError:
+        ref = None
+    try:
+        y = _emu_decode(bad, cores)
+    except enec.EnecError:
+        # the reference checks more (outlier padding, all-zero flagged groups); never less
+        assert ref is None, "the emulated path rejected a blob the CPU decoder accepts"
+        return
+    h = fmt.parse_header(bad)
+    assert tuple(y.shape) == h.shape and y.dtype == getattr(torch, h.dtype.name)
+    if ref is not None:
+        assert torch.equal(_bytes(y), _bytes(ref)), "emulated and CPU decoders differ"
+    if checksum and h.checksum_kind == fmt.CHECKSUM_XXH64 and np.array_equal(bad[:fmt.HEADER_FIXED_BYTES], blob[:fmt.HEADER_FIXED_BYTES]):
+        # the checksum vouches for the data (the dimensions may differ: a zero-size shape)
+        assert torch.equal(_bytes(y), _bytes(x))
+
+
+@FUZZ
+@given(st.binary(min_size=0, max_size=600))
+def test_emulated_arbitrary_bytes(emu, data):
+    buf = np.frombuffer(data, np.uint8)
+    assert _header_ok(fmt.parse_header, buf) == _header_ok(lambda b: E.parse_header(b, check_index=False), buf)
+    try:
+        _emu_decode(buf, 48)
+    except enec.EnecError:
+        pass
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(valid_blobs())
+def test_emulated_valid_blobs_roundtrip(emu, case):
+    x, blob, _ = case
+    assert torch.equal(_bytes(E.decompress(blob)), _bytes(x))
+
+
+def _forge(spec, shape, numel, m=0, n=None, tail=0):
+    """A header with every field consistent under u64 arithmetic (offsets mod 2^64), followed by
+    `tail` zero bytes; total_bytes says the blob's real size."""
+    n = spec.exp_bits if n is None else n
+    lay = fmt.layout(spec, numel, len(shape), m)
+    hb = lay.header_bytes
+    fixed = struct.pack("<4sBBBBBBBBB3sIIQQQQQQQQQ", b"ENEC", 1, 1, spec.code, len(shape), 0, n, m, 16, 0,
+                        b"\0\0\0", fmt.BLOCK_ELEMS, hb, numel % 2**64, fmt.num_blocks(numel) % 2**64, 0,
+                        *(v % 2**64 for v in (lay.raw_offset, lay.low_offset, lay.flags_offset,
+                                              lay.index_offset, lay.outlier_offset)), hb + tail)
+    dims = struct.pack(f"<{len(shape)}Q", *(d % 2**64 for d in shape))
+    return np.frombuffer((fixed + dims).ljust(hb, b"\0") + bytes(tail), np.uint8)
+
+
+@pytest.mark.parametrize("spec", [fmt.BF16, fmt.FP32], ids=lambda s: s.name)
+@pytest.mark.parametrize("shape,numel", [
+    ((2**32, 2**32 + 1), 2**32),          # the u64 product wraps to numel
+    ((0, 2**64 - 1), 0),                  # zero dimension beside one that is no tensor size
+    ((2**62,), 2**62),                    # section sizes beyond 2^64 for FP32 (offsets wrap)
+    ((2**58 + 1,), 2**58 + 1),            # above the tiling's element cap
+    ((16384 * 3,), 16384 * 3),            # a real size, but the blob ends after its header
+])
+def test_emulated_forged_headers(emu, spec, shape, numel):
+    blob = _forge(spec, shape, numel, tail=64)
+    with pytest.raises(enec.CorruptStreamError):
+        fmt.parse_header(blob)
+    with pytest.raises(enec.CorruptStreamError):
+        E.decompress(blob)

@@ -9,6 +9,7 @@ import torch
 
 from . import cpu
 from . import format as fmt
+from .errors import CorruptStreamError, EnecError
 from .ops import compress as _compress_op
 from .ops import decompress as _decompress_op
 
@@ -43,7 +44,13 @@ def decompress(blob, device=None) -> torch.Tensor:
         with warnings.catch_warnings():        # read-only buffers (bytes): never written to
             warnings.simplefilter("ignore", UserWarning)
             t = torch.from_numpy(arr)
-    out = _decompress_op(t, list(hdr.shape), getattr(torch, hdr.dtype.name))
+    try:
+        out = _decompress_op(t, list(hdr.shape), getattr(torch, hdr.dtype.name))
+    except ValueError as e:
+        # the NPU binding's host checks raise a plain ValueError (op_host/enec_npu_binding.cpp)
+        if isinstance(e, EnecError) or "enec: corrupt blob" not in str(e):
+            raise
+        raise CorruptStreamError(str(e).splitlines()[0]) from e
     return out.to(device) if device is not None else out
 
 

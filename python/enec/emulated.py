@@ -11,7 +11,14 @@ the host code of op_host/enec_host.cpp, and driven exactly as the torch_npu bind
     decompress: tiling from the header -> enec_decompress on all cores
 
 Only available from a source checkout (the kernel sources are not installed with the package).
-The build is cached in $ENEC_EMU_BUILD or a temporary folder, keyed by the sources' hash.
+The build is cached in $ENEC_EMU_BUILD or a temporary folder, keyed by the sources' and flags'
+hash. $ENEC_EMU_CXXFLAGS adds compiler flags (e.g. -fsanitize=address,undefined for
+scripts/sanitize.sh; the process must then preload the sanitizer runtimes).
+
+Decoding validates the blob on the host before the kernel runs, with the same functions the
+torch_npu binding calls (EnecParseHeader, EnecCheckOutlierIndex): a corrupt blob raises
+CorruptStreamError, never a kernel fault. The checksum, which the NPU binding does not verify
+(it refuses checksummed blobs), is verified here after decoding.
 """
 from __future__ import annotations
 
@@ -27,6 +34,7 @@ import numpy as np
 
 from . import format as fmt
 from . import reference
+from .errors import ChecksumMismatchError, CorruptStreamError
 from .params import Params, choose_params
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -36,8 +44,10 @@ HEADERS = ["op_kernel/enec_common.h", "op_kernel/enec_tiling.h", "op_host/enec_h
            "tests/ascendc_emu/include/kernel_operator.h"]
 DEFAULT_CORES = 48            # vector cores of an Ascend 910B2
 CXXFLAGS = ["-std=c++17", "-O2", "-shared", "-fPIC"]
+_HEAD = fmt.HEADER_FIXED_BYTES + 8 * fmt.MAX_NDIM     # ENEC_HEADER_MAX_BYTES: header bytes read first
 
 _lock = threading.Lock()
+_run_lock = threading.Lock()      # the emulation's GM registry is process-wide: one launch at a time
 _lib = None
 
 
@@ -63,8 +73,13 @@ def build_dir() -> pathlib.Path:
     return d
 
 
+def env_flags() -> list:
+    return os.environ.get("ENEC_EMU_CXXFLAGS", "").split()
+
+
 def build(extra_flags: tuple = ()) -> pathlib.Path:
     """Compile the kernels + emulation + host code into a shared library (cached)."""
+    extra_flags = (*env_flags(), *extra_flags)     # after CXXFLAGS, so e.g. -O1 wins over -O2
     h = hashlib.sha256()
     for p in KERNEL_SOURCES + HOST_SOURCES + HEADERS:
         h.update(p.encode())
@@ -76,7 +91,9 @@ def build(extra_flags: tuple = ()) -> pathlib.Path:
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
     cmd = ["g++", *CXXFLAGS, *extra_flags, f"-I{ROOT / 'tests/ascendc_emu/include'}", f"-I{ROOT / 'op_kernel'}",
            *[str(ROOT / p) for p in KERNEL_SOURCES + HOST_SOURCES], "-o", str(tmp)]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError(f"building the emulated kernels failed:\n{' '.join(cmd)}\n{r.stderr[-4000:]}")
     os.replace(tmp, out)
     return out
 
@@ -102,6 +119,9 @@ def lib():
             L.EnecPackHeader.restype = U64
             L.EnecHeaderBytes.argtypes = [ctypes.c_uint32]
             L.EnecHeaderBytes.restype = ctypes.c_uint32
+            L.EnecParseHeader.argtypes = [P, U64, U64, ctypes.c_uint32, T, P, P, P, P, ctypes.c_char_p,
+                                          ctypes.c_uint32]
+            L.EnecCheckOutlierIndex.argtypes = [P, U64, T, ctypes.c_char_p, ctypes.c_uint32]
             L.enec_emu_stats.argtypes = [P]
             _lib = L
     return _lib
@@ -156,25 +176,67 @@ def compress_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, params:
     blob = np.zeros(cap, dtype=np.uint8)
     err = ctypes.create_string_buffer(1024)
     xb = words if numel else np.zeros(16, dtype=words.dtype)
-    _check(L.enec_emu_compress(_ptr(xb), max(words.nbytes, 1), _ptr(blob), blob.nbytes, _ptr(ws), ws.nbytes,
-                               _ptr(counts), ctypes.byref(t), err, 1024), err, "enec_compress")
+    with _run_lock:
+        rc = L.enec_emu_compress(_ptr(xb), max(words.nbytes, 1), _ptr(blob), blob.nbytes, _ptr(ws), ws.nbytes,
+                                 _ptr(counts), ctypes.byref(t), err, 1024)
+    _check(rc, err, "enec_compress")
     index = np.zeros(max(t.blocks, 1), dtype=np.uint64)
     out_bytes = int(L.EnecOutlierIndex(_ptr(counts), t.blocks, params.n, params.m, _ptr(index)))
     dims = np.array(shape, dtype=np.uint64) if ndim else np.zeros(1, dtype=np.uint64)
     total = int(L.EnecPackHeader(ctypes.byref(t), ndim, _ptr(dims), out_bytes, _ptr(blob)))
     blob[t.indexOffset:t.indexOffset + 8 * t.blocks] = index[:t.blocks].view(np.uint8)
-    _check(L.enec_emu_place(_ptr(blob), total, _ptr(ws), ws.nbytes, _ptr(counts), ctypes.byref(t), err, 1024),
-           err, "enec_place_outliers")
+    with _run_lock:
+        rc = L.enec_emu_place(_ptr(blob), total, _ptr(ws), ws.nbytes, _ptr(counts), ctypes.byref(t), err, 1024)
+    _check(rc, err, "enec_place_outliers")
     return blob[:total].copy()
+
+
+def parse_header(buf: np.ndarray, cores: int = DEFAULT_CORES, check_index: bool = True):
+    """The NPU binding's host checks of a blob (op_host EnecParseHeader + EnecCheckOutlierIndex):
+    returns (tiling, shape, dtype spec, checksum kind, checksum) or raises CorruptStreamError."""
+    L = lib()
+    t = EnecTilingData()
+    ndim = ctypes.c_uint32()
+    dims = (ctypes.c_uint64 * fmt.MAX_NDIM)()
+    ck_kind, ck = ctypes.c_uint32(), ctypes.c_uint64()
+    err = ctypes.create_string_buffer(512)
+    head = np.ascontiguousarray(buf[:_HEAD]) if buf.size else np.zeros(1, np.uint8)
+    if L.EnecParseHeader(_ptr(head), min(buf.size, _HEAD), buf.size, cores, ctypes.byref(t), ctypes.byref(ndim),
+                         ctypes.addressof(dims), ctypes.byref(ck_kind), ctypes.byref(ck), err, 512):
+        raise CorruptStreamError(err.value.decode(errors="replace"))
+    if t.blocks and check_index:
+        # only the flags, gap and index travel to the host (on the NPU: one small device-to-host copy)
+        sect = np.ascontiguousarray(buf[t.flagsOffset:t.outlierOffset])
+        if L.EnecCheckOutlierIndex(_ptr(sect), sect.size, ctypes.byref(t), err, 512):
+            raise CorruptStreamError(err.value.decode(errors="replace"))
+    return t, tuple(dims[:ndim.value]), fmt.DTYPES[t.dtype], ck_kind.value, ck.value
+
+
+def _decode(blob, cores: int):
+    buf = np.ascontiguousarray(np.frombuffer(memoryview(blob).cast("B"), dtype=np.uint8))
+    t, shape, spec, ck_kind, ck = parse_header(buf, cores)
+    out = np.zeros(max(t.numel, 1), dtype=np.uint32 if spec is fmt.FP32 else np.uint16)
+    if t.numel:
+        err = ctypes.create_string_buffer(1024)
+        with _run_lock:
+            rc = lib().enec_emu_decompress(_ptr(buf), buf.nbytes, _ptr(out), out.nbytes, ctypes.byref(t), err, 1024)
+        _check(rc, err, "enec_decompress")
+    words = out[:t.numel]
+    if ck_kind == fmt.CHECKSUM_XXH64:
+        from .cpu import checksum_of
+        if checksum_of(words) != ck:
+            raise ChecksumMismatchError("decompressed data does not match the blob's XXH64 checksum: the blob is corrupt")
+    return words, shape, spec
 
 
 def decompress_words(blob, cores: int = DEFAULT_CORES) -> np.ndarray:
     """Decode a blob with the decompress kernel under the emulation: flat uint16/uint32 words."""
-    buf = np.ascontiguousarray(np.frombuffer(memoryview(blob).cast("B"), dtype=np.uint8))
-    hdr = fmt.parse_header(buf)
-    t = tiling(hdr.dtype, hdr.numel, len(hdr.shape), Params(hdr.b, hdr.n, hdr.m), cores)
-    out = np.zeros(max(hdr.numel, 1), dtype=np.uint32 if hdr.dtype is fmt.FP32 else np.uint16)
-    err = ctypes.create_string_buffer(1024)
-    _check(lib().enec_emu_decompress(_ptr(buf), buf.nbytes, _ptr(out), out.nbytes, ctypes.byref(t), err, 1024),
-           err, "enec_decompress")
-    return out[:hdr.numel]
+    return _decode(blob, cores)[0]
+
+
+def decompress(blob, cores: int = DEFAULT_CORES):
+    """Decode a blob like the NPU binding does, as a CPU torch tensor of the header's shape and dtype."""
+    import torch
+    words, shape, spec = _decode(blob, cores)
+    signed = np.int32 if spec is fmt.FP32 else np.int16      # torch lacks uint views
+    return torch.from_numpy(words.view(signed)).view(getattr(torch, spec.name)).reshape(shape)

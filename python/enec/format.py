@@ -28,6 +28,7 @@ GROUP_LEN = 16                 # L: codes per group; one flag bit per group
 BLOCK_ROUND = 256              # a short last block is padded to a multiple of this many lanes
 SECTION_ALIGN = 32             # every section starts 32-byte aligned (Ascend UB/DMA granularity)
 MAX_NDIM = 32
+MAX_DIM = 1 << 63              # a dimension must fit a torch (int64) size
 HEADER_FIXED_BYTES = 96
 INDEX_ENTRY_BYTES = 8          # one u64 per block: start of its outliers inside the outlier section
 
@@ -310,6 +311,10 @@ def _parse(mv: memoryview, whole: bool) -> Header:
     if hbytes != header_bytes(ndim) or (whole and size < hbytes):
         raise CorruptStreamError(f"header size {hbytes} inconsistent with ndim {ndim} or blob size {size}")
     shape = struct.unpack_from(f"<{ndim}Q", mv, HEADER_FIXED_BYTES)
+    for i, d in enumerate(shape):
+        # torch sizes are int64; with a zero dimension elsewhere the product check alone passes
+        if d >= MAX_DIM:
+            raise CorruptStreamError(f"dimension {i} of size {d} is not a valid tensor size")
     prod = 1
     for d in shape:
         prod *= d
