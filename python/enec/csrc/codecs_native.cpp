@@ -351,37 +351,52 @@ extern "C" {
 // [0, numel), -2 cap too small, -3 unknown format or parameter.
 int64_t sparse_pattern_encode(int fmt, int param, int64_t numel, int64_t cols, const int64_t* pos,
                               int64_t nnz, uint8_t* out, int64_t cap) {
-    for (int64_t i = 0; i < nnz; i++)      // the writers below index by position
-        if (pos[i] < 0 || pos[i] >= numel || (i && pos[i] <= pos[i - 1])) return -1;
+    // The writers index by position, so each position is checked (inside [0, numel), above the
+    // previous one) before it is used, in the pass that first reads it.
+    auto bad = [&](int64_t i) { return pos[i] < 0 || pos[i] >= numel || (i && pos[i] <= pos[i - 1]); };
     if (fmt == SP_BITMAP) {
         int64_t nb = (numel + 7) / 8;
         if (nb > cap) return -2;
         std::memset(out, 0, (size_t)nb);
-        for (int64_t i = 0; i < nnz; i++) out[pos[i] >> 3] |= (uint8_t)(1u << (pos[i] & 7));
+        for (int64_t i = 0; i < nnz; i++) {
+            if (bad(i)) return -1;
+            out[pos[i] >> 3] |= (uint8_t)(1u << (pos[i] & 7));
+        }
         return nb;
     }
     if (fmt == SP_BITMAP2) {
         if (param < 2 || param > 9) return -3;
-        int64_t s = 1ll << param;
-        int64_t nblk = (numel + s - 1) / s;
+        const int64_t s = 1ll << param;
+        const int64_t nblk = (numel + s - 1) / s;
+        // pass 1: the plain bitmap of all nblk * s elements, and the count of non-empty blocks
+        std::vector<uint8_t> full((size_t)((nblk * s + 7) / 8));
         int64_t ne = 0, last = -1;
-        for (int64_t i = 0; i < nnz; i++)
+        for (int64_t i = 0; i < nnz; i++) {
+            if (bad(i)) return -1;
+            full[pos[i] >> 3] |= (uint8_t)(1u << (pos[i] & 7));
             if ((pos[i] >> param) != last) { last = pos[i] >> param; ne++; }
-        int64_t nbytes = (nblk + ne * s + 7) / 8;
+        }
+        const int64_t nbytes = (nblk + ne * s + 7) / 8;
         if (nbytes > cap) return -2;
         std::memset(out, 0, (size_t)nbytes);
-        int64_t rank = -1;
-        last = -1;
-        for (int64_t i = 0; i < nnz; i++) {
-            int64_t b = pos[i] >> param;
-            if (b != last) {                // first non-zero of a new block: mark it, next slot
-                last = b;
-                rank++;
+        // pass 2, over blocks: the block bit, then the block's s bits appended to the element
+        // bits (a bit writer that starts at bit nblk, after the block bitmap's last bits)
+        for (int64_t b = 0; b < nblk; b++)
+            if (bits_at(full.data(), (int64_t)full.size(), b * s, s < 56 ? (int)s : 56) != 0
+                || (s > 56 && popcount_bits(full.data(), (int64_t)full.size(), b * s, s)))
                 out[b >> 3] |= (uint8_t)(1u << (b & 7));
-            }
-            int64_t bit = nblk + rank * s + (pos[i] & (s - 1));
-            out[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+        BitWriter bw(out, nbytes);
+        bw.pos = nblk >> 3;
+        bw.nacc = (int)(nblk & 7);
+        bw.acc = bw.nacc ? (uint64_t)(out[bw.pos] & ((1u << bw.nacc) - 1)) : 0;
+        const int piece = s < 32 ? (int)s : 32;
+        for (int64_t b = 0; b < nblk; b++) {
+            if (!((out[b >> 3] >> (b & 7)) & 1)) continue;
+            for (int64_t j = 0; j < s; j += piece)
+                bw.put(bits_at(full.data(), (int64_t)full.size(), b * s + j, piece), piece);
         }
+        bw.flush();
+        if (bw.overflow || bw.pos != nbytes) return -2;   // cannot happen: ne blocks were counted
         return nbytes;
     }
     if (fmt == SP_RLE) {
@@ -391,6 +406,7 @@ int64_t sparse_pattern_encode(int fmt, int param, int64_t numel, int64_t cols, c
         BitWriter bw(out, cap);
         int64_t prev = -1;
         for (int64_t i = 0; i < nnz; i++) {
+            if (bad(i)) return -1;
             int64_t g = pos[i] - prev - 1;
             for (int64_t q = g / m; q > 0; q--) bw.put((uint64_t)m, w);   // fillers
             bw.put((uint64_t)(g % m), w);
@@ -406,6 +422,8 @@ int64_t sparse_pattern_encode(int fmt, int param, int64_t numel, int64_t cols, c
         int64_t rows = cols ? numel / cols : 0;
         int pw = bitlen((uint64_t)nnz), cw = bitlen((uint64_t)(cols > 1 ? cols - 1 : 0));
         if (pw > 56 || cw > 56) return -3;
+        for (int64_t i = 0; i < nnz; i++)
+            if (bad(i)) return -1;
         BitWriter bw(out, cap);
         bw.put(0, pw);
         int64_t k = 0;
