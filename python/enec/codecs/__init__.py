@@ -43,15 +43,28 @@ def check_codec(codec: str, spec: fmt.DTypeSpec) -> None:
         raise UnsupportedDTypeError(f"codec {codec!r} codes 8-bit dtypes, not torch.{spec.name}")
 
 
-def kernels(enec_impl):
-    """(qlc kernels, apack kernels) matching the ENEC implementation's name (reference or
-    native); ENEC_CODECS_IMPL=reference|native overrides it for codecs 2-3."""
+def _native_codecs(enec_impl):
+    """The native codec module when the ENEC implementation's name (reference or native), or
+    ENEC_CODECS_IMPL=reference|native, asks for it and the library is built; else None."""
     name = os.environ.get("ENEC_CODECS_IMPL") or getattr(enec_impl, "name", "reference")
     if name == "native":
         from . import native
         if native.available():
-            return native.QLC, native.APACK
-    return qlc.Reference, apack.Reference
+            return native
+    return None
+
+
+def kernels(enec_impl):
+    """(qlc kernels, apack kernels) matching the ENEC implementation's name (reference or
+    native); ENEC_CODECS_IMPL=reference|native overrides it for codecs 2-4."""
+    nat = _native_codecs(enec_impl)
+    return (nat.QLC, nat.APACK) if nat else (qlc.Reference, apack.Reference)
+
+
+def sparse_kernels(enec_impl):
+    """Codec 4's pattern coder, chosen as `kernels` chooses (native.SPARSE or sparse.Reference)."""
+    nat = _native_codecs(enec_impl)
+    return nat.SPARSE if nat else sparse.Reference
 
 
 def _dense(words, spec, shape, codec, enec_impl):
@@ -78,14 +91,16 @@ def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: st
         return _dense(w, sp, shp, dense, enec_impl), fmt.CODEC_IDS[dense]
 
     if codec == "sparse":
-        return sparse.encode(words, spec, shape, dense_encode, force=sparse_force)
+        return sparse.encode(words, spec, shape, dense_encode, force=sparse_force,
+                             kernels=sparse_kernels(enec_impl))
     if codec != "auto":
         return _dense(words, spec, shape, codec, enec_impl)
     zeros = words.size - int(np.count_nonzero(words))
     if not (words.size and zeros >= SPARSE_TRY_FRACTION * words.size):
         return _dense(words, spec, shape, dense, enec_impl)
     blob = _dense(words, spec, (words.size,), dense, enec_impl)   # 1-D: reusable inside sparse
-    alt = sparse.encode(words, spec, shape, dense_encode, dense_blob=(blob, fmt.CODEC_IDS[dense]))
+    alt = sparse.encode(words, spec, shape, dense_encode, dense_blob=(blob, fmt.CODEC_IDS[dense]),
+                        kernels=sparse_kernels(enec_impl))
     # the N-d dense blob differs from the 1-d one only by its header's size
     if alt.size < blob.size + fmt.header_bytes(len(shape)) - fmt.header_bytes(1):
         return alt
@@ -108,7 +123,7 @@ def decode_words(buf: np.ndarray, header, enec_impl) -> np.ndarray:
             if h.codec == fmt.CODEC_ENEC:
                 return enec_impl.decode(b, h), h
             return decode_words(b, h, enec_impl), h
-        return sparse.decode(buf, header, dense_decode)
+        return sparse.decode(buf, header, dense_decode, sparse_kernels(enec_impl))
     raise CorruptStreamError(f"unknown codec id {header.codec}")
 
 

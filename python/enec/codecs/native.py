@@ -1,8 +1,10 @@
-"""Native kernels of codecs 2 and 3: python/enec/csrc/codecs_native.cpp through ctypes.
+"""Native kernels of codecs 2-4: python/enec/csrc/codecs_native.cpp through ctypes.
 
 Optional: when the library is not built, `available()` is False and the numpy references run.
-The kernel classes have the signatures of `qlc.Reference` and `apack.Reference` and produce
-the same bytes (tests/test_codecs_native.py). ENEC_CODECS_LIB points at another build.
+The kernel classes have the signatures of `qlc.Reference`, `apack.Reference` and
+`sparse.Reference` (the zero-pattern coder) and produce the same bytes
+(tests/test_codecs_native.py, tests/test_codecs_sparse_native.py). ENEC_CODECS_LIB points at
+another build.
 """
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ import os
 import numpy as np
 
 from ..errors import CorruptStreamError
-from . import apack, qlc
+from . import apack, qlc, sparse
+
+ABI_VERSION = 2          # codecs_abi_version() of the library this module was written for
 
 _lib = None
 _load_error = None
@@ -31,8 +35,9 @@ def _load():
         return None
     try:
         lib = ctypes.CDLL(paths[0])
-        if lib.codecs_abi_version() != 1:
-            raise OSError("ABI version mismatch")
+        if lib.codecs_abi_version() != ABI_VERSION:
+            raise OSError(f"ABI version mismatch: library {lib.codecs_abi_version()}, expected "
+                          f"{ABI_VERSION} (rebuild: python setup.py build_ext --inplace)")
     except (OSError, AttributeError) as e:
         _load_error = str(e)
         return None
@@ -47,6 +52,10 @@ def _load():
     lib.apack_encode.restype = i32
     lib.apack_decode.argtypes = [vp, i64, vp, vp, i64, vp, i64, vp, vp, vp, vp, i32, vp, i64, vp]
     lib.apack_decode.restype = i32
+    lib.sparse_pattern_encode.argtypes = [i32, i32, i64, i64, vp, i64, vp, i64]
+    lib.sparse_pattern_encode.restype = i64
+    lib.sparse_pattern_decode.argtypes = [i32, i32, i64, i64, i64, vp, i64, vp, vp]
+    lib.sparse_pattern_decode.restype = i32
     _lib = lib
     return lib
 
@@ -164,4 +173,76 @@ class APACK:
                                   _p(inv), apack.CHUNK, _p(out))
         if rc:
             raise CorruptStreamError(_APACK_ERRORS.get(rc, f"apack: decode error {rc}"))
+        return out
+
+
+_SPARSE_ERRORS = {-2: "non-zero padding bits",
+                  -4: "pattern shorter than its block bitmap",
+                  -5: "a block marked non-empty has no non-zero",
+                  -6: "a non-zero lies past the tensor's end",
+                  -7: "fewer non-zeros in the pattern than the header says",
+                  -8: "row pointers are not 0 .. nnz, non-decreasing",
+                  -9: "a column index is past the row length",
+                  -10: "column indices not increasing within a row",
+                  -11: "format or parameter not supported by the native kernel"}
+
+
+def _pattern_params_ok(fmt_id, param):
+    return ((fmt_id == sparse.BITMAP and param == 0) or (fmt_id == sparse.BITMAP2 and param in sparse.BITMAP2_LOG2)
+            or (fmt_id == sparse.RLE and param in sparse.RLE_WIDTHS) or (fmt_id == sparse.CSR and param == 0))
+
+
+class SPARSE:
+    """Zero-pattern coder of codec 4 (`sparse.Reference`'s signatures and bytes)."""
+    name = "native"
+
+    @staticmethod
+    def encode_pattern(fmt_id, param, numel, shape, pos):
+        fmt_id, param, numel = int(fmt_id), int(param), int(numel)
+        if fmt_id == sparse.DENSE or not _pattern_params_ok(fmt_id, param):
+            # dense has no pattern; other (format, parameter) pairs are not part of the format
+            return sparse.Reference.encode_pattern(fmt_id, param, numel, shape, pos)
+        pos = _c(pos, np.int64).reshape(-1)
+        nnz = pos.size
+        cols = sparse.row_len(shape)
+        # capacity: an upper bound on the exact size (the kernel returns the bytes it used)
+        if fmt_id == sparse.BITMAP:
+            bits = numel
+        elif fmt_id == sparse.BITMAP2:
+            s = 1 << param
+            nb = (numel + s - 1) // s
+            bits = nb + min(nb, nnz) * s
+        elif fmt_id == sparse.RLE:        # sum(g div M) <= (sum g) div M, sum g <= numel - nnz
+            bits = param * (nnz + max(numel - nnz, 0) // ((1 << param) - 1))
+        else:
+            bits = sparse.pattern_bits(sparse.CSR, 0, numel, shape, pos)
+        out = np.empty((bits + 7) // 8, dtype=np.uint8)
+        used = _load().sparse_pattern_encode(fmt_id, param, numel, cols, _p(pos), nnz, _p(out), out.size)
+        if used == -1:
+            raise ValueError("sparse_pattern_encode: positions not strictly increasing inside [0, numel)")
+        if used < 0:
+            raise RuntimeError(f"sparse_pattern_encode failed ({used})")
+        return out[:used].copy() if used < out.size // 2 else out[:used]
+
+    @staticmethod
+    def decode_pattern(fmt_id, param, numel, shape, nnz, pat):
+        fmt_id, param, numel, nnz = int(fmt_id), int(param), int(numel), int(nnz)
+        if not _pattern_params_ok(fmt_id, param):
+            # unknown formats and parameters a validated header cannot carry: the reference's verdict
+            return sparse.Reference.decode_pattern(fmt_id, param, numel, shape, nnz, pat)
+        what = "sparse " + sparse.FORMAT_NAMES[fmt_id]
+        if nnz < 0 or nnz > numel:
+            raise CorruptStreamError(f"{what}: {nnz} non-zeros for {numel} elements")
+        pat = _c(pat, np.uint8).reshape(-1)
+        out = np.empty(nnz, dtype=np.int64)
+        info = np.zeros(1, dtype=np.int64)
+        rc = _load().sparse_pattern_decode(fmt_id, param, numel, sparse.row_len(shape), nnz, _p(pat), pat.size,
+                                           _p(out), _p(info))
+        if rc == -1:
+            raise CorruptStreamError(f"{what}: {pat.size} bytes where {int(info[0])} are needed"
+                                     if info[0] >= 0 else f"{what}: pattern size overflows")
+        if rc == -3:
+            raise CorruptStreamError(f"sparse: pattern holds {int(info[0])} non-zeros, header says {nnz}")
+        if rc:
+            raise CorruptStreamError(f"{what}: " + _SPARSE_ERRORS.get(rc, f"decode error {rc}"))
         return out

@@ -195,6 +195,14 @@ def decode_pattern(fmt_id, param, numel, shape, nnz, pat: np.ndarray) -> np.ndar
     return pos
 
 
+class Reference:
+    """The pattern coder kernels: these numpy functions, or `native.SPARSE` (same bytes, same
+    verdicts); the format choice (`candidates`) always runs here."""
+    name = "reference"
+    encode_pattern = staticmethod(encode_pattern)
+    decode_pattern = staticmethod(decode_pattern)
+
+
 # ----------------------------------------------------------------------------- codec
 
 def _assemble(spec, shape, numel, fmt_id, param, inner_codec, nnz, pattern, values_blob):
@@ -211,10 +219,11 @@ def _assemble(spec, shape, numel, fmt_id, param, inner_codec, nnz, pattern, valu
 
 
 def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, dense_encode, force=None,
-           dense_blob=None) -> np.ndarray:
+           dense_blob=None, kernels=Reference) -> np.ndarray:
     """`dense_encode(words, spec, shape) -> (blob, codec id)` codes the values; `force`
     = (format, param) fixes the pattern format instead of choosing the smallest; `dense_blob`
-    (blob, codec id): the dense codec's blob of the whole tensor, when the caller has it."""
+    (blob, codec id): the dense codec's blob of the whole tensor, when the caller has it;
+    `kernels`: the pattern coder (Reference or native.SPARSE)."""
     words = np.ascontiguousarray(words).reshape(-1)
     numel = words.size
     hb = fmt.header_bytes(len(shape))
@@ -226,7 +235,7 @@ def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, dense_encode, f
         if fmt_id == DENSE:
             vblob, vcodec = dense_encode(words, spec, (numel,))
             return _assemble(spec, shape, numel, DENSE, 0, vcodec, numel, np.zeros(0, np.uint8), vblob)
-        pat = encode_pattern(fmt_id, param, numel, shape, pos)
+        pat = kernels.encode_pattern(fmt_id, param, numel, shape, pos)
         return _assemble(spec, shape, numel, fmt_id, param, vcodec, pos.size, pat, vblob)
     best = None
     for nbytes, fmt_id, param in candidates(numel, shape, pos):
@@ -240,7 +249,7 @@ def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, dense_encode, f
     if best is None or _bits.round_up(hb) + dense_blob.size <= best[0]:
         return _assemble(spec, shape, numel, DENSE, 0, dcodec, numel, np.zeros(0, np.uint8), dense_blob)
     _, fmt_id, param = best
-    pat = encode_pattern(fmt_id, param, numel, shape, pos)
+    pat = kernels.encode_pattern(fmt_id, param, numel, shape, pos)
     return _assemble(spec, shape, numel, fmt_id, param, vcodec, pos.size, pat, vblob)
 
 
@@ -267,8 +276,9 @@ def validate(h: fmt.CodecHeader) -> None:
                                  f"exceed the format's limit of {MAX_ELEMS_PER_BYTE} per byte")
 
 
-def decode(buf: np.ndarray, h: fmt.CodecHeader, dense_decode) -> np.ndarray:
-    """`dense_decode(blob) -> (words, header)` decodes the values blob."""
+def decode(buf: np.ndarray, h: fmt.CodecHeader, dense_decode, kernels=Reference) -> np.ndarray:
+    """`dense_decode(blob) -> (words, header)` decodes the values blob; `kernels`: the pattern
+    decoder (Reference or native.SPARSE)."""
     fmt_id, param, inner, _ = h.params
     pat_off, vals_off, pat_bytes = h.offsets[:3]
     nnz = h.blocks
@@ -280,7 +290,7 @@ def decode(buf: np.ndarray, h: fmt.CodecHeader, dense_decode) -> np.ndarray:
     if fmt_id == DENSE:
         return vwords
     pat = _bits.section(buf, pat_off, pat_bytes, "sparse pattern")
-    pos = decode_pattern(fmt_id, param, h.numel, h.shape, nnz, pat)
+    pos = kernels.decode_pattern(fmt_id, param, h.numel, h.shape, nnz, pat)
     if np.any(vwords == 0):
         raise CorruptStreamError("sparse: the non-zero values hold a zero")
     out = np.zeros(h.numel, dtype=vwords.dtype)

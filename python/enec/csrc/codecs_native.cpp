@@ -1,5 +1,6 @@
-// Native kernels of enec's codecs 2 and 3 (Quad Length Codes, APack): a plain C ABI loaded
-// with ctypes by python/enec/codecs/native.py.
+// Native kernels of enec's codecs 2 and 3 (Quad Length Codes, APack) and of codec 4's zero
+// pattern (bitmap, two-level bitmap, run length, CSR): a plain C ABI loaded with ctypes by
+// python/enec/codecs/native.py.
 //
 // Tables (QLC areas, APack ranges and frequencies) are chosen in Python from the histogram
 // (shared by every implementation), so these kernels only do the per-element work and must
@@ -86,7 +87,7 @@ constexpr uint64_t RANS_L = 1ull << 16;
 
 extern "C" {
 
-int codecs_abi_version() { return 1; }
+int codecs_abi_version() { return 2; }   // 2: sparse pattern kernels
 
 void codecs_hist8(const uint8_t* x, int64_t n, int64_t* hist) {
     int64_t h[4][256];
@@ -278,6 +279,288 @@ int apack_decode(const uint8_t* rans, int64_t rans_len, const int64_t* rans_ends
         ostart = ostop;
     }
     return 0;
+}
+
+}  // extern "C"
+
+// --------------------------------------------------------------------------- sparse helpers
+
+namespace {
+
+inline int bitlen(uint64_t x) { return x ? 64 - __builtin_clzll(x) : 0; }
+
+// Bits [bit, bit + w) of buf, w <= 56; the caller guarantees they lie inside the buffer. The
+// 8-byte load is used only where 8 bytes remain, so the last bytes never read past the end.
+inline uint64_t bits_at(const uint8_t* buf, int64_t len, int64_t bit, int w) {
+    if (w == 0) return 0;
+    int64_t byte = bit >> 3;
+    int sh = (int)(bit & 7);
+    uint64_t v = 0;
+    if (byte + 8 <= len) {
+        std::memcpy(&v, buf + byte, 8);          // little-endian hosts (x86-64, aarch64)
+    } else {
+        int need = (sh + w + 7) >> 3;
+        for (int j = 0; j < need; j++) v |= (uint64_t)buf[byte + j] << (8 * j);
+    }
+    return (v >> sh) & ((1ull << w) - 1);
+}
+
+// Calls f(i) for every set bit i of buf in [start, start + n), ascending; returns false as soon
+// as f does.
+template <class F>
+inline bool for_set_bits(const uint8_t* buf, int64_t len, int64_t start, int64_t n, F&& f) {
+    for (int64_t off = 0; off < n; off += 56) {
+        int w = (int)(n - off < 56 ? n - off : 56);
+        uint64_t v = bits_at(buf, len, start + off, w);
+        while (v) {
+            if (!f(off + __builtin_ctzll(v))) return false;
+            v &= v - 1;
+        }
+    }
+    return true;
+}
+
+inline int64_t popcount_bits(const uint8_t* buf, int64_t len, int64_t start, int64_t n) {
+    int64_t c = 0;
+    for (int64_t off = 0; off < n; off += 56) {
+        int w = (int)(n - off < 56 ? n - off : 56);
+        c += __builtin_popcountll(bits_at(buf, len, start + off, w));
+    }
+    return c;
+}
+
+// The pattern must be exactly ceil(nbits / 8) bytes with zero padding bits (as
+// _bits.check_tail_zero): 0, or -1 (size) / -2 (padding).
+inline int check_tail(const uint8_t* pat, int64_t len, int64_t nbits) {
+    if ((nbits + 7) / 8 != len) return -1;
+    if ((nbits & 7) && (pat[len - 1] >> (nbits & 7))) return -2;
+    return 0;
+}
+
+constexpr int SP_BITMAP = 1, SP_BITMAP2 = 2, SP_RLE = 3, SP_CSR = 4;
+
+}  // namespace
+
+extern "C" {
+
+// ------------------------------------------------------------------------------- sparse
+
+// Encodes the sorted non-zero positions pos[0..nnz) of a tensor of numel elements (cols = its
+// row length, for CSR) as pattern format fmt with parameter param (docs/FORMAT.md §7.4).
+// out: cap bytes. Returns the pattern bytes, or -1 positions not strictly increasing inside
+// [0, numel), -2 cap too small, -3 unknown format or parameter.
+int64_t sparse_pattern_encode(int fmt, int param, int64_t numel, int64_t cols, const int64_t* pos,
+                              int64_t nnz, uint8_t* out, int64_t cap) {
+    // The writers index by position, so each position is checked (inside [0, numel), above the
+    // previous one) before it is used, in the pass that first reads it.
+    auto bad = [&](int64_t i) { return pos[i] < 0 || pos[i] >= numel || (i && pos[i] <= pos[i - 1]); };
+    if (fmt == SP_BITMAP) {
+        int64_t nb = (numel + 7) / 8;
+        if (nb > cap) return -2;
+        std::memset(out, 0, (size_t)nb);
+        for (int64_t i = 0; i < nnz; i++) {
+            if (bad(i)) return -1;
+            out[pos[i] >> 3] |= (uint8_t)(1u << (pos[i] & 7));
+        }
+        return nb;
+    }
+    if (fmt == SP_BITMAP2) {
+        if (param < 2 || param > 9) return -3;
+        const int64_t s = 1ll << param;
+        const int64_t nblk = (numel + s - 1) / s;
+        // pass 1: the plain bitmap of all nblk * s elements, and the count of non-empty blocks
+        std::vector<uint8_t> full((size_t)((nblk * s + 7) / 8));
+        int64_t ne = 0, last = -1;
+        for (int64_t i = 0; i < nnz; i++) {
+            if (bad(i)) return -1;
+            full[pos[i] >> 3] |= (uint8_t)(1u << (pos[i] & 7));
+            if ((pos[i] >> param) != last) { last = pos[i] >> param; ne++; }
+        }
+        const int64_t nbytes = (nblk + ne * s + 7) / 8;
+        if (nbytes > cap) return -2;
+        std::memset(out, 0, (size_t)nbytes);
+        // pass 2, over blocks: the block bit, then the block's s bits appended to the element
+        // bits (a bit writer that starts at bit nblk, after the block bitmap's last bits)
+        for (int64_t b = 0; b < nblk; b++)
+            if (bits_at(full.data(), (int64_t)full.size(), b * s, s < 56 ? (int)s : 56) != 0
+                || (s > 56 && popcount_bits(full.data(), (int64_t)full.size(), b * s, s)))
+                out[b >> 3] |= (uint8_t)(1u << (b & 7));
+        BitWriter bw(out, nbytes);
+        bw.pos = nblk >> 3;
+        bw.nacc = (int)(nblk & 7);
+        bw.acc = bw.nacc ? (uint64_t)(out[bw.pos] & ((1u << bw.nacc) - 1)) : 0;
+        const int piece = s < 32 ? (int)s : 32;
+        for (int64_t b = 0; b < nblk; b++) {
+            if (!((out[b >> 3] >> (b & 7)) & 1)) continue;
+            for (int64_t j = 0; j < s; j += piece)
+                bw.put(bits_at(full.data(), (int64_t)full.size(), b * s + j, piece), piece);
+        }
+        bw.flush();
+        if (bw.overflow || bw.pos != nbytes) return -2;   // cannot happen: ne blocks were counted
+        return nbytes;
+    }
+    if (fmt == SP_RLE) {
+        if (param < 1 || param > 24) return -3;
+        const int w = param;
+        const int64_t m = (1ll << w) - 1;
+        BitWriter bw(out, cap);
+        int64_t prev = -1;
+        for (int64_t i = 0; i < nnz; i++) {
+            if (bad(i)) return -1;
+            int64_t g = pos[i] - prev - 1;
+            for (int64_t q = g / m; q > 0; q--) bw.put((uint64_t)m, w);   // fillers
+            bw.put((uint64_t)(g % m), w);
+            if (bw.overflow) return -2;
+            prev = pos[i];
+        }
+        bw.flush();
+        if (bw.overflow) return -2;
+        return bw.pos;
+    }
+    if (fmt == SP_CSR) {
+        if (param != 0 || cols < 0) return -3;
+        int64_t rows = cols ? numel / cols : 0;
+        int pw = bitlen((uint64_t)nnz), cw = bitlen((uint64_t)(cols > 1 ? cols - 1 : 0));
+        if (pw > 56 || cw > 56) return -3;
+        for (int64_t i = 0; i < nnz; i++)
+            if (bad(i)) return -1;
+        BitWriter bw(out, cap);
+        bw.put(0, pw);
+        int64_t k = 0;
+        for (int64_t r = 0; r < rows; r++) {        // pointer r + 1: non-zeros before row r + 1
+            int64_t end = (r + 1) * cols;
+            while (k < nnz && pos[k] < end) k++;
+            bw.put((uint64_t)k, pw);
+            if (bw.overflow) return -2;
+        }
+        for (int64_t i = 0; i < nnz; i++) {
+            bw.put((uint64_t)(pos[i] % cols), cw);
+            if (bw.overflow) return -2;
+        }
+        bw.flush();
+        if (bw.overflow) return -2;
+        return bw.pos;
+    }
+    return -3;
+}
+
+// Decodes pattern pat[0..pat_len) (hostile bytes; fmt, param, numel, cols and nnz come from a
+// validated header) into the nnz sorted positions out[0..nnz), with the checks of the numpy
+// reference sparse.decode_pattern. Returns 0 or a negative code:
+//   -1 pattern size differs from the size its fields need (info[0] = the bytes needed)
+//   -2 non-zero padding bits           -3 a count other than nnz (info[0] = the count)
+//   -4 bitmap2 pattern shorter than its block bitmap
+//   -5 a bitmap2 block marked non-empty is empty
+//   -6 a non-zero lies past the tensor's end
+//   -7 rle: fewer non-zeros than nnz   -8 csr row pointers not 0 .. nnz, non-decreasing
+//   -9 csr column past the row length  -10 csr columns not increasing within a row
+//   -11 unknown format or parameter
+// Only out[0..nnz) is written, and only pat[0..pat_len) is read.
+int sparse_pattern_decode(int fmt, int param, int64_t numel, int64_t cols, int64_t nnz,
+                          const uint8_t* pat, int64_t pat_len, int64_t* out, int64_t* info) {
+    info[0] = 0;
+    if (numel < 0 || nnz < 0 || pat_len < 0 || pat_len > (INT64_MAX >> 4)) return -11;
+    if (fmt == SP_BITMAP) {
+        int rc = check_tail(pat, pat_len, numel);
+        if (rc) { info[0] = (numel + 7) / 8; return rc; }
+        int64_t k = 0;
+        for_set_bits(pat, pat_len, 0, numel, [&](int64_t i) {
+            if (k < nnz) out[k] = i;
+            k++;                        // keep counting past nnz for the message
+            return true;
+        });
+        if (k != nnz) { info[0] = k; return -3; }
+        return 0;
+    }
+    if (fmt == SP_BITMAP2) {
+        if (param < 2 || param > 9) return -11;
+        const int64_t s = 1ll << param;
+        const int64_t nblk = (numel + s - 1) / s;
+        if (pat_len * 8 < nblk) return -4;
+        const int64_t ne = popcount_bits(pat, pat_len, 0, nblk);
+        const int64_t nbits = nblk + ne * s;      // ne <= nblk: no overflow
+        int rc = check_tail(pat, pat_len, nbits);
+        if (rc) { info[0] = (nbits + 7) / 8; return rc; }
+        // now every marked block's bits lie inside the pattern
+        int64_t k = 0, rank = 0;
+        int err = 0;
+        for_set_bits(pat, pat_len, 0, nblk, [&](int64_t b) {
+            int64_t base = nblk + rank * s;
+            rank++;
+            bool any = false;
+            for_set_bits(pat, pat_len, base, s, [&](int64_t j) {
+                any = true;
+                int64_t p = b * s + j;
+                if (p >= numel) { err = -6; return false; }
+                if (k < nnz) out[k] = p;
+                k++;
+                return true;
+            });
+            if (!err && !any) err = -5;
+            return err == 0;
+        });
+        if (err) return err;
+        if (k != nnz) { info[0] = k; return -3; }
+        return 0;
+    }
+    if (fmt == SP_RLE) {
+        if (param < 1 || param > 24) return -11;
+        const int w = param;
+        const int64_t m = (1ll << w) - 1;
+        const int64_t count = pat_len * 8 / w;   // whole fields in the pattern
+        int64_t p = -1, k = 0, e = 0;
+        // read fields up to the nnz-th non-zero; the gaps are < 2^24 and there are at most
+        // 8·pat_len fields, so p cannot overflow
+        for (; k < nnz && e < count; e++) {
+            int64_t v = (int64_t)bits_at(pat, pat_len, e * w, w);
+            if (v == m) { p += m; continue; }
+            p += v + 1;
+            if (p >= numel) return -6;
+            out[k++] = p;
+        }
+        if (k < nnz) return -7;
+        int rc = check_tail(pat, pat_len, e * w);
+        if (rc) { info[0] = (e * w + 7) / 8; return rc; }
+        return 0;
+    }
+    if (fmt == SP_CSR) {
+        if (param != 0 || cols < 0) return -11;
+        const int64_t rows = cols ? numel / cols : 0;
+        const int pw = bitlen((uint64_t)nnz), cw = bitlen((uint64_t)(cols > 1 ? cols - 1 : 0));
+        if (pw > 56 || cw > 56) return -11;
+        int64_t a, b, nbits;
+        if (__builtin_mul_overflow(rows + 1, (int64_t)pw, &a) || __builtin_mul_overflow(nnz, (int64_t)cw, &b)
+            || __builtin_add_overflow(a, b, &nbits) || nbits > INT64_MAX - 7) {
+            info[0] = -1;               // needs more bytes than any buffer: a size error
+            return -1;
+        }
+        int rc = check_tail(pat, pat_len, nbits);
+        if (rc) { info[0] = (nbits + 7) / 8; return rc; }
+        // pointers first, all of them (as the reference) so that a bad pointer is reported as such
+        int64_t prev = 0;
+        for (int64_t r = 0; r <= rows; r++) {
+            int64_t v = (int64_t)bits_at(pat, pat_len, r * pw, pw);
+            if ((r == 0 && v != 0) || v < prev || v > nnz) return -8;
+            prev = v;
+        }
+        if (prev != nnz) return -8;
+        // pointers are 0 .. nnz non-decreasing, so the writes below stay inside out[0..nnz)
+        int64_t k = 0;
+        int err = 0;
+        for (int64_t r = 0; r < rows; r++) {
+            int64_t hi = (int64_t)bits_at(pat, pat_len, (r + 1) * pw, pw);
+            int64_t last = -1;
+            for (; k < hi; k++) {
+                int64_t c = (int64_t)bits_at(pat, pat_len, a + k * cw, cw);
+                if (c >= cols) return -9;
+                if (c <= last) err = -10;   // the reference reports columns past the row first
+                last = c;
+                out[k] = r * cols + c;
+            }
+        }
+        return err;
+    }
+    return -11;
 }
 
 }  // extern "C"

@@ -1,0 +1,230 @@
+"""Native sparse pattern coder (codec 4: bitmap, two-level bitmap, run length, CSR in
+python/enec/csrc/codecs_native.cpp) against the numpy reference sparse.encode_pattern /
+decode_pattern: byte-identical patterns, identical positions, and the same verdict on every
+corrupt pattern (both raise CorruptStreamError, or both return the same positions).
+
+When the library is not built these tests fail (not skip), like tests/test_codecs_native.py;
+set ENEC_ALLOW_NO_CODECS_NATIVE=1 to run the suite on a machine without a compiler."""
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from enec import codecs, cpu
+from enec import format as fmt
+from enec.codecs import native, sparse
+from enec.errors import CorruptStreamError
+
+if not native.available() and os.environ.get("ENEC_ALLOW_NO_CODECS_NATIVE") == "1":
+    pytest.skip(f"native codec library not built: {native.load_error()}", allow_module_level=True)
+
+
+@pytest.fixture(autouse=True)
+def _require_native():
+    if not native.available():
+        pytest.fail(f"the native codec library is not built: {native.load_error()}")
+
+
+REF, NAT = sparse.Reference, native.SPARSE
+FORMATS = ([(sparse.BITMAP, 0), (sparse.CSR, 0)] + [(sparse.BITMAP2, p) for p in sparse.BITMAP2_LOG2]
+           + [(sparse.RLE, w) for w in sparse.RLE_WIDTHS])
+SHAPES = [(), (1,), (0,), (3, 0), (0, 5), (2,), (7,), (8,), (9,), (63,), (64,), (65,), (511,), (513,),
+          (1, 1000), (1000, 1), (13, 17), (64, 3), (5, 4, 33), (3, 1031)]
+
+
+def _numel(shape):
+    return int(np.prod(shape, dtype=np.int64)) if shape else 1
+
+
+def _position_sets(numel, rng):
+    """Random and structured sorted position sets of a tensor of numel elements."""
+    out = [np.zeros(0, np.int64), np.arange(numel, dtype=np.int64)]
+    if numel:
+        out += [np.array([0]), np.array([numel - 1]), np.array([numel // 2])]
+        out += [np.unique([0, numel - 1])]
+        for d in (0.01, 0.2, 0.5, 0.9, 0.99):
+            out.append(np.flatnonzero(rng.random(numel) < d))
+        for s in (4, 32, 512):                       # block boundaries of the two-level bitmap
+            b = np.arange(0, numel, s)
+            out.append(np.unique(np.concatenate([b, np.maximum(b - 1, 0)])))
+        if numel > 2:                                # runs longer than any small RLE filler
+            out.append(np.array([1, numel - 2]))
+    return [np.asarray(p, dtype=np.int64) for p in out]
+
+
+def _verdict(k, *args):
+    try:
+        return "ok", np.asarray(k.decode_pattern(*args)).tolist()
+    except CorruptStreamError:
+        return "corrupt", None
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_encode_decode_identical(shape):
+    numel = _numel(shape)
+    rng = np.random.default_rng(numel)
+    for pos in _position_sets(numel, rng):
+        for f, p in FORMATS:
+            ref = REF.encode_pattern(f, p, numel, shape, pos)
+            nat = NAT.encode_pattern(f, p, numel, shape, pos)
+            assert nat.dtype == np.uint8 and np.array_equal(ref, nat), (f, p, pos.size)
+            assert nat.size * 8 >= sparse.pattern_bits(f, p, numel, shape, pos)
+            got = NAT.decode_pattern(f, p, numel, shape, pos.size, nat)
+            assert got.dtype == np.int64 and np.array_equal(got, pos), (f, p)
+            assert np.array_equal(REF.decode_pattern(f, p, numel, shape, pos.size, nat), got)
+
+
+@pytest.mark.parametrize("cols", [1, 2, 3, 7, 64, 257, 5000])
+def test_csr_row_lengths(cols):
+    rng = np.random.default_rng(cols)
+    for rows in (1, 2, 5, 40):
+        shape = (rows, cols)
+        numel = rows * cols
+        for d in (0.0, 0.05, 0.5, 1.0):
+            mask = rng.random(numel) < d
+            mask[rng.integers(0, rows) * cols: rng.integers(0, rows) * cols] = False   # empty rows
+            pos = np.flatnonzero(mask)
+            ref = REF.encode_pattern(sparse.CSR, 0, numel, shape, pos)
+            assert np.array_equal(NAT.encode_pattern(sparse.CSR, 0, numel, shape, pos), ref)
+            assert np.array_equal(NAT.decode_pattern(sparse.CSR, 0, numel, shape, pos.size, ref), pos)
+
+
+def test_large_random_identical():
+    rng = np.random.default_rng(7)
+    numel = 1_000_003
+    shape = (1, numel) if numel % 2 else (2, numel // 2)
+    for d in (0.001, 0.5, 0.97):
+        pos = np.flatnonzero(rng.random(numel) < d)
+        for f, p in [(sparse.BITMAP, 0), (sparse.BITMAP2, 2), (sparse.BITMAP2, 9), (sparse.RLE, 1),
+                     (sparse.RLE, 4), (sparse.RLE, 13), (sparse.RLE, 24), (sparse.CSR, 0)]:
+            ref = REF.encode_pattern(f, p, numel, shape, pos)
+            nat = NAT.encode_pattern(f, p, numel, shape, pos)
+            assert np.array_equal(ref, nat), (d, f, p)
+            assert np.array_equal(NAT.decode_pattern(f, p, numel, shape, pos.size, nat), pos)
+
+
+def _corruptions(pat, rng):
+    """Flips, truncations, extensions and padding bits of a valid pattern."""
+    out = []
+    for _ in range(6):
+        if pat.size:
+            bad = pat.copy()
+            for j in rng.integers(0, bad.size, 1 + rng.integers(0, 3)):
+                bad[j] ^= np.uint8(1 << rng.integers(0, 8))
+            out.append(bad)
+    if pat.size:
+        out += [pat[:-1], pat[:rng.integers(0, pat.size)], pat[1:]]
+        bad = pat.copy()
+        bad[-1] |= np.uint8(0x80)                    # the highest padding bit (if any)
+        out.append(bad)
+        bad = pat.copy()
+        bad[-1] = np.uint8(0xFF)
+        out.append(bad)
+    out += [np.concatenate([pat, [0]]).astype(np.uint8), np.concatenate([pat, [1]]).astype(np.uint8),
+            np.concatenate([pat, [0xFF] * 3]).astype(np.uint8), np.zeros(pat.size, np.uint8),
+            np.full(pat.size, 0xFF, np.uint8), rng.integers(0, 256, pat.size, dtype=np.uint8)]
+    return out
+
+
+@pytest.mark.parametrize("shape", [(), (1,), (9,), (64,), (13, 17), (5, 4, 33), (3, 0)], ids=str)
+def test_corrupt_verdicts_agree(shape):
+    numel = _numel(shape)
+    rng = np.random.default_rng(100 + numel)
+    checked = rejected = 0
+    for pos in _position_sets(numel, rng)[:8]:
+        for f, p in FORMATS:
+            pat = REF.encode_pattern(f, p, numel, shape, pos)
+            cases = [(pat, pos.size + dn) for dn in (-1, 1, 2) if 0 <= pos.size + dn <= numel]
+            cases += [(bad, pos.size) for bad in _corruptions(pat, rng)]
+            for bad, nnz in cases:
+                r = _verdict(REF, f, p, numel, shape, nnz, bad)
+                n = _verdict(NAT, f, p, numel, shape, nnz, bad)
+                assert r == n, (f, p, nnz, bad.tobytes().hex())
+                checked += 1
+                rejected += r[0] == "corrupt"
+    assert rejected > checked // 4
+
+
+def test_random_bytes_verdicts_agree():
+    """Hostile patterns of every size near the expected one, for every format."""
+    rng = np.random.default_rng(5)
+    accepted = 0
+    for shape in [(1,), (6,), (17,), (4, 9), (2, 40)]:
+        numel = _numel(shape)
+        for f, p in FORMATS:
+            for _ in range(12):
+                nnz = int(rng.integers(0, numel + 1))
+                size = int(rng.integers(0, numel // 2 + 4))
+                density = rng.choice([0.05, 0.5, 0.95])
+                bits = (rng.random(size * 8) < density).astype(np.uint8)
+                pat = np.packbits(bits, bitorder="little")
+                r = _verdict(REF, f, p, numel, shape, nnz, pat)
+                assert r == _verdict(NAT, f, p, numel, shape, nnz, pat), (f, p, nnz, pat.tobytes().hex())
+                accepted += r[0] == "ok"
+    assert accepted > 0
+
+
+def test_specific_rejections():
+    """Each structural check, in both decoders."""
+    def both_reject(f, p, numel, shape, nnz, pat):
+        pat = np.asarray(pat, np.uint8)
+        for k in (REF, NAT):
+            with pytest.raises(CorruptStreamError):
+                k.decode_pattern(f, p, numel, shape, nnz, pat)
+
+    both_reject(sparse.BITMAP, 0, 5, (5,), 1, [0b100001])           # padding bit
+    both_reject(sparse.BITMAP, 0, 5, (5,), 3, [0b00011])            # count
+    both_reject(sparse.BITMAP, 0, 5, (5,), 1, [1, 0])               # size
+    both_reject(sparse.BITMAP2, 2, 16, (16,), 1, [])                # shorter than block bitmap
+    both_reject(sparse.BITMAP2, 2, 16, (16,), 1, [0b0000_0001])     # marked block 0 is empty
+    both_reject(sparse.BITMAP2, 2, 6, (6,), 1, [0b0010_0010])       # block 1, element 3 = 7 >= 6
+    both_reject(sparse.RLE, 3, 10, (10,), 3, [0b000_000])           # 2 non-zeros, header says 3
+    both_reject(sparse.RLE, 4, 10, (10,), 1, [0x0F])                # filler, then non-zero 15 >= 10
+    both_reject(sparse.RLE, 4, 40, (40,), 1, [0x21])                # a field after the last non-zero
+    # CSR (2, 3), nnz 2: three 2-bit row pointers (bits 0-5), then two 2-bit columns (bits 6-9)
+    ok = REF.encode_pattern(sparse.CSR, 0, 6, (2, 3), np.array([0, 2]))
+    assert ok.tolist() == [0b00_10_10_00, 0b10]
+    assert np.array_equal(NAT.decode_pattern(sparse.CSR, 0, 6, (2, 3), 2, ok), [0, 2])
+    both_reject(sparse.CSR, 0, 6, (2, 3), 2, [0b00_01_10_00, 0b10])  # pointers 0, 2, 1
+    both_reject(sparse.CSR, 0, 6, (2, 3), 2, [0b00_10_10_01, 0b10])  # pointers 1, 2, 2
+    both_reject(sparse.CSR, 0, 6, (2, 3), 2, [0b00_01_01_00, 0b10])  # pointers 0, 1, 1: end at 1, not 2
+    both_reject(sparse.CSR, 0, 6, (2, 3), 2, [0b11_10_10_00, 0b10])  # column 3 >= row length 3
+    both_reject(sparse.CSR, 0, 6, (2, 3), 2, [0b01_10_10_00, 0b01])  # columns 1, 1 in one row
+    both_reject(sparse.CSR, 0, 6, (2, 3), 2, [0b10_10_10_00, 0b00])  # columns 2, 0 in one row
+
+
+def test_encode_rejects_bad_positions():
+    for pos in ([3, 2], [1, 1], [-1], [10]):
+        with pytest.raises(ValueError):
+            NAT.encode_pattern(sparse.RLE, 3, 10, (10,), np.array(pos, np.int64))
+
+
+def test_dispatch_uses_native(monkeypatch):
+    assert codecs.sparse_kernels(cpu.get_impl()) is (NAT if cpu.get_impl().name == "native" else REF)
+    monkeypatch.setenv("ENEC_CODECS_IMPL", "native")
+    assert codecs.sparse_kernels(None) is NAT
+    monkeypatch.setenv("ENEC_CODECS_IMPL", "reference")
+    assert codecs.sparse_kernels(None) is REF
+
+
+@pytest.mark.parametrize("fmt_id, param", [(sparse.BITMAP, 0), (sparse.BITMAP2, 3), (sparse.RLE, 5), (sparse.CSR, 0)])
+def test_blobs_identical_through_the_codec(monkeypatch, fmt_id, param):
+    """A whole sparse blob (header, pattern, values) is the same with either pattern coder, and
+    each decodes the other's."""
+    g = torch.Generator().manual_seed(fmt_id)
+    x = torch.randn(37, 29, generator=g).to(torch.bfloat16)
+    x[torch.rand(37, 29, generator=g) < 0.7] = 0
+    spec = cpu.any_spec_of(x.dtype)
+    words = cpu.tensor_words(x, spec)
+    blobs = {}
+    for name in ("reference", "native"):
+        monkeypatch.setenv("ENEC_CODECS_IMPL", name)
+        blobs[name] = codecs.encode_words(words, spec, tuple(x.shape), "sparse", cpu.get_impl(),
+                                          sparse_force=(fmt_id, param))
+    assert np.array_equal(blobs["reference"], blobs["native"])
+    h = fmt.parse_header(blobs["native"])
+    codecs.validate_header(h)
+    for name in ("reference", "native"):
+        monkeypatch.setenv("ENEC_CODECS_IMPL", name)
+        assert np.array_equal(codecs.decode_words(blobs["native"], h, cpu.get_impl()), words)
