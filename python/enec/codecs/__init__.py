@@ -67,18 +67,33 @@ def sparse_kernels(enec_impl):
     return nat.SPARSE if nat else sparse.Reference
 
 
-def _dense(words, spec, shape, codec, enec_impl):
+def _enec_params(words, spec, enec_impl):
+    """(exponent histogram, ENEC parameters) of `words`."""
+    if hasattr(enec_impl, "analyze"):   # native: histogram and the same search in one call
+        return enec_impl.analyze(words, spec)
+    from ..params import choose_params
+    hist = enec_impl.histogram(words, spec)
+    return hist, choose_params(hist, spec)
+
+
+def _dense(words, spec, shape, codec, enec_impl, params=None):
     if codec == "enec":
-        if hasattr(enec_impl, "analyze"):   # native: histogram and the same search in one call
-            params = enec_impl.analyze(words, spec)[1]
-        else:
-            from ..params import choose_params
-            params = choose_params(enec_impl.histogram(words, spec), spec)
+        if params is None:
+            params = _enec_params(words, spec, enec_impl)[1]
         return enec_impl.encode(words, spec, tuple(shape), params)
     qk, ak = kernels(enec_impl)
     if codec == "qlc":
         return qlc.encode(words, spec, shape, qk)
     return apack.encode(words, spec, shape, ak)
+
+
+def _few_zeros(words, spec, hist) -> bool:
+    """True when fewer than SPARSE_TRY_FRACTION of the words are zero. A zero word has exponent
+    field 0, so the histogram's bin 0 bounds the count and usually spares a pass over the data."""
+    limit = SPARSE_TRY_FRACTION * words.size
+    if hist is not None and hist[0] < limit:
+        return True
+    return words.size - int(np.count_nonzero(words)) < limit
 
 
 def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: str, enec_impl,
@@ -95,16 +110,18 @@ def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: st
                              kernels=sparse_kernels(enec_impl))
     if codec != "auto":
         return _dense(words, spec, shape, codec, enec_impl)
-    zeros = words.size - int(np.count_nonzero(words))
-    if not (words.size and zeros >= SPARSE_TRY_FRACTION * words.size):
-        return _dense(words, spec, shape, dense, enec_impl)
-    blob = _dense(words, spec, (words.size,), dense, enec_impl)   # 1-D: reusable inside sparse
+    hist = params = None
+    if dense == "enec" and words.size:
+        hist, params = _enec_params(words, spec, enec_impl)
+    if not words.size or _few_zeros(words, spec, hist):
+        return _dense(words, spec, shape, dense, enec_impl, params)
+    blob = _dense(words, spec, (words.size,), dense, enec_impl, params)   # 1-D: reusable inside sparse
     alt = sparse.encode(words, spec, shape, dense_encode, dense_blob=(blob, fmt.CODEC_IDS[dense]),
                         kernels=sparse_kernels(enec_impl))
     # the N-d dense blob differs from the 1-d one only by its header's size
     if alt.size < blob.size + fmt.header_bytes(len(shape)) - fmt.header_bytes(1):
         return alt
-    return _dense(words, spec, shape, dense, enec_impl)
+    return _dense(words, spec, shape, dense, enec_impl, params)
 
 
 def decode_words(buf: np.ndarray, header, enec_impl) -> np.ndarray:

@@ -961,22 +961,39 @@ ENEC_AVX2 int64_t encode_block_avx2(const Ctx& p, int64_t t, uint8_t* oscr, Scra
   pack_bytes_avx2(m, Y, kBlock, p.low_out(t), s.Z.p, p.nt);
   if (p.nt) _mm_sfence();
   if (h == 0 || f == 0) return 0;
-  // outliers: row k of the groups, compacted by the flags, is slots [k*f, (k+1)*f); 8 groups
-  // at a time (each store writes 8 bytes, of which popcount are kept; HI has slack at the end)
+  // outliers: row k of the groups, compacted by the flags, is slots [k*f, (k+1)*f). Eight
+  // groups (one flag byte) at a time, all 16 rows under the same shuffle: the rows share the
+  // flags, so one table lookup and one branch serve 16 stores. Each store writes 8 bytes of
+  // which popcount are kept; the slack lands in the row's own later slots (overwritten next),
+  // except near the row's end, where it would clobber the next row's start: those last flag
+  // bytes go through a staging buffer.
   uint8_t* HI = s.HI.p;
   const __m128i hm = _mm_set1_epi8((char)(0xFF >> m));
-  for (int k = 0; k < kGroupLen; ++k) {
-    int64_t pos = k * f;
-    const uint8_t* row = Y + k * kGroups;
-    for (int64_t q = 0; q < kGroups / 8; ++q) {
-      const unsigned mb = fl[q];
-      if (!mb) continue;
-      __m128i v = _mm_loadl_epi64((const __m128i*)(row + 8 * q));
-      v = _mm_and_si128(_mm_srli_epi16(v, m), hm);
-      v = _mm_shuffle_epi8(v, _mm_loadl_epi64((const __m128i*)kShuf.comp[mb]));
-      _mm_storel_epi64((__m128i*)(HI + pos), v);
-      pos += _mm_popcnt_u32(mb);
+  const __m128i sh = _mm_cvtsi32_si128(m);
+  int64_t pos = 0;
+  for (int64_t q = 0; q < kGroups / 8; ++q) {
+    const unsigned mb = fl[q];
+    if (!mb) continue;
+    const __m128i cs = _mm_loadl_epi64((const __m128i*)kShuf.comp[mb]);
+    const int c = _mm_popcnt_u32(mb);
+    const uint8_t* col = Y + 8 * q;
+    if (pos + 8 <= f) {
+#pragma GCC unroll 16
+      for (int k = 0; k < kGroupLen; ++k) {
+        __m128i v = _mm_loadl_epi64((const __m128i*)(col + k * kGroups));
+        v = _mm_shuffle_epi8(_mm_and_si128(_mm_srl_epi16(v, sh), hm), cs);
+        _mm_storel_epi64((__m128i*)(HI + k * f + pos), v);
+      }
+    } else {
+      for (int k = 0; k < kGroupLen; ++k) {
+        __m128i v = _mm_loadl_epi64((const __m128i*)(col + k * kGroups));
+        v = _mm_shuffle_epi8(_mm_and_si128(_mm_srl_epi16(v, sh), hm), cs);
+        alignas(16) uint8_t st[16];
+        _mm_storel_epi64((__m128i*)st, v);
+        std::memcpy(HI + k * f + pos, st, c);
+      }
     }
+    pos += c;
   }
   const int64_t slots = outlier_slots(f);
   std::memset(HI + kGroupLen * f, 0, slots - kGroupLen * f);
@@ -1011,21 +1028,24 @@ ENEC_AVX2 int decode_block_avx2(const Ctx& p, int64_t t, const uint8_t* blob, co
     // (e << m) & sm: the high parts have n - m bits, so no bit crosses into the next byte's
     // kept bits; sm clears what a 64-bit shift carries into the low m bits of the next byte
     const uint64_t sm = 0x0101010101010101ull * (uint64_t)(0xFF & (0xFF << m));
-    for (int k = 0; k < kGroupLen; ++k) {
-      int64_t pos = k * f;
-      uint8_t* row = Y + k * kGroups;
-      for (int64_t q = 0; q < kGroups / 8; ++q) {
-        const unsigned mb = fl[q];
-        if (!mb) continue;
-        const __m128i v = _mm_shuffle_epi8(_mm_loadl_epi64((const __m128i*)(HI + pos)),
-                                           _mm_loadl_epi64((const __m128i*)kShuf.expand[mb]));
+    // one flag byte (8 groups) at a time for all 16 rows, as in the encoder; the 8-byte loads
+    // may read past a row's end (into the next row or HI's slack): expand zeroes those lanes
+    int64_t pos = 0;
+    for (int64_t q = 0; q < kGroups / 8; ++q) {
+      const unsigned mb = fl[q];
+      if (!mb) continue;
+      const __m128i xs = _mm_loadl_epi64((const __m128i*)kShuf.expand[mb]);
+      uint8_t* col = Y + 8 * q;
+#pragma GCC unroll 16
+      for (int k = 0; k < kGroupLen; ++k) {
+        const __m128i v = _mm_shuffle_epi8(_mm_loadl_epi64((const __m128i*)(HI + k * f + pos)), xs);
         const uint64_t e = (uint64_t)_mm_cvtsi128_si64(v);
         uint64_t y;
-        std::memcpy(&y, row + 8 * q, 8);
+        std::memcpy(&y, col + k * kGroups, 8);
         y |= (e << m) & sm;
-        std::memcpy(row + 8 * q, &y, 8);
-        pos += _mm_popcnt_u32(mb);
+        std::memcpy(col + k * kGroups, &y, 8);
       }
+      pos += _mm_popcnt_u32(mb);
     }
   }
   // x = (b - signext_n(y)) mod 256; word = rotr16((x << 8) | raw byte, 1)
@@ -1066,56 +1086,73 @@ ENEC_AVX2 int decode_block_avx2(const Ctx& p, int64_t t, const uint8_t* blob, co
 }
 
 // Exponent histogram with byte compares against a 15-value window [lo, lo+15) and one more
-// value z (32 elements at a time); other exponents are counted one by one.
+// value z (32 elements at a time); other exponents are counted one by one. AVX2 has 16 vector
+// registers, too few for 16 byte counters and the data: each run of up to 255 vectors is swept
+// twice, counting bins 0-7 while the exponent bytes are extracted (and staged in L1), then
+// bins 8-15 from the staged bytes. Spilling counters instead costs a store per compare.
+ENEC_AVX2 inline __m256i exponent_bytes_avx2(const void* words, int64_t i, int dt) {
+  if (dt == FP32) {
+    const __m256i m32 = _mm256_set1_epi32(0xFF);
+    const __m256i* w = (const __m256i*)((const uint32_t*)words + i);
+    const __m256i a = _mm256_packus_epi32(_mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256(w), 23), m32),
+                                          _mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256(w + 1), 23), m32));
+    const __m256i c = _mm256_packus_epi32(_mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256(w + 2), 23), m32),
+                                          _mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256(w + 3), 23), m32));
+    return _mm256_packus_epi16(a, c);   // the element order is scrambled: a histogram does not mind
+  }
+  const __m256i ff = _mm256_set1_epi16(0xFF);
+  const __m256i* w = (const __m256i*)((const uint16_t*)words + i);
+  const int sh = dt == BF16 ? 7 : 10;
+  __m256i x = _mm256_packus_epi16(_mm256_and_si256(_mm256_srli_epi16(_mm256_loadu_si256(w), sh), ff),
+                                  _mm256_and_si256(_mm256_srli_epi16(_mm256_loadu_si256(w + 1), sh), ff));
+  if (dt == FP16) x = _mm256_and_si256(x, _mm256_set1_epi8(0x1F));
+  return x;
+}
+
+ENEC_AVX2 inline int64_t sum_bytes_avx2(__m256i acc) {
+  const __m256i sd = _mm256_sad_epu8(acc, _mm256_setzero_si256());
+  const __m128i q = _mm_add_epi64(_mm256_castsi256_si128(sd), _mm256_extracti128_si256(sd, 1));
+  return _mm_cvtsi128_si64(q) + _mm_extract_epi64(q, 1);
+}
+
 ENEC_AVX2 void histogram_avx2(const void* words, int64_t s, int64_t e, int dt, int lo, int z, int64_t* hist) {
-  constexpr int K = 16;
-  __m256i bins[K];
-  for (int k = 0; k < K - 1; ++k) bins[k] = _mm256_set1_epi8((char)(lo + k));
-  bins[K - 1] = _mm256_set1_epi8((char)z);
+  constexpr int K = 16, R = 255;          // byte counters: at most 255 vectors per run
+  alignas(32) uint8_t bins[K][32];
+  for (int k = 0; k < K; ++k) std::memset(bins[k], k < K - 1 ? lo + k : z, 32);
+  alignas(32) uint8_t staged[R * 32];
   const __m256i lov = _mm256_set1_epi8((char)lo), top = _mm256_set1_epi8(K - 2);
-  const __m256i zero = _mm256_setzero_si256(), ff = _mm256_set1_epi16(0xFF);
-  const __m256i m32 = _mm256_set1_epi32(0xFF), fp16mask = _mm256_set1_epi8(0x1F);
+  const __m256i zero = _mm256_setzero_si256();
   int64_t sums[K] = {};
   alignas(32) uint8_t spill[32];
   int64_t i = s;
   while (i + 32 <= e) {
-    __m256i acc[K];
-    for (int k = 0; k < K; ++k) acc[k] = zero;
-    const int64_t stop = std::min(e - 31, i + 32 * 255);
-    for (; i < stop; i += 32) {
-      __m256i x;
-      if (dt == FP32) {
-        const __m256i* w = (const __m256i*)((const uint32_t*)words + i);
-        const __m256i a = _mm256_packus_epi32(_mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256(w), 23), m32),
-                                              _mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256(w + 1), 23), m32));
-        const __m256i c = _mm256_packus_epi32(_mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256(w + 2), 23), m32),
-                                              _mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256(w + 3), 23), m32));
-        // the element order is scrambled, which a histogram does not mind
-        x = _mm256_packus_epi16(a, c);
-      } else {
-        const __m256i* w = (const __m256i*)((const uint16_t*)words + i);
-        const int sh = dt == BF16 ? 7 : 10;
-        x = _mm256_packus_epi16(_mm256_and_si256(_mm256_srli_epi16(_mm256_loadu_si256(w), sh), ff),
-                                _mm256_and_si256(_mm256_srli_epi16(_mm256_loadu_si256(w + 1), sh), ff));
-        if (dt == FP16) x = _mm256_and_si256(x, fp16mask);
-      }
-#pragma GCC unroll 16
-      for (int k = 0; k < K; ++k) acc[k] = _mm256_sub_epi8(acc[k], _mm256_cmpeq_epi8(x, bins[k]));
+    const int64_t nv = std::min<int64_t>(R, (e - i) / 32);
+    __m256i acc[8];
+    for (int k = 0; k < 8; ++k) acc[k] = zero;
+    for (int64_t v = 0; v < nv; ++v, i += 32) {
+      const __m256i x = exponent_bytes_avx2(words, i, dt);
+      _mm256_store_si256((__m256i*)(staged + 32 * v), x);
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k)
+        acc[k] = _mm256_sub_epi8(acc[k], _mm256_cmpeq_epi8(x, _mm256_load_si256((const __m256i*)bins[k])));
       const __m256i d = _mm256_sub_epi8(x, lov);
       const __m256i inwin = _mm256_cmpeq_epi8(_mm256_min_epu8(d, top), d);   // d <= 14 (unsigned)
-      const uint32_t out = ~(uint32_t)_mm256_movemask_epi8(_mm256_or_si256(inwin, _mm256_cmpeq_epi8(x, bins[K - 1])));
+      const __m256i isz = _mm256_cmpeq_epi8(x, _mm256_load_si256((const __m256i*)bins[K - 1]));
+      const uint32_t out = ~(uint32_t)_mm256_movemask_epi8(_mm256_or_si256(inwin, isz));
       if (out) {
         _mm256_store_si256((__m256i*)spill, x);
         uint32_t bits = out;
         while (bits) { hist[spill[__builtin_ctz(bits)]]++; bits &= bits - 1; }
       }
     }
-    for (int k = 0; k < K; ++k) {
-      const __m256i sd = _mm256_sad_epu8(acc[k], zero);
-      alignas(32) int64_t q[4];
-      _mm256_store_si256((__m256i*)q, sd);
-      sums[k] += q[0] + q[1] + q[2] + q[3];
+    for (int k = 0; k < 8; ++k) { sums[k] += sum_bytes_avx2(acc[k]); acc[k] = zero; }
+    for (int64_t v = 0; v < nv; ++v) {
+      const __m256i x = _mm256_load_si256((const __m256i*)(staged + 32 * v));
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k)
+        acc[k] = _mm256_sub_epi8(acc[k], _mm256_cmpeq_epi8(x, _mm256_load_si256((const __m256i*)bins[8 + k])));
     }
+    for (int k = 0; k < 8; ++k) sums[8 + k] += sum_bytes_avx2(acc[k]);
   }
   for (int k = 0; k < K - 1; ++k) hist[lo + k] += sums[k];
   hist[z] += sums[K - 1];
