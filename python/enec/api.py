@@ -9,12 +9,14 @@ import torch
 
 from . import cpu
 from . import format as fmt
-from .errors import CorruptStreamError, EnecError
+from .errors import CorruptStreamError, EnecError, HeaderMismatchError
 from .ops import compress as _compress_op
+from .ops import compress_into as _compress_into_op
 from .ops import decompress as _decompress_op
+from .ops import decompress_into as _decompress_into_op
 
 
-def compress(x: torch.Tensor, checksum: bool = False, codec: str = "auto") -> torch.Tensor:
+def compress(x: torch.Tensor, checksum: bool = False, codec: str = "auto", out: torch.Tensor | None = None) -> torch.Tensor:
     """Losslessly compress a BF16, FP16, FP32, FP8 (e4m3fn, e5m2), INT8 or UINT8 tensor (any
     shape, any strides).
 
@@ -23,17 +25,36 @@ def compress(x: torch.Tensor, checksum: bool = False, codec: str = "auto") -> to
     that decompress verifies. codec="auto" picks ENEC for BF16/FP16/FP32, Quad Length Codes for
     FP8 and APack for INT8/UINT8, and the sparse formats instead when the tensor has many zeros
     and that is smaller; "enec", "qlc", "apack" or "sparse" forces one.
+
+    out: a 1-D uint8 tensor to write the blob into (a reused or pinned buffer: no allocation,
+    no page faults); the result is then the view out[:size]. max_compressed_size(x.numel(),
+    x.dtype, x.dim()) bytes always suffice; bytes of out past the blob are unspecified after.
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"enec.compress expects a torch.Tensor, got {type(x).__name__}")
     from . import codecs
     codecs.check_codec(codec, cpu.any_spec_of(x.dtype))
-    return _compress_op(x, checksum, codec)
+    if out is None:
+        return _compress_op(x, checksum, codec)
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"enec.compress: out must be a torch.Tensor, got {type(out).__name__}")
+    if x.device.type == "cpu" and out.device.type == "cpu":
+        size = int(_compress_into_op(x, out, checksum, codec))
+        return out[:size]
+    blob = _compress_op(x, checksum, codec)         # another device: compress there, then copy
+    if out.dtype != torch.uint8 or out.dim() != 1 or out.numel() < blob.numel():
+        raise EnecError(f"compress: out must be a 1-D uint8 tensor of at least {blob.numel()} bytes")
+    out[:blob.numel()].copy_(blob)
+    return out[:blob.numel()]
 
 
-def decompress(blob, device=None) -> torch.Tensor:
+def decompress(blob, device=None, out: torch.Tensor | None = None) -> torch.Tensor:
     """Restore the exact tensor from a blob (uint8 tensor, bytes, bytearray, memoryview or
-    numpy array); shape and dtype come from the blob's header."""
+    numpy array); shape and dtype come from the blob's header.
+
+    out: a tensor of the blob's shape and dtype to decompress into (returned); `device` is then
+    out's device. If the blob is corrupt the error is raised and out's contents are unspecified.
+    """
     if isinstance(blob, torch.Tensor):
         head = blob[:fmt.HEADER_FIXED_BYTES + 8 * fmt.MAX_NDIM].cpu() if blob.device.type != "cpu" else blob
         hdr = header_of(head, full=False)
@@ -44,14 +65,28 @@ def decompress(blob, device=None) -> torch.Tensor:
         with warnings.catch_warnings():        # read-only buffers (bytes): never written to
             warnings.simplefilter("ignore", UserWarning)
             t = torch.from_numpy(arr)
+    if out is not None:
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(f"enec.decompress: out must be a torch.Tensor, got {type(out).__name__}")
+        want = getattr(torch, hdr.dtype.name)
+        if out.dtype != want or tuple(out.shape) != hdr.shape:
+            raise HeaderMismatchError(f"blob holds {want} of shape {hdr.shape}, out is {out.dtype} "
+                                      f"of shape {tuple(out.shape)}")
+        if device is not None and torch.device(device) != out.device:
+            raise EnecError(f"decompress: device={device} but out is on {out.device}")
+        if t.device.type == "cpu" and out.device.type == "cpu" and out.is_contiguous():
+            _decompress_into_op(t, out)
+            return out
     try:
-        out = _decompress_op(t, list(hdr.shape), getattr(torch, hdr.dtype.name))
+        res = _decompress_op(t, list(hdr.shape), getattr(torch, hdr.dtype.name))
     except ValueError as e:
         # the NPU binding's host checks raise a plain ValueError (op_host/enec_npu_binding.cpp)
         if isinstance(e, EnecError) or "enec: corrupt blob" not in str(e):
             raise
         raise CorruptStreamError(str(e).splitlines()[0]) from e
-    return out.to(device) if device is not None else out
+    if out is not None:
+        return out.copy_(res)
+    return res.to(device) if device is not None else res
 
 
 def max_compressed_size(numel: int, dtype: torch.dtype, ndim: int = fmt.MAX_NDIM,

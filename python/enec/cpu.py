@@ -26,12 +26,12 @@ class _Reference:
         return reference.exponent_histogram(words, spec)
 
     @staticmethod
-    def encode(words, spec, shape, params):
-        return reference.compress_words(words, spec, shape, params)
+    def encode(words, spec, shape, params, out=None):
+        return reference.compress_words(words, spec, shape, params)   # a new array: the caller copies
 
     @staticmethod
-    def decode(buf, header):
-        return reference.decompress_words(buf, header)
+    def decode(buf, header, out=None):
+        return reference.decompress_words(buf, header)   # a new array: the caller copies
 
 
 REFERENCE = _Reference()
@@ -102,8 +102,7 @@ def _set_checksum(blob: np.ndarray, value: int) -> None:
         value.to_bytes(8, "little"), np.uint8)
 
 
-def compress_tensor(x: torch.Tensor, impl=None, checksum: bool = False, codec: str = "auto") -> torch.Tensor:
-    """Compress with `codec` ("auto" picks by dtype and, for data with many zeros, by size)."""
+def _encode(x: torch.Tensor, impl, checksum: bool, codec: str, out: np.ndarray | None = None) -> np.ndarray:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"enec.compress expects a torch.Tensor, got {type(x).__name__}")
     from . import codecs
@@ -115,10 +114,48 @@ def compress_tensor(x: torch.Tensor, impl=None, checksum: bool = False, codec: s
         raise EnecError(f"tensors of more than {fmt.MAX_NDIM} dimensions are not supported")
     impl = impl or get_impl()
     words = tensor_words(x, spec)
-    blob = codecs.encode_words(words, spec, tuple(x.shape), codec, impl)
+    if out is not None and np.may_share_memory(words, out):
+        raise EnecError("compress: out overlaps the input tensor")
+    blob = codecs.encode_words(words, spec, tuple(x.shape), codec, impl, out=out)
     if checksum:
         _set_checksum(blob, checksum_of(words))
-    return torch.from_numpy(blob)
+    return blob
+
+
+def compress_tensor(x: torch.Tensor, impl=None, checksum: bool = False, codec: str = "auto") -> torch.Tensor:
+    """Compress with `codec` ("auto" picks by dtype and, for data with many zeros, by size)."""
+    return torch.from_numpy(_encode(x, impl, checksum, codec))
+
+
+def _check_out(out, what: str) -> None:
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"{what}: out must be a torch.Tensor, got {type(out).__name__}")
+    if out.device.type != "cpu":
+        raise EnecError(f"{what}: the CPU codec got out on {out.device}")
+    if not out.is_contiguous():
+        raise EnecError(f"{what}: out must be contiguous")
+
+
+def compress_into(x: torch.Tensor, out: torch.Tensor, impl=None, checksum: bool = False,
+                  codec: str = "auto") -> int:
+    """Compress into the caller's 1-D uint8 tensor `out` (e.g. a reused or pinned buffer) and
+    return the blob's size in bytes: the blob is out[:size]. Large enough is always
+    enec.max_compressed_size(x.numel(), x.dtype, x.dim()). Bytes of `out` past the blob are
+    unspecified afterwards (the encoder uses them as room for the worst case)."""
+    _check_out(out, "compress")
+    if out.dtype != torch.uint8 or out.dim() != 1:
+        raise EnecError(f"compress: out must be a 1-D uint8 tensor, got {out.dtype} of shape {tuple(out.shape)}")
+    if isinstance(x, torch.Tensor) and x.device.type == "cpu" and x.numel() and out.numel() \
+            and x.untyped_storage().data_ptr() == out.untyped_storage().data_ptr():
+        raise EnecError("compress: out shares storage with the input tensor")
+    dst = out.detach().numpy()
+    blob = _encode(x, impl, checksum, codec, dst)
+    if blob.size and not (blob.ctypes.data == dst.ctypes.data and np.may_share_memory(blob, dst)):
+        if blob.size > dst.size:
+            raise EnecError(f"compress: out holds {dst.size} bytes, the blob needs {blob.size} "
+                            f"(enec.max_compressed_size gives a size that always suffices)")
+        dst[:blob.size] = blob
+    return int(blob.size)
 
 
 def blob_array(blob) -> np.ndarray:
@@ -144,7 +181,27 @@ def blob_array(blob) -> np.ndarray:
 _SIGNED = {8: np.uint8, 16: np.int16, 32: np.int32}
 
 
-def decompress_tensor(blob, shape=None, dtype=None, impl=None) -> torch.Tensor:
+def _decode(buf: np.ndarray, header, impl, out: np.ndarray | None = None) -> np.ndarray:
+    """The decoded words (in `out`, a flat word array, when given), checksum verified."""
+    impl = impl or get_impl()
+    if header.codec == fmt.CODEC_ENEC:
+        words = impl.decode(buf, header, out) if out is not None else impl.decode(buf, header)
+    else:
+        from . import codecs
+        words = codecs.decode_words(buf, header, impl)
+    if words.size != header.numel:
+        raise CorruptStreamError("decoder returned the wrong number of elements")
+    if out is not None and words.ctypes.data != out.ctypes.data:
+        out[...] = words.reshape(-1)
+        words = out
+    if header.checksum_kind == fmt.CHECKSUM_XXH64 and checksum_of(words) != header.checksum:
+        raise ChecksumMismatchError(
+            f"decompressed data does not match the blob's XXH64 checksum "
+            f"(stored {header.checksum:#018x}, computed {checksum_of(words):#018x}): the blob is corrupt")
+    return words
+
+
+def _parse(blob, shape, dtype):
     buf = blob_array(blob)
     header = fmt.parse_header(buf)
     out_dtype = getattr(torch, header.dtype.name)
@@ -152,25 +209,32 @@ def decompress_tensor(blob, shape=None, dtype=None, impl=None) -> torch.Tensor:
         raise HeaderMismatchError(f"blob holds {out_dtype}, caller expects {dtype}")
     if shape is not None and tuple(int(s) for s in shape) != header.shape:
         raise HeaderMismatchError(f"blob holds shape {header.shape}, caller expects {tuple(shape)}")
-    impl = impl or get_impl()
-    if header.codec == fmt.CODEC_ENEC:
-        words = impl.decode(buf, header)
-    else:
-        from . import codecs
-        words = codecs.decode_words(buf, header, impl)
-    if words.size != header.numel:
-        raise CorruptStreamError("decoder returned the wrong number of elements")
-    if header.checksum_kind == fmt.CHECKSUM_XXH64 and checksum_of(words) != header.checksum:
-        raise ChecksumMismatchError(
-            f"decompressed data does not match the blob's XXH64 checksum "
-            f"(stored {header.checksum:#018x}, computed {checksum_of(words):#018x}): the blob is corrupt")
+    return buf, header, out_dtype
+
+
+def decompress_tensor(blob, shape=None, dtype=None, impl=None) -> torch.Tensor:
+    buf, header, out_dtype = _parse(blob, shape, dtype)
+    words = _decode(buf, header, impl)
     signed = _SIGNED[header.dtype.word_bits]                     # torch lacks uint16/32 views
     t = torch.from_numpy(np.ascontiguousarray(words).reshape(-1).view(signed))
     return t.view(out_dtype).reshape(header.shape)
 
 
-__all__ = ["compress_tensor", "decompress_tensor", "decompress_rows", "get_impl", "implementations",
-           "spec_of"]
+def decompress_into(blob, out: torch.Tensor, impl=None) -> torch.Tensor:
+    """Decompress into the caller's tensor `out`, whose shape and dtype must be the blob's; returns
+    out. If the blob turns out corrupt, the error is raised and out's contents are unspecified."""
+    _check_out(out, "decompress")
+    buf, header, _ = _parse(blob, out.shape, out.dtype)
+    tv, nv = _WORD_VIEW[header.dtype.word_bits]
+    dst = out.detach().reshape(-1).view(tv).numpy().view(nv)
+    if dst.size and np.may_share_memory(dst, buf):
+        raise EnecError("decompress: out overlaps the blob")
+    _decode(buf, header, impl, dst)
+    return out
+
+
+__all__ = ["compress_tensor", "compress_into", "decompress_tensor", "decompress_into", "decompress_rows",
+           "get_impl", "implementations", "spec_of"]
 
 
 def decompress_rows(blob, start: int, stop: int, impl=None) -> torch.Tensor:

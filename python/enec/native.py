@@ -147,14 +147,17 @@ def analyze(words: np.ndarray, spec: fmt.DTypeSpec):
     return hist, Params(int(out[0]), int(out[1]), int(out[2]))
 
 
-def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape, params) -> np.ndarray:
+def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape, params, out: np.ndarray | None = None) -> np.ndarray:
+    """The blob; written straight into `out` (a writable 1-D uint8 array) when `out` can hold the
+    worst case for these parameters, else into a new array (the caller copies it)."""
     words = np.ascontiguousarray(words).reshape(-1)
     numel = words.size
     lay = fmt.layout(spec, numel, len(shape), params.m)
-    # np.empty of the worst case for these parameters (pages never written cost no memory): a
+    # the worst case for these parameters (np.empty: pages never written cost no memory): a
     # block's outlier slots never outnumber its lanes, so outliers take at most lanes*(n-m)/8
     lanes = fmt.geometry(numel).total_lanes
-    blob = _empty(lay.outlier_offset + lanes * (params.n - params.m) // 8, np.uint8)
+    bound = lay.outlier_offset + lanes * (params.n - params.m) // 8
+    blob = out[:bound] if out is not None and out.size >= bound else _empty(bound, np.uint8)
     # the library writes every section; zero only the alignment gaps (the header is written below)
     for end, nxt in ((lay.raw_offset + lay.raw_bytes, lay.low_offset),
                      (lay.low_offset + lay.low_bytes, lay.flags_offset),
@@ -173,16 +176,22 @@ def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape, params) -> np.ndarray:
     return blob[:lay.outlier_offset + out_bytes]
 
 
-def decode(buf: np.ndarray, header: fmt.Header) -> np.ndarray:
-    return decode_blocks(buf, header, 0, header.blocks)
+def decode(buf: np.ndarray, header: fmt.Header, out: np.ndarray | None = None) -> np.ndarray:
+    """The words; written into `out` (a writable array of numel words) when given."""
+    return decode_blocks(buf, header, 0, header.blocks, out)
 
 
-def decode_blocks(buf: np.ndarray, header: fmt.Header, t_begin: int, t_end: int) -> np.ndarray:
+def decode_blocks(buf: np.ndarray, header: fmt.Header, t_begin: int, t_end: int,
+                  out: np.ndarray | None = None) -> np.ndarray:
     """Decode blocks [t_begin, t_end) only: elements t_begin*N up to min(t_end*N, numel)."""
     buf = np.ascontiguousarray(buf)
     lay = header.layout
     count = max(0, min(t_end * fmt.BLOCK_ELEMS, header.numel) - t_begin * fmt.BLOCK_ELEMS)
-    out = _empty(count, np.uint16 if header.dtype.word_bits == 16 else np.uint32)
+    word = np.uint16 if header.dtype.word_bits == 16 else np.uint32
+    if out is None:
+        out = _empty(count, word)
+    elif out.dtype != word or out.size != count or not out.flags.c_contiguous:
+        raise ValueError("decode_blocks: out must be a contiguous array of the decoded words")
     err = ctypes.create_string_buffer(256)
     rc = _load().enec_decode(
         _ptr(buf), buf.size, header.dtype.code, header.numel, header.b, header.n, header.m,

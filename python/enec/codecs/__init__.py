@@ -76,10 +76,13 @@ def _enec_params(words, spec, enec_impl):
     return hist, choose_params(hist, spec)
 
 
-def _dense(words, spec, shape, codec, enec_impl, params=None):
+def _dense(words, spec, shape, codec, enec_impl, params=None, out=None):
+    """The dense blob; an ENEC implementation may write it into `out` (else the caller copies)."""
     if codec == "enec":
         if params is None:
             params = _enec_params(words, spec, enec_impl)[1]
+        if out is not None:
+            return enec_impl.encode(words, spec, tuple(shape), params, out=out)
         return enec_impl.encode(words, spec, tuple(shape), params)
     qk, ak = kernels(enec_impl)
     if codec == "qlc":
@@ -97,8 +100,9 @@ def _few_zeros(words, spec, hist) -> bool:
 
 
 def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: str, enec_impl,
-                 sparse_force=None) -> np.ndarray:
-    """Compress a flat array of bit patterns (uint8/uint16/uint32) into one blob."""
+                 sparse_force=None, out: np.ndarray | None = None) -> np.ndarray:
+    """Compress a flat array of bit patterns (uint8/uint16/uint32) into one blob (which may be
+    written in `out`, a uint8 array; otherwise the caller copies it there)."""
     check_codec(codec, spec)
     dense = dense_codec(spec)
 
@@ -109,19 +113,19 @@ def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: st
         return sparse.encode(words, spec, shape, dense_encode, force=sparse_force,
                              kernels=sparse_kernels(enec_impl))
     if codec != "auto":
-        return _dense(words, spec, shape, codec, enec_impl)
+        return _dense(words, spec, shape, codec, enec_impl, out=out)
     hist = params = None
     if dense == "enec" and words.size:
         hist, params = _enec_params(words, spec, enec_impl)
     if not words.size or _few_zeros(words, spec, hist):
-        return _dense(words, spec, shape, dense, enec_impl, params)
+        return _dense(words, spec, shape, dense, enec_impl, params, out)
     blob = _dense(words, spec, (words.size,), dense, enec_impl, params)   # 1-D: reusable inside sparse
     alt = sparse.encode(words, spec, shape, dense_encode, dense_blob=(blob, fmt.CODEC_IDS[dense]),
                         kernels=sparse_kernels(enec_impl))
     # the N-d dense blob differs from the 1-d one only by its header's size
     if alt.size < blob.size + fmt.header_bytes(len(shape)) - fmt.header_bytes(1):
         return alt
-    return _dense(words, spec, shape, dense, enec_impl, params)
+    return _dense(words, spec, shape, dense, enec_impl, params, out)
 
 
 def decode_words(buf: np.ndarray, header, enec_impl) -> np.ndarray:

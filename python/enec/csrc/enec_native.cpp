@@ -1299,7 +1299,10 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int b, int n, int 
                     int64_t out_off, uint8_t* blob, int nthreads) {
   if (dt < 0 || dt > 2 || n < 1 || n > exp_bits(dt) || m < 0 || m > n || b < 0 || b >= (1 << exp_bits(dt)))
     return -2;
-  Ctx p{dt, b, n, m, numel >= kStreamElems, numel, raw_off, low_off, flags_off, index_off, out_off, words, blob};
+  // non-temporal stores need 32-byte aligned destinations: native.py's own buffers are 64-byte
+  // aligned; a caller's buffer (compress into `out`) may not be
+  const bool stream = numel >= kStreamElems && ((uintptr_t)blob & 63) == 0;
+  Ctx p{dt, b, n, m, stream, numel, raw_off, low_off, flags_off, index_off, out_off, words, blob};
   Geometry g(numel);
   if (g.blocks == 0) return 0;
   const int h = n - m;
@@ -1471,8 +1474,8 @@ int enec_decode(const uint8_t* blob, int64_t size, int dt, int64_t numel, int b,
                   (long long)out_bytes, (long long)start[g.blocks]);
     return -1;
   }
-  Ctx p{dt, b, n, m, (t_end - t_begin) * kBlock >= kStreamElems, numel, raw_off, low_off, flags_off,
-        index_off, out_off, nullptr, nullptr};
+  const bool stream = (t_end - t_begin) * kBlock >= kStreamElems && ((uintptr_t)out & 63) == 0;
+  Ctx p{dt, b, n, m, stream, numel, raw_off, low_off, flags_off, index_off, out_off, nullptr, nullptr};
   const int level = dt != FP16 ? simd_level() : kPortable;
   std::atomic<int64_t> bad_block{-1};
   std::atomic<int> bad_kind{0};
