@@ -99,6 +99,27 @@ def enec_codec(tensors, impl_name):
                 check=check, whole_list=True, note="")
 
 
+def enec_into_codec(tensors, impl_name):
+    """enec writing into caller-provided buffers (compress out=, decompress out=), allocated and
+    touched once before timing: the like-for-like peer of a memcpy into a warm buffer."""
+    impl = cpu.get_impl(impl_name)
+    outs = [torch.zeros(enec.max_compressed_size(t.numel(), t.dtype, t.dim()), dtype=torch.uint8) for t in tensors]
+    dsts = [torch.zeros_like(t.contiguous()) for t in tensors]
+
+    def comp(_raw):
+        return [o[:cpu.compress_into(t, o, impl)] for t, o in zip(tensors, outs)]
+
+    def dec(blobs):
+        return [cpu.decompress_into(b, d, impl) for b, d in zip(blobs, dsts)]
+
+    def check(outs_):
+        return all(torch.equal(t.contiguous().view(torch.uint8).reshape(-1), o.view(torch.uint8).reshape(-1))
+                   for t, o in zip(tensors, outs_))
+
+    return dict(compress=comp, decompress=dec, size=lambda blobs: sum(b.numel() for b in blobs),
+                check=check, whole_list=True, note="into warm out= buffers")
+
+
 def memcpy_codecs(raw):
     src = torch.from_numpy(raw)
     dst = torch.empty_like(src)
@@ -127,6 +148,7 @@ def bench_dataset(name, tensors, threads, reps, with_reference):
     nbytes = raw.nbytes
     codecs = dict(memcpy_codecs(raw))
     codecs["enec-native"] = enec_codec(tensors, "native")
+    codecs["enec-native (out=)"] = enec_into_codec(tensors, "native")
     if with_reference:
         codecs["enec-reference"] = enec_codec(tensors, "reference")
     peers, missing = peer_codecs(threads, word)
@@ -216,17 +238,26 @@ def targets(rows, dataset, cores):
     if "enec-native" not in pick:
         return []
     e, mc = pick["enec-native"], pick["memcpy (warm dst)"]
+    # the strict reading: enec allocating its output vs a copy into a warm buffer; and the two
+    # like-for-like pairs (both allocate fresh output / both write into existing buffers)
+    vs_memcpy = [("enec-native", "memcpy (warm dst)", "fresh out vs warm memcpy"),
+                 ("enec-native", "memcpy (fresh dst)", "fresh out vs fresh memcpy"),
+                 ("enec-native (out=)", "memcpy (warm dst)", "out= vs warm memcpy")]
     out = []
     for key, label in (("compress_GBps", "compress"), ("decompress_GBps", "decompress")):
         need_z = 4.0 if label == "compress" else 2.0
         for stat in ("", "_median"):
             k = key + stat
+            which = "best" if not stat else "median"
             if "zipnn" in pick:
-                out.append({"target": f"{label} >= {need_z:g}x ZipNN ({'best' if not stat else 'median'})",
+                out.append({"target": f"{label} >= {need_z:g}x ZipNN ({which})",
                             "enec": e[k], "peer": pick["zipnn"][k], "factor": e[k] / pick["zipnn"][k],
                             "met": e[k] >= need_z * pick["zipnn"][k]})
-            out.append({"target": f"{label} >= 40% of memcpy ({'best' if not stat else 'median'})",
-                        "enec": e[k], "peer": mc[k], "factor": e[k] / mc[k], "met": e[k] >= 0.4 * mc[k]})
+            for ours, copy, how in vs_memcpy:
+                if ours in pick and copy in pick:
+                    a, c = pick[ours][k], pick[copy][k]
+                    out.append({"target": f"{label} >= 40% of memcpy, {how} ({which})",
+                                "enec": a, "peer": c, "factor": a / c, "met": a >= 0.4 * c})
     return out
 
 
@@ -290,7 +321,7 @@ def main():
     if tg:
         print(f"\ntargets ({syn_name}, {cores} threads, same run):")
         for t in tg:
-            print(f"  {t['target']:44s} enec {t['enec']:6.2f} vs {t['peer']:6.2f} GB/s = x{t['factor']:.2f}  "
+            print(f"  {t['target']:62s} enec {t['enec']:6.2f} vs {t['peer']:6.2f} GB/s = x{t['factor']:.2f}  "
                   f"{'met' if t['met'] else 'NOT met'}")
 
     mem = []
