@@ -1248,23 +1248,36 @@ void enec_choose_params(const int64_t* hist, int dt, int* out) {
     if (hist[x]) { ++present; if (first < 0) first = x; total_i += hist[x]; }
   if (present == 0) { out[0] = 0; out[1] = 1; out[2] = 0; return; }
   if (present == 1) { out[0] = first; out[1] = 1; out[2] = 0; return; }
-  auto bitlen = [](unsigned v) { return v ? 32 - __builtin_clz(v) : 0; };
   const double total = (double)total_i;
   double best = 0;
   int bb = -1, bn = 0, bm = 0;
-  int xs[256];                                  // the present exponents (absent ones add 0)
-  int np_ = 0;
-  for (int x = 0; x < size; ++x) if (hist[x]) xs[np_++] = x;
-  for (int b = 0; b < size; ++b) {
-    int need = 0;
-    for (int i = 0; i < np_; ++i) {
-      int d = (b - xs[i]) & (size - 1);
-      if (d >= size / 2) d -= size;            // signed W-bit distance
-      need = std::max(need, d >= 0 ? d : -d - 1);
-    }
-    const int n = std::min(W, bitlen((unsigned)need) + 1);
+  // Circular prefix sums of the histogram: the mass of any run of exponents in O(1). For pivot b
+  // the signed distance s = b - x (mod 2^W) of every exponent of a lossless n lies in
+  // [-2^(n-1), 2^(n-1)), where the code is y = s mod 2^n: bit length k (1 <= k < n) for s in
+  // [2^(k-1), 2^k), n for s < 0, 0 for s = 0. So n and the counts per code length are sums
+  // over runs of s, the same exact integers as visiting every exponent.
+  int64_t cum[2 * 256 + 1];
+  cum[0] = 0;
+  for (int i = 0; i < 2 * size; ++i) cum[i + 1] = cum[i] + hist[i & (size - 1)];
+  int mode = 0;
+  for (int x = 1; x < size; ++x) if (hist[x] > hist[mode]) mode = x;
+  // the mass of the exponents x = b - s for s in [s_lo, s_hi] (mod 2^W)
+  auto run_mass = [&](int b, int s_lo, int s_hi) -> int64_t {
+    const int a = (b - s_hi) & (size - 1);
+    return cum[a + (s_hi - s_lo + 1)] - cum[a];
+  };
+  // The pivot at the most common exponent first: its cost is near the optimum, so for every other
+  // pivot the m loop stops early (cost >= m). The order does not change the answer: ties are
+  // broken explicitly by (cost, n, b, m), the order in which params.py ranks them.
+  for (int bi = 0; bi <= size; ++bi) {
+    const int b = bi == 0 ? mode : bi - 1;
+    if (bi > 0 && b == mode) continue;
+    int n = 1;
+    while (n < W && run_mass(b, -(1 << (n - 1)), (1 << (n - 1)) - 1) != total_i) ++n;
     int64_t by_len[17] = {};
-    for (int i = 0; i < np_; ++i) by_len[bitlen((unsigned)((b - xs[i]) & ((1 << n) - 1)))] += hist[xs[i]];
+    by_len[0] = hist[b];
+    for (int k = 1; k < n; ++k) by_len[k] = run_mass(b, 1 << (k - 1), (1 << k) - 1);
+    by_len[n] = run_mass(b, -(1 << (n - 1)), -1);
     int64_t below = 0;
     for (int m = 0; m <= n; ++m) {              // m > n costs infinity in the spec
       // cost >= m: once m exceeds the best cost, no larger m can win or tie
@@ -1277,7 +1290,10 @@ void enec_choose_params(const int64_t* hist, int dt, int* out) {
       // (-ffp-contract=fast, the GCC default, would fuse with -march flags that have FMA)
       volatile double p16 = p8 * p8, spread = (double)(n - m) * (1.0 - p16);
       const double cost = (double)m + spread;
-      if (bb < 0 || cost < best || (cost == best && n < bn)) { best = cost; bb = b; bn = n; bm = m; }
+      if (bb < 0 || cost < best ||
+          (cost == best && (n < bn || (n == bn && (b < bb || (b == bb && m < bm)))))) {
+        best = cost; bb = b; bn = n; bm = m;
+      }
     }
   }
   out[0] = bb; out[1] = bn; out[2] = bm;
