@@ -1085,11 +1085,14 @@ ENEC_AVX2 int decode_block_avx2(const Ctx& p, int64_t t, const uint8_t* blob, co
   return 0;
 }
 
-// Exponent histogram with byte compares against a 15-value window [lo, lo+15) and one more
-// value z (32 elements at a time); other exponents are counted one by one. AVX2 has 16 vector
-// registers, too few for 16 byte counters and the data: each run of up to 255 vectors is swept
-// twice, counting bins 0-7 while the exponent bytes are extracted (and staged in L1), then
-// bins 8-15 from the staged bytes. Spilling counters instead costs a store per compare.
+// Exponent histogram of a 15-value window [lo, lo+15) and one more value z, 32 elements at a
+// time; other exponents are counted one by one. Each element becomes a 4-bit index (0 for z,
+// 1 + x - lo inside the window, bit 7 set otherwise) and eight pshufb lookups turn it into
+// nibble increments: plane p's bytes count index 2p in the low nibble and 2p + 1 in the high one
+// (one lookup and one byte add per two bins, where compare-and-subtract costs two ops per bin).
+// Nibbles hold 15, so every 15 vectors the planes are flushed into 64-bit sums. AVX2 has 16
+// vector registers: each run of 15 vectors is swept twice, planes 0-3 while the indices are
+// computed (and staged in L1), then planes 4-7 from the staged indices.
 ENEC_AVX2 inline __m256i exponent_bytes_avx2(const void* words, int64_t i, int dt) {
   if (dt == FP32) {
     const __m256i m32 = _mm256_set1_epi32(0xFF);
@@ -1109,53 +1112,63 @@ ENEC_AVX2 inline __m256i exponent_bytes_avx2(const void* words, int64_t i, int d
   return x;
 }
 
-ENEC_AVX2 inline int64_t sum_bytes_avx2(__m256i acc) {
-  const __m256i sd = _mm256_sad_epu8(acc, _mm256_setzero_si256());
-  const __m128i q = _mm_add_epi64(_mm256_castsi256_si128(sd), _mm256_extracti128_si256(sd, 1));
-  return _mm_cvtsi128_si64(q) + _mm_extract_epi64(q, 1);
+// Add four planes of nibble counters to their eight 64-bit sums (low nibble, high nibble).
+ENEC_AVX2 inline void histogram_flush_avx2(const __m256i* acc, uint64_t (*sums)[4]) {
+  const __m256i nib = _mm256_set1_epi8(0x0F), zero = _mm256_setzero_si256();
+  for (int p = 0; p < 4; ++p) {
+    const __m256i l = _mm256_sad_epu8(_mm256_and_si256(acc[p], nib), zero);
+    const __m256i h = _mm256_sad_epu8(_mm256_and_si256(_mm256_srli_epi16(acc[p], 4), nib), zero);
+    __m256i* sl = (__m256i*)sums[2 * p];
+    __m256i* sh = (__m256i*)sums[2 * p + 1];
+    _mm256_store_si256(sl, _mm256_add_epi64(_mm256_load_si256(sl), l));
+    _mm256_store_si256(sh, _mm256_add_epi64(_mm256_load_si256(sh), h));
+  }
 }
 
 ENEC_AVX2 void histogram_avx2(const void* words, int64_t s, int64_t e, int dt, int lo, int z, int64_t* hist) {
-  constexpr int K = 16, R = 255;          // byte counters: at most 255 vectors per run
-  alignas(32) uint8_t bins[K][32];
-  for (int k = 0; k < K; ++k) std::memset(bins[k], k < K - 1 ? lo + k : z, 32);
+  constexpr int R = 15, P = 8;               // vectors per run (a nibble counts to 15), planes
+  alignas(32) uint8_t lut[P][32];
+  for (int p = 0; p < P; ++p) {
+    std::memset(lut[p], 0, 32);
+    for (int half = 0; half < 2; ++half) { lut[p][16 * half + 2 * p] = 0x01; lut[p][16 * half + 2 * p + 1] = 0x10; }
+  }
   alignas(32) uint8_t staged[R * 32];
-  const __m256i lov = _mm256_set1_epi8((char)lo), top = _mm256_set1_epi8(K - 2);
-  const __m256i zero = _mm256_setzero_si256();
-  int64_t sums[K] = {};
+  alignas(32) uint64_t sums[2 * P][4] = {};
+  const __m256i lov = _mm256_set1_epi8((char)lo), zv = _mm256_set1_epi8((char)z);
+  const __m256i bias = _mm256_set1_epi8(0x71), zero = _mm256_setzero_si256();
   alignas(32) uint8_t spill[32];
   int64_t i = s;
   while (i + 32 <= e) {
     const int64_t nv = std::min<int64_t>(R, (e - i) / 32);
-    __m256i acc[8];
-    for (int k = 0; k < 8; ++k) acc[k] = zero;
+    __m256i acc[P / 2], tab[P / 2];
+    for (int p = 0; p < P / 2; ++p) { acc[p] = zero; tab[p] = _mm256_load_si256((const __m256i*)lut[p]); }
     for (int64_t v = 0; v < nv; ++v, i += 32) {
       const __m256i x = exponent_bytes_avx2(words, i, dt);
-      _mm256_store_si256((__m256i*)(staged + 32 * v), x);
-#pragma GCC unroll 8
-      for (int k = 0; k < 8; ++k)
-        acc[k] = _mm256_sub_epi8(acc[k], _mm256_cmpeq_epi8(x, _mm256_load_si256((const __m256i*)bins[k])));
-      const __m256i d = _mm256_sub_epi8(x, lov);
-      const __m256i inwin = _mm256_cmpeq_epi8(_mm256_min_epu8(d, top), d);   // d <= 14 (unsigned)
-      const __m256i isz = _mm256_cmpeq_epi8(x, _mm256_load_si256((const __m256i*)bins[K - 1]));
-      const uint32_t out = ~(uint32_t)_mm256_movemask_epi8(_mm256_or_si256(inwin, isz));
+      // x - lo in [0, 14] -> 0x71 + (x - lo) (bit 7 clear, low nibble 1 + x - lo); else bit 7 set
+      const __m256i d = _mm256_adds_epu8(_mm256_sub_epi8(x, lov), bias);
+      const __m256i idx = _mm256_andnot_si256(_mm256_cmpeq_epi8(x, zv), d);   // z -> index 0
+      _mm256_store_si256((__m256i*)(staged + 32 * v), idx);
+#pragma GCC unroll 4
+      for (int p = 0; p < P / 2; ++p) acc[p] = _mm256_add_epi8(acc[p], _mm256_shuffle_epi8(tab[p], idx));
+      const uint32_t out = (uint32_t)_mm256_movemask_epi8(idx);
       if (out) {
         _mm256_store_si256((__m256i*)spill, x);
         uint32_t bits = out;
         while (bits) { hist[spill[__builtin_ctz(bits)]]++; bits &= bits - 1; }
       }
     }
-    for (int k = 0; k < 8; ++k) { sums[k] += sum_bytes_avx2(acc[k]); acc[k] = zero; }
+    histogram_flush_avx2(acc, &sums[0]);
+    for (int p = 0; p < P / 2; ++p) { acc[p] = zero; tab[p] = _mm256_load_si256((const __m256i*)lut[P / 2 + p]); }
     for (int64_t v = 0; v < nv; ++v) {
-      const __m256i x = _mm256_load_si256((const __m256i*)(staged + 32 * v));
-#pragma GCC unroll 8
-      for (int k = 0; k < 8; ++k)
-        acc[k] = _mm256_sub_epi8(acc[k], _mm256_cmpeq_epi8(x, _mm256_load_si256((const __m256i*)bins[8 + k])));
+      const __m256i idx = _mm256_load_si256((const __m256i*)(staged + 32 * v));
+#pragma GCC unroll 4
+      for (int p = 0; p < P / 2; ++p) acc[p] = _mm256_add_epi8(acc[p], _mm256_shuffle_epi8(tab[p], idx));
     }
-    for (int k = 0; k < 8; ++k) sums[8 + k] += sum_bytes_avx2(acc[k]);
+    histogram_flush_avx2(acc, &sums[P]);
   }
-  for (int k = 0; k < K - 1; ++k) hist[lo + k] += sums[k];
-  hist[z] += sums[K - 1];
+  // index 0 is z, index k >= 1 is lo + k - 1
+  hist[z] += (int64_t)(sums[0][0] + sums[0][1] + sums[0][2] + sums[0][3]);
+  for (int k = 1; k < 2 * P; ++k) hist[lo + k - 1] += (int64_t)(sums[k][0] + sums[k][1] + sums[k][2] + sums[k][3]);
   if (i < e) histogram_portable(words, i, e, dt, hist);
 }
 #pragma GCC diagnostic pop
