@@ -21,3 +21,62 @@ def test_threads_roundtrip_different_tensors(impl):
     for t, (blob, out) in zip(tensors, results):
         assert_bit_equal(out, t)
         assert torch.equal(blob, enec.compress(t, checksum=True))   # same bytes as a lone call
+
+
+def _native_or_skip():
+    from enec import cpu
+    from conftest import IMPL_NAMES
+    if "native" not in IMPL_NAMES:
+        import pytest
+        pytest.skip("the native implementation is not built")
+    return cpu.get_impl("native")
+
+
+def test_threads_share_the_native_worker_pool():
+    """Tensors big enough to split over threads, compressed from several Python threads at once:
+    one call at a time uses the native library's kept worker threads, the others start their
+    own; every blob must still equal a lone call's, and decode back exactly."""
+    from enec import cpu
+    nat = _native_or_skip()
+    torch.set_num_threads(2)
+    tensors = [(torch.randn(600_000 + 4099 * i, generator=torch.Generator().manual_seed(i)) * 0.02)
+               .to([torch.bfloat16, torch.float32][i % 2]) for i in range(8)]
+    lone = [cpu.compress_tensor(t, impl=nat) for t in tensors]
+
+    def work(t):
+        blob = cpu.compress_tensor(t, impl=nat)
+        return blob, cpu.decompress_tensor(blob, impl=nat)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(work, tensors))
+    for t, want, (blob, out) in zip(tensors, lone, results):
+        assert torch.equal(blob, want)
+        assert_bit_equal(out, t)
+
+
+def _child_compresses(t, blob_want, q):
+    # no torch operator here: torch's own OpenMP threads do not survive a fork either
+    from enec import cpu
+    import numpy as np
+    blob = cpu.compress_tensor(t, impl=cpu.get_impl("native"))
+    q.put(bool(np.array_equal(blob.numpy(), blob_want.numpy())))
+
+
+def test_native_workers_survive_fork():
+    """After the parent has used its worker threads, a forked child (which has none of them)
+    must still compress with several threads instead of waiting forever for workers."""
+    import multiprocessing as mp
+    from enec import cpu
+    nat = _native_or_skip()
+    torch.set_num_threads(2)
+    t = (torch.randn(700_000, generator=torch.Generator().manual_seed(11)) * 0.02).bfloat16()
+    want = cpu.compress_tensor(t, impl=nat)                 # the parent's workers now exist
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_compresses, args=(t, want, q))
+    p.start()
+    p.join(timeout=120)
+    if p.is_alive():
+        p.kill()
+        raise AssertionError("the forked child hung in the native library")
+    assert p.exitcode == 0 and q.get(timeout=5) is True

@@ -28,6 +28,10 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <unistd.h>
 #include <vector>
 
 #include <sys/mman.h>
@@ -94,6 +98,102 @@ std::atomic<int> g_simd_cap{kAVX512};   // the highest level allowed (tests forc
 inline int simd_level() { return std::min(kDetected, g_simd_cap.load(std::memory_order_relaxed)); }
 
 // ------------------------------------------------------------------ threads
+// Worker threads kept between calls: starting a std::thread per call costs tens of microseconds,
+// as much as the work on a tensor of a few hundred thousand elements. run(n, fn) calls fn(0) on
+// the caller and fn(1) ... fn(n-1) on workers, all at once (the encoder's threads wait for each
+// other), and returns when all have returned. One call uses the workers at a time; a concurrent
+// call (another Python thread) starts its own threads as before.
+class WorkerPool {
+ public:
+  void run(int n, const std::function<void(int)>& fn) {
+    if (n <= 1) { fn(0); return; }
+    std::unique_lock<std::mutex> busy(run_mu_, std::try_to_lock);
+    if (!busy.owns_lock()) { run_spawned(n, fn); return; }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      while ((int)workers_.size() < n - 1) {
+        const int idx = (int)workers_.size() + 1;
+        workers_.emplace_back([this, idx] { work(idx); });
+      }
+      job_ = &fn;
+      job_n_ = n;
+      pending_.store(n - 1, std::memory_order_relaxed);
+      gen_.fetch_add(1, std::memory_order_release);
+      if (sleepers_) cv_.notify_all();   // spinning workers see gen_ change by themselves
+    }
+    fn(0);
+    for (int i = 0; i < kSpins && pending_.load(std::memory_order_acquire) != 0; ++i) cpu_relax();
+    std::unique_lock<std::mutex> lk(mu_);
+    done_cv_.wait(lk, [this] { return pending_.load(std::memory_order_relaxed) == 0; });
+    job_ = nullptr;
+  }
+
+  static void run_spawned(int n, const std::function<void(int)>& fn) {
+    std::vector<std::thread> threads;
+    threads.reserve(n - 1);
+    for (int i = 1; i < n; ++i) threads.emplace_back(fn, i);
+    fn(0);
+    for (auto& th : threads) th.join();
+  }
+
+  // The pool of this process. Never destroyed (idle workers simply end with the process); a
+  // forked child gets a new, empty one, since the parent's workers do not exist there (the old
+  // one, whose locks may have been held at the fork, is left alone).
+  static WorkerPool& get() {
+    static std::atomic<WorkerPool*> pool{nullptr};
+    WorkerPool* p = pool.load(std::memory_order_acquire);
+    while (!p || p->pid_ != getpid()) {
+      WorkerPool* fresh = new WorkerPool();          // no threads yet: cheap to drop
+      if (pool.compare_exchange_strong(p, fresh, std::memory_order_acq_rel)) return *fresh;
+      delete fresh;                                  // another thread installed one: use it
+    }
+    return *p;
+  }
+
+ private:
+  const pid_t pid_ = getpid();
+
+  // A worker spins for a while (~50 us) before it sleeps: compressing tensor after tensor, the
+  // next call usually comes sooner, and waking a sleeping thread (a halted vCPU in a VM) costs
+  // tens of microseconds.
+  void work(int idx) {
+    uint64_t seen = 0;
+    for (;;) {
+      for (int i = 0; i < kSpins && gen_.load(std::memory_order_acquire) == seen; ++i) cpu_relax();
+      std::unique_lock<std::mutex> lk(mu_);
+      if (gen_.load(std::memory_order_relaxed) == seen) {
+        ++sleepers_;
+        cv_.wait(lk, [&] { return gen_.load(std::memory_order_relaxed) != seen; });
+        --sleepers_;
+      }
+      seen = gen_.load(std::memory_order_relaxed);
+      if (idx >= job_n_) continue;
+      const std::function<void(int)>* f = job_;
+      lk.unlock();
+      (*f)(idx);
+      lk.lock();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) done_cv_.notify_one();
+    }
+  }
+
+  static void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    std::this_thread::yield();
+#endif
+  }
+  static constexpr int kSpins = 4000;
+
+  std::mutex run_mu_, mu_;
+  std::condition_variable cv_, done_cv_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int)>* job_ = nullptr;
+  int job_n_ = 0, sleepers_ = 0;
+  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> gen_{0};
+};
+
 // Items [0, count) over up to nthreads threads; each thread takes `grain` items at a time, in
 // ascending order (or descending with reverse). fn(item, thread_index).
 template <typename F>
@@ -112,11 +212,7 @@ void parallel_for(int64_t count, int nthreads, int64_t grain, bool reverse, F fn
   };
   std::atomic<int64_t> next{0};
   if (nthreads == 1) { run(0, &next); return; }
-  std::vector<std::thread> pool;
-  pool.reserve(nthreads - 1);
-  for (int i = 1; i < nthreads; ++i) pool.emplace_back(run, i, &next);
-  run(0, &next);
-  for (auto& th : pool) th.join();
+  WorkerPool::get().run(nthreads, [&](int ti) { run(ti, &next); });
 }
 
 // 64-byte aligned scratch
@@ -212,9 +308,10 @@ Scratch& thread_scratch() {
   return *s;
 }
 
-// Threads worth starting for `elems` elements: an extra thread costs tens of microseconds to
-// start and join, so each one gets at least kMinThreadElems elements.
-constexpr int64_t kMinThreadElems = 1 << 17;
+// Threads worth using for `elems` elements: below ~256 Ki elements per thread, handing data to
+// another core (its caches are cold) costs about what the split saves (measured on MiniLM-sized
+// tensors), so each thread gets at least kMinThreadElems elements.
+constexpr int64_t kMinThreadElems = 1 << 18;
 inline int useful_threads(int nthreads, int64_t elems) {
   return (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, elems / kMinThreadElems));
 }
@@ -1451,10 +1548,7 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int b, int n, int 
   };
   std::atomic<int64_t> next{0};
   {
-    std::vector<std::thread> pool;
-    for (int i = 1; i < nthreads; ++i) pool.emplace_back(body, i, &next);
-    body(0, &next);
-    for (auto& th : pool) th.join();
+    WorkerPool::get().run(nthreads, [&](int ti) { body(ti, &next); });
   }
   return incl[nchunks - 1].load();
 }
