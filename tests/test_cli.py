@@ -128,19 +128,21 @@ def test_killed_compression_leaves_nothing(tmp_path):
 def test_interrupted_compression_says_so_and_leaves_nothing(tmp_path):
     """Ctrl-C (SIGINT) in the middle: exit 130 with a message, no output, no temporary file."""
     src = tmp_path / "in.safetensors"
-    st_save({f"w{i}": torch.randn(400_000) for i in range(40)}, str(src))
+    st_save({f"w{i}": torch.randn(400_000) for i in range(100)}, str(src))
     out = tmp_path / "out.safetensors"
     # imports first (they take seconds on a loaded machine), then the CLI's own main()
     run = ("import sys, enec.cli; print('ready', flush=True); "
            "sys.exit(enec.cli.main(['compress', sys.argv[1], sys.argv[2]]))")
-    for delay in (0.1, 0.4):
+    for delay in (0.1, 0.3):
         p = subprocess.Popen([sys.executable, "-c", run, str(src), str(out)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert p.stdout.readline() == "ready\n"
         time.sleep(delay)
         p.send_signal(signal.SIGINT)
         _, err = p.communicate()
-        if p.returncode == 0:     # finished before the signal: then the output is complete
+        # finished before the signal, or the signal came during interpreter shutdown after
+        # main() returned (Python then exits by SIGINT): either way the output is complete
+        if p.returncode in (0, -signal.SIGINT) and "interrupted" not in err:
             assert sorted(checkpoint.load_file(out)) == sorted(st_load(str(src)))
             out.unlink()
             continue

@@ -16,6 +16,16 @@ from .ops import decompress as _decompress_op
 from .ops import decompress_into as _decompress_into_op
 
 
+def _eager_cpu(*tensors) -> bool:
+    """True when the CPU kernel can be called directly instead of through the dispatcher: plain
+    CPU tensors, no torch.compile / export tracing and no dispatch mode (FakeTensorMode, make_fx)
+    active. The op's CPU kernel is the same function; the dispatcher's first call alone imports
+    torch._dynamo (2-3 s), which a CLI call or a script that compresses once should not pay."""
+    if torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack() != 0:
+        return False
+    return all(type(t) is torch.Tensor and t.device.type == "cpu" for t in tensors)
+
+
 def compress(x: torch.Tensor, checksum: bool = False, codec: str = "auto", out: torch.Tensor | None = None) -> torch.Tensor:
     """Losslessly compress a BF16, FP16, FP32, FP8 (e4m3fn, e5m2), INT8 or UINT8 tensor (any
     shape, any strides).
@@ -35,11 +45,16 @@ def compress(x: torch.Tensor, checksum: bool = False, codec: str = "auto", out: 
     from . import codecs
     codecs.check_codec(codec, cpu.any_spec_of(x.dtype))
     if out is None:
+        if _eager_cpu(x):
+            return cpu.compress_tensor(x, checksum=checksum, codec=codec)
         return _compress_op(x, checksum, codec)
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"enec.compress: out must be a torch.Tensor, got {type(out).__name__}")
     if x.device.type == "cpu" and out.device.type == "cpu":
-        size = int(_compress_into_op(x, out, checksum, codec))
+        if _eager_cpu(x, out):
+            size = cpu.compress_into(x, out, checksum=checksum, codec=codec)
+        else:
+            size = int(_compress_into_op(x, out, checksum, codec))
         return out[:size]
     blob = _compress_op(x, checksum, codec)         # another device: compress there, then copy
     if out.dtype != torch.uint8 or out.dim() != 1 or out.numel() < blob.numel():
@@ -75,10 +90,16 @@ def decompress(blob, device=None, out: torch.Tensor | None = None) -> torch.Tens
         if device is not None and torch.device(device) != out.device:
             raise EnecError(f"decompress: device={device} but out is on {out.device}")
         if t.device.type == "cpu" and out.device.type == "cpu" and out.is_contiguous():
-            _decompress_into_op(t, out)
+            if _eager_cpu(t, out):
+                cpu.decompress_into(t, out)
+            else:
+                _decompress_into_op(t, out)
             return out
     try:
-        res = _decompress_op(t, list(hdr.shape), getattr(torch, hdr.dtype.name))
+        if _eager_cpu(t):
+            res = cpu.decompress_tensor(t, list(hdr.shape), getattr(torch, hdr.dtype.name))
+        else:
+            res = _decompress_op(t, list(hdr.shape), getattr(torch, hdr.dtype.name))
     except ValueError as e:
         # the NPU binding's host checks raise a plain ValueError (op_host/enec_npu_binding.cpp)
         if isinstance(e, EnecError) or "enec: corrupt blob" not in str(e):
