@@ -72,3 +72,24 @@ def test_usable_in_training_code():
         blobs = {k: enec.compress(v) for k, v in model.state_dict().items()}
         for k, v in model.state_dict().items():
             assert_bit_equal(enec.decompress(blobs[k]), v)
+
+
+def test_eager_api_matches_the_op_without_importing_dynamo():
+    """enec.compress/decompress on plain CPU tensors (and Parameters) call the CPU kernel
+    directly: same bytes as the op, and no torch._dynamo import (2-3 s on a first call)."""
+    import subprocess
+    import sys
+    code = (
+        "import sys, torch, enec\n"
+        "x = torch.randn(3, 5000).bfloat16()\n"
+        "p = torch.nn.Parameter(torch.randn(777))\n"
+        "b = enec.compress(x); y = enec.decompress(b)\n"
+        "bp = enec.compress(p); yp = enec.decompress(bp)\n"
+        "ok = torch.equal(y.view(torch.int16), x.view(torch.int16)) and torch.equal(yp, p.detach())\n"
+        "print(ok, 'torch._dynamo' in sys.modules)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["True", "False"], r.stdout
+    x = (torch.randn(3, 5000) * 0.02).bfloat16()
+    assert torch.equal(enec.compress(x), torch.ops.enec.compress(x))
+    assert torch.equal(enec.compress(x, checksum=True), torch.ops.enec.compress(x, True))

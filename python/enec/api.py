@@ -23,7 +23,10 @@ def _eager_cpu(*tensors) -> bool:
     torch._dynamo (2-3 s), which a CLI call or a script that compresses once should not pay."""
     if torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack() != 0:
         return False
-    return all(type(t) is torch.Tensor and t.device.type == "cpu" for t in tensors)
+    return all(type(t) in _PLAIN and t.device.type == "cpu" for t in tensors)
+
+
+_PLAIN = (torch.Tensor, torch.nn.Parameter)   # a Parameter overrides no torch function
 
 
 def compress(x: torch.Tensor, checksum: bool = False, codec: str = "auto", out: torch.Tensor | None = None) -> torch.Tensor:
