@@ -82,6 +82,16 @@ def peer_codecs(threads, word_size):
     return codecs, missing
 
 
+def _enec_entry(tensors, comp, dec, note):
+    """A codec entry for enec: per-tensor blobs, checked bit for bit against the inputs."""
+    def check(outs):
+        return all(torch.equal(t.contiguous().view(torch.uint8).reshape(-1), o.view(torch.uint8).reshape(-1))
+                   for t, o in zip(tensors, outs))
+
+    return dict(compress=comp, decompress=dec, size=lambda blobs: sum(b.numel() for b in blobs),
+                check=check, whole_list=True, note=note)
+
+
 def enec_codec(tensors, impl_name):
     impl = cpu.get_impl(impl_name)
 
@@ -91,12 +101,7 @@ def enec_codec(tensors, impl_name):
     def dec(blobs):
         return [cpu.decompress_tensor(b, impl=impl) for b in blobs]
 
-    def check(outs):
-        return all(torch.equal(t.contiguous().view(torch.uint8).reshape(-1), o.view(torch.uint8).reshape(-1))
-                   for t, o in zip(tensors, outs))
-
-    return dict(compress=comp, decompress=dec, size=lambda blobs: sum(b.numel() for b in blobs),
-                check=check, whole_list=True, note="")
+    return _enec_entry(tensors, comp, dec, note="")
 
 
 def enec_into_codec(tensors, impl_name):
@@ -112,12 +117,7 @@ def enec_into_codec(tensors, impl_name):
     def dec(blobs):
         return [cpu.decompress_into(b, d, impl) for b, d in zip(blobs, dsts)]
 
-    def check(outs_):
-        return all(torch.equal(t.contiguous().view(torch.uint8).reshape(-1), o.view(torch.uint8).reshape(-1))
-                   for t, o in zip(tensors, outs_))
-
-    return dict(compress=comp, decompress=dec, size=lambda blobs: sum(b.numel() for b in blobs),
-                check=check, whole_list=True, note="into warm out= buffers")
+    return _enec_entry(tensors, comp, dec, note="into warm out= buffers")
 
 
 def memcpy_codecs(raw):

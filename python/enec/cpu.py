@@ -150,7 +150,7 @@ def compress_into(x: torch.Tensor, out: torch.Tensor, impl=None, checksum: bool 
         raise EnecError("compress: out shares storage with the input tensor")
     dst = out.detach().numpy()
     blob = _encode(x, impl, checksum, codec, dst)
-    if blob.size and not (blob.ctypes.data == dst.ctypes.data and np.may_share_memory(blob, dst)):
+    if blob.ctypes.data != dst.ctypes.data:           # not encoded in place: copy it there
         if blob.size > dst.size:
             raise EnecError(f"compress: out holds {dst.size} bytes, the blob needs {blob.size} "
                             f"(enec.max_compressed_size gives a size that always suffices)")

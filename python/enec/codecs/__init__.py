@@ -90,7 +90,7 @@ def _dense(words, spec, shape, codec, enec_impl, params=None, out=None):
     return apack.encode(words, spec, shape, ak)
 
 
-def _few_zeros(words, spec, hist) -> bool:
+def _few_zeros(words, hist) -> bool:
     """True when fewer than SPARSE_TRY_FRACTION of the words are zero. A zero word has exponent
     field 0, so the histogram's bin 0 bounds the count and usually spares a pass over the data."""
     limit = SPARSE_TRY_FRACTION * words.size
@@ -117,7 +117,7 @@ def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: st
     hist = params = None
     if dense == "enec" and words.size:
         hist, params = _enec_params(words, spec, enec_impl)
-    if not words.size or _few_zeros(words, spec, hist):
+    if not words.size or _few_zeros(words, hist):
         return _dense(words, spec, shape, dense, enec_impl, params, out)
     blob = _dense(words, spec, (words.size,), dense, enec_impl, params)   # 1-D: reusable inside sparse
     alt = sparse.encode(words, spec, shape, dense_encode, dense_blob=(blob, fmt.CODEC_IDS[dense]),
