@@ -29,10 +29,14 @@ constexpr uint32_t SCAN_WORDS = GMAX / 16;   // 64 flag words of 16 bits per ful
 
 __aicore__ inline uint32_t RoundUp(uint32_t x, uint32_t k) { return (x + k - 1) / k * k; }
 
+// Order everything pipe A did before everything pipe B does next (E = A_B). The event id comes
+// from the TPipe's pool, never a hand-picked one: TQue operations own ids of the same pool.
+// Scalar <-> pipe ordering is not written by hand: the compiler's auto-sync inserts it.
 template <HardEvent E> __aicore__ inline void Sync()
 {
-    SetFlag<E>(EVENT_ID0);
-    WaitFlag<E>(EVENT_ID0);
+    const int32_t id = static_cast<int32_t>(GetTPipePtr()->FetchEventID(E));
+    SetFlag<E>(id);
+    WaitFlag<E>(id);
 }
 
 __aicore__ inline void LoadTiling(GM_ADDR tiling, EnecTilingData& t)
@@ -206,6 +210,9 @@ __aicore__ inline void FlagBits(const LocalTensor<uint16_t>& acc, const LocalTen
         Duplicate(acc[groups], static_cast<uint16_t>(0), static_cast<int32_t>(g128 - groups));
     }
     Cast(hf, acc.ReinterpretCast<int16_t>(), RoundMode::CAST_NONE, g128);
+    // level-2 CompareScalar runs with the current mask (it does not set one): make it full here
+    SetMaskNorm();
+    ResetMask();
     CompareScalar(mask, hf, static_cast<half>(static_cast<float>((1u << m) - 1)), CMPMODE::GT, g128);
 }
 
@@ -286,7 +293,6 @@ __aicore__ inline uint32_t IddScan(const LocalTensor<uint16_t>& flagWords, const
     LocalTensor<uint16_t> cbuf = ping ? s.c1 : s.c0;
     Gather(s.bcast, cbuf, tab.offE, 0, GMAX);
     Add(pinc.ReinterpretCast<int16_t>(), ri, s.bcast.ReinterpretCast<int16_t>(), static_cast<int32_t>(GMAX));
-    Sync<HardEvent::V_S>();
     return static_cast<uint32_t>(cbuf.GetValue(16 + GMAX - 1));
 }
 

@@ -65,8 +65,9 @@ private:
 
         // ---- load the block's words; a short block's padding lanes get the pivot word, whose
         //      code is 0 and raw fields are 0 (docs/FORMAT.md §3)
+        // (no MTE3 -> MTE2 edge: the stores read z/mask/counts, the load writes `in`; MTE3 -> V
+        //  is the edge the next vector writes of z need)
         Sync<HardEvent::V_MTE2>();
-        Sync<HardEvent::MTE3_MTE2>();
         LoadWords(t, lanes, real, in);
         Sync<HardEvent::MTE2_V>();
         Sync<HardEvent::MTE3_V>();
@@ -147,9 +148,7 @@ private:
         }
         // ---- F_t
         LocalTensor<int32_t> c = cntBuf_.Get<int32_t>();
-        Sync<HardEvent::MTE3_S>();
         c.SetValue(0, static_cast<int32_t>(f));
-        Sync<HardEvent::S_MTE3>();
         DataCopyPad(counts_[t], c, DataCopyExtParams(1, 4, 0, 0, 0));
     }
 
@@ -195,7 +194,7 @@ public:
         index_.SetGlobalBuffer(reinterpret_cast<__gm__ uint64_t*>(blob + t_.indexOffset), t_.blocks);
         ws_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(ws), t_.blocks * t_.wsSlotBytes);
         counts_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(counts), t_.blocks);
-        pipe_.InitBuffer(que_, 2, CHUNK);
+        pipe_.InitBuffer(buf_, CHUNK);
     }
 
     __aicore__ inline void Process()
@@ -207,14 +206,13 @@ public:
             const uint64_t dst = t_.outlierOffset + index_.GetValue(t);
             for (uint64_t done = 0; done < bytes; done += CHUNK) {
                 const uint32_t len = static_cast<uint32_t>(bytes - done < CHUNK ? bytes - done : CHUNK);
-                LocalTensor<uint8_t> buf = que_.AllocTensor<uint8_t>();
+                // GM -> UB -> GM through one buffer: the store waits for the load, the next load
+                // for the store
+                LocalTensor<uint8_t> buf = buf_.Get<uint8_t>();
                 DataCopy(buf, ws_[t * t_.wsSlotBytes + done], len);
-                que_.EnQue(buf);
-                LocalTensor<uint8_t> out = que_.DeQue<uint8_t>();
                 Sync<HardEvent::MTE2_MTE3>();
-                DataCopy(blob_[dst + done], out, len);
+                DataCopy(blob_[dst + done], buf, len);
                 Sync<HardEvent::MTE3_MTE2>();
-                que_.FreeTensor(out);
             }
         }
     }
@@ -222,7 +220,7 @@ public:
 private:
     static constexpr uint32_t CHUNK = 16384;
     TPipe pipe_;
-    TQue<TPosition::VECIN, 1> que_;
+    TBuf<TPosition::VECCALC> buf_;
     GlobalTensor<uint8_t> blob_, ws_;
     GlobalTensor<uint64_t> index_;
     GlobalTensor<int32_t> counts_;

@@ -40,7 +40,7 @@ public:
         pipe_.InitBuffer(tabBuf_, 2 * GMAX * 4);
         tab_.offT = tabBuf_.Get<uint32_t>();
         tab_.offE = tabBuf_.Get<uint32_t>()[GMAX];
-        BuildScanTables(tab_);
+        BuildScanTables(tab_);   // scalar writes: the compiler orders them before the vector reads
         if (t_.dtype == 2) {
             pipe_.InitBuffer(itabBuf_, 2 * CHUNK * 4);
             pipe_.InitBuffer(outQue_, 2, 2 * CHUNK * 2);
@@ -50,7 +50,6 @@ public:
                 it.SetValue(2 * i + 1, 2 * N + 2 * i);
             }
         }
-        Sync<HardEvent::S_V>();
     }
 
     __aicore__ inline void Process()
@@ -78,7 +77,6 @@ private:
         Sync<HardEvent::MTE3_V>();                               // the previous block's store read yh
         // ---- 1. flags -> IDD-Scan (scratch lives in z until the outliers are loaded)
         LocalTensor<uint8_t> flg = flgBuf_.Get<uint8_t>();
-        Sync<HardEvent::V_MTE2>();
         Duplicate(flg.ReinterpretCast<uint16_t>(), static_cast<uint16_t>(0), static_cast<int32_t>(GMAX / 16));
         Sync<HardEvent::V_MTE2>();
         const uint64_t flagPos = t_.flagsOffset + t * (GMAX / 8);
@@ -178,8 +176,8 @@ private:
             return;
         }
         // FP32: low halves are stored as they are (pack(r_lo, 16) is the identity); interleave
-        // word i = lo[i] | hi[i] << 16 with a Gather over [lo | hi], CHUNK words at a time
-        Sync<HardEvent::V_MTE2>();
+        // word i = lo[i] | hi[i] << 16 with a Gather over [lo | hi], CHUNK words at a time (the
+        // low-half lanes were last read by the previous block's Gather, ordered by the syncs since)
         DataCopy(pair.ReinterpretCast<uint8_t>(), blob_[loPos], lanes * 2);
         Sync<HardEvent::MTE2_V>();
         LocalTensor<uint32_t> itab = itabBuf_.Get<uint32_t>();

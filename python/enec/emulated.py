@@ -41,7 +41,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 KERNEL_SOURCES = ["op_kernel/enec_compress.cpp", "op_kernel/enec_decompress.cpp"]
 HOST_SOURCES = ["op_host/enec_host.cpp", "tests/ascendc_emu/launcher.cpp"]
 HEADERS = ["op_kernel/enec_common.h", "op_kernel/enec_tiling.h", "op_host/enec_host.h",
-           "tests/ascendc_emu/include/kernel_operator.h"]
+           "tests/ascendc_emu/include/kernel_operator.h",
+           "tests/ascendc_emu/include/emu_model.h"]
 DEFAULT_CORES = 48            # vector cores of an Ascend 910B2
 CXXFLAGS = ["-std=c++17", "-O2", "-shared", "-fPIC"]
 _HEAD = fmt.HEADER_FIXED_BYTES + 8 * fmt.MAX_NDIM     # ENEC_HEADER_MAX_BYTES: header bytes read first
@@ -77,20 +78,30 @@ def env_flags() -> list:
     return os.environ.get("ENEC_EMU_CXXFLAGS", "").split()
 
 
+def _src(p: str) -> pathlib.Path:
+    """A source file; $ENEC_EMU_KERNEL_DIR replaces op_kernel/ (the sync-mutation test builds
+    mutated copies of the kernels this way)."""
+    kdir = os.environ.get("ENEC_EMU_KERNEL_DIR")
+    if kdir and p.startswith("op_kernel/"):
+        return pathlib.Path(kdir) / p[len("op_kernel/"):]
+    return ROOT / p
+
+
 def build(extra_flags: tuple = ()) -> pathlib.Path:
     """Compile the kernels + emulation + host code into a shared library (cached)."""
     extra_flags = (*env_flags(), *extra_flags)     # after CXXFLAGS, so e.g. -O1 wins over -O2
     h = hashlib.sha256()
     for p in KERNEL_SOURCES + HOST_SOURCES + HEADERS:
         h.update(p.encode())
-        h.update((ROOT / p).read_bytes())
+        h.update(_src(p).read_bytes())
     h.update(" ".join(CXXFLAGS + list(extra_flags)).encode())
     out = build_dir() / f"libenec_emu-{h.hexdigest()[:16]}.so"
     if out.exists():
         return out
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    cmd = ["g++", *CXXFLAGS, *extra_flags, f"-I{ROOT / 'tests/ascendc_emu/include'}", f"-I{ROOT / 'op_kernel'}",
-           *[str(ROOT / p) for p in KERNEL_SOURCES + HOST_SOURCES], "-o", str(tmp)]
+    cmd = ["g++", *CXXFLAGS, *extra_flags, f"-I{ROOT / 'tests/ascendc_emu/include'}",
+           f"-I{_src('op_kernel/enec_common.h').parent}", f"-I{ROOT / 'op_kernel'}",
+           *[str(_src(p)) for p in KERNEL_SOURCES + HOST_SOURCES], "-o", str(tmp)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode:
         raise RuntimeError(f"building the emulated kernels failed:\n{' '.join(cmd)}\n{r.stderr[-4000:]}")

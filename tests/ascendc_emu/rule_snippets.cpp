@@ -34,7 +34,41 @@ const std::map<std::string, Snippet>& Snippets()
             q.FreeTensor(c); q.FreeTensor(b); }},
         {"ok_datacopy", [] {
             Ub u; GlobalTensor<uint16_t> g; g.SetGlobalBuffer((__gm__ uint16_t*)g_gm, 2048);
-            DataCopy(u.t<uint16_t>(), g, 2048); DataCopy(g[16], u.t<uint16_t>(), 16); }},
+            DataCopy(u.t<uint16_t>(), g, 2048);
+            SetFlag<HardEvent::MTE2_MTE3>(EVENT_ID0); WaitFlag<HardEvent::MTE2_MTE3>(EVENT_ID0);
+            DataCopy(g[16], u.t<uint16_t>(), 16); }},
+        // ---- pipe model: correct controls
+        {"ok_load_compute_store", [] {
+            Ub u; GlobalTensor<int16_t> g; g.SetGlobalBuffer((__gm__ int16_t*)g_gm, 2048); auto a = u.t<int16_t>();
+            DataCopy(a, g, 256);
+            SetFlag<HardEvent::MTE2_V>(EVENT_ID0); WaitFlag<HardEvent::MTE2_V>(EVENT_ID0);
+            Adds(a, a, (int16_t)1, 256);
+            SetFlag<HardEvent::V_MTE3>(EVENT_ID0); WaitFlag<HardEvent::V_MTE3>(EVENT_ID0);
+            DataCopy(g[1024], a, 256);
+            SetFlag<HardEvent::MTE3_V>(EVENT_ID0); WaitFlag<HardEvent::MTE3_V>(EVENT_ID0);
+            Duplicate(a, (int16_t)0, 256); }},
+        {"ok_queue_pipeline", [] {
+            TPipe p; TQue<TPosition::VECIN, 1> qi; TQue<TPosition::VECOUT, 1> qo; p.InitBuffer(qi, 2, 512); p.InitBuffer(qo, 2, 512);
+            GlobalTensor<int16_t> g; g.SetGlobalBuffer((__gm__ int16_t*)g_gm, 2048);
+            for (int i = 0; i < 4; ++i) {
+                auto a = qi.AllocTensor<int16_t>(); DataCopy(a, g[256 * i], 256); qi.EnQue(a);
+                auto b = qi.DeQue<int16_t>(); auto o = qo.AllocTensor<int16_t>(); Adds(o, b, (int16_t)1, 256);
+                qi.FreeTensor(b); qo.EnQue(o); auto w = qo.DeQue<int16_t>(); DataCopy(g[1024 + 256 * i], w, 256); qo.FreeTensor(w);
+            } }},
+        {"ok_fetched_event_id", [] {
+            TPipe p; TQue<TPosition::VECOUT, 1> q; p.InitBuffer(q, 1, 512);
+            auto a = q.AllocTensor<int16_t>(); Duplicate(a, (int16_t)0, 256); q.EnQue(a); auto b = q.DeQue<int16_t>(); q.FreeTensor(b);
+            int32_t id = GetTPipePtr()->FetchEventID(HardEvent::MTE3_V);
+            SetFlag<HardEvent::MTE3_V>(id); WaitFlag<HardEvent::MTE3_V>(id); }},
+        {"ok_scalar_autosync", [] {
+            Ub u; auto a = u.t<int16_t>(); Duplicate(a, (int16_t)3, 256);
+            a.SetValue(0, a.GetValue(5) + 1); Adds(a, a, (int16_t)1, 256); }},
+        {"ok_barrier_all", [] {
+            Ub u; GlobalTensor<int16_t> g; g.SetGlobalBuffer((__gm__ int16_t*)g_gm, 2048); auto a = u.t<int16_t>();
+            DataCopy(a, g, 256); PipeBarrier<PIPE_ALL>(); Adds(a, a, (int16_t)1, 256); }},
+        {"ok_mask_set", [] {
+            Ub u; auto h = u.t<half>(); Duplicate(h, half(1.0f), 128); Cast(u.t<float>()[1024], h, RoundMode::CAST_NONE, 128);
+            SetMaskNorm(); ResetMask(); CompareScalar(u.t<uint8_t>()[4096], h, half(0.5f), CMPMODE::GT, 128); }},
         // ---- alignment
         {"misaligned_operand", [] { Ub u; auto a = u.t<int16_t>(); Adds(a[1], a[1], (int16_t)1, 64); }},
         {"misaligned_getwithoffset", [] { TPipe p; TBuf<TPosition::VECCALC> b; p.InitBuffer(b, 1024); b.GetWithOffset<half>(16, 8); }},
@@ -90,6 +124,45 @@ const std::map<std::string, Snippet>& Snippets()
         {"wait_without_set", [] { (void)emu::C(); WaitFlag<HardEvent::MTE2_V>(EVENT_ID0); }},
         {"set_twice", [] { (void)emu::C(); SetFlag<HardEvent::V_S>(EVENT_ID1); SetFlag<HardEvent::V_S>(EVENT_ID1); }},
         {"set_never_waited", [] { (void)emu::C(); SetFlag<HardEvent::S_V>(EVENT_ID2); }},
+        // ---- pipe model: hazards between pipes, queue-owned events, mask state
+        {"hazard_mte2_v", [] {
+            Ub u; GlobalTensor<int16_t> g; g.SetGlobalBuffer((__gm__ int16_t*)g_gm, 2048); auto a = u.t<int16_t>();
+            DataCopy(a, g, 256); Adds(a, a, (int16_t)1, 256); }},
+        {"hazard_v_mte3", [] {
+            Ub u; GlobalTensor<int16_t> g; g.SetGlobalBuffer((__gm__ int16_t*)g_gm, 2048); auto a = u.t<int16_t>();
+            Duplicate(a, (int16_t)1, 256); DataCopy(g, a, 256); }},
+        {"hazard_mte3_v_war", [] {
+            Ub u; GlobalTensor<int16_t> g; g.SetGlobalBuffer((__gm__ int16_t*)g_gm, 2048); auto a = u.t<int16_t>();
+            Duplicate(a, (int16_t)1, 256);
+            SetFlag<HardEvent::V_MTE3>(EVENT_ID0); WaitFlag<HardEvent::V_MTE3>(EVENT_ID0);
+            DataCopy(g, a, 256); Duplicate(a, (int16_t)2, 256); }},
+        {"hazard_v_mte2_war", [] {
+            Ub u; GlobalTensor<int16_t> g; g.SetGlobalBuffer((__gm__ int16_t*)g_gm, 2048); auto a = u.t<int16_t>();
+            Duplicate(a, (int16_t)1, 256); Adds(a[256], a, (int16_t)1, 256); DataCopy(a, g, 256); }},
+        {"hazard_gm_mte3_mte2", [] {
+            Ub u; GlobalTensor<int16_t> g; g.SetGlobalBuffer((__gm__ int16_t*)g_gm, 2048); auto a = u.t<int16_t>();
+            Duplicate(a, (int16_t)1, 256);
+            SetFlag<HardEvent::V_MTE3>(EVENT_ID0); WaitFlag<HardEvent::V_MTE3>(EVENT_ID0);
+            DataCopy(g, a, 256); DataCopy(a[512], g, 256); }},
+        {"queue_event_collision", [] {
+            TPipe p; TQue<TPosition::VECOUT, 1> q; p.InitBuffer(q, 1, 512);
+            auto a = q.AllocTensor<int16_t>(); Duplicate(a, (int16_t)0, 256); q.EnQue(a); auto b = q.DeQue<int16_t>(); q.FreeTensor(b);
+            SetFlag<HardEvent::MTE3_V>(EVENT_ID0); WaitFlag<HardEvent::MTE3_V>(EVENT_ID0); }},
+        {"queue_and_manual_share_id", [] {
+            TPipe p; TQue<TPosition::VECOUT, 1> q; p.InitBuffer(q, 1, 512);
+            SetFlag<HardEvent::MTE3_V>(EVENT_ID0); WaitFlag<HardEvent::MTE3_V>(EVENT_ID0);
+            auto a = q.AllocTensor<int16_t>(); Duplicate(a, (int16_t)0, 256); q.EnQue(a); auto b = q.DeQue<int16_t>(); q.FreeTensor(b); }},
+        {"mask_left_by_other", [] {
+            Ub u; auto h = u.t<half>(); Duplicate(h, half(1.0f), 128); Cast(u.t<float>()[1024], h, RoundMode::CAST_NONE, 128);
+            CompareScalar(u.t<uint8_t>()[4096], h, half(0.5f), CMPMODE::GT, 128); }},
+        {"gather_repeats_uint8", [] {
+            TPipe p; TBuf<TPosition::VECCALC> d, o, s; p.InitBuffer(d, 65536); p.InitBuffer(o, 65536); p.InitBuffer(s, 256);
+            Duplicate(o.Get<uint32_t>(), (uint32_t)0, 16384); Duplicate(s.Get<uint32_t>(), (uint32_t)7, 64);
+            Gather(d.Get<uint32_t>(), s.Get<uint32_t>(), o.Get<uint32_t>(), 0, 16384); }},
+        {"ok_gather_255_repeats", [] {
+            TPipe p; TBuf<TPosition::VECCALC> d, o, s; p.InitBuffer(d, 65536); p.InitBuffer(o, 65536); p.InitBuffer(s, 256);
+            Duplicate(o.Get<uint32_t>(), (uint32_t)0, 16384); Duplicate(s.Get<uint32_t>(), (uint32_t)7, 64);
+            Gather(d.Get<uint32_t>(), s.Get<uint32_t>(), o.Get<uint32_t>(), 0, 16320); }},
         // ---- uninitialised UB is poisoned, not zero
         {"ub_poisoned", [] {
             Ub u; if (u.t<uint16_t>().GetValue(100) != 0xA5A5) emu::Fail("UB was not poisoned"); emu::Fail("poison seen"); }},
