@@ -134,6 +134,9 @@ def lib():
                                           ctypes.c_uint32]
             L.EnecCheckOutlierIndex.argtypes = [P, U64, T, ctypes.c_char_p, ctypes.c_uint32]
             L.enec_emu_stats.argtypes = [P]
+            L.enec_emu_last_report.argtypes = [P]
+            L.enec_emu_model_set.argtypes = [ctypes.c_char_p, ctypes.c_double]
+            L.enec_emu_model_json.argtypes = [ctypes.c_char_p, I32]
             _lib = L
     return _lib
 
@@ -166,14 +169,39 @@ def stats() -> dict:
     return dict(zip(keys, (int(v) for v in a)))
 
 
+PIPES = ("S", "V", "MTE2", "MTE3")
+
+
+def last_report(kernel: str) -> dict:
+    """Projected timing of the last kernel launch (the emulation's timing model, emu_model.h)."""
+    a = np.zeros(10, dtype=np.float64)
+    lib().enec_emu_last_report(_ptr(a))
+    return {"kernel": kernel, "us": float(a[0]), "core_cycles": float(a[1]),
+            "busy_cycles": dict(zip(PIPES, (float(v) for v in a[2:6]))), "critical_pipe": PIPES[int(a[6])],
+            "gm_bytes": float(a[7]), "cores": int(a[8]), "active_cores": int(a[9])}
+
+
+def model_constants() -> dict:
+    import json
+    buf = ctypes.create_string_buffer(4096)
+    lib().enec_emu_model_json(buf, 4096)
+    return json.loads(buf.value.decode())
+
+
+def set_model_constant(name: str, value: float) -> None:
+    if lib().enec_emu_model_set(name.encode(), float(value)):
+        raise KeyError(f"no timing-model constant {name!r}; known: {sorted(model_constants())}")
+
+
 def _check(rc: int, err, what: str) -> None:
     if rc:
         raise KernelError(f"{what}: {err.value.decode(errors='replace')}")
 
 
 def compress_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, params: Params | None = None,
-                   cores: int = DEFAULT_CORES) -> np.ndarray:
-    """Compress like the NPU binding does, with the kernels running under the emulation."""
+                   cores: int = DEFAULT_CORES, timing: list | None = None) -> np.ndarray:
+    """Compress like the NPU binding does, with the kernels running under the emulation.
+    `timing`, if given, receives the projected timing of each kernel launch (last_report)."""
     words = np.ascontiguousarray(words).reshape(-1)
     numel = words.size
     if params is None:
@@ -191,6 +219,8 @@ def compress_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, params:
         rc = L.enec_emu_compress(_ptr(xb), max(words.nbytes, 1), _ptr(blob), blob.nbytes, _ptr(ws), ws.nbytes,
                                  _ptr(counts), ctypes.byref(t), err, 1024)
     _check(rc, err, "enec_compress")
+    if timing is not None and numel:
+        timing.append(last_report("enec_compress"))
     index = np.zeros(max(t.blocks, 1), dtype=np.uint64)
     out_bytes = int(L.EnecOutlierIndex(_ptr(counts), t.blocks, params.n, params.m, _ptr(index)))
     dims = np.array(shape, dtype=np.uint64) if ndim else np.zeros(1, dtype=np.uint64)
@@ -199,6 +229,8 @@ def compress_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, params:
     with _run_lock:
         rc = L.enec_emu_place(_ptr(blob), total, _ptr(ws), ws.nbytes, _ptr(counts), ctypes.byref(t), err, 1024)
     _check(rc, err, "enec_place_outliers")
+    if timing is not None and numel:
+        timing.append(last_report("enec_place_outliers"))
     return blob[:total].copy()
 
 
@@ -223,7 +255,7 @@ def parse_header(buf: np.ndarray, cores: int = DEFAULT_CORES, check_index: bool 
     return t, tuple(dims[:ndim.value]), fmt.DTYPES[t.dtype], ck_kind.value, ck.value
 
 
-def _decode(blob, cores: int):
+def _decode(blob, cores: int, timing: list | None = None):
     buf = np.ascontiguousarray(np.frombuffer(memoryview(blob).cast("B"), dtype=np.uint8))
     t, shape, spec, ck_kind, ck = parse_header(buf, cores)
     out = np.zeros(max(t.numel, 1), dtype=np.uint32 if spec is fmt.FP32 else np.uint16)
@@ -232,6 +264,8 @@ def _decode(blob, cores: int):
         with _run_lock:
             rc = lib().enec_emu_decompress(_ptr(buf), buf.nbytes, _ptr(out), out.nbytes, ctypes.byref(t), err, 1024)
         _check(rc, err, "enec_decompress")
+        if timing is not None:
+            timing.append(last_report("enec_decompress"))
     words = out[:t.numel]
     if ck_kind == fmt.CHECKSUM_XXH64:
         from .cpu import checksum_of
@@ -240,9 +274,9 @@ def _decode(blob, cores: int):
     return words, shape, spec
 
 
-def decompress_words(blob, cores: int = DEFAULT_CORES) -> np.ndarray:
+def decompress_words(blob, cores: int = DEFAULT_CORES, timing: list | None = None) -> np.ndarray:
     """Decode a blob with the decompress kernel under the emulation: flat uint16/uint32 words."""
-    return _decode(blob, cores)[0]
+    return _decode(blob, cores, timing)[0]
 
 
 def decompress(blob, cores: int = DEFAULT_CORES):

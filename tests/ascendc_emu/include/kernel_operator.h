@@ -105,7 +105,7 @@ struct Stats {
     uint64_t ubHighWater = 0;      // largest UB allocation of any core (bytes)
     uint64_t ubAbove184 = 0;       // number of cores whose UB use exceeded 184 KiB
     uint64_t vecInstr = 0, dmaInstr = 0, scalarAccess = 0, blocksRun = 0;
-    uint64_t overlapTolerated = 0; // operand-overlap rule breaks run with read-all-then-write semantics
+    uint64_t overlapTolerated = 0; // rule breaks tolerated in relaxed mode (operand overlap, extent)
 };
 
 // Options of a launch. strictOverlap = false lets kernels written against other assumptions (the
@@ -113,6 +113,9 @@ struct Stats {
 // all writes and counted in Stats::overlapTolerated instead of failing.
 struct Config {
     bool strictOverlap = true;
+    bool strictMask = true;     // level-2 CompareScalar needs a mask the kernel set itself
+    bool strictOverflow = true; // integer overflow fails (off: wraps, two's complement)
+    bool strictExtent = true;   // an operand must stay inside its LocalTensor (off: inside the UB)
 };
 inline Config& Cfg() { static Config c; return c; }
 
@@ -622,6 +625,7 @@ inline Opnd UbOperand(const AscendC::LocalTensor<T>& t, uint64_t count, const ch
     uint64_t off = UbOff(t.Raw());
     if (off % 32) Fail("%s: %s starts at UB offset %llu, not 32-byte aligned", op, name, (unsigned long long)off);
     uint64_t bytes = count * sizeof(T);
+    if (bytes > t.Bytes() && !Cfg().strictExtent && off + bytes <= UB_BYTES) { GetStats().overlapTolerated++; return {t.Raw(), bytes}; }
     if (bytes > t.Bytes())
         Fail("%s: %s needs %llu elements but the LocalTensor holds %u", op, name,
              (unsigned long long)count, t.GetSize());
@@ -661,6 +665,11 @@ template <class T> inline T ArithResult(double v, const char* op) {
     if constexpr (std::is_same<T, AscendC::half>::value) return AscendC::half(static_cast<float>(v));
     else if constexpr (std::is_same<T, float>::value) return static_cast<float>(v);
     else {
+        if ((v < static_cast<double>(std::numeric_limits<T>::min()) || v > static_cast<double>(std::numeric_limits<T>::max())) &&
+            !Cfg().strictOverflow) {
+            using U = typename std::make_unsigned<T>::type;
+            return static_cast<T>(static_cast<U>(static_cast<int64_t>(v)));
+        }
         if (v < static_cast<double>(std::numeric_limits<T>::min()) || v > static_cast<double>(std::numeric_limits<T>::max()))
             Fail("%s: integer overflow (%.0f does not fit the element type; wrap vs saturate is undocumented on A2)", op, v);
         return static_cast<T>(v);
@@ -1227,7 +1236,7 @@ inline void CompareScalar(const LocalTensor<U>& dst, const LocalTensor<T>& src0,
     emu::Opnd d = emu::UbOperand(dst, count / 8, "CompareScalar", "dst");
     emu::NoOverlap(d, s, "CompareScalar", "src0");
     // level 2 = repeats of the level-0 instruction with MASK_PLACEHOLDER (dav_c220 vec_cmp_impl.h)
-    if (emu::Cfg().strictOverlap) emu::NeedsKernelMask("CompareScalar (level 2)", loc);
+    if (emu::Cfg().strictMask) emu::NeedsKernelMask("CompareScalar (level 2)", loc);
     emu::Vec("CompareScalar", loc, {emu::Access{s.p, s.bytes, false}, emu::Access{d.p, d.bytes, true}}, s.bytes);
     uint8_t* o = const_cast<uint8_t*>(d.p);
     memset(o, 0, count / 8);
@@ -1380,5 +1389,94 @@ inline void GatherMask(const LocalTensor<T>& dst, const LocalTensor<T>& src0, co
     }, loc, nullptr);
 }
 inline int64_t GetGatherMaskRemainCount() { return ::emu::C().rsvdCnt; }
+
+// ---------------------------------------------------------------- APIs the ENEC authors' kernels use
+// Select, tensor-scalar mode (level 2): dst[i] = bit i of selMask ? src0[i] : scalar.
+template <typename T, typename U>
+inline void Select(const LocalTensor<T>& dst, const LocalTensor<U>& selMask, const LocalTensor<T>& src0, T src1,
+                   SELMODE selMode, uint32_t count, emu::Loc loc = emu::Here()) {
+    static_assert(emu::IsFloat<T>(), "Select: Atlas A2 selects half/float only");
+    static_assert(std::is_unsigned<U>::value, "Select: the mask is an unsigned bit mask");
+    if (selMode != SELMODE::VSEL_TENSOR_SCALAR_MODE) emu::Fail("Select: this overload is the tensor-scalar mode");
+    emu::Opnd m = emu::UbOperand(selMask.template ReinterpretCast<uint8_t>(), (count + 7) / 8, "Select", "selMask");
+    emu::Opnd a = emu::UbOperand(src0, count, "Select", "src0");
+    emu::Opnd d = emu::UbOperand(dst, count, "Select", "dst");
+    emu::NoPartialOverlap(d, a, "Select", "src0");
+    emu::NoOverlap(d, m, "Select", "selMask");
+    emu::Vec("Select", loc, {emu::Access{m.p, m.bytes, false}, emu::Access{a.p, a.bytes, false}, emu::Access{d.p, d.bytes, true}}, d.bytes);
+    emu::MaskLeftBy("Select", loc);
+    std::vector<T> out(count);
+    for (uint32_t i = 0; i < count; ++i) out[i] = ((m.p[i / 8] >> (i % 8)) & 1) ? emu::ReadElem<T>(a.p, i) : src1;
+    if (count) memcpy(const_cast<uint8_t*>(d.p), out.data(), count * sizeof(T));
+}
+
+// CreateVecIndex (level 2): dst[i] = first + i.
+template <typename T>
+inline void CreateVecIndex(LocalTensor<T> dst, const T& first, uint32_t count, emu::Loc loc = emu::Here()) {
+    static_assert(emu::IsOneOf<T, int16_t, int32_t, half, float>(), "CreateVecIndex: int16/int32/half/float on A2");
+    emu::Opnd d = emu::UbOperand(dst, count, "CreateVecIndex", "dst");
+    emu::Vec("CreateVecIndex", loc, {emu::Access{d.p, d.bytes, true}}, d.bytes);
+    emu::MaskLeftBy("CreateVecIndex", loc);
+    for (uint32_t i = 0; i < count; ++i)
+        emu::WriteElem<T>(const_cast<uint8_t*>(d.p), i, emu::ArithResult<T>(emu::AsDouble(first) + i, "CreateVecIndex"));
+}
+
+// CumSum (high-level API, lib/math/cumsum.h), last axis: dst[r][c] = src[r][0] + ... + src[r][c], in T
+// arithmetic. Priced as CANN 8.1 builds it (impl/math/cumsum/cumsum_common_impl.h): a TransDataTo5HD
+// transpose per 16 columns, one Add per column over the rows, the transpose back, a copy.
+struct CumSumConfig { bool isLastAxis{true}; bool isReuseSource{false}; bool outputLastRow{false}; };
+struct CumSumInfo { uint32_t outter{0}; uint32_t inner{0}; };
+constexpr CumSumConfig defaultCumSumConfig = {true, false, true};
+template <typename T, const CumSumConfig& config = defaultCumSumConfig>
+inline void CumSum(LocalTensor<T>& dst, LocalTensor<T>& lastRow, const LocalTensor<T>& src, LocalTensor<uint8_t>& tmp,
+                   const CumSumInfo& info, emu::Loc loc = emu::Here()) {
+    static_assert(emu::IsFloat<T>(), "CumSum: half/float only on A2");
+    if (!config.isLastAxis) emu::Fail("CumSum: only the last-axis form is modelled");
+    const uint32_t n = info.outter * info.inner;
+    if ((info.inner * sizeof(T)) % 32) emu::Fail("CumSum: inner %u is not 32-byte aligned", info.inner);
+    emu::Opnd s = emu::UbOperand(src, n, "CumSum", "src"), d = emu::UbOperand(dst, n, "CumSum", "dst");
+    emu::Opnd t = emu::UbOperand(tmp, 2 * n * sizeof(T), "CumSum", "sharedTmpBuffer");
+    const uint64_t rowsBytes = static_cast<uint64_t>((info.outter + 15) / 16 * 16) * sizeof(T);
+    for (uint32_t k = 0; k < (info.inner + 15) / 16; ++k)
+        emu::Vec("CumSum:TransDataTo5HD", loc, {emu::Access{s.p, s.bytes, false}, emu::Access{t.p, t.bytes, true}}, 16 * rowsBytes);
+    for (uint32_t c = 1; c < info.inner; ++c)
+        emu::Vec("CumSum:Add", loc, {emu::Access{t.p, t.bytes, false}, emu::Access{t.p, t.bytes, true}}, rowsBytes);
+    for (uint32_t k = 0; k < (info.inner + 15) / 16; ++k)
+        emu::Vec("CumSum:TransDataTo5HD", loc, {emu::Access{t.p, t.bytes, false}, emu::Access{d.p, d.bytes, true}}, 16 * rowsBytes);
+    emu::MaskLeftBy("CumSum", loc);
+    std::vector<T> out(n);
+    for (uint32_t r = 0; r < info.outter; ++r) {
+        T acc = emu::ReadElem<T>(s.p, static_cast<uint64_t>(r) * info.inner);
+        out[r * info.inner] = acc;
+        for (uint32_t c = 1; c < info.inner; ++c) {
+            acc = emu::ArithResult<T>(emu::AsDouble(acc) + emu::AsDouble(emu::ReadElem<T>(s.p, static_cast<uint64_t>(r) * info.inner + c)), "CumSum");
+            out[r * info.inner + c] = acc;
+        }
+    }
+    if (n) memcpy(const_cast<uint8_t*>(d.p), out.data(), n * sizeof(T));
+    if (config.outputLastRow && info.outter) {
+        emu::Opnd l = emu::UbOperand(lastRow, info.inner, "CumSum", "lastRow");
+        memcpy(const_cast<uint8_t*>(l.p), out.data() + (info.outter - 1) * info.inner, info.inner * sizeof(T));
+    }
+}
+
+// Broadcast (high-level API, lib/pad/broadcast.h), dim 2: a [R,1] source along axis 1 to [R,C]
+// (or [1,C] along axis 0 to [R,C]). Priced as two vector passes over the destination.
+template <typename T, int32_t dim, int32_t axis, bool isReuseSource = false>
+inline void Broadcast(const LocalTensor<T>& dst, const LocalTensor<T>& src, const uint32_t dstShape[dim],
+                      const uint32_t srcShape[dim], emu::Loc loc = emu::Here()) {
+    static_assert(dim == 2, "Broadcast: only dim 2 is modelled");
+    const uint32_t R = dstShape[0], Cn = dstShape[1];
+    if ((axis == 1 && (srcShape[0] != R || srcShape[1] != 1)) || (axis == 0 && (srcShape[0] != 1 || srcShape[1] != Cn)))
+        emu::Fail("Broadcast: shapes do not match the axis");
+    emu::Opnd s = emu::UbOperand(src, axis == 1 ? R : Cn, "Broadcast", "src"), d = emu::UbOperand(dst, R * Cn, "Broadcast", "dst");
+    emu::NoOverlap(d, s, "Broadcast", "src");
+    for (int k = 0; k < 2; ++k)
+        emu::Vec("Broadcast", loc, {emu::Access{s.p, s.bytes, false}, emu::Access{d.p, d.bytes, true}}, d.bytes);
+    emu::MaskLeftBy("Broadcast", loc);
+    for (uint32_t r = 0; r < R; ++r)
+        for (uint32_t c = 0; c < Cn; ++c)
+            emu::WriteElem<T>(const_cast<uint8_t*>(d.p), static_cast<uint64_t>(r) * Cn + c, emu::ReadElem<T>(s.p, axis == 1 ? r : c));
+}
 
 }  // namespace AscendC
