@@ -48,6 +48,18 @@ __aicore__ inline void LoadTiling(GM_ADDR tiling, EnecTilingData& t)
     }
 }
 
+// Per-block metadata (counts, outlier index) of the blocks first, first + stride, ... : n items in
+// one strided DMA, item k in its own 32-byte slot at dst[k * 32 / sizeof(T)]. One copy per chunk
+// of blocks instead of a scalar GM read (a DCache miss) per block.
+constexpr uint32_t META_ITEMS = 64;
+template <typename T>
+__aicore__ inline void LoadStrided(const LocalTensor<T>& dst, const GlobalTensor<T>& src, uint64_t first, uint32_t n,
+    uint64_t stride)
+{
+    DataCopyPad(dst, src[first], DataCopyExtParams(static_cast<uint16_t>(n), sizeof(T),
+        static_cast<uint32_t>((stride - 1) * sizeof(T)), 0, 0), DataCopyPadExtParams<T>(false, 0, 0, 0));
+}
+
 // Copy `count` uint16 lanes (a vector instruction: shift by 0).
 __aicore__ inline void CopyLanes(const LocalTensor<uint16_t>& dst, const LocalTensor<uint16_t>& src, uint32_t count)
 {
@@ -141,14 +153,14 @@ __aicore__ inline uint32_t HalvingPack(const LocalTensor<uint16_t>& d, uint32_t 
     return half;
 }
 
-// Inverse of HalvingPack. The H = count * width / 16 packed words must be in z[H, 2H); the
-// `count` lanes are written to d. z needs count * width / 8 lanes.
-__aicore__ inline void HalvingUnpack(const LocalTensor<uint16_t>& z, uint32_t width, uint32_t count,
-    const LocalTensor<uint16_t>& d)
+// Inverse of HalvingPack. The H = count * width / 16 packed words are in `src` (which may be
+// z[H, 2H)); the `count` lanes are written to d. z needs count * width / 8 lanes.
+__aicore__ inline void HalvingUnpack(const LocalTensor<uint16_t>& src, const LocalTensor<uint16_t>& z, uint32_t width,
+    uint32_t count, const LocalTensor<uint16_t>& d)
 {
     const uint32_t half = count * width / 16;
-    KeepLowBits(z, z[half], 8, half);                          // low bytes  -> Z[0, H)
-    ShiftRight(z[half], z[half], static_cast<uint16_t>(8), static_cast<int32_t>(half));   // high -> Z[H, 2H)
+    KeepLowBits(z, src, 8, half);                             // low bytes  -> Z[0, H)
+    ShiftRight(z[half], src, static_cast<uint16_t>(8), static_cast<int32_t>(half));   // high -> Z[H, 2H)
     // replay the packing schedule forwards to learn each step, then undo it backwards
     uint8_t kind[16];
     uint8_t wid[16];
@@ -184,6 +196,13 @@ __aicore__ inline void HalvingUnpack(const LocalTensor<uint16_t>& z, uint32_t wi
             KeepLowBits(d, d, wid[i], lens[i]);
         }
     }
+}
+
+// The packed words already in z[H, 2H).
+__aicore__ inline void HalvingUnpack(const LocalTensor<uint16_t>& z, uint32_t width, uint32_t count,
+    const LocalTensor<uint16_t>& d)
+{
+    HalvingUnpack(z[count * width / 16], z, width, count, d);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -222,9 +241,10 @@ __aicore__ inline void FlagBits(const LocalTensor<uint16_t>& acc, const LocalTen
 // The flags form a 64 x 16 matrix (row w = flag word w = groups 16w .. 16w+15, one 32-byte
 // segment of int16 counts). A scan inside a row would need dependencies inside one 32-byte
 // segment, which the vector unit forbids, so:
-//   stage 1: extract bit b of every word -> the transposed matrix T[b][w] (16 x 64); the row
-//            prefix becomes a prefix across rows: P[b] = P[b-1] + T[b] (whole 128-byte rows);
-//            transpose back with Gather -> R[w][b], the inclusive count inside row w.
+//   flags:   one Select turns the flag bits into 0/1 lanes (half), one Cast into int16 fg[j]
+//   stage 1: a Gather transposes fg to T[b][w] (16 x 64); the row prefix becomes a prefix across
+//            rows, Hillis-Steele over whole 128-byte rows (4 steps, ping-pong); a Gather
+//            transposes back -> R[w][b], the inclusive count inside row w.
 //   stage 2: Hillis-Steele over whole rows, C[w] += C[w - 2^s] (row shifts are 32-byte multiples),
 //            so C[w][15] is the inclusive count up to row w; a Gather broadcasts C[w-1][15]
 //            (0 for w = 0, read from a zero prefix) over row w, and Pinc = R + that.
@@ -232,54 +252,79 @@ __aicore__ inline void FlagBits(const LocalTensor<uint16_t>& acc, const LocalTen
 // Returns F, the number of flagged groups. Unused groups (j >= G of a short block) must have
 // zero flag bits in `flags`.
 struct ScanTables {
-    LocalTensor<uint32_t> offT;   // transpose offsets: (16w + b) <- (64b + w), in bytes
+    LocalTensor<uint32_t> offT;   // transpose back, in bytes: (16w + b) <- (64b + w)
+    LocalTensor<uint32_t> offI;   // transpose, in bytes: (64b + w) <- (16w + b)
     LocalTensor<uint32_t> offE;   // broadcast offsets: (16w + b) <- 16w + 15 of a zero-prefixed buffer
 };
 
-// Built once per kernel launch (scalar writes; 2 x 1024 entries).
-__aicore__ inline void BuildScanTables(const ScanTables& t)
+// Built once per kernel launch with vector instructions. `tmp` holds 2 x 1024 int32 scratch lanes.
+__aicore__ inline void BuildScanTables(const ScanTables& t, const LocalTensor<int32_t>& tmp)
 {
-    for (uint32_t w = 0; w < SCAN_WORDS; ++w) {
-        for (uint32_t b = 0; b < 16; ++b) {
-            t.offT.SetValue(16 * w + b, static_cast<uint32_t>(2 * (SCAN_WORDS * b + w)));
-            t.offE.SetValue(16 * w + b, static_cast<uint32_t>(w == 0 ? 0 : 2 * (16 * w + 15)));
-        }
-    }
+    const int32_t n = static_cast<int32_t>(GMAX);
+    LocalTensor<int32_t> i = t.offE.ReinterpretCast<int32_t>();
+    LocalTensor<int32_t> hi = tmp;
+    LocalTensor<int32_t> lo = tmp[GMAX];
+    LocalTensor<int32_t> offT = t.offT.ReinterpretCast<int32_t>();
+    LocalTensor<int32_t> offI = t.offI.ReinterpretCast<int32_t>();
+    CreateVecIndex(i, static_cast<int32_t>(0), GMAX);
+    // offT[i = 16w + b] = 2 (64 b + w)
+    ShiftRight(hi, i, static_cast<int32_t>(4), n);
+    ShiftLeft(lo, hi, static_cast<int32_t>(4), n);
+    Sub(lo, i, lo, n);
+    Muls(lo, lo, static_cast<int32_t>(2 * SCAN_WORDS), n);
+    Muls(offT, hi, static_cast<int32_t>(2), n);
+    Add(offT, offT, lo, n);
+    // offI[i = 64b + w] = 2 (16 w + b)
+    ShiftRight(hi, i, static_cast<int32_t>(6), n);
+    ShiftLeft(lo, hi, static_cast<int32_t>(6), n);
+    Sub(lo, i, lo, n);
+    Muls(lo, lo, static_cast<int32_t>(32), n);
+    Muls(offI, hi, static_cast<int32_t>(2), n);
+    Add(offI, offI, lo, n);
+    // offE[i = 16w + b] = w ? 2 (16 w + 15) : 0
+    ShiftRight(hi, i, static_cast<int32_t>(4), n);
+    Muls(i, hi, static_cast<int32_t>(32), n);
+    Adds(i, i, static_cast<int32_t>(30), n);
+    Duplicate(i, static_cast<int32_t>(0), 16);
 }
 
 struct ScanScratch {              // views into a scratch buffer, each 1024 (+16) int16 lanes
-    LocalTensor<uint16_t> bits;   // T[b][w] (16 x 64)
-    LocalTensor<uint16_t> pre;    // P[b][w]
-    LocalTensor<uint16_t> rows;   // R[w][b]
+    LocalTensor<uint16_t> bits;   // T[b][w] (16 x 64), then P
+    LocalTensor<uint16_t> pre;    // ping-pong partner of `bits`
+    LocalTensor<uint16_t> rows;   // 0/1 flags as half, then R[w][b]
     LocalTensor<uint16_t> c0;     // 16 zero lanes + C (ping)
     LocalTensor<uint16_t> c1;     // 16 zero lanes + C (pong)
-    LocalTensor<uint16_t> bcast;  // exclusive row offsets broadcast over each row
+    LocalTensor<uint16_t> bcast;  // ones (half), then exclusive row offsets broadcast over each row
 };
 
-__aicore__ inline uint32_t IddScan(const LocalTensor<uint16_t>& flagWords, const ScanTables& tab, const ScanScratch& s,
+__aicore__ inline uint32_t IddScan(const LocalTensor<uint8_t>& flags, const ScanTables& tab, const ScanScratch& s,
     const LocalTensor<uint16_t>& fg, const LocalTensor<uint16_t>& pinc)
 {
-    const int32_t W = static_cast<int32_t>(SCAN_WORDS);
-    // bit extraction: T[b][w] = (word[w] << (15 - b)) >> 15
-    for (uint32_t b = 0; b < 16; ++b) {
-        ShiftLeft(s.bits[b * SCAN_WORDS], flagWords, static_cast<uint16_t>(15 - b), W);
-        ShiftRight(s.bits[b * SCAN_WORDS], s.bits[b * SCAN_WORDS], static_cast<uint16_t>(15), W);
+    const int32_t G = static_cast<int32_t>(GMAX);
+    // flag bits -> 0/1 lanes
+    LocalTensor<half> ones = s.bcast.ReinterpretCast<half>();
+    LocalTensor<half> fgh = s.rows.ReinterpretCast<half>();
+    Duplicate(ones, static_cast<half>(1.0f), G);
+    Select(fgh, flags, ones, static_cast<half>(0.0f), SELMODE::VSEL_TENSOR_SCALAR_MODE, GMAX);
+    Cast(fg.ReinterpretCast<int16_t>(), fgh, RoundMode::CAST_RINT, GMAX);
+    // stage 1: transpose, prefix across the 16 rows of 64 (Hillis-Steele), transpose back
+    Gather(s.bits, fg, tab.offI, 0, GMAX);
+    LocalTensor<int16_t> src = s.bits.ReinterpretCast<int16_t>();
+    LocalTensor<int16_t> other = s.pre.ReinterpretCast<int16_t>();
+    for (uint32_t shift = 1; shift < 16; shift *= 2) {
+        const uint32_t lo = SCAN_WORDS * shift;
+        Adds(other, src, static_cast<int16_t>(0), static_cast<int32_t>(lo));
+        Add(other[lo], src[lo], src, static_cast<int32_t>(GMAX - lo));
+        LocalTensor<int16_t> t = src;
+        src = other;
+        other = t;
     }
-    // stage 1: prefix across the 16 rows of the transposed matrix
-    LocalTensor<int16_t> bi = s.bits.ReinterpretCast<int16_t>();
-    LocalTensor<int16_t> pi = s.pre.ReinterpretCast<int16_t>();
-    CopyLanes(s.pre, s.bits, SCAN_WORDS);
-    for (uint32_t b = 1; b < 16; ++b) {
-        Add(pi[b * SCAN_WORDS], pi[(b - 1) * SCAN_WORDS], bi[b * SCAN_WORDS], W);
-    }
-    // transpose back: rows[16w + b] = pre[64b + w]; the flags themselves likewise
-    Gather(s.rows, s.pre, tab.offT, 0, GMAX);
-    Gather(fg, s.bits, tab.offT, 0, GMAX);
+    Gather(s.rows, src.ReinterpretCast<uint16_t>(), tab.offT, 0, GMAX);
     // stage 2: Hillis-Steele over whole rows (16 lanes = 32 bytes), ping-pong, zero prefix row
     Duplicate(s.c0, static_cast<uint16_t>(0), 16);
     Duplicate(s.c1, static_cast<uint16_t>(0), 16);
     LocalTensor<int16_t> ri = s.rows.ReinterpretCast<int16_t>();
-    LocalTensor<int16_t> src = ri;
+    src = ri;
     bool ping = true;
     for (uint32_t shift = 1; shift < SCAN_WORDS; shift *= 2) {
         LocalTensor<int16_t> dst = (ping ? s.c0 : s.c1).ReinterpretCast<int16_t>()[16];
@@ -292,7 +337,7 @@ __aicore__ inline uint32_t IddScan(const LocalTensor<uint16_t>& flagWords, const
     // src = C (inside a zero-prefixed buffer); broadcast the previous row's total over each row
     LocalTensor<uint16_t> cbuf = ping ? s.c1 : s.c0;
     Gather(s.bcast, cbuf, tab.offE, 0, GMAX);
-    Add(pinc.ReinterpretCast<int16_t>(), ri, s.bcast.ReinterpretCast<int16_t>(), static_cast<int32_t>(GMAX));
+    Add(pinc.ReinterpretCast<int16_t>(), ri, s.bcast.ReinterpretCast<int16_t>(), G);
     return static_cast<uint32_t>(cbuf.GetValue(16 + GMAX - 1));
 }
 

@@ -32,7 +32,10 @@ public:
         uint32_t zw = rawBits_;
         if (t_.m > zw) zw = static_cast<uint32_t>(t_.m);
         if (t_.n - t_.m > zw) zw = static_cast<uint32_t>(t_.n - t_.m);
-        pipe_.InitBuffer(inBuf_, N * wordBytes_);      // input words; later raw/outlier lanes
+        // input words (later raw/outlier lanes); 16-bit dtypes get a second buffer so the next
+        // block's load overlaps this block's vector work (FP32 blocks do not fit twice in UB)
+        prefetch_ = wordBytes_ == 2;
+        pipe_.InitBuffer(inBuf_, N * wordBytes_ * (prefetch_ ? 2 : 1));
         pipe_.InitBuffer(yBuf_, N * 2);                // exponents -> codes
         pipe_.InitBuffer(dBuf_, N * 2);                // packing lanes
         pipe_.InitBuffer(zBuf_, N * zw / 8 * 2);       // emitted bytes (one per uint16 lane)
@@ -44,20 +47,32 @@ public:
     __aicore__ inline void Process()
     {
         const uint64_t core = GetBlockIdx();
-        for (uint64_t t = core; t < t_.blocks; t += t_.coreNum) {
-            Block(t);
+        uint32_t k = 0;
+        for (uint64_t t = core; t < t_.blocks; t += t_.coreNum, ++k) {
+            Block(t, k);
         }
     }
 
 private:
-    __aicore__ inline void Block(uint64_t t)
+    __aicore__ inline LocalTensor<uint16_t> InBuf(uint32_t k)
+    {
+        return inBuf_.Get<uint16_t>()[prefetch_ && (k & 1) ? N : 0];
+    }
+
+    __aicore__ inline void Load(uint64_t t, const LocalTensor<uint16_t>& in)
+    {
+        const bool full = t < t_.fullBlocks;
+        LoadWords(t, full ? N : static_cast<uint32_t>(t_.lastLanes), full ? N : static_cast<uint32_t>(t_.lastReal), in);
+    }
+
+    __aicore__ inline void Block(uint64_t t, uint32_t k)
     {
         const bool full = t < t_.fullBlocks;
         const uint32_t lanes = full ? N : static_cast<uint32_t>(t_.lastLanes);
         const uint32_t real = full ? N : static_cast<uint32_t>(t_.lastReal);
         const uint32_t groups = lanes / ENEC_GROUP_LEN;
         const uint32_t b = static_cast<uint32_t>(t_.b), n = static_cast<uint32_t>(t_.n), m = static_cast<uint32_t>(t_.m);
-        LocalTensor<uint16_t> in = inBuf_.Get<uint16_t>();
+        LocalTensor<uint16_t> in = InBuf(k);
         LocalTensor<uint16_t> y = yBuf_.Get<uint16_t>();
         LocalTensor<uint16_t> d = dBuf_.Get<uint16_t>();
         LocalTensor<uint16_t> z = zBuf_.Get<uint16_t>();
@@ -66,10 +81,17 @@ private:
         // ---- load the block's words; a short block's padding lanes get the pivot word, whose
         //      code is 0 and raw fields are 0 (docs/FORMAT.md §3)
         // (no MTE3 -> MTE2 edge: the stores read z/mask/counts, the load writes `in`; MTE3 -> V
-        //  is the edge the next vector writes of z need)
-        Sync<HardEvent::V_MTE2>();
-        LoadWords(t, lanes, real, in);
+        //  is the edge the next vector writes of z need). With prefetch, block t was loaded during
+        //  the previous block, and block t + coreNum is loaded now, while this block computes.
+        if (!prefetch_ || k == 0) {
+            Sync<HardEvent::V_MTE2>();
+            LoadWords(t, lanes, real, in);
+        }
         Sync<HardEvent::MTE2_V>();
+        if (prefetch_ && t + t_.coreNum < t_.blocks) {
+            Sync<HardEvent::V_MTE2>();                           // block t - coreNum is done with the other buffer
+            Load(t + t_.coreNum, InBuf(k + 1));
+        }
         Sync<HardEvent::MTE3_V>();
 
         // ---- FP32: split into low halves (raw, stored as they are: pack(r_lo, 16) is the
@@ -183,6 +205,7 @@ private:
     GlobalTensor<int32_t> counts_;
     EnecTilingData t_;
     uint32_t wordBytes_ = 2, rawBits_ = 8, mantBits_ = 7;
+    bool prefetch_ = false;
 };
 
 class PlaceKernel {
@@ -195,15 +218,32 @@ public:
         ws_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(ws), t_.blocks * t_.wsSlotBytes);
         counts_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(counts), t_.blocks);
         pipe_.InitBuffer(buf_, CHUNK);
+        pipe_.InitBuffer(metaBuf_, 2 * META_ITEMS * 32);
     }
 
     __aicore__ inline void Process()
     {
         if (t_.n <= t_.m) return;
-        for (uint64_t t = GetBlockIdx(); t < t_.blocks; t += t_.coreNum) {
-            const uint32_t f = static_cast<uint32_t>(counts_.GetValue(t));
+        const uint64_t cn = t_.coreNum;
+        LocalTensor<int32_t> cnt = metaBuf_.Get<int32_t>();
+        LocalTensor<uint64_t> idx = metaBuf_.Get<uint64_t>()[META_ITEMS * 4];
+        for (uint64_t t0 = GetBlockIdx(); t0 < t_.blocks; t0 += META_ITEMS * cn) {
+            const uint64_t left = (t_.blocks - t0 + cn - 1) / cn;
+            const uint32_t items = static_cast<uint32_t>(left < META_ITEMS ? left : META_ITEMS);
+            LoadStrided(cnt, counts_, t0, items, cn);
+            LoadStrided(idx, index_, t0, items, cn);
+            for (uint32_t k = 0; k < items; ++k) {
+                Place(t0 + k * cn, static_cast<uint32_t>(cnt.GetValue(8 * k)), idx.GetValue(4 * k));
+            }
+        }
+    }
+
+private:
+    __aicore__ inline void Place(uint64_t t, uint32_t f, uint64_t index)
+    {
+        {
             const uint64_t bytes = 2ull * RoundUp(f, 16) * (t_.n - t_.m);
-            const uint64_t dst = t_.outlierOffset + index_.GetValue(t);
+            const uint64_t dst = t_.outlierOffset + index;
             for (uint64_t done = 0; done < bytes; done += CHUNK) {
                 const uint32_t len = static_cast<uint32_t>(bytes - done < CHUNK ? bytes - done : CHUNK);
                 // GM -> UB -> GM through one buffer: the store waits for the load, the next load
@@ -217,10 +257,9 @@ public:
         }
     }
 
-private:
     static constexpr uint32_t CHUNK = 16384;
     TPipe pipe_;
-    TBuf<TPosition::VECCALC> buf_;
+    TBuf<TPosition::VECCALC> buf_, metaBuf_;
     GlobalTensor<uint8_t> blob_, ws_;
     GlobalTensor<uint64_t> index_;
     GlobalTensor<int32_t> counts_;

@@ -2,13 +2,17 @@
 
 For tests and development without an NPU: the kernel sources are compiled with g++ against
 tests/ascendc_emu/include/kernel_operator.h (which enforces the Atlas A2 rules) together with
-the host code of op_host/enec_host.cpp, and driven exactly as the torch_npu binding drives them:
+the host code of op_host/enec_host.cpp, and driven by the torch_npu binding's own orchestration
+(op_host/enec_orchestrate.h, one code path for both) on an emulated device
+(tests/ascendc_emu/launcher.cpp) that prices every launch, copy and blocking host read:
 
     compress:   parameters from the exponent histogram -> tiling -> enec_compress on all cores
                 (fixed sections + per-block outliers in a workspace + flagged-group counts)
                 -> host exclusive scan of the outlier sizes (EnecOutlierIndex) -> header and
                 index -> enec_place_outliers on all cores
-    decompress: tiling from the header -> enec_decompress on all cores
+    decompress: header and outlier index checked on the host -> enec_decompress on all cores
+
+compress_op / decompress_op return the projected cost with the result (scripts/npu_projection.py).
 
 Only available from a source checkout (the kernel sources are not installed with the package).
 The build is cached in $ENEC_EMU_BUILD or a temporary folder, keyed by the sources' and flags'
@@ -40,7 +44,7 @@ from .params import Params, choose_params
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KERNEL_SOURCES = ["op_kernel/enec_compress.cpp", "op_kernel/enec_decompress.cpp"]
 HOST_SOURCES = ["op_host/enec_host.cpp", "tests/ascendc_emu/launcher.cpp"]
-HEADERS = ["op_kernel/enec_common.h", "op_kernel/enec_tiling.h", "op_host/enec_host.h",
+HEADERS = ["op_kernel/enec_common.h", "op_kernel/enec_tiling.h", "op_host/enec_host.h", "op_host/enec_orchestrate.h",
            "tests/ascendc_emu/include/kernel_operator.h",
            "tests/ascendc_emu/include/emu_model.h"]
 DEFAULT_CORES = 48            # vector cores of an Ascend 910B2
@@ -135,6 +139,10 @@ def lib():
             L.EnecCheckOutlierIndex.argtypes = [P, U64, T, ctypes.c_char_p, ctypes.c_uint32]
             L.enec_emu_stats.argtypes = [P]
             L.enec_emu_last_report.argtypes = [P]
+            L.enec_emu_compress_op.argtypes = [I32, P, U64, ctypes.c_uint32, U64, ctypes.c_uint32, P, ctypes.c_uint32,
+                                               P, P, U64, P, ctypes.c_char_p, I32, ctypes.c_char_p, I32]
+            L.enec_emu_decompress_op.argtypes = [P, U64, P, U64, ctypes.c_uint32, ctypes.c_char_p, I32,
+                                                 ctypes.c_char_p, I32]
             L.enec_emu_model_set.argtypes = [ctypes.c_char_p, ctypes.c_double]
             L.enec_emu_model_json.argtypes = [ctypes.c_char_p, I32]
             _lib = L
@@ -198,40 +206,64 @@ def _check(rc: int, err, what: str) -> None:
         raise KernelError(f"{what}: {err.value.decode(errors='replace')}")
 
 
+def _op_report(buf) -> dict:
+    import json
+    return json.loads(buf.value.decode())
+
+
+def compress_op(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, params: Params | None = None,
+                cores: int = DEFAULT_CORES, into: bool = False) -> tuple[np.ndarray, dict]:
+    """torch.ops.enec.compress (into=False) or compress_into (into=True) on an NPU tensor, as the
+    binding runs it (op_host/enec_orchestrate.h), on the emulated device. Returns the blob and the
+    projected cost: {"op_us", "device_us", "host_us", "host_syncs", "steps": [...], "kernels": [...]}.
+    params (b, n, m) skips the histogram (compress only)."""
+    words = np.ascontiguousarray(words).reshape(-1)
+    numel, ndim = words.size, len(shape)
+    if into and params is not None:
+        raise ValueError("compress_into chooses its own parameters")
+    cap = fmt.max_compressed_bytes(spec, numel, ndim)
+    out = np.zeros(cap, dtype=np.uint8)
+    dims = np.array(shape, dtype=np.uint64) if ndim else np.zeros(1, dtype=np.uint64)
+    par = (ctypes.c_uint32 * 3)(params.b, params.n, params.m) if params is not None else None
+    total = ctypes.c_uint64()
+    rep = ctypes.create_string_buffer(1 << 20)
+    err = ctypes.create_string_buffer(2048)
+    xb = words if numel else np.zeros(16, dtype=words.dtype)
+    with _run_lock:
+        rc = lib().enec_emu_compress_op(1 if into else 0, _ptr(xb), words.nbytes, spec.code, numel, ndim, _ptr(dims),
+                                        cores, par, _ptr(out), cap, ctypes.byref(total), rep, len(rep), err, len(err))
+    _check(rc, err, "compress")
+    return out[:total.value].copy(), _op_report(rep)
+
+
 def compress_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, params: Params | None = None,
                    cores: int = DEFAULT_CORES, timing: list | None = None) -> np.ndarray:
     """Compress like the NPU binding does, with the kernels running under the emulation.
-    `timing`, if given, receives the projected timing of each kernel launch (last_report)."""
-    words = np.ascontiguousarray(words).reshape(-1)
-    numel = words.size
-    if params is None:
-        params = choose_params(reference.exponent_histogram(words, spec), spec)
-    ndim = len(shape)
-    t = tiling(spec, numel, ndim, params, cores)
-    L = lib()
-    ws = np.zeros(max(int(L.EnecWorkspaceBytes(ctypes.byref(t))), 32), dtype=np.uint8)
-    counts = np.zeros(max(t.blocks, 1), dtype=np.int32)
-    cap = t.outlierOffset + t.blocks * (t.wsSlotBytes if params.n > params.m else 0)
-    blob = np.zeros(cap, dtype=np.uint8)
-    err = ctypes.create_string_buffer(1024)
-    xb = words if numel else np.zeros(16, dtype=words.dtype)
+    `timing`, if given, receives the projected timing of each kernel launch."""
+    blob, report = compress_op(words, spec, shape, params, cores)
+    if timing is not None:
+        timing.extend(report["kernels"])
+    return blob
+
+
+def decompress_op(blob, cores: int = DEFAULT_CORES) -> tuple[np.ndarray, dict]:
+    """torch.ops.enec.decompress on an NPU tensor (op_host/enec_orchestrate.h) on the emulated
+    device: flat words and the projected cost (see compress_op). Raises CorruptStreamError like
+    the binding; blobs the binding decodes on the host (codecs 2-4, checksums) raise ValueError."""
+    buf = np.ascontiguousarray(np.frombuffer(memoryview(blob).cast("B"), dtype=np.uint8))
+    t, shape, spec, ck_kind, _ = parse_header(buf, cores, check_index=False)
+    out = np.zeros(max(t.numel, 1), dtype=np.uint32 if spec is fmt.FP32 else np.uint16)
+    rep = ctypes.create_string_buffer(1 << 20)
+    err = ctypes.create_string_buffer(2048)
+    src = buf if buf.size else np.zeros(1, np.uint8)
     with _run_lock:
-        rc = L.enec_emu_compress(_ptr(xb), max(words.nbytes, 1), _ptr(blob), blob.nbytes, _ptr(ws), ws.nbytes,
-                                 _ptr(counts), ctypes.byref(t), err, 1024)
-    _check(rc, err, "enec_compress")
-    if timing is not None and numel:
-        timing.append(last_report("enec_compress"))
-    index = np.zeros(max(t.blocks, 1), dtype=np.uint64)
-    out_bytes = int(L.EnecOutlierIndex(_ptr(counts), t.blocks, params.n, params.m, _ptr(index)))
-    dims = np.array(shape, dtype=np.uint64) if ndim else np.zeros(1, dtype=np.uint64)
-    total = int(L.EnecPackHeader(ctypes.byref(t), ndim, _ptr(dims), out_bytes, _ptr(blob)))
-    blob[t.indexOffset:t.indexOffset + 8 * t.blocks] = index[:t.blocks].view(np.uint8)
-    with _run_lock:
-        rc = L.enec_emu_place(_ptr(blob), total, _ptr(ws), ws.nbytes, _ptr(counts), ctypes.byref(t), err, 1024)
-    _check(rc, err, "enec_place_outliers")
-    if timing is not None and numel:
-        timing.append(last_report("enec_place_outliers"))
-    return blob[:total].copy()
+        rc = lib().enec_emu_decompress_op(_ptr(src), buf.size, _ptr(out), out.nbytes, cores, rep, len(rep), err, len(err))
+    if rc == 2:
+        raise ValueError("this blob is decoded on the host by the NPU binding (checksum or codec 2-4)")
+    if rc == 1 and "corrupt blob" in err.value.decode(errors="replace"):
+        raise CorruptStreamError(err.value.decode(errors="replace"))
+    _check(rc, err, "decompress")
+    return out[:t.numel], _op_report(rep)
 
 
 def parse_header(buf: np.ndarray, cores: int = DEFAULT_CORES, check_index: bool = True):

@@ -2,10 +2,14 @@
 // header in tests/ascendc_emu/include) on all cores, for python/enec/emulated.py (ctypes).
 // Every buffer handed to a kernel is registered as GM, so any access outside them fails.
 #include <cstring>
+#include <memory>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "kernel_operator.h"
 #include "../../op_host/enec_host.h"
+#include "../../op_host/enec_orchestrate.h"
 
 extern "C" void enec_compress(GM_ADDR x, GM_ADDR blob, GM_ADDR counts, GM_ADDR staging, GM_ADDR workspace,
                               GM_ADDR tiling);
@@ -31,7 +35,237 @@ int Finish(const std::string& e, char* err, int errLen)
 }
 }  // namespace
 
+namespace {
+
+// ------------------------------------------------------------------------------------------------
+// The emulated device for op_host/enec_orchestrate.h: host memory, the kernels under the emulation,
+// and every step priced on two clocks (microseconds): the host thread and the device stream.
+// A device op starts when both the stream and the host have reached it; the host pays the
+// enqueue cost. A blocking read drains the stream, then pays the round trip and the transfer.
+struct EmuError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct EmuDev {
+    struct Buf {
+        std::shared_ptr<std::vector<uint8_t>> own;
+        uint8_t* p = nullptr;
+        uint64_t bytes = 0;
+    };
+    struct Step { std::string what; double us; int syncs; };
+
+    double tHost = 0, tDev = 0;
+    int syncs = 0;
+    std::vector<Step> steps;
+    uint32_t cores = 48;
+
+    const emu::model::Constants& M() const { return emu::model::Get(); }
+    double HbmUs(double bytes) const { return bytes / (M().hbmGBps * 1e3); }
+    void DeviceOp(const std::string& what, double us)
+    {
+        const double start = std::max(tDev, tHost);
+        tDev = start + us;
+        tHost += M().asyncOpUs;
+        steps.push_back({what, us, 0});
+    }
+    void BlockingRead(const std::string& what, double bytes)
+    {
+        const double us = M().hostSyncUs + bytes / (M().pcieGBps * 1e3);
+        tHost = std::max(tHost, tDev) + us;
+        tDev = tHost;
+        ++syncs;
+        steps.push_back({what, us, 1});
+    }
+    double EndUs() const { return std::max(tHost, tDev); }
+
+    static Buf Wrap(uint8_t* p, uint64_t bytes) { Buf b; b.p = p; b.bytes = bytes; return b; }
+    Buf Alloc(uint64_t bytes, bool zeroed)
+    {
+        Buf b;
+        b.own = std::make_shared<std::vector<uint8_t>>(bytes + 64, 0xA5);
+        b.p = b.own->data() + (64 - reinterpret_cast<uintptr_t>(b.own->data()) % 64) % 64;
+        b.bytes = bytes;
+        if (zeroed) {
+            std::memset(b.p, 0, bytes);
+            DeviceOp("memset " + std::to_string(bytes) + " B", HbmUs(static_cast<double>(bytes)) + 1.0);
+        }
+        return b;
+    }
+    // The binding's ATen histogram: shift and mask of the exponent field, a cast to int32, and
+    // torch_npu's bincount, which reads min and max back with .item() (two blocking reads), then
+    // the 2^W counts copied to the host.
+    void ExponentHistogram(const Buf& x, uint32_t dtype, uint64_t numel, int64_t* hist)
+    {
+        const double n = static_cast<double>(numel), wb = dtype == 2 ? 4.0 : 2.0;
+        const uint32_t bins = 1u << EnecExpBits(dtype);
+        for (uint64_t i = 0; i < numel; ++i) {
+            uint32_t e;
+            if (dtype == 2) { uint32_t w; std::memcpy(&w, x.p + 4 * i, 4); e = (w >> 23) & 0xFF; }
+            else { uint16_t w; std::memcpy(&w, x.p + 2 * i, 2); e = dtype == 0 ? (w >> 7) & 0xFF : (w >> 10) & 0x1F; }
+            hist[e]++;
+        }
+        DeviceOp("aten bitwise_right_shift", HbmUs(2 * wb * n));
+        DeviceOp("aten bitwise_and", HbmUs(2 * wb * n));
+        if (dtype != 2) DeviceOp("aten to(int32)", HbmUs((wb + 4) * n));
+        DeviceOp("aten bincount: min", HbmUs(4 * n));
+        BlockingRead("bincount: min().item()", 4);
+        DeviceOp("aten bincount: max", HbmUs(4 * n));
+        BlockingRead("bincount: max().item()", 4);
+        DeviceOp("aten bincount", HbmUs(4 * n));
+        BlockingRead("histogram to host", 8.0 * bins);
+    }
+    void ToHost(void* dst, const Buf& src, uint64_t off, uint64_t bytes)
+    {
+        std::memcpy(dst, src.p + off, bytes);
+        BlockingRead("read " + std::to_string(bytes) + " B to host", static_cast<double>(bytes));
+    }
+    void ToDevice(Buf& dst, uint64_t off, const void* src, uint64_t bytes)
+    {
+        std::memcpy(dst.p + off, src, bytes);
+        DeviceOp("copy " + std::to_string(bytes) + " B to device", static_cast<double>(bytes) / (M().pcieGBps * 1e3) + 1.0);
+    }
+    void Copy(Buf& dst, uint64_t dstOff, const Buf& src, uint64_t srcOff, uint64_t bytes)
+    {
+        std::memmove(dst.p + dstOff, src.p + srcOff, bytes);
+        DeviceOp("device copy " + std::to_string(bytes) + " B", HbmUs(2.0 * static_cast<double>(bytes)) + 1.0);
+    }
+    void Kernel(const char* name, const EnecTilingData& t, const std::function<void()>& body)
+    {
+        std::string e = emu::Launch(static_cast<int>(t.coreNum), body, Active(t));
+        emu::ClearGm();
+        if (!e.empty()) throw EmuError(std::string(name) + ": " + e);
+        DeviceOp(name, emu::LastReport().us);
+        reports.push_back(emu::LastReport());
+        reportNames.push_back(name);
+    }
+    void LaunchCompress(const EnecTilingData& t, const Buf& x, Buf& blob, Buf& counts, Buf& staging)
+    {
+        emu::ClearGm();
+        emu::RegisterGm(x.p, x.bytes, "x");
+        emu::RegisterGm(blob.p, blob.bytes, "blob");
+        emu::RegisterGm(staging.p, staging.bytes, "workspace");
+        emu::RegisterGm(counts.p, t.blocks * 4, "counts");
+        EnecTilingData tt = t;
+        Kernel("enec_compress", t, [&]() { enec_compress(x.p, blob.p, counts.p, staging.p, nullptr, (GM_ADDR)&tt); });
+    }
+    void LaunchPlace(const EnecTilingData& t, Buf& staging, Buf& counts, Buf& blob)
+    {
+        emu::ClearGm();
+        emu::RegisterGm(blob.p, t.totalBytes, "blob");
+        emu::RegisterGm(staging.p, staging.bytes, "workspace");
+        emu::RegisterGm(counts.p, t.blocks * 4, "counts");
+        EnecTilingData tt = t;
+        Kernel("enec_place_outliers", t, [&]() { enec_place_outliers(staging.p, counts.p, blob.p, nullptr, (GM_ADDR)&tt); });
+    }
+    void LaunchDecompress(const EnecTilingData& t, const Buf& blob, Buf& y)
+    {
+        emu::ClearGm();
+        emu::RegisterGm(blob.p, blob.bytes, "blob");
+        emu::RegisterGm(y.p, y.bytes, "y");
+        EnecTilingData tt = t;
+        tt.totalBytes = blob.bytes;
+        Kernel("enec_decompress", t, [&]() { enec_decompress(blob.p, y.p, nullptr, (GM_ADDR)&tt); });
+    }
+    [[noreturn]] void Fail(const char* msg) { throw EmuError(msg); }
+
+    std::vector<emu::LaunchReport> reports;
+    std::vector<std::string> reportNames;
+
+    // {"op_us": .., "device_us": .., "host_us": .., "host_syncs": .., "steps": [...], "kernels": [...]}
+    std::string Json() const
+    {
+        std::string s = "{\"op_us\": " + std::to_string(EndUs()) + ", \"device_us\": " + std::to_string(tDev) +
+                        ", \"host_us\": " + std::to_string(tHost) + ", \"host_syncs\": " + std::to_string(syncs) +
+                        ", \"steps\": [";
+        for (size_t i = 0; i < steps.size(); ++i)
+            s += (i ? ", " : "") + std::string("{\"what\": \"") + steps[i].what + "\", \"us\": " +
+                 std::to_string(steps[i].us) + ", \"host_sync\": " + std::to_string(steps[i].syncs) + "}";
+        s += "], \"kernels\": [";
+        for (size_t i = 0; i < reports.size(); ++i) {
+            const auto& r = reports[i];
+            s += (i ? ", " : "") + std::string("{\"kernel\": \"") + reportNames[i] + "\", \"us\": " + std::to_string(r.us) +
+                 ", \"core_cycles\": " + std::to_string(r.coreCycles) + ", \"critical_pipe\": \"" +
+                 emu::PipeName(r.critical) + "\", \"busy_cycles\": {";
+            for (int p = 0; p < emu::NPIPE; ++p)
+                s += (p ? ", " : "") + std::string("\"") + emu::PipeName(p) + "\": " + std::to_string(r.busy[p]);
+            s += "}, \"gm_bytes\": " + std::to_string(r.gmBytes) + ", \"active_cores\": " + std::to_string(r.activeCores) + "}";
+        }
+        return s + "]}";
+    }
+};
+
+int Report(const EmuDev& dev, char* report, int reportLen)
+{
+    if (report && reportLen > 0) {
+        const std::string j = dev.Json();
+        std::strncpy(report, j.c_str(), reportLen - 1);
+        report[reportLen - 1] = 0;
+        if (static_cast<int>(j.size()) >= reportLen) return 3;   // report truncated
+    }
+    return 0;
+}
+
+}  // namespace
+
 extern "C" {
+
+// torch.ops.enec.compress (mode 0) / compress_into (mode 1) on an NPU tensor, as the binding runs
+// it (op_host/enec_orchestrate.h), on the emulated device. params: (b, n, m) or null (histogram).
+// The blob (total bytes) is copied to `out` (outCap bytes). Returns 0, 1 with `err`, 3 if the
+// report did not fit.
+int enec_emu_compress_op(int mode, const void* x, uint64_t xBytes, uint32_t dtype, uint64_t numel, uint32_t ndim,
+                         const uint64_t* dims, uint32_t cores, const uint32_t* params, uint8_t* out, uint64_t outCap,
+                         uint64_t* total, char* report, int reportLen, char* err, int errLen)
+{
+    EmuDev dev;
+    try {
+        EmuDev::Buf xb = dev.Alloc(std::max<uint64_t>(xBytes, 16), false);
+        std::memcpy(xb.p, x, xBytes);
+        xb.bytes = xBytes;
+        if (mode == 1) {
+            EmuDev::Buf o = dev.Alloc(outCap, false);
+            *total = EnecCompressIntoOnDevice(dev, xb, dtype, numel, ndim, dims, cores, o, outCap);
+            std::memcpy(out, o.p, *total);
+        } else {
+            EnecCompressed<EmuDev> r = EnecCompressOnDevice(dev, xb, dtype, numel, ndim, dims, cores, params);
+            if (r.total > outCap) throw EmuError("output buffer too small");
+            // the binding trims the worst-case buffer with one device copy (clone) unless it is exact
+            if (r.total != r.cap) dev.Copy(r.blob, 0, r.blob, 0, r.total);
+            std::memcpy(out, r.blob.p, r.total);
+            *total = r.total;
+        }
+    } catch (const std::exception& e) {
+        return Finish(e.what(), err, errLen);
+    }
+    emu::ClearGm();
+    return Report(dev, report, reportLen);
+}
+
+// torch.ops.enec.decompress on an NPU tensor (op_host/enec_orchestrate.h) on the emulated device.
+// Returns 0; 1 with `err` (corrupt blob or a kernel rule); 2 when the blob is not for the kernel
+// (codecs 2-4 or a checksum: the binding decodes those on the host).
+int enec_emu_decompress_op(const uint8_t* blob, uint64_t size, void* y, uint64_t yBytes, uint32_t cores, char* report,
+                           int reportLen, char* err, int errLen)
+{
+    EmuDev dev;
+    try {
+        EmuDev::Buf b = dev.Alloc(std::max<uint64_t>(size, 1), false);
+        std::memcpy(b.p, blob, size);
+        b.bytes = size;
+        EnecDecodePlan p = EnecPlanDecompress(dev, b, size, cores);
+        if (p.otherCodec) return 2;
+        const uint64_t need = p.t.numel * (p.t.dtype == 2 ? 4 : 2);
+        if (need > yBytes) throw EmuError("output buffer too small");
+        EmuDev::Buf yb = dev.Alloc(std::max<uint64_t>(need, 1), false);
+        yb.bytes = need;
+        EnecDecompressOnDevice(dev, p, b, yb);
+        std::memcpy(y, yb.p, need);
+    } catch (const std::exception& e) {
+        return Finish(e.what(), err, errLen);
+    }
+    emu::ClearGm();
+    return Report(dev, report, reportLen);
+}
 
 int enec_emu_compress(const void* x, uint64_t xBytes, uint8_t* blob, uint64_t blobBytes, uint8_t* ws, uint64_t wsBytes,
                       int32_t* counts, const EnecTilingData* tiling, char* err, int errLen)
