@@ -4,7 +4,8 @@ Used by tests/test_ascendc_sync_mutations.py in a subprocess, with ENEC_EMU_KERN
 at a copy of op_kernel/ from which one synchronisation statement was deleted: exit status 0 means
 the emulation saw nothing wrong (the deletion went unnoticed), 1 means a hazard or a wrong byte.
 Two cores, so every core runs several blocks (the state a block leaves behind meets the next one),
-a short last block, outliers in every block, all three dtypes.
+a short last block, outliers in every block but one, all three dtypes, low-bit widths small and
+large (a wide low section overlaps the scratch the next load lands in).
 """
 import sys
 
@@ -38,7 +39,7 @@ def words(spec, numel, pivot, seed):
 def main() -> int:
     numel = 5 * N + 1000        # blocks 0, 2, 4 on core 0; 1, 3, 5 (short) on core 1
     cases = [(fmt.BF16, Params(122, 8, 3)), (fmt.BF16, Params(122, 8, 6)), (fmt.FP16, Params(14, 5, 2)),
-             (fmt.FP32, Params(122, 8, 2))]
+             (fmt.FP32, Params(122, 8, 2)), (fmt.FP32, Params(122, 8, 6))]
     for spec, params in cases:
         w = words(spec, numel, params.b, 7)
         ref = R.compress_words(w, spec, (numel,), params)

@@ -1,0 +1,108 @@
+"""scripts/npu_projection.py and the timing model behind it.
+
+The projection runs the kernels under the emulation's timing model and the binding's own
+orchestration (op_host/enec_orchestrate.h); its numbers are model outputs, so these tests check the
+report's structure, what it counts (blocking host reads, launches) and that the model responds to its
+constants the way a timeline must, not any particular speed.
+"""
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from enec import emulated as E
+from enec import format as fmt
+from enec import reference as R
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "npu_projection.py"
+N = fmt.BLOCK_ELEMS
+
+
+def _run(*args):
+    r = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+@pytest.fixture(scope="module")
+def report():
+    r = _run("--json", "--numel", str(20 * N + 77), "--dtype", "bfloat16", "--dtype", "float32")
+    return json.loads(r.stdout)          # exactly one JSON object on stdout (json.loads rejects trailing data)
+
+
+def test_json_has_the_documented_shape(report):
+    assert set(report) >= {"model", "calibration", "cases"}
+    assert report["calibration"] == {"authors_compress_gbps": None, "authors_decompress_gbps": None,
+                                     "paper_compress_gbps": 360.6, "paper_decompress_gbps": 213.8}
+    assert report["model"] == E.model_constants()
+    whats = [(c["dtype"], c["what"]) for c in report["cases"]]
+    for d in ("bfloat16", "float32"):
+        for w in ("compress_kernel", "decompress_kernel", "compress_op", "compress_into_op", "decompress_op"):
+            assert (d, w) in whats
+    assert whats[0][0] == "bfloat16"
+    for c in report["cases"]:
+        assert c["impl"] == "enec" and c["numel"] == 20 * N + 77
+        assert isinstance(c["gbps"], float) and c["gbps"] > 0
+        assert isinstance(c["host_syncs"], int)
+
+
+def test_blocking_reads_are_counted(report):
+    by = {(c["dtype"], c["what"]): c for c in report["cases"]}
+    for d in ("bfloat16", "float32"):
+        # compress: bincount's two .item() reads, the histogram, the per-block counts
+        assert by[d, "compress_op"]["host_syncs"] == 4
+        assert [s["what"] for s in by[d, "compress_op"]["steps"] if s["host_sync"]] == [
+            "bincount: min().item()", "bincount: max().item()", "histogram to host", f"read {4 * 21} B to host"]
+        assert by[d, "compress_into_op"]["host_syncs"] == 4
+        # decompress: the header, then the flags + outlier index
+        assert by[d, "decompress_op"]["host_syncs"] == 2
+        assert by[d, "compress_kernel"]["host_syncs"] == by[d, "decompress_kernel"]["host_syncs"] == 0
+        # an op is its kernels plus everything around them
+        assert by[d, "compress_op"]["us"] > by[d, "compress_kernel"]["us"]
+        assert by[d, "decompress_op"]["us"] > by[d, "decompress_kernel"]["us"]
+
+
+def test_op_orchestration_makes_the_reference_bytes():
+    rng = np.random.default_rng(3)
+    w = (rng.standard_normal(3 * N + 5).astype(np.float32) * 0.1).view(np.uint32)
+    ref = R.compress_words(w, fmt.FP32, (3 * N + 5,))
+    blob, rep = E.compress_op(w, fmt.FP32, (3 * N + 5,), cores=2)
+    assert np.array_equal(blob, ref)
+    into, _ = E.compress_op(w, fmt.FP32, (3 * N + 5,), cores=2, into=True)
+    assert np.array_equal(into, ref)
+    out, drep = E.decompress_op(ref, cores=2)
+    assert np.array_equal(out, w)
+    assert [k["kernel"] for k in rep["kernels"]] == ["enec_compress", "enec_place_outliers"]
+    assert [k["kernel"] for k in drep["kernels"]] == ["enec_decompress"]
+
+
+def _kernel_us(**consts):
+    before = E.model_constants()
+    try:
+        for k, v in consts.items():
+            E.set_model_constant(k, v)
+        w = (np.random.default_rng(0).standard_normal(96 * N).astype(np.float32) * 0.02).view(np.uint32) >> 16
+        _, rep = E.compress_op(w.astype(np.uint16), fmt.BF16, (96 * N,))
+        return rep["kernels"][0]["us"]
+    finally:
+        for k, v in before.items():
+            E.set_model_constant(k, v)
+
+
+def test_timing_model_responds_to_its_constants():
+    base = _kernel_us()
+    assert _kernel_us(hbm_gbps=400.0) > base * 1.2          # a quarter of the bandwidth: slower
+    assert _kernel_us(vec_issue_cycles=0.0) < base           # free instruction issue: faster
+    assert _kernel_us(clock_ghz=3.6) < base                  # a faster clock: faster
+    with pytest.raises(KeyError):
+        E.set_model_constant("no_such_constant", 1.0)
+
+
+def test_set_and_unknown_constant_on_the_command_line():
+    r = subprocess.run([sys.executable, str(SCRIPT), "--numel", "4096", "--dtype", "float16", "--set", "nope=1"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "nope" in r.stderr
