@@ -29,8 +29,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import torch
 from torch import nn
 
-from .api import compress
+from .api import compress, header_of
 from .errors import UnsupportedDTypeError
+
+
+def _dtype_name(dt: torch.dtype) -> str:
+    return str(dt).replace("torch.", "")
 
 
 def _stream_api(device: torch.device):
@@ -62,7 +66,8 @@ class _Unit:
 
 
 class Offloaded:
-    def __init__(self, model: nn.Module, device=None, prefetch: bool = True, pin: bool = True):
+    def __init__(self, model: nn.Module, device=None, prefetch: bool = True, pin: bool = True,
+                 blobs: dict | None = None):
         self.model = model
         self.device = torch.device(device) if device is not None else next(
             (p.device for p in model.parameters()), torch.device("cpu"))
@@ -82,6 +87,7 @@ class Offloaded:
         self._decode_on_device = on_device and self.device.type != "cpu"
         self._api = _stream_api(self.device)
         self._stream = self._api.Stream(device=self.device) if self._api is not None else None
+        shared = {}     # id of a tensor owned by several modules (tied weights) -> its entry
         for name, mod in model.named_modules():
             own = list(mod._parameters.items()) + list(mod._buffers.items())
             own = [(k, v) for k, v in own if v is not None]
@@ -89,27 +95,40 @@ class Offloaded:
                 continue
             u = _Unit(mod, name)
             for attr, t in own:
+                if id(t) in shared:                # stored once; each owner materialises it
+                    u.entries[attr] = shared[id(t)]
+                    continue
+                key = id(t)
                 t = t.detach()
                 u.bytes_full += t.numel() * t.element_size()
-                try:
-                    blob = compress(t.cpu())
-                except UnsupportedDTypeError:      # no codec for this dtype: kept as it is
-                    blob = None
-                if blob is not None and blob.numel() < t.numel() * t.element_size():
-                    stored, kind = blob, "enec"
-                else:
-                    stored, kind = t.cpu().clone(), "raw"
+                stored, kind = self._stored(t, (blobs or {}).get(f"{name}.{attr}" if name else attr))
                 if pin:
                     try:
                         stored = stored.pin_memory()
                     except RuntimeError:
                         pass
                 u.bytes_kept += stored.numel() * stored.element_size()
-                u.entries[attr] = (kind, stored, t.dtype, tuple(t.shape))
+                u.entries[attr] = shared[key] = (kind, stored, t.dtype, tuple(t.shape))
                 self._set(mod, attr, torch.empty(0, dtype=t.dtype, device=self.device))
             self.units.append(u)
             self._hooks.append(mod.register_forward_pre_hook(self._make_pre(u)))
             self._hooks.append(mod.register_forward_hook(self._make_post(u)))
+
+    @staticmethod
+    def _stored(t: torch.Tensor, blob):
+        """(what to keep, "enec" | "raw"). `blob`: a blob of t given by the caller (read from a
+        compressed checkpoint: no second compression), used when its header matches t."""
+        if blob is not None:
+            h = header_of(blob, full=False)
+            if h.dtype.name == _dtype_name(t.dtype) and tuple(h.shape) == tuple(t.shape):
+                return blob.cpu(), "enec"
+        try:
+            blob = compress(t.cpu())
+        except UnsupportedDTypeError:      # no codec for this dtype: kept as it is
+            blob = None
+        if blob is not None and blob.numel() < t.numel() * t.element_size():
+            return blob, "enec"
+        return t.cpu().clone(), "raw"
 
     # ------------------------------------------------------------------ materialise / free
     @staticmethod
@@ -214,6 +233,14 @@ class Offloaded:
                 "same_memory_bytes": kept + self.peak_live,
                 "host_ratio": full / kept if kept else float("nan")}
 
+    def state_dict(self) -> dict:
+        """{qualified name: tensor}, every weight decompressed (on the device), e.g. to save it."""
+        out = {}
+        for u in self.units:
+            for attr, t in self._adopt(self._load(u, count=False)).items():
+                out[f"{u.name}.{attr}" if u.name else attr] = t
+        return out
+
     def remove(self):
         """Restore the plain weights on the device and drop the hooks."""
         self.end_of_forward()
@@ -225,6 +252,10 @@ class Offloaded:
         self._pool.shutdown()
 
 
-def offload(model: nn.Module, device=None, prefetch: bool = True, pin: bool = True) -> Offloaded:
-    """Keep `model`'s weights compressed; see the module docstring."""
-    return Offloaded(model, device, prefetch, pin)
+def offload(model: nn.Module, device=None, prefetch: bool = True, pin: bool = True,
+            blobs: dict | None = None) -> Offloaded:
+    """Keep `model`'s weights compressed; see the module docstring. `blobs` ({qualified name:
+    blob}, e.g. read from a compressed checkpoint) are kept as they are where their header matches
+    the tensor, instead of compressing it again. A tensor shared by several modules (tied weights)
+    is stored once."""
+    return Offloaded(model, device, prefetch, pin, blobs)
