@@ -50,10 +50,11 @@ class EnecConfig(QuantizationConfigMixin):
     """quantization_config of a folder written by `enec compress`."""
 
     def __init__(self, keep_compressed: bool = False, format_version: int = hf_folder.FORMAT_VERSION,
-                 **kwargs):
+                 weights_dtype: str | None = None, **kwargs):
         self.quant_method = hf_folder.QUANT_METHOD
         self.format_version = format_version
         self.keep_compressed = bool(keep_compressed)
+        self.weights_dtype = weights_dtype
         if format_version != hf_folder.FORMAT_VERSION:
             raise EnecError(f"quantization_config names enec folder format {format_version!r}; this "
                             f"enec reads format {hf_folder.FORMAT_VERSION}")
@@ -142,6 +143,14 @@ class EnecHfQuantizer(HfQuantizer):
         self.serialized_names = {n.rpartition(".")[2]: [n.rpartition(".")[2]] for n in self.compressed}
         return model
 
+    def update_dtype(self, dtype):
+        # dtype="auto" on a config without a dtype reads the first floating checkpoint tensor; in
+        # an enec folder that may be a U8 blob: take the compressed weights' dtype instead
+        wd = getattr(torch, self.quantization_config.weights_dtype or "", None)
+        if isinstance(dtype, torch.dtype) and not dtype.is_floating_point and isinstance(wd, torch.dtype):
+            return wd
+        return dtype
+
     def get_load_operations(self) -> dict:
         return {"deserialize": decompress_op(), "dequantize": decompress_op()}
 
@@ -152,7 +161,11 @@ class EnecHfQuantizer(HfQuantizer):
         if not self.quantization_config.keep_compressed:
             self._detach(model)           # a plain model from here on (transformers attached us)
             return model
-        model.enec_offload = self.enec_offload = offload(model, blobs=self.blobs)
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        # on a device with enec's kernel (an Ascend NPU) the blobs stay in its memory, as DFloat11
+        # does on GPUs; elsewhere in host memory, decoded there and copied per module
+        keep_on = "device" if device.type != "cpu" and _has_device_kernel(device) else "host"
+        model.enec_offload = self.enec_offload = offload(model, device, blobs=self.blobs, keep_on=keep_on)
         self.blobs = {}
         return model
 

@@ -19,9 +19,29 @@ FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 
 
-def quantization_config(keep_compressed: bool = False) -> dict:
-    return {"quant_method": QUANT_METHOD, "format_version": FORMAT_VERSION,
-            "keep_compressed": bool(keep_compressed)}
+def quantization_config(keep_compressed: bool = False, weights_dtype: str | None = None) -> dict:
+    q = {"quant_method": QUANT_METHOD, "format_version": FORMAT_VERSION,
+         "keep_compressed": bool(keep_compressed)}
+    if weights_dtype is not None:
+        q["weights_dtype"] = weights_dtype
+    return q
+
+
+def weights_dtype(folder) -> str | None:
+    """The floating dtype holding most bytes among the folder's compressed tensors. transformers'
+    dtype="auto" takes the dtype from config.json, or else from the first floating tensor of the
+    checkpoint, which in a compressed folder is a U8 blob: the quantizer uses this instead."""
+    from .checkpoint import _read_meta
+    totals = {}
+    for n in sorted(os.listdir(folder)):
+        if n.endswith(".safetensors"):
+            for info in _read_meta(os.path.join(folder, n))[0].values():
+                if info["dtype"] in ("float32", "float16", "bfloat16", "float64"):
+                    count = 1
+                    for d in info["shape"]:
+                        count *= d
+                    totals[info["dtype"]] = totals.get(info["dtype"], 0) + count
+    return max(totals, key=totals.get) if totals else None
 
 
 def _read(path: str):
@@ -59,7 +79,7 @@ def mark_compressed(folder, keep_compressed: bool = False) -> bool:
                       "it is, so transformers cannot load the compressed folder (enec decompress restores it)")
         return False
     keep = keep_compressed or bool(isinstance(other, dict) and other.get("keep_compressed"))
-    cfg["quantization_config"] = quantization_config(keep)
+    cfg["quantization_config"] = quantization_config(keep, weights_dtype(folder))
     _write(path, cfg)
     return True
 

@@ -1,4 +1,5 @@
-"""Keep a module's weights compressed in host memory; decompress each layer just before it runs.
+"""Keep a module's weights compressed in host (or device) memory; decompress each layer just
+before it runs.
 
     handle = enec.offload.offload(model, device="cpu")   # or an NPU/GPU device
     y = model(x)                                           # layers decompress on demand
@@ -30,7 +31,7 @@ import torch
 from torch import nn
 
 from .api import compress, header_of
-from .errors import UnsupportedDTypeError
+from .errors import EnecError, UnsupportedDTypeError
 
 
 def _dtype_name(dt: torch.dtype) -> str:
@@ -67,7 +68,7 @@ class _Unit:
 
 class Offloaded:
     def __init__(self, model: nn.Module, device=None, prefetch: bool = True, pin: bool = True,
-                 blobs: dict | None = None):
+                 blobs: dict | None = None, keep_on: str = "host"):
         self.model = model
         self.device = torch.device(device) if device is not None else next(
             (p.device for p in model.parameters()), torch.device("cpu"))
@@ -82,8 +83,14 @@ class Offloaded:
         self.peak_live = 0
         self.materialisations = 0
         self._hooks = []
-        pin = pin and self.device.type != "cpu"
         on_device = _has_device_kernel(self.device)
+        if keep_on not in ("host", "device"):
+            raise ValueError(f"keep_on must be 'host' or 'device', not {keep_on!r}")
+        if keep_on == "device" and not on_device:
+            raise EnecError(f"keep_on='device' needs enec's decompress kernel on {self.device}; "
+                            "keep the blobs in host memory (keep_on='host')")
+        self.keep_on = keep_on
+        pin = pin and self.device.type != "cpu" and keep_on == "host"
         self._decode_on_device = on_device and self.device.type != "cpu"
         self._api = _stream_api(self.device)
         self._stream = self._api.Stream(device=self.device) if self._api is not None else None
@@ -102,7 +109,9 @@ class Offloaded:
                 t = t.detach()
                 u.bytes_full += t.numel() * t.element_size()
                 stored, kind = self._stored(t, (blobs or {}).get(f"{name}.{attr}" if name else attr))
-                if pin:
+                if keep_on == "device":
+                    stored = stored.to(self.device)
+                elif pin:
                     try:
                         stored = stored.pin_memory()
                     except RuntimeError:
@@ -253,9 +262,10 @@ class Offloaded:
 
 
 def offload(model: nn.Module, device=None, prefetch: bool = True, pin: bool = True,
-            blobs: dict | None = None) -> Offloaded:
+            blobs: dict | None = None, keep_on: str = "host") -> Offloaded:
     """Keep `model`'s weights compressed; see the module docstring. `blobs` ({qualified name:
     blob}, e.g. read from a compressed checkpoint) are kept as they are where their header matches
     the tensor, instead of compressing it again. A tensor shared by several modules (tied weights)
-    is stored once."""
-    return Offloaded(model, device, prefetch, pin, blobs)
+    is stored once. keep_on="device" keeps the blobs in the device's memory (DFloat11's way; needs
+    enec's decompress kernel there, e.g. an Ascend NPU); "host" (default) in host memory."""
+    return Offloaded(model, device, prefetch, pin, blobs, keep_on)
