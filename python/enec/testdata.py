@@ -113,6 +113,21 @@ def minilm_folder(dst, dtype: str = "float32") -> pathlib.Path:
     return dst
 
 
+def minilm_model(dtype: str = "float32"):
+    """all-MiniLM-L6-v2 as a transformers.BertModel (in eval mode), from MINILM_CONFIG and the
+    real weights, without a folder on disk."""
+    import transformers
+    sd = minilm_state_dict(dtype)
+    model = transformers.BertModel(transformers.BertConfig(**MINILM_CONFIG)).to(
+        sd["embeddings.word_embeddings.weight"].dtype)
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    # position_ids is a fixed arange the model builds itself (a non-persistent buffer)
+    if missing or set(unexpected) - {"embeddings.position_ids"}:
+        raise RuntimeError(f"all-MiniLM-L6-v2 does not fit BertModel: missing {missing}, "
+                           f"unexpected {unexpected}")
+    return model.eval()
+
+
 # ----------------------------------------------------------------------------- INT8 MiniLM (ONNX)
 
 def onnx_initializers(path) -> dict:
