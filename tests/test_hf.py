@@ -11,7 +11,7 @@ import torch
 import transformers   # in the `test` extra
 
 import enec
-from enec import cli, testdata
+from enec import checkpoint, cli, sharded, testdata
 from conftest import assert_bit_equal
 
 PY = os.path.join(os.path.dirname(__file__), "..", "python")
@@ -62,7 +62,7 @@ def test_sharded_tied_causal_lm_loads_bit_identical(tmp_path):
     assert q["quant_method"] == "enec" and q["keep_compressed"] is False
     assert "quantization_config" not in json.loads((plain_dir / "config.json").read_text())
     # the folder really holds blobs: transformers alone could not load it
-    assert enec.checkpoint.safe_open(next(enec_dir.glob("model-*.safetensors"))).keys()
+    assert checkpoint.safe_open(next(enec_dir.glob("model-*.safetensors"))).keys()
     plain = transformers.AutoModelForCausalLM.from_pretrained(plain_dir)
     model = transformers.AutoModelForCausalLM.from_pretrained(enec_dir)
     assert model.lm_head.weight is model.transformer.wte.weight                # still tied
@@ -80,7 +80,7 @@ def test_bf16_model_with_auto_dtype_and_a_config_without_dtype(tmp_path):
     model = transformers.LlamaForCausalLM(cfg).to(torch.bfloat16).eval()
     plain_dir, enec_dir = tmp_path / "plain", tmp_path / "enec"
     model.save_pretrained(plain_dir)
-    enec.sharded.compress_folder(plain_dir, enec_dir)
+    sharded.compress_folder(plain_dir, enec_dir)
     plain = transformers.AutoModelForCausalLM.from_pretrained(plain_dir)
     got = transformers.AutoModelForCausalLM.from_pretrained(enec_dir)
     assert plain.dtype == got.dtype == torch.bfloat16
@@ -105,12 +105,42 @@ def test_explicit_dtype_casts_like_the_plain_folder(tmp_path):
     _same_state(a, b)
 
 
-def test_keep_compressed_and_save_pretrained(tmp_path):
+def test_raw_tensors_outside_the_converters_are_cast_too(tmp_path):
+    """A folder whose biases are stored raw (no compressed tensor has that leaf name, so no enec
+    converter sees them): transformers' own cast must still apply, as for the plain folder."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+    plain_dir, enec_dir = _gpt2(tmp_path, shard="10MB")
+    path = str(enec_dir / "model.safetensors")
+    with safe_open(path, "pt") as f:
+        md = f.metadata()
+    meta = json.loads(md["enec"])
+    sd = load_file(path)
+    biases = [k for k in meta["tensors"] if k.endswith(".bias")]
+    assert biases
+    for k in biases:
+        sd[k] = enec.decompress(sd[k])
+        del meta["tensors"][k]
+    save_file(sd, path, metadata=dict(md, enec=json.dumps(meta)))
+    a = transformers.AutoModelForCausalLM.from_pretrained(plain_dir, dtype=torch.bfloat16)
+    b = transformers.AutoModelForCausalLM.from_pretrained(enec_dir, dtype=torch.bfloat16)
+    assert b.transformer.h[0].attn.c_attn.bias.dtype == torch.bfloat16
+    _same_state(a, b)
+
+
+def test_keep_compressed_and_save_pretrained(tmp_path, monkeypatch):
     plain_dir, enec_dir = _gpt2(tmp_path)
     plain = transformers.AutoModelForCausalLM.from_pretrained(plain_dir)
     cfg = transformers.AutoConfig.from_pretrained(enec_dir)
     cfg.quantization_config["keep_compressed"] = True
+    compressed = []                      # what offload compresses: only what the folder stores raw
+    real = enec.offload.compress
+    monkeypatch.setattr(enec.offload, "compress", lambda t, *a, **k: compressed.append(t.shape) or real(t, *a, **k))
     kept = transformers.AutoModelForCausalLM.from_pretrained(enec_dir, config=cfg)
+    monkeypatch.undo()
+    n_raw = sum(len(f.keys()) - sum(f.is_compressed(k) for k in f.keys())
+                for f in map(checkpoint.safe_open, enec_dir.glob("model-*.safetensors")))
+    assert len(compressed) == n_raw
     h = kept.enec_offload
     assert kept.transformer.h[1].mlp.c_fc.weight.numel() == 0              # not held decompressed
     # the blobs read from the folder are the ones kept (not compressed a second time)
@@ -145,7 +175,7 @@ def test_save_pretrained_of_a_loaded_model_is_a_plain_folder(tmp_path):
     out = tmp_path / "saved"
     model.save_pretrained(out)
     assert "quantization_config" not in json.loads((out / "config.json").read_text())
-    with enec.checkpoint.safe_open(out / "model.safetensors") as f:   # no blob in it
+    with checkpoint.safe_open(out / "model.safetensors") as f:   # no blob in it
         assert not any(f.is_compressed(k) for k in f.keys())
     plain = transformers.AutoModelForCausalLM.from_pretrained(plain_dir)
     _same_state(plain, transformers.AutoModelForCausalLM.from_pretrained(out))
@@ -186,7 +216,7 @@ def test_minilm_bert_folder_bit_identical(tmp_path):
     """The real all-MiniLM-L6-v2 weights as a BertModel folder (written from MINILM_CONFIG)."""
     plain_dir = testdata.minilm_folder(tmp_path / "minilm", "bfloat16")
     enec_dir = tmp_path / "minilm-enec"
-    enec.sharded.compress_folder(plain_dir, enec_dir)
+    sharded.compress_folder(plain_dir, enec_dir)
     model = transformers.AutoModel.from_pretrained(enec_dir)
     assert type(model) is transformers.BertModel and model.dtype == torch.bfloat16
     ref = testdata.minilm_model("bfloat16")        # the same weights, no folder, no enec

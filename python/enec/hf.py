@@ -83,6 +83,11 @@ def decompress_op():
         def __init__(self, hf_quantizer):
             self.hf_quantizer = hf_quantizer
 
+        def __deepcopy__(self, memo):
+            # transformers deep-copies a converter per parameter; the quantizer (its metadata and
+            # the blobs kept for keep_compressed) must stay the one shared instance
+            return type(self)(self.hf_quantizer)
+
         def _one(self, t: torch.Tensor, target, name: str) -> torch.Tensor:
             is_blob = t.dtype == torch.uint8 and t.dim() == 1 and not (
                 target is not None and target.dtype == torch.uint8 and tuple(target.shape) == tuple(t.shape))
@@ -155,7 +160,10 @@ class EnecHfQuantizer(HfQuantizer):
         return {"deserialize": decompress_op(), "dequantize": decompress_op()}
 
     def get_new_dtype(self, converter, param, dtype):
-        return None                       # EnecDecompress casts, after decompression
+        # tensors that go through EnecDecompress are cast there, after decompression; all others
+        # are cast by transformers as in a plain folder
+        ours = any(getattr(op, "hf_quantizer", None) is self for op in getattr(converter, "operations", ()))
+        return None if ours else dtype
 
     def _process_model_after_weight_loading(self, model, **kwargs):
         if not self.quantization_config.keep_compressed:
