@@ -89,7 +89,7 @@ def minilm(tmp, dtype, repeats):
 
 
 def llama(tmp, repeats, quick):
-    """A Llama-style decoder from a config, random weights, BF16 (~270 M parameters; --quick: ~30 M)."""
+    """A Llama-style decoder from a config, random weights, BF16 (~240 M parameters; --quick: ~30 M)."""
     import transformers
     size = dict(hidden_size=512, intermediate_size=1408, num_hidden_layers=4, num_attention_heads=8,
                 num_key_value_heads=8, vocab_size=32000) if quick else \
@@ -110,8 +110,11 @@ def llama(tmp, repeats, quick):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="a small decoder instead of the ~270 M one")
+    ap.add_argument("--quick", action="store_true", help="a small decoder instead of the ~240 M one")
+    ap.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     a = ap.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; CPU: host and device memory "
           f"are one, so kept + peak is what the weights occupy")
     ok = True

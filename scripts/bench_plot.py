@@ -32,7 +32,9 @@ def plot(rows: list, path: str, title: str = ""):
     codecs = sorted({r["codec"] for r in rows}, key=lambda c: (not c.startswith("enec"), c))
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     top = max((r["threads"] for r in rows), default=1)
-    colours = {c: plt.get_cmap("tab10" if len(codecs) <= 10 else "tab20")(i) for i, c in enumerate(codecs)}
+    # tab20's dark shades, then its light ones; grey is left for the dataset/thread legend
+    palette = [plt.get_cmap("tab20")(i) for i in list(range(0, 20, 2)) + list(range(1, 20, 2)) if i not in (14, 15)]
+    colours = {c: palette[i % len(palette)] for i, c in enumerate(codecs)}
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), sharey=True)
     for ax, key, label in ((axes[0], "compress_GBps", "compress"), (axes[1], "decompress_GBps", "decompress")):
         for r in rows:
@@ -70,7 +72,8 @@ def main(argv=None) -> int:
     with open(args[0]) as f:
         run = json.load(f)
     m = run.get("machine", {})
-    plot(run["rows"], args[1], f"{m.get('cpu', '')}, {m.get('cores', '?')} cores, enec {m.get('enec', '')}")
+    plot(run["rows"], args[1], f"{m.get('cpu', '')}, {m.get('cores', '?')} cores, enec {m.get('enec', '')}, "
+                               f"{run.get('reps', '?')} rounds (best)")
     print(f"wrote {args[1]}")
     return 0
 
