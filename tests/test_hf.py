@@ -30,6 +30,14 @@ def test_import_enec_does_not_import_transformers_and_registers_when_it_is():
     assert out.splitlines() == ["False", "True True"]
 
 
+def test_without_transformers_import_enec_installs_nothing():
+    # sys.modules[name] = None makes `import transformers` fail as if it were not installed
+    out = _fresh("import sys; sys.modules['transformers'] = None; import enec; "
+                 "print(sum(type(f).__module__ == 'enec.hf_register' for f in sys.meta_path)); "
+                 "import torch; print(enec.decompress(enec.compress(torch.ones(3))).tolist())")
+    assert out.splitlines() == ["0", "[1.0, 1.0, 1.0]"]
+
+
 def test_registers_when_transformers_was_imported_first():
     out = _fresh("import transformers.quantizers.auto as a; print('enec' in a.AUTO_QUANTIZER_MAPPING); "
                  "import enec; print('enec' in a.AUTO_QUANTIZER_MAPPING)")
