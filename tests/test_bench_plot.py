@@ -45,3 +45,9 @@ def test_replot_from_json(tmp_path):
                         str(tmp_path / "run.png")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "run.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_without_matplotlib_the_error_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)          # as if not installed
+    with pytest.raises(SystemExit, match=r"\.\[plot\]"):
+        bench_plot.require_matplotlib()
