@@ -17,6 +17,7 @@ during compress, so it gets a fresh, untimed copy every round.
     python scripts/bench.py                 # full run
     python scripts/bench.py --quick         # 4 Mi elements, synthetic only, 2 rounds: a smoke test
     python scripts/bench.py --json out.json
+    python scripts/bench.py --plot bench.png   # ratio against throughput (matplotlib: the `plot` extra)
 """
 from __future__ import annotations
 
@@ -266,10 +267,15 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--reps", type=int, default=5, help="timed rounds per codec (best and median shown)")
     ap.add_argument("--json")
+    ap.add_argument("--plot", metavar="FILE.png", help="draw ratio against compress and decompress "
+                    "throughput of every codec measured (scripts/bench_plot.py; needs matplotlib)")
     ap.add_argument("--reference", action="store_true", help="also time the numpy reference")
     ap.add_argument("--no-minilm", action="store_true", help="synthetic tensor only")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocess")
     args = ap.parse_args()
+    if args.plot:                                # fail before the measurements, not after
+        from bench_plot import require_matplotlib
+        require_matplotlib()
     if "native" not in cpu.implementations():
         sys.exit("the native implementation is not built: pip install -e .")
     from enec import native
@@ -333,6 +339,11 @@ def main():
                   f"+{m['compress_peak_rise_MB']:.1f} MB for a {m['blob_MB']:.1f} MB blob "
                   f"(overhead {m['compress_overhead_MB']:+.1f} MB); decompress +{m['decompress_peak_rise_MB']:.1f} MB "
                   f"for a {m['input_MB']:.0f} MB output (overhead {m['decompress_overhead_MB']:+.1f} MB)")
+    if args.plot:
+        from bench_plot import plot
+        plot(rows, args.plot, f"{platform.processor() or platform.machine()}, {cores} cores, "
+                              f"enec {enec.__version__}, {reps} rounds (best)")
+        print(f"plot: {args.plot}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": {"cpu": platform.processor() or platform.machine(), "cores": cores,

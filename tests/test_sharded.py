@@ -71,7 +71,11 @@ def test_local_workers_roundtrip_and_lazy_load(hf_folder, minilm_bf16, tmp_path,
     index = json.loads((out / INDEX_NAME).read_text())
     assert index["weight_map"] == wm
     assert index["metadata"]["enec"]["compressed_size"] == rep.out_bytes
-    assert (out / "config.json").read_text() == (root / "plain" / "config.json").read_text()
+    # config.json: the plain one plus the quantization_config transformers loads the folder by
+    conf = json.loads((out / "config.json").read_text())
+    assert conf.pop("quantization_config") == {"quant_method": "enec", "format_version": 1,
+                                               "keep_compressed": False, "weights_dtype": "bfloat16"}
+    assert conf == json.loads((root / "plain" / "config.json").read_text())
 
     with pytest.raises(ShardedError, match="already holds"):      # checked before any work
         sharded.compress_folder(root / "plain", out, workers=2)
@@ -96,6 +100,7 @@ def test_local_workers_roundtrip_and_lazy_load(hf_folder, minilm_bf16, tmp_path,
         assert_bit_equal(got[k], v)
     index2 = json.loads((back / INDEX_NAME).read_text())
     assert index2["weight_map"] == wm and "enec" not in index2["metadata"]
+    assert json.loads((back / "config.json").read_text()) == json.loads((root / "plain" / "config.json").read_text())
 
 
 def test_bad_shard_fails_with_its_name(hf_folder, tmp_path):

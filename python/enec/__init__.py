@@ -15,6 +15,10 @@ from .errors import (ChecksumMismatchError, CorruptStreamError, EnecError, Heade
 
 __version__ = "0.1.0"
 
+from . import hf_register as _hf_register
+
+_hf_register.install()   # transformers' from_pretrained loads enec folders (enec.hf); never imports it
+
 
 def cpu_implementation() -> str:
     """Name of the CPU implementation the ops use: 'native' (compiled) or 'reference'."""
@@ -28,8 +32,8 @@ __all__ = ["compress", "decompress", "inspect", "max_compressed_size", "header_o
 
 
 def __getattr__(name):
-    """`enec.checkpoint`, `enec.offload`, `enec.cli` on first use (not imported up front)."""
-    if name in ("checkpoint", "offload", "cli"):
+    """`enec.checkpoint`, `enec.offload`, `enec.cli`, `enec.hf` on first use (not imported up front)."""
+    if name in ("checkpoint", "offload", "cli", "hf"):
         import importlib
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

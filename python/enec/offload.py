@@ -1,4 +1,5 @@
-"""Keep a module's weights compressed in host memory; decompress each layer just before it runs.
+"""Keep a module's weights compressed in host (or device) memory; decompress each layer just
+before it runs.
 
     handle = enec.offload.offload(model, device="cpu")   # or an NPU/GPU device
     y = model(x)                                           # layers decompress on demand
@@ -29,8 +30,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import torch
 from torch import nn
 
-from .api import compress
-from .errors import UnsupportedDTypeError
+from .api import compress, header_of
+from .errors import EnecError, UnsupportedDTypeError
+
+
+def _dtype_name(dt: torch.dtype) -> str:
+    return str(dt).replace("torch.", "")
 
 
 def _stream_api(device: torch.device):
@@ -62,7 +67,8 @@ class _Unit:
 
 
 class Offloaded:
-    def __init__(self, model: nn.Module, device=None, prefetch: bool = True, pin: bool = True):
+    def __init__(self, model: nn.Module, device=None, prefetch: bool = True, pin: bool = True,
+                 blobs: dict | None = None, keep_on: str = "host"):
         self.model = model
         self.device = torch.device(device) if device is not None else next(
             (p.device for p in model.parameters()), torch.device("cpu"))
@@ -77,11 +83,18 @@ class Offloaded:
         self.peak_live = 0
         self.materialisations = 0
         self._hooks = []
-        pin = pin and self.device.type != "cpu"
         on_device = _has_device_kernel(self.device)
+        if keep_on not in ("host", "device"):
+            raise ValueError(f"keep_on must be 'host' or 'device', not {keep_on!r}")
+        if keep_on == "device" and not on_device:
+            raise EnecError(f"keep_on='device' needs enec's decompress kernel on {self.device}; "
+                            "keep the blobs in host memory (keep_on='host')")
+        self.keep_on = keep_on
+        pin = pin and self.device.type != "cpu" and keep_on == "host"
         self._decode_on_device = on_device and self.device.type != "cpu"
         self._api = _stream_api(self.device)
         self._stream = self._api.Stream(device=self.device) if self._api is not None else None
+        shared = {}     # id of a tensor owned by several modules (tied weights) -> its entry
         for name, mod in model.named_modules():
             own = list(mod._parameters.items()) + list(mod._buffers.items())
             own = [(k, v) for k, v in own if v is not None]
@@ -89,27 +102,42 @@ class Offloaded:
                 continue
             u = _Unit(mod, name)
             for attr, t in own:
+                if id(t) in shared:                # stored once; each owner materialises it
+                    u.entries[attr] = shared[id(t)]
+                    continue
+                key = id(t)
                 t = t.detach()
                 u.bytes_full += t.numel() * t.element_size()
-                try:
-                    blob = compress(t.cpu())
-                except UnsupportedDTypeError:      # no codec for this dtype: kept as it is
-                    blob = None
-                if blob is not None and blob.numel() < t.numel() * t.element_size():
-                    stored, kind = blob, "enec"
-                else:
-                    stored, kind = t.cpu().clone(), "raw"
-                if pin:
+                stored, kind = self._stored(t, (blobs or {}).get(f"{name}.{attr}" if name else attr))
+                if keep_on == "device":
+                    stored = stored.to(self.device)
+                elif pin:
                     try:
                         stored = stored.pin_memory()
                     except RuntimeError:
                         pass
                 u.bytes_kept += stored.numel() * stored.element_size()
-                u.entries[attr] = (kind, stored, t.dtype, tuple(t.shape))
+                u.entries[attr] = shared[key] = (kind, stored, t.dtype, tuple(t.shape))
                 self._set(mod, attr, torch.empty(0, dtype=t.dtype, device=self.device))
             self.units.append(u)
             self._hooks.append(mod.register_forward_pre_hook(self._make_pre(u)))
             self._hooks.append(mod.register_forward_hook(self._make_post(u)))
+
+    @staticmethod
+    def _stored(t: torch.Tensor, blob):
+        """(what to keep, "enec" | "raw"). `blob`: a blob of t given by the caller (read from a
+        compressed checkpoint: no second compression), used when its header matches t."""
+        if blob is not None:
+            h = header_of(blob, full=False)
+            if h.dtype.name == _dtype_name(t.dtype) and tuple(h.shape) == tuple(t.shape):
+                return blob.cpu(), "enec"
+        try:
+            blob = compress(t.cpu())
+        except UnsupportedDTypeError:      # no codec for this dtype: kept as it is
+            blob = None
+        if blob is not None and blob.numel() < t.numel() * t.element_size():
+            return blob, "enec"
+        return t.cpu().clone(), "raw"
 
     # ------------------------------------------------------------------ materialise / free
     @staticmethod
@@ -214,6 +242,14 @@ class Offloaded:
                 "same_memory_bytes": kept + self.peak_live,
                 "host_ratio": full / kept if kept else float("nan")}
 
+    def state_dict(self) -> dict:
+        """{qualified name: tensor}, every weight decompressed (on the device), e.g. to save it."""
+        out = {}
+        for u in self.units:
+            for attr, t in self._adopt(self._load(u, count=False)).items():
+                out[f"{u.name}.{attr}" if u.name else attr] = t
+        return out
+
     def remove(self):
         """Restore the plain weights on the device and drop the hooks."""
         self.end_of_forward()
@@ -225,6 +261,11 @@ class Offloaded:
         self._pool.shutdown()
 
 
-def offload(model: nn.Module, device=None, prefetch: bool = True, pin: bool = True) -> Offloaded:
-    """Keep `model`'s weights compressed; see the module docstring."""
-    return Offloaded(model, device, prefetch, pin)
+def offload(model: nn.Module, device=None, prefetch: bool = True, pin: bool = True,
+            blobs: dict | None = None, keep_on: str = "host") -> Offloaded:
+    """Keep `model`'s weights compressed; see the module docstring. `blobs` ({qualified name:
+    blob}, e.g. read from a compressed checkpoint) are kept as they are where their header matches
+    the tensor, instead of compressing it again. A tensor shared by several modules (tied weights)
+    is stored once. keep_on="device" keeps the blobs in the device's memory (DFloat11's way; needs
+    enec's decompress kernel there, e.g. an Ascend NPU); "host" (default) in host memory."""
+    return Offloaded(model, device, prefetch, pin, blobs, keep_on)

@@ -4,7 +4,8 @@ A Hugging Face style folder holds several safetensors files and `model.safetenso
 (whose "weight_map" names the file of every tensor). `compress_folder` writes an equally sharded
 folder: every shard compressed by `enec.checkpoint.compress_file` under the same file name, the
 index with the same weight map plus an "enec" entry in its metadata, every other top-level file
-(config.json, tokenizer files, ...) copied. `decompress_folder` is the inverse; `load_folder`
+(config.json, tokenizer files, ...) copied, config.json with a `quantization_config` naming enec
+(enec.hf_folder: transformers' from_pretrained then loads the folder). `decompress_folder` is the inverse; `load_folder`
 opens a compressed folder lazily (a tensor is read and decompressed when it is asked for).
 
 The work is split by file, largest files first:
@@ -183,6 +184,11 @@ def _finish_folder(mode, src_dir, dst_dir, names, files):
         p = os.path.join(src_dir, n)
         if n not in skip and os.path.isfile(p) and not n.startswith("."):
             shutil.copy2(p, os.path.join(dst_dir, n))
+    from . import hf_folder                 # config.json: transformers' from_pretrained loads it
+    if mode == "compress":
+        hf_folder.mark_compressed(dst_dir)
+    else:
+        hf_folder.unmark(dst_dir)
 
 
 def _use_distributed(distributed) -> bool:

