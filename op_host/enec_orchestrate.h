@@ -14,8 +14,11 @@
 //   void ToHost(void* dst, const Buf& src, uint64_t off, uint64_t bytes)      blocking device->host read
 //   void ToDevice(Buf& dst, uint64_t off, const void* src, uint64_t bytes)    host->device copy on the stream
 //   void Copy(Buf& dst, uint64_t dstOff, const Buf& src, uint64_t srcOff, uint64_t bytes)   device copy
+//   void Zero(Buf& b, uint64_t bytes)                        memset of the first bytes, on the stream
+//   Size SizeOnDevice(const Buf& blob)                       the blob's total size as a device value
+//                                                            (a copy of the header field, no host read)
 //   void LaunchCompress(const EnecTilingData&, const Buf& x, Buf& blob, Buf& counts, Buf& staging)
-//   void LaunchPlace(const EnecTilingData&, Buf& staging, Buf& counts, Buf& blob)
+//   void LaunchFinish(const EnecTilingData&, Buf& staging, Buf& counts, Buf& blob)
 //   void LaunchDecompress(const EnecTilingData&, const Buf& blob, Buf& y)
 //   [[noreturn]] void Fail(const char* message)              raise the caller's error (corrupt blob, ...)
 // No step depends on torch or CANN headers: the data path is plain C++ over Dev.
@@ -32,17 +35,31 @@
 
 template <class Dev>
 struct EnecCompressed {
-    typename Dev::Buf blob;   // capacity `cap` bytes, the blob in its first `total`
-    uint64_t total = 0;
+    typename Dev::Buf blob;   // capacity `cap` bytes, the blob in its first `total` bytes
     uint64_t cap = 0;
+    bool totalOnDevice = false;   // total is in the blob's header only (written by enec_finish)
+    uint64_t total = 0;           // when !totalOnDevice
 };
 
-// compress: histogram -> parameters -> tiling -> enec_compress -> counts to the host -> outlier
-// index and header (host) -> copied in -> enec_place_outliers. `params` (b, n, m) skips the
-// histogram when given. Returns the blob in a worst-case buffer (the caller trims or copies).
+// The blob's total size on the host: one blocking read of the header field when the device wrote it.
+template <class Dev>
+uint64_t EnecTotalOnHost(Dev& dev, const EnecCompressed<Dev>& r)
+{
+    if (!r.totalOnDevice) return r.total;
+    uint64_t total = 0;
+    dev.ToHost(&total, r.blob, ENEC_HEADER_TOTAL_OFFSET, 8);
+    return total;
+}
+
+// compress: histogram -> parameters (host) -> tiling -> header (every field but the total size,
+// written from the host without waiting) -> enec_compress -> enec_finish (outlier index by a
+// device scan, outliers moved, total size into the header). `params` (b, n, m) skips the
+// histogram: then nothing is read back. `into` (at least `intoBytes`) receives the blob directly
+// when it holds the worst case for the chosen parameters.
 template <class Dev>
 EnecCompressed<Dev> EnecCompressOnDevice(Dev& dev, const typename Dev::Buf& x, uint32_t dtype, uint64_t numel,
-    uint32_t ndim, const uint64_t* dims, uint32_t cores, const uint32_t* params = nullptr)
+    uint32_t ndim, const uint64_t* dims, uint32_t cores, const uint32_t* params = nullptr,
+    typename Dev::Buf* into = nullptr, uint64_t intoBytes = 0)
 {
     uint32_t b = 0, n = 1, m = 0;
     if (params) {
@@ -56,35 +73,39 @@ EnecCompressed<Dev> EnecCompressOnDevice(Dev& dev, const typename Dev::Buf& x, u
     if (EnecComputeTiling(dtype, numel, ndim, b, n, m, cores, &t) != 0) dev.Fail("enec: bad tiling arguments");
     EnecCompressed<Dev> r;
     r.cap = t.outlierOffset + (n > m ? t.blocks * t.wsSlotBytes : 0);
-    r.blob = dev.Alloc(r.cap, true);
-    typename Dev::Buf counts = dev.Alloc(4 * std::max<uint64_t>(t.blocks, 1), true);
-    typename Dev::Buf staging = dev.Alloc(std::max<uint64_t>(EnecWorkspaceBytes(&t), 32), false);
-    if (numel > 0) dev.LaunchCompress(t, x, r.blob, counts, staging);
-    // host: the exclusive scan of the outlier sizes, the index and the header
-    std::vector<int32_t> countsHost(std::max<uint64_t>(t.blocks, 1), 0);
-    if (t.blocks) dev.ToHost(countsHost.data(), counts, 0, 4 * t.blocks);
-    std::vector<uint64_t> index(t.blocks + 1, 0);
-    const uint64_t outBytes = EnecOutlierIndex(countsHost.data(), t.blocks, n, m, index.data());
+    if (into && intoBytes >= r.cap) {
+        r.blob = *into;
+        dev.Zero(r.blob, r.cap);                  // gap bytes are zero (docs/FORMAT.md)
+    } else {
+        r.blob = dev.Alloc(r.cap, true);
+    }
     std::vector<uint8_t> header(EnecHeaderBytes(ndim));
-    r.total = EnecPackHeader(&t, ndim, dims, outBytes, header.data());
+    r.total = EnecPackHeader(&t, ndim, dims, 0, header.data());     // total: final only without outliers
     dev.ToDevice(r.blob, 0, header.data(), header.size());
-    if (t.blocks) dev.ToDevice(r.blob, t.indexOffset, index.data(), 8 * t.blocks);
-    if (outBytes > 0) {
-        t.totalBytes = r.total;
-        dev.LaunchPlace(t, staging, counts, r.blob);
+    if (numel > 0) {
+        typename Dev::Buf counts = dev.Alloc(4 * t.blocks, false);
+        typename Dev::Buf staging = dev.Alloc(std::max<uint64_t>(EnecWorkspaceBytes(&t), 32), false);
+        dev.LaunchCompress(t, x, r.blob, counts, staging);
+        dev.LaunchFinish(t, staging, counts, r.blob);
+        r.totalOnDevice = true;
     }
     return r;
 }
 
-// compress_into: the blob is copied into the caller's buffer; returns its size.
+// compress_into: the blob lands in `out` directly when `out` holds the worst case for the chosen
+// parameters (no copy, no host read); otherwise it is made aside, its size read back, and copied.
+// Returns the size as the device value Dev::Size.
 template <class Dev>
-uint64_t EnecCompressIntoOnDevice(Dev& dev, const typename Dev::Buf& x, uint32_t dtype, uint64_t numel, uint32_t ndim,
-    const uint64_t* dims, uint32_t cores, typename Dev::Buf& out, uint64_t outBytes)
+typename Dev::Size EnecCompressIntoOnDevice(Dev& dev, const typename Dev::Buf& x, uint32_t dtype, uint64_t numel,
+    uint32_t ndim, const uint64_t* dims, uint32_t cores, typename Dev::Buf& out, uint64_t outBytes,
+    const uint32_t* params = nullptr)
 {
-    EnecCompressed<Dev> r = EnecCompressOnDevice(dev, x, dtype, numel, ndim, dims, cores);
-    if (r.total > outBytes) dev.Fail("enec: out is too small for the blob");
-    dev.Copy(out, 0, r.blob, 0, r.total);
-    return r.total;
+    EnecCompressed<Dev> r = EnecCompressOnDevice(dev, x, dtype, numel, ndim, dims, cores, params, &out, outBytes);
+    if (outBytes >= r.cap) return dev.SizeOnDevice(out);
+    const uint64_t total = EnecTotalOnHost(dev, r);
+    if (total > outBytes) dev.Fail("enec: out is too small for the blob");
+    dev.Copy(out, 0, r.blob, 0, total);
+    return dev.SizeOnDevice(out);
 }
 
 struct EnecDecodePlan {

@@ -4,11 +4,11 @@
 //   writes, at fixed places of the blob (docs/FORMAT.md), the block's raw section, low-bits
 //   section and flag bits; its packed outliers go to slot t of a workspace, and its flagged-group
 //   count F_t to counts[t].
-// The host then turns the counts into the per-block outlier index (an exclusive scan of
-// 2 * roundup16(F_t) * (n - m) bytes, op_host/enec_host.cpp: EnecOutlierIndex), writes it and
-// the header into the blob, and runs
-// enec_place_outliers: copies each block's outliers from its workspace slot to
-//   outlier_offset + index[t].
+// enec_finish then turns the counts into the per-block outlier index (an exclusive scan of
+// 2 * roundup16(F_t) * (n - m) bytes, the device twin of op_host EnecOutlierIndex), writes it,
+// moves each block's outliers from its workspace slot to outlier_offset + index[t], and writes
+// the blob's total size into the header the host wrote (every other header field is known before
+// the kernels run).
 #include "enec_common.h"
 
 using namespace AscendC;
@@ -208,69 +208,107 @@ private:
     bool prefetch_ = false;
 };
 
-class PlaceKernel {
+// After enec_compress, on every core: a running sum over the flagged-group counts of all blocks
+// (scalar, read in chunks of COUNTS by DMA) gives each block's outlier offset; the core writes the
+// index entries of its own blocks (one strided DMA per META_ITEMS blocks), moves their outliers
+// from the workspace to the outlier section, and the core of the last block writes the blob's
+// total size into the header. No host round trip between the two kernels.
+class FinishKernel {
 public:
     __aicore__ inline void Init(GM_ADDR ws, GM_ADDR counts, GM_ADDR blob, GM_ADDR tiling)
     {
         LoadTiling(tiling, t_);
-        blob_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(blob), t_.totalBytes);
+        const uint64_t cap = t_.outlierOffset + (t_.n > t_.m ? t_.blocks * t_.wsSlotBytes : 0);
+        blob_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(blob), cap);
         index_.SetGlobalBuffer(reinterpret_cast<__gm__ uint64_t*>(blob + t_.indexOffset), t_.blocks);
+        total_.SetGlobalBuffer(reinterpret_cast<__gm__ uint64_t*>(blob + ENEC_HEADER_TOTAL_OFFSET), 1);
         ws_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(ws), t_.blocks * t_.wsSlotBytes);
         counts_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(counts), t_.blocks);
         pipe_.InitBuffer(buf_, CHUNK);
-        pipe_.InitBuffer(metaBuf_, 2 * META_ITEMS * 32);
+        pipe_.InitBuffer(cntBuf_, COUNTS * 4);
+        pipe_.InitBuffer(idxBuf_, META_ITEMS * 32);
+        pipe_.InitBuffer(totBuf_, 32);
     }
 
     __aicore__ inline void Process()
     {
-        if (t_.n <= t_.m) return;
-        const uint64_t cn = t_.coreNum;
-        LocalTensor<int32_t> cnt = metaBuf_.Get<int32_t>();
-        LocalTensor<uint64_t> idx = metaBuf_.Get<uint64_t>()[META_ITEMS * 4];
-        for (uint64_t t0 = GetBlockIdx(); t0 < t_.blocks; t0 += META_ITEMS * cn) {
-            const uint64_t left = (t_.blocks - t0 + cn - 1) / cn;
-            const uint32_t items = static_cast<uint32_t>(left < META_ITEMS ? left : META_ITEMS);
-            LoadStrided(cnt, counts_, t0, items, cn);
-            LoadStrided(idx, index_, t0, items, cn);
-            for (uint32_t k = 0; k < items; ++k) {
-                Place(t0 + k * cn, static_cast<uint32_t>(cnt.GetValue(8 * k)), idx.GetValue(4 * k));
+        const uint64_t cn = t_.coreNum, core = GetBlockIdx();
+        const uint64_t slotBytes = 32ull * (t_.n > t_.m ? t_.n - t_.m : 0);   // per 16 flagged groups
+        LocalTensor<int32_t> cnt = cntBuf_.Get<int32_t>();
+        LocalTensor<uint64_t> idx = idxBuf_.Get<uint64_t>();
+        uint64_t run = 0;          // outlier bytes of the blocks before t
+        uint32_t mine = 0;         // own blocks collected for the next flush
+        uint64_t firstMine = core;
+        uint32_t fs[META_ITEMS];
+        for (uint64_t t0 = 0; t0 < t_.blocks; t0 += COUNTS) {
+            const uint32_t len = static_cast<uint32_t>(t_.blocks - t0 < COUNTS ? t_.blocks - t0 : COUNTS);
+            DataCopyPad(cnt, counts_[t0], DataCopyExtParams(1, len * 4, 0, 0, 0), DataCopyPadExtParams<int32_t>(false, 0, 0, 0));
+            for (uint32_t i = 0; i < len; ++i) {
+                const uint32_t f = static_cast<uint32_t>(cnt.GetValue(i));
+                if ((t0 + i) % cn == core) {
+                    idx.SetValue(4 * mine, run);
+                    fs[mine++] = f;
+                    if (mine == META_ITEMS) {
+                        Flush(firstMine, mine, fs);
+                        firstMine += META_ITEMS * cn;
+                        mine = 0;
+                    }
+                }
+                run += (f + 15) / 16 * slotBytes;
             }
+        }
+        if (mine > 0) Flush(firstMine, mine, fs);
+        if (t_.blocks > 0 && (t_.blocks - 1) % cn == core) {
+            LocalTensor<uint64_t> tot = totBuf_.Get<uint64_t>();
+            tot.SetValue(0, t_.outlierOffset + run);
+            DataCopyPad(total_, tot, DataCopyExtParams(1, 8, 0, 0, 0));
         }
     }
 
 private:
+    // Index entries of `items` own blocks (first, first + coreNum, ...), then their outliers.
+    __aicore__ inline void Flush(uint64_t first, uint32_t items, const uint32_t* fs)
+    {
+        const uint64_t cn = t_.coreNum;
+        LocalTensor<uint64_t> idx = idxBuf_.Get<uint64_t>();
+        DataCopyPad(index_[first], idx, DataCopyExtParams(static_cast<uint16_t>(items), 8, 0,
+            static_cast<uint32_t>((cn - 1) * 8), 0));
+        if (t_.n <= t_.m) return;
+        for (uint32_t k = 0; k < items; ++k) {
+            Place(first + k * cn, fs[k], idx.GetValue(4 * k));
+        }
+    }
+
     __aicore__ inline void Place(uint64_t t, uint32_t f, uint64_t index)
     {
-        {
-            const uint64_t bytes = 2ull * RoundUp(f, 16) * (t_.n - t_.m);
-            const uint64_t dst = t_.outlierOffset + index;
-            for (uint64_t done = 0; done < bytes; done += CHUNK) {
-                const uint32_t len = static_cast<uint32_t>(bytes - done < CHUNK ? bytes - done : CHUNK);
-                // GM -> UB -> GM through one buffer: the store waits for the load, the next load
-                // for the store
-                LocalTensor<uint8_t> buf = buf_.Get<uint8_t>();
-                DataCopy(buf, ws_[t * t_.wsSlotBytes + done], len);
-                Sync<HardEvent::MTE2_MTE3>();
-                DataCopy(blob_[dst + done], buf, len);
-                Sync<HardEvent::MTE3_MTE2>();
-            }
+        const uint64_t bytes = 2ull * RoundUp(f, 16) * (t_.n - t_.m);
+        const uint64_t dst = t_.outlierOffset + index;
+        for (uint64_t done = 0; done < bytes; done += CHUNK) {
+            const uint32_t len = static_cast<uint32_t>(bytes - done < CHUNK ? bytes - done : CHUNK);
+            // GM -> UB -> GM through one buffer: the store waits for the load, the next load
+            // for the store
+            LocalTensor<uint8_t> buf = buf_.Get<uint8_t>();
+            DataCopy(buf, ws_[t * t_.wsSlotBytes + done], len);
+            Sync<HardEvent::MTE2_MTE3>();
+            DataCopy(blob_[dst + done], buf, len);
+            Sync<HardEvent::MTE3_MTE2>();
         }
     }
 
     static constexpr uint32_t CHUNK = 16384;
+    static constexpr uint32_t COUNTS = 4096;
     TPipe pipe_;
-    TBuf<TPosition::VECCALC> buf_, metaBuf_;
+    TBuf<TPosition::VECCALC> buf_, cntBuf_, idxBuf_, totBuf_;
     GlobalTensor<uint8_t> blob_, ws_;
-    GlobalTensor<uint64_t> index_;
+    GlobalTensor<uint64_t> index_, total_;
     GlobalTensor<int32_t> counts_;
     EnecTilingData t_;
 };
 
 }  // namespace enec
 
-// Argument order follows the CANN op convention (inputs, outputs, workspace, tiling) so the same
-// entry serves the direct launch of the torch_npu binding and the OpDef registration
-// (op_host/enec_op.cpp). `workspace` is the framework's system workspace (unused).
+// Argument order follows the CANN op convention (inputs, outputs, workspace, tiling).
+// `workspace` is the framework's system workspace (unused).
 extern "C" __global__ __aicore__ void enec_compress(GM_ADDR x, GM_ADDR blob, GM_ADDR counts, GM_ADDR staging,
     GM_ADDR workspace, GM_ADDR tiling)
 {
@@ -280,12 +318,12 @@ extern "C" __global__ __aicore__ void enec_compress(GM_ADDR x, GM_ADDR blob, GM_
     k.Process();
 }
 
-// In place on `blob` (header, fixed sections and outlier index already written).
-extern "C" __global__ __aicore__ void enec_place_outliers(GM_ADDR staging, GM_ADDR counts, GM_ADDR blob,
-    GM_ADDR workspace, GM_ADDR tiling)
+// In place on `blob` (header written except its total size, fixed sections written).
+extern "C" __global__ __aicore__ void enec_finish(GM_ADDR staging, GM_ADDR counts, GM_ADDR blob, GM_ADDR workspace,
+    GM_ADDR tiling)
 {
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
-    enec::PlaceKernel k;
+    enec::FinishKernel k;
     k.Init(staging, counts, blob, tiling);
     k.Process();
 }

@@ -9,6 +9,7 @@
 #define ENEC_BLOCK_ELEMS 16384u   // N: elements per block
 #define ENEC_GROUP_LEN 16u        // L: codes per group
 #define ENEC_MAX_GROUPS 1024u     // N / L
+#define ENEC_HEADER_TOTAL_OFFSET 88u   // header byte offset of the blob's total size (u64, docs/FORMAT.md §2)
 
 struct EnecTilingData {
     uint64_t numel;          // elements of the tensor

@@ -6,7 +6,7 @@
 Runs our kernels under the AscendC emulation (tests/ascendc_emu) with its pipe and timing model
 (tests/ascendc_emu/include/emu_model.h: one constant set for every kernel) and prints, per dtype:
   * compress_kernel / decompress_kernel: the device kernels alone (compress = enec_compress +
-    enec_place_outliers, launch costs included);
+    enec_finish, launch costs included);
   * compress_op / compress_into_op / decompress_op: everything torch.ops.enec.compress /
     compress_into / decompress do on an NPU tensor, from the binding's own orchestration
     (op_host/enec_orchestrate.h): histogram, parameter choice, launches, copies and every blocking

@@ -8,8 +8,8 @@ the host code of op_host/enec_host.cpp, and driven by the torch_npu binding's ow
 
     compress:   parameters from the exponent histogram -> tiling -> enec_compress on all cores
                 (fixed sections + per-block outliers in a workspace + flagged-group counts)
-                -> host exclusive scan of the outlier sizes (EnecOutlierIndex) -> header and
-                index -> enec_place_outliers on all cores
+                -> enec_finish on all cores (outlier index by a device scan, outliers moved,
+                total size into the header the host wrote without waiting)
     decompress: header and outlier index checked on the host -> enec_decompress on all cores
 
 compress_op / decompress_op return the projected cost with the result (scripts/npu_projection.py).
@@ -120,8 +120,6 @@ def lib():
             L = ctypes.CDLL(str(build()))
             P, U64, I32 = ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int
             T = ctypes.POINTER(EnecTilingData)
-            L.enec_emu_compress.argtypes = [P, U64, P, U64, P, U64, P, T, ctypes.c_char_p, I32]
-            L.enec_emu_place.argtypes = [P, U64, P, U64, P, T, ctypes.c_char_p, I32]
             L.enec_emu_decompress.argtypes = [P, U64, P, U64, T, ctypes.c_char_p, I32]
             L.EnecComputeTiling.argtypes = [ctypes.c_uint32, U64, ctypes.c_uint32, ctypes.c_uint32,
                                             ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32, T]
@@ -213,14 +211,12 @@ def _op_report(buf) -> dict:
 
 def compress_op(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, params: Params | None = None,
                 cores: int = DEFAULT_CORES, into: bool = False) -> tuple[np.ndarray, dict]:
-    """torch.ops.enec.compress (into=False) or compress_into (into=True) on an NPU tensor, as the
-    binding runs it (op_host/enec_orchestrate.h), on the emulated device. Returns the blob and the
-    projected cost: {"op_us", "device_us", "host_us", "host_syncs", "steps": [...], "kernels": [...]}.
-    params (b, n, m) skips the histogram (compress only)."""
+    """torch.ops.enec.compress (into=False) or compress_into (into=True, an `out` of the worst-case
+    size) on an NPU tensor, as the binding runs it (op_host/enec_orchestrate.h), on the emulated
+    device. Returns the blob and the projected cost: {"op_us", "device_us", "host_us", "host_syncs",
+    "steps": [...], "kernels": [...]}. params (b, n, m) skips the histogram (a reused plan)."""
     words = np.ascontiguousarray(words).reshape(-1)
     numel, ndim = words.size, len(shape)
-    if into and params is not None:
-        raise ValueError("compress_into chooses its own parameters")
     cap = fmt.max_compressed_bytes(spec, numel, ndim)
     out = np.zeros(cap, dtype=np.uint8)
     dims = np.array(shape, dtype=np.uint64) if ndim else np.zeros(1, dtype=np.uint64)

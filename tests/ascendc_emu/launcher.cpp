@@ -13,7 +13,7 @@
 
 extern "C" void enec_compress(GM_ADDR x, GM_ADDR blob, GM_ADDR counts, GM_ADDR staging, GM_ADDR workspace,
                               GM_ADDR tiling);
-extern "C" void enec_place_outliers(GM_ADDR staging, GM_ADDR counts, GM_ADDR blob, GM_ADDR workspace, GM_ADDR tiling);
+extern "C" void enec_finish(GM_ADDR staging, GM_ADDR counts, GM_ADDR blob, GM_ADDR workspace, GM_ADDR tiling);
 extern "C" void enec_decompress(GM_ADDR blob, GM_ADDR y, GM_ADDR workspace, GM_ADDR tiling);
 
 namespace {
@@ -91,9 +91,9 @@ struct EmuDev {
         }
         return b;
     }
-    // The binding's ATen histogram: shift and mask of the exponent field, a cast to int32, and
-    // torch_npu's bincount, which reads min and max back with .item() (two blocking reads), then
-    // the 2^W counts copied to the host.
+    // The binding's ATen histogram (no host read inside): shift and mask of the exponent field, a
+    // cast to int64 indices, scatter_add of ones into 2^W bins; then the counts go to the host
+    // (the one blocking read of a compress that chooses its parameters).
     void ExponentHistogram(const Buf& x, uint32_t dtype, uint64_t numel, int64_t* hist)
     {
         const double n = static_cast<double>(numel), wb = dtype == 2 ? 4.0 : 2.0;
@@ -106,12 +106,9 @@ struct EmuDev {
         }
         DeviceOp("aten bitwise_right_shift", HbmUs(2 * wb * n));
         DeviceOp("aten bitwise_and", HbmUs(2 * wb * n));
-        if (dtype != 2) DeviceOp("aten to(int32)", HbmUs((wb + 4) * n));
-        DeviceOp("aten bincount: min", HbmUs(4 * n));
-        BlockingRead("bincount: min().item()", 4);
-        DeviceOp("aten bincount: max", HbmUs(4 * n));
-        BlockingRead("bincount: max().item()", 4);
-        DeviceOp("aten bincount", HbmUs(4 * n));
+        DeviceOp("aten to(int64)", HbmUs((wb + 8) * n));
+        DeviceOp("aten zeros(bins)", 1.0);
+        DeviceOp("aten scatter_add_", HbmUs(8 * n));
         BlockingRead("histogram to host", 8.0 * bins);
     }
     void ToHost(void* dst, const Buf& src, uint64_t off, uint64_t bytes)
@@ -123,6 +120,19 @@ struct EmuDev {
     {
         std::memcpy(dst.p + off, src, bytes);
         DeviceOp("copy " + std::to_string(bytes) + " B to device", static_cast<double>(bytes) / (M().pcieGBps * 1e3) + 1.0);
+    }
+    void Zero(Buf& b, uint64_t bytes)
+    {
+        std::memset(b.p, 0, bytes);
+        DeviceOp("memset " + std::to_string(bytes) + " B", HbmUs(static_cast<double>(bytes)) + 1.0);
+    }
+    using Size = uint64_t;
+    Size SizeOnDevice(const Buf& blob)
+    {
+        uint64_t v;
+        std::memcpy(&v, blob.p + ENEC_HEADER_TOTAL_OFFSET, 8);
+        DeviceOp("size to a device scalar", 1.0);
+        return v;
     }
     void Copy(Buf& dst, uint64_t dstOff, const Buf& src, uint64_t srcOff, uint64_t bytes)
     {
@@ -148,14 +158,14 @@ struct EmuDev {
         EnecTilingData tt = t;
         Kernel("enec_compress", t, [&]() { enec_compress(x.p, blob.p, counts.p, staging.p, nullptr, (GM_ADDR)&tt); });
     }
-    void LaunchPlace(const EnecTilingData& t, Buf& staging, Buf& counts, Buf& blob)
+    void LaunchFinish(const EnecTilingData& t, Buf& staging, Buf& counts, Buf& blob)
     {
         emu::ClearGm();
-        emu::RegisterGm(blob.p, t.totalBytes, "blob");
+        emu::RegisterGm(blob.p, t.outlierOffset + (t.n > t.m ? t.blocks * t.wsSlotBytes : 0), "blob");
         emu::RegisterGm(staging.p, staging.bytes, "workspace");
         emu::RegisterGm(counts.p, t.blocks * 4, "counts");
         EnecTilingData tt = t;
-        Kernel("enec_place_outliers", t, [&]() { enec_place_outliers(staging.p, counts.p, blob.p, nullptr, (GM_ADDR)&tt); });
+        Kernel("enec_finish", t, [&]() { enec_finish(staging.p, counts.p, blob.p, nullptr, (GM_ADDR)&tt); });
     }
     void LaunchDecompress(const EnecTilingData& t, const Buf& blob, Buf& y)
     {
@@ -224,15 +234,16 @@ int enec_emu_compress_op(int mode, const void* x, uint64_t xBytes, uint32_t dtyp
         xb.bytes = xBytes;
         if (mode == 1) {
             EmuDev::Buf o = dev.Alloc(outCap, false);
-            *total = EnecCompressIntoOnDevice(dev, xb, dtype, numel, ndim, dims, cores, o, outCap);
+            *total = EnecCompressIntoOnDevice(dev, xb, dtype, numel, ndim, dims, cores, o, outCap, params);
             std::memcpy(out, o.p, *total);
         } else {
             EnecCompressed<EmuDev> r = EnecCompressOnDevice(dev, xb, dtype, numel, ndim, dims, cores, params);
-            if (r.total > outCap) throw EmuError("output buffer too small");
-            // the binding trims the worst-case buffer with one device copy (clone) unless it is exact
-            if (r.total != r.cap) dev.Copy(r.blob, 0, r.blob, 0, r.total);
-            std::memcpy(out, r.blob.p, r.total);
-            *total = r.total;
+            // the binding reads the size once and trims the worst-case buffer with one device copy
+            const uint64_t n = EnecTotalOnHost(dev, r);
+            if (n > outCap) throw EmuError("output buffer too small");
+            if (n != r.cap) dev.Copy(r.blob, 0, r.blob, 0, n);
+            std::memcpy(out, r.blob.p, n);
+            *total = n;
         }
     } catch (const std::exception& e) {
         return Finish(e.what(), err, errLen);
@@ -265,36 +276,6 @@ int enec_emu_decompress_op(const uint8_t* blob, uint64_t size, void* y, uint64_t
     }
     emu::ClearGm();
     return Report(dev, report, reportLen);
-}
-
-int enec_emu_compress(const void* x, uint64_t xBytes, uint8_t* blob, uint64_t blobBytes, uint8_t* ws, uint64_t wsBytes,
-                      int32_t* counts, const EnecTilingData* tiling, char* err, int errLen)
-{
-    emu::ClearGm();
-    emu::RegisterGm(x, xBytes, "x");
-    emu::RegisterGm(blob, blobBytes, "blob");
-    emu::RegisterGm(ws, wsBytes, "workspace");
-    emu::RegisterGm(counts, tiling->blocks * 4, "counts");
-    EnecTilingData t = *tiling;
-    std::string e = emu::Launch(static_cast<int>(t.coreNum), [&]() {
-        enec_compress((GM_ADDR)x, blob, (GM_ADDR)counts, ws, nullptr, (GM_ADDR)&t);
-    }, Active(t));
-    return Finish(e, err, errLen);
-}
-
-int enec_emu_place(uint8_t* blob, uint64_t totalBytes, uint8_t* ws, uint64_t wsBytes, int32_t* counts,
-                   const EnecTilingData* tiling, char* err, int errLen)
-{
-    emu::ClearGm();
-    emu::RegisterGm(blob, totalBytes, "blob");
-    emu::RegisterGm(ws, wsBytes, "workspace");
-    emu::RegisterGm(counts, tiling->blocks * 4, "counts");
-    EnecTilingData t = *tiling;
-    t.totalBytes = totalBytes;
-    std::string e = emu::Launch(static_cast<int>(t.coreNum), [&]() {
-        enec_place_outliers(ws, (GM_ADDR)counts, blob, nullptr, (GM_ADDR)&t);
-    }, Active(t));
-    return Finish(e, err, errLen);
 }
 
 int enec_emu_decompress(const uint8_t* blob, uint64_t totalBytes, void* y, uint64_t yBytes,

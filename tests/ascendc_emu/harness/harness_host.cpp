@@ -17,7 +17,7 @@
 
 extern "C" void enec_compress(uint8_t* x, uint8_t* blob, uint8_t* counts, uint8_t* staging, uint8_t* workspace,
                               uint8_t* tiling);
-extern "C" void enec_place_outliers(uint8_t* staging, uint8_t* counts, uint8_t* blob, uint8_t* workspace, uint8_t* tiling);
+extern "C" void enec_finish(uint8_t* staging, uint8_t* counts, uint8_t* blob, uint8_t* workspace, uint8_t* tiling);
 extern "C" void enec_decompress(uint8_t* blob, uint8_t* y, uint8_t* workspace, uint8_t* tiling);
 
 static std::vector<uint8_t> ReadFile(const char* p)
@@ -53,15 +53,20 @@ int main(int argc, char** argv)
         hz::RegisterGm(ws.data(), ws.size(), "ws");
         hz::RegisterGm(counts.data(), counts.size(), "counts");
         hz::RegisterGm(&t, sizeof t, "tiling");
+        // the header as the binding writes it before the kernels: every field but the total size
+        EnecPackHeader(&t, shape.size(), shape.data(), 0, blob.data());
         std::string e = HZ_RUN(enec_compress, (int)cores, x.data(), blob.data(), counts.data(), ws.data(), (uint8_t*)nullptr, (uint8_t*)&t);
         if (!e.empty()) return Die("enec_compress: " + e);
+        e = HZ_RUN(enec_finish, (int)cores, ws.data(), counts.data(), blob.data(), (uint8_t*)nullptr, (uint8_t*)&t);
+        if (!e.empty()) return Die("enec_finish: " + e);
+        // the device-made index and total against the host definition (EnecOutlierIndex)
         std::vector<uint64_t> index(t.blocks + 1);
         const uint64_t outBytes = EnecOutlierIndex(reinterpret_cast<int32_t*>(counts.data()), t.blocks, n, m, index.data());
-        const uint64_t total = EnecPackHeader(&t, shape.size(), shape.data(), outBytes, blob.data());
-        std::memcpy(blob.data() + t.indexOffset, index.data(), 8 * t.blocks);
-        t.totalBytes = total;
-        e = HZ_RUN(enec_place_outliers, (int)cores, ws.data(), counts.data(), blob.data(), (uint8_t*)nullptr, (uint8_t*)&t);
-        if (!e.empty()) return Die("enec_place_outliers: " + e);
+        uint64_t total = 0;
+        std::memcpy(&total, blob.data() + ENEC_HEADER_TOTAL_OFFSET, 8);
+        if (total != t.outlierOffset + outBytes) return Die("enec_finish: total size differs from the host's");
+        if (t.blocks && std::memcmp(blob.data() + t.indexOffset, index.data(), 8 * t.blocks) != 0)
+            return Die("enec_finish: outlier index differs from the host's");
         WriteFile(argv[8], blob.data(), total);
         return 0;
     }
