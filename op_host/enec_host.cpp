@@ -12,11 +12,9 @@ namespace {
 
 constexpr uint64_t kN = ENEC_BLOCK_ELEMS;
 constexpr uint64_t kGroup = ENEC_GROUP_LEN;
-constexpr uint64_t kAlign = 32;
-constexpr uint64_t kHeaderFixed = 96;
+constexpr uint64_t kHeaderFixed = ENEC_HEADER_FIXED_BYTES;
 
 uint64_t RoundUp(uint64_t x, uint64_t k) { return (x + k - 1) / k * k; }
-uint64_t RawBits(uint32_t dtype) { return dtype == 0 ? 8 : dtype == 1 ? 11 : 24; }
 int BitLength(uint64_t v) { int b = 0; while (v) { ++b; v >>= 1; } return b; }
 
 void Put(uint8_t* p, uint64_t v, int bytes)
@@ -50,7 +48,7 @@ extern "C" {
 
 uint32_t EnecExpBits(uint32_t dtype) { return dtype == 0 || dtype == 2 ? 8 : dtype == 1 ? 5 : 0; }
 
-uint32_t EnecHeaderBytes(uint32_t ndim) { return static_cast<uint32_t>(RoundUp(kHeaderFixed + 8ull * ndim, kAlign)); }
+uint32_t EnecHeaderBytes(uint32_t ndim) { return static_cast<uint32_t>(EnecHeaderBytesFor(ndim)); }
 
 int EnecComputeTiling(uint32_t dtype, uint64_t numel, uint32_t ndim, uint32_t b, uint32_t n, uint32_t m,
                       uint32_t coreNum, EnecTilingData* out)
@@ -61,25 +59,7 @@ int EnecComputeTiling(uint32_t dtype, uint64_t numel, uint32_t ndim, uint32_t b,
     }
     EnecTilingData t;
     std::memset(&t, 0, sizeof t);
-    t.numel = numel;
-    t.blocks = (numel + kN - 1) / kN;
-    t.fullBlocks = numel / kN;
-    t.lastReal = t.blocks ? numel - (t.blocks - 1) * kN : 0;
-    t.lastLanes = t.blocks ? RoundUp(t.lastReal, 256) : 0;
-    uint64_t raw = t.fullBlocks * kN * RawBits(dtype) / 8;
-    uint64_t low = t.fullBlocks * kN * m / 8;
-    uint64_t flags = t.fullBlocks * (kN / kGroup / 8);
-    if (t.blocks > t.fullBlocks) {
-        raw += t.lastLanes * RawBits(dtype) / 8;
-        low += t.lastLanes * m / 8;
-        flags += t.lastLanes / kGroup / 8;
-    }
-    t.rawOffset = EnecHeaderBytes(ndim);
-    t.lowOffset = RoundUp(t.rawOffset + raw, kAlign);
-    t.flagsOffset = RoundUp(t.lowOffset + low, kAlign);
-    t.indexOffset = RoundUp(t.flagsOffset + flags, kAlign);
-    t.outlierOffset = RoundUp(t.indexOffset + 8 * t.blocks, kAlign);
-    t.wsSlotBytes = n > m ? kN * (n - m) / 8 : kAlign;
+    EnecLayout(t, dtype, numel, ndim, n, m);
     t.dtype = dtype;
     t.b = b;
     t.n = n;

@@ -19,8 +19,6 @@ extern "C" {
 // header cannot wrap an offset around to match a small blob); a real blob of this many elements
 // would be at least 2^58 bytes.
 #define ENEC_MAX_NUMEL (1ull << 58)
-// Header bytes of a 32-dim blob: the most a decoder reads before it knows the header's size.
-#define ENEC_HEADER_MAX_BYTES 352u
 
 // dtype codes of the format: 0 bfloat16, 1 float16, 2 float32.
 // Exponent width W of a dtype (8, 5, 8), or 0 for an unknown code.

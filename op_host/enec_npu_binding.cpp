@@ -31,8 +31,8 @@ extern "C" uint32_t aclrtlaunch_enec_compress(uint32_t blockDim, void* stream, v
                                               void* staging, void* workspace, void* tiling);
 extern "C" uint32_t aclrtlaunch_enec_finish(uint32_t blockDim, void* stream, void* staging, void* counts, void* blob,
                                             void* workspace, void* tiling);
-extern "C" uint32_t aclrtlaunch_enec_decompress(uint32_t blockDim, void* stream, void* blob, void* y, void* workspace,
-                                                void* tiling);
+extern "C" uint32_t aclrtlaunch_enec_decompress(uint32_t blockDim, void* stream, void* blob, void* y, void* status,
+                                                void* workspace, void* tiling);
 
 namespace {
 
@@ -152,16 +152,18 @@ struct NpuDev {
                 blob.data_ptr(), nullptr, tiling.data_ptr()));
         });
     }
-    void LaunchDecompress(const EnecTilingData& t, const Buf& blob, Buf& y)
+    void LaunchDecompress(const EnecTilingData& t, const uint64_t* dims, const Buf& blob, Buf& y, Buf& status)
     {
-        EnecTilingData tt = t;
-        tt.totalBytes = static_cast<uint64_t>(blob.numel());
-        at::Tensor tiling = Tiling(tt);
+        // the device copy of the tiling: the struct, then the expected dimensions
+        at::Tensor host = at::empty({static_cast<int64_t>(sizeof(EnecTilingData) + 8 * t.ndim)}, at::kByte);
+        std::memcpy(host.data_ptr(), &t, sizeof t);
+        if (t.ndim) std::memcpy(host.data_ptr<uint8_t>() + sizeof t, dims, 8 * t.ndim);
+        at::Tensor tiling = host.to(bytes.device());
         const uint32_t blocks = static_cast<uint32_t>(t.coreNum);
         aclrtStream st = stream;
         at_npu::native::OpCommand::RunOpApi("EnecDecompress", [=]() -> int {
-            return static_cast<int>(aclrtlaunch_enec_decompress(blocks, st, blob.data_ptr(), y.data_ptr(), nullptr,
-                tiling.data_ptr()));
+            return static_cast<int>(aclrtlaunch_enec_decompress(blocks, st, blob.data_ptr(), y.data_ptr(),
+                status.data_ptr(), nullptr, tiling.data_ptr()));
         });
     }
     [[noreturn]] void Fail(const char* msg)
@@ -240,37 +242,41 @@ at::Tensor CompressIntoNpu(const at::Tensor& input, const at::Tensor& out, bool 
         static_cast<uint32_t>(x.dim()), dims.data(), Blocks(), o, static_cast<uint64_t>(out.numel()));
 }
 
-// The kernel trusts its tiling and the blob's outlier index: everything it reads is checked on the
-// host first (EnecPlanDecompress, the same functions the emulation tests fuzz). Corruption raises
-// ValueError (enec.errors.EnecError derives from it) with "enec: corrupt blob".
-EnecDecodePlan PlanNpu(NpuDev& dev, const at::Tensor& blob)
+// The decompress kernel validates the blob itself (header against the requested dtype and shape,
+// every outlier index entry against its flags and the blob's size) and reports a status; nothing
+// is read back before it runs. The op reads the status once afterwards: corruption raises
+// ValueError (enec.errors.EnecError derives from it) with "enec: corrupt blob", a blob for the
+// host path (codecs 2-4, checksums) is decoded by the CPU kernel.
+at::Tensor StatusTensor(const at::Tensor& like)
 {
-    return EnecPlanDecompress(dev, blob, static_cast<uint64_t>(blob.numel()), Blocks());
+    return at::empty({static_cast<int64_t>(Blocks() * ENEC_STATUS_SLOT_INTS)}, like.options().dtype(at::kInt));
 }
 
-void CheckPlan(const EnecDecodePlan& p, c10::IntArrayRef shape, at::ScalarType dtype)
+// Runs the kernel into y; returns false when the blob belongs to the host path.
+bool DecodeChecked(NpuDev& dev, const at::Tensor& blob, at::Tensor& y)
 {
-    TORCH_CHECK(p.checksumKind == 0, "enec: checksummed blob reached the kernel path");
-    TORCH_CHECK_VALUE(DtypeOfCode(static_cast<uint32_t>(p.t.dtype)) == dtype, "enec: blob holds ",
-                      DtypeOfCode(static_cast<uint32_t>(p.t.dtype)), " but ", dtype, " was requested");
-    std::vector<int64_t> dims(p.dims, p.dims + p.ndim);      // every dimension < 2^63 (checked)
-    TORCH_CHECK_VALUE(shape.equals(dims), "enec: blob shape ", at::IntArrayRef(dims), " differs from the requested shape ",
-                      shape);
+    std::vector<uint64_t> dims(y.sizes().begin(), y.sizes().end());
+    at::Tensor status = StatusTensor(blob);
+    EnecDecompressChecked(dev, blob, static_cast<uint64_t>(blob.numel()), DtypeCode(y.scalar_type()),
+                          static_cast<uint32_t>(dims.size()), dims.data(), Blocks(), y, status);
+    const int32_t code = EnecStatusOnHost(dev, status, Blocks());
+    if (code == ENEC_STATUS_OTHER_PATH) return false;
+    TORCH_CHECK_VALUE(code == ENEC_STATUS_OK, EnecStatusMessage(code));
+    return true;
 }
 
 at::Tensor DecompressNpu(const at::Tensor& blobIn, c10::SymIntArrayRef symShape, at::ScalarType dtype)
 {
     TORCH_CHECK(blobIn.scalar_type() == at::kByte && blobIn.dim() == 1, "a compressed blob must be a 1-D uint8 tensor");
+    if (!IsEnecDtype(dtype)) return DecompressOnHost(blobIn, symShape, dtype);   // 8-bit codecs
+    TORCH_CHECK(symShape.size() <= 32, "enec: at most 32 dimensions");
     c10::DeviceGuard guard(blobIn.device());
     at::Tensor blob = blobIn.contiguous();
     NpuDev dev(blob);
-    EnecDecodePlan p = PlanNpu(dev, blob);
-    if (p.otherCodec) return DecompressOnHost(blob, symShape, dtype);     // codecs 2-4 or a checksum
     std::vector<int64_t> shape;
     for (const auto& d : symShape) shape.push_back(d.expect_int());
-    CheckPlan(p, shape, dtype);
     at::Tensor y = at::empty(shape, blob.options().dtype(dtype));
-    EnecDecompressOnDevice(dev, p, blob, y);
+    if (!DecodeChecked(dev, blob, y)) return DecompressOnHost(blob, symShape, dtype);
     return y;
 }
 
@@ -281,15 +287,12 @@ void DecompressIntoNpu(const at::Tensor& blobIn, const at::Tensor& out)
                       "decompress: out must be contiguous and on the blob's device");
     c10::DeviceGuard guard(blobIn.device());
     at::Tensor blob = blobIn.contiguous();
-    NpuDev dev(blob);
-    EnecDecodePlan p = PlanNpu(dev, blob);
-    if (p.otherCodec) {
-        out.copy_(DecompressOnHost(blob, c10::fromIntArrayRefSlow(out.sizes()), out.scalar_type()));
-        return;
+    if (IsEnecDtype(out.scalar_type())) {
+        NpuDev dev(blob);
+        at::Tensor y = out;
+        if (DecodeChecked(dev, blob, y)) return;
     }
-    CheckPlan(p, out.sizes(), out.scalar_type());
-    at::Tensor y = out;
-    EnecDecompressOnDevice(dev, p, blob, y);
+    out.copy_(DecompressOnHost(blob, c10::fromIntArrayRefSlow(out.sizes()), out.scalar_type()));
 }
 
 }  // namespace

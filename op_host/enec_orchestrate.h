@@ -19,7 +19,8 @@
 //                                                            (a copy of the header field, no host read)
 //   void LaunchCompress(const EnecTilingData&, const Buf& x, Buf& blob, Buf& counts, Buf& staging)
 //   void LaunchFinish(const EnecTilingData&, Buf& staging, Buf& counts, Buf& blob)
-//   void LaunchDecompress(const EnecTilingData&, const Buf& blob, Buf& y)
+//   void LaunchDecompress(const EnecTilingData&, const uint64_t* dims, const Buf& blob, Buf& y, Buf& status)
+//                                                            (dims follow the tiling struct in its device copy)
 //   [[noreturn]] void Fail(const char* message)              raise the caller's error (corrupt blob, ...)
 // No step depends on torch or CANN headers: the data path is plain C++ over Dev.
 #ifndef ENEC_ORCHESTRATE_H
@@ -108,45 +109,47 @@ typename Dev::Size EnecCompressIntoOnDevice(Dev& dev, const typename Dev::Buf& x
     return dev.SizeOnDevice(out);
 }
 
-struct EnecDecodePlan {
-    EnecTilingData t;
-    uint32_t ndim = 0;
-    uint64_t dims[32] = {};
-    uint32_t checksumKind = 0;
-    bool otherCodec = false;     // codecs 2-4 or a checksum: not for the kernel (the caller's host path)
-};
-
-// decompress, host side: the header (and the flags + outlier index) are read back and checked
-// before anything trusts them; corruption goes to dev.Fail.
+// decompress with the caller's shape and dtype: nothing is read back before the kernel. The
+// kernel reads b, n, m from the blob's header on the device, validates the header against the
+// expected dtype and shape and the format, and every block's outlier index entry against its
+// flags and the blob's size; it never reads or writes outside the blob, y and status. Verdicts go
+// to `status` (cores x ENEC_STATUS_SLOT_INTS int32, see enec_tiling.h).
 template <class Dev>
-EnecDecodePlan EnecPlanDecompress(Dev& dev, const typename Dev::Buf& blob, uint64_t size, uint32_t cores)
+void EnecDecompressChecked(Dev& dev, const typename Dev::Buf& blob, uint64_t size, uint32_t dtype, uint32_t ndim,
+    const uint64_t* dims, uint32_t cores, typename Dev::Buf& y, typename Dev::Buf& status)
 {
-    EnecDecodePlan p;
-    std::vector<uint8_t> head(std::min<uint64_t>(size, ENEC_HEADER_MAX_BYTES));
-    if (!head.empty()) dev.ToHost(head.data(), blob, 0, head.size());
-    if (head.size() >= 13 && std::memcmp(head.data(), "ENEC", 4) == 0 && (head[5] != 1 || head[12] != 0)) {
-        p.otherCodec = true;
-        return p;
-    }
-    char err[512] = {0};
-    uint64_t ck = 0;
-    if (EnecParseHeader(head.data(), head.size(), size, cores, &p.t, &p.ndim, p.dims, &p.checksumKind, &ck, err,
-                        sizeof err) != 0)
-        dev.Fail((std::string("enec: corrupt blob: ") + err).c_str());
-    if (p.t.blocks) {
-        // flags + index: one small device-to-host copy (136 bytes per 16384 elements)
-        std::vector<uint8_t> sect(p.t.outlierOffset - p.t.flagsOffset);
-        dev.ToHost(sect.data(), blob, p.t.flagsOffset, sect.size());
-        if (EnecCheckOutlierIndex(sect.data(), sect.size(), &p.t, err, sizeof err) != 0)
-            dev.Fail((std::string("enec: corrupt blob: ") + err).c_str());
-    }
-    return p;
+    uint64_t numel = 1;
+    for (uint32_t i = 0; i < ndim; ++i) numel *= dims[i];
+    EnecTilingData t;
+    if (EnecComputeTiling(dtype, numel, ndim, 0, 1, 0, cores, &t) != 0) dev.Fail("enec: bad tiling arguments");
+    t.checkHeader = 1;
+    t.ndim = ndim;
+    t.totalBytes = size;
+    dev.LaunchDecompress(t, dims, blob, y, status);
 }
 
+// The kernel's verdict on the host: one blocking read. The first non-zero core status, or 0.
 template <class Dev>
-void EnecDecompressOnDevice(Dev& dev, const EnecDecodePlan& p, const typename Dev::Buf& blob, typename Dev::Buf& y)
+int32_t EnecStatusOnHost(Dev& dev, const typename Dev::Buf& status, uint32_t cores)
 {
-    if (p.t.numel > 0) dev.LaunchDecompress(p.t, blob, y);
+    std::vector<int32_t> s(static_cast<size_t>(cores) * ENEC_STATUS_SLOT_INTS, 0);
+    dev.ToHost(s.data(), status, 0, 4 * s.size());
+    for (uint32_t c = 0; c < cores; ++c)
+        if (s[static_cast<size_t>(c) * ENEC_STATUS_SLOT_INTS] != 0) return s[static_cast<size_t>(c) * ENEC_STATUS_SLOT_INTS];
+    return 0;
+}
+
+inline const char* EnecStatusMessage(int32_t code)
+{
+    switch (code) {
+        case ENEC_STATUS_OK: return "ok";
+        case ENEC_STATUS_NOT_ENEC: return "enec: corrupt blob: not an enec blob (bad magic or version, or too short)";
+        case ENEC_STATUS_OTHER_PATH: return "enec: blob is decoded on the host (codec 2-4 or a checksum)";
+        case ENEC_STATUS_MISMATCH: return "enec: blob's dtype or shape differs from the requested ones";
+        case ENEC_STATUS_CORRUPT_HEADER: return "enec: corrupt blob: header inconsistent with the format or the blob's size";
+        case ENEC_STATUS_CORRUPT_INDEX: return "enec: corrupt blob: outlier index disagrees with the flags or the blob's size";
+        default: return "enec: corrupt blob: unknown kernel status";
+    }
 }
 
 #endif

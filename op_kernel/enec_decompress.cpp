@@ -17,7 +17,7 @@ namespace enec {
 
 class DecompressKernel {
 public:
-    __aicore__ inline void Init(GM_ADDR blob, GM_ADDR y, GM_ADDR tiling)
+    __aicore__ inline void Init(GM_ADDR blob, GM_ADDR y, GM_ADDR status, GM_ADDR tiling)
     {
         LoadTiling(tiling, t_);
         const uint64_t totalBytes = t_.totalBytes;
@@ -26,11 +26,17 @@ public:
         mantBits_ = t_.dtype == 1 ? 10 : 7;
         expBits_ = t_.dtype == 1 ? 5 : 8;
         blob_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(blob), totalBytes);
+        status_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(status), t_.coreNum * ENEC_STATUS_SLOT_INTS);
+        pipe_.InitBuffer(stBuf_, ENEC_STATUS_SLOT_INTS * 4);
+        if (t_.checkHeader) {
+            dims_.SetGlobalBuffer(reinterpret_cast<__gm__ uint64_t*>(tiling + sizeof(EnecTilingData)), t_.ndim);
+            pipe_.InitBuffer(hdrBuf_, ENEC_HEADER_MAX_BYTES);
+            code_ = CheckHeader();
+            if (code_ != ENEC_STATUS_OK) return;
+        }
         index_.SetGlobalBuffer(reinterpret_cast<__gm__ uint64_t*>(blob + t_.indexOffset), t_.blocks);
         y_.SetGlobalBuffer(reinterpret_cast<__gm__ uint16_t*>(y), t_.numel * (wordBytes_ / 2));
-        uint32_t zw = rawBits_;
-        if (t_.m > zw) zw = static_cast<uint32_t>(t_.m);
-        if (t_.n - t_.m > zw) zw = static_cast<uint32_t>(t_.n - t_.m);
+        const uint32_t zw = rawBits_;                          // m <= n <= 8 <= rawBits (FP16: n <= 5)
         pipe_.InitBuffer(yhBuf_, N * wordBytes_);              // FP32: [low halves | codes/high halves]
         pipe_.InitBuffer(dBuf_, (N + 16) * 2);                 // 16 zero slots + unpacked lanes
         pipe_.InitBuffer(zBuf_, N * zw / 8 * 2);               // packed bytes; scan scratch
@@ -38,7 +44,7 @@ public:
         pipe_.InitBuffer(biBuf_, 2 * GMAX * 4);                // base, increment (int32); launch-time scratch
         pipe_.InitBuffer(flgBuf_, GMAX / 8);
         pipe_.InitBuffer(tabBuf_, 3 * GMAX * 4);
-        pipe_.InitBuffer(metaBuf_, META_ITEMS * 32);           // outlier index of this core's blocks
+        pipe_.InitBuffer(metaBuf_, 2 * META * 32);             // outlier index entries t and t + 1 of own blocks
         // 16-bit dtypes: the raw section gets its own buffer and is loaded while the flags are
         // scanned (FP32 has no UB left for it)
         prefetchRaw_ = wordBytes_ == 2;
@@ -67,19 +73,88 @@ public:
     __aicore__ inline void Process()
     {
         const uint64_t cn = t_.coreNum;
-        LocalTensor<uint64_t> idx = metaBuf_.Get<uint64_t>();
-        for (uint64_t t0 = GetBlockIdx(); t0 < t_.blocks; t0 += META_ITEMS * cn) {
-            const uint64_t left = (t_.blocks - t0 + cn - 1) / cn;
-            const uint32_t items = static_cast<uint32_t>(left < META_ITEMS ? left : META_ITEMS);
-            LoadStrided(idx, index_, t0, items, cn);
-            for (uint32_t k = 0; k < items; ++k) {
-                Block(t0 + k * cn, idx.GetValue(4 * k));
+        if (code_ == ENEC_STATUS_OK) {
+            LocalTensor<uint64_t> idx = metaBuf_.Get<uint64_t>();
+            LocalTensor<uint64_t> nxt = idx[META * 4];
+            const uint64_t outlierBytes = t_.totalBytes - t_.outlierOffset;
+            for (uint64_t t0 = GetBlockIdx(); t0 < t_.blocks; t0 += META * cn) {
+                const uint64_t left = (t_.blocks - t0 + cn - 1) / cn;
+                const uint32_t items = static_cast<uint32_t>(left < META ? left : META);
+                // entry t + 1 ends block t's outliers; the last block's end is the section's size
+                const uint32_t nextItems = t0 + (items - 1) * cn + 1 < t_.blocks ? items : items - 1;
+                LoadStrided(idx, index_, t0, items, cn);
+                if (nextItems > 0) LoadStrided(nxt, index_, t0 + 1, nextItems, cn);
+                for (uint32_t k = 0; k < items; ++k) {
+                    Block(t0 + k * cn, idx.GetValue(4 * k), k < nextItems ? nxt.GetValue(4 * k) : outlierBytes);
+                }
             }
         }
+        // one status word per core (0 = every block it decoded was consistent)
+        LocalTensor<int32_t> st = stBuf_.Get<int32_t>();
+        Duplicate(st, static_cast<int32_t>(0), static_cast<int32_t>(ENEC_STATUS_SLOT_INTS));
+        st.SetValue(0, static_cast<int32_t>(code_));
+        DataCopy(status_[GetBlockIdx() * ENEC_STATUS_SLOT_INTS], st, ENEC_STATUS_SLOT_INTS);
     }
 
 private:
-    __aicore__ inline void Block(uint64_t t, uint64_t outlierIndex)
+    // The blob's header against the expected dtype and shape and against the format (the device
+    // twin of op_host EnecParseHeader): b, n, m come from it, every offset is recomputed with
+    // EnecLayout and must match, and the total size must be the blob's size. Returns a status code.
+    __aicore__ inline int32_t CheckHeader()
+    {
+        const uint64_t size = t_.totalBytes;
+        if (size < ENEC_HEADER_FIXED_BYTES) return ENEC_STATUS_NOT_ENEC;
+        const uint32_t len = static_cast<uint32_t>(size < ENEC_HEADER_MAX_BYTES ? size : ENEC_HEADER_MAX_BYTES);
+        LocalTensor<uint8_t> h = hdrBuf_.Get<uint8_t>();
+        DataCopyPad(h, blob_, DataCopyExtParams(1, len, 0, 0, 0), DataCopyPadExtParams<uint8_t>(false, 0, 0, 0));
+        if (h.GetValue(0) != 'E' || h.GetValue(1) != 'N' || h.GetValue(2) != 'E' || h.GetValue(3) != 'C' ||
+            h.GetValue(4) != ENEC_FORMAT_VERSION) {
+            return ENEC_STATUS_NOT_ENEC;
+        }
+        if (h.GetValue(5) != ENEC_CODEC_ENEC) return ENEC_STATUS_OTHER_PATH;      // codecs 2-4: the host
+        const uint32_t ck = h.GetValue(12);
+        if (ck == 1 && Field(h, 40, 8) != 0) return ENEC_STATUS_OTHER_PATH;        // XXH64: verified on the host
+        if (h.GetValue(6) != t_.dtype || h.GetValue(7) != t_.ndim) return ENEC_STATUS_MISMATCH;
+        const uint64_t ndim = t_.ndim;
+        const uint64_t hb = EnecHeaderBytesFor(ndim);
+        if (hb > size) return ENEC_STATUS_CORRUPT_HEADER;
+        for (uint64_t i = 0; i < ndim; ++i) {
+            if (Field(h, ENEC_HEADER_FIXED_BYTES + 8 * i, 8) != dims_.GetValue(i)) return ENEC_STATUS_MISMATCH;
+        }
+        const uint32_t b = h.GetValue(8), n = h.GetValue(9), m = h.GetValue(10);
+        const uint32_t w = expBits_;
+        if (h.GetValue(13) || h.GetValue(14) || h.GetValue(15) || h.GetValue(11) != ENEC_GROUP_LEN ||
+            Field(h, 16, 4) != ENEC_BLOCK_ELEMS || ck > 1 || (ck == 0 && Field(h, 40, 8) != 0) || n < 1 || n > w ||
+            m > n || b >= (1u << w) || Field(h, 20, 4) != hb || Field(h, 24, 8) != t_.numel ||
+            Field(h, 32, 8) != t_.blocks) {
+            return ENEC_STATUS_CORRUPT_HEADER;
+        }
+        for (uint64_t i = ENEC_HEADER_FIXED_BYTES + 8 * ndim; i < hb; ++i) {
+            if (h.GetValue(static_cast<uint32_t>(i))) return ENEC_STATUS_CORRUPT_HEADER;
+        }
+        EnecLayout(t_, t_.dtype, t_.numel, ndim, n, m);
+        const uint64_t total = Field(h, 88, 8);
+        if (Field(h, 48, 8) != t_.rawOffset || Field(h, 56, 8) != t_.lowOffset || Field(h, 64, 8) != t_.flagsOffset ||
+            Field(h, 72, 8) != t_.indexOffset || Field(h, 80, 8) != t_.outlierOffset || total != size ||
+            total < t_.outlierOffset || (n == m && total != t_.outlierOffset)) {
+            return ENEC_STATUS_CORRUPT_HEADER;
+        }
+        t_.b = b;
+        t_.n = n;
+        t_.m = m;
+        return ENEC_STATUS_OK;
+    }
+
+    __aicore__ inline uint64_t Field(const LocalTensor<uint8_t>& h, uint64_t off, uint32_t bytes)
+    {
+        uint64_t v = 0;
+        for (uint32_t i = 0; i < bytes; ++i) {
+            v |= static_cast<uint64_t>(h.GetValue(static_cast<uint32_t>(off + i))) << (8 * i);
+        }
+        return v;
+    }
+
+    __aicore__ inline void Block(uint64_t t, uint64_t outlierIndex, uint64_t nextIndex)
     {
         const bool full = t < t_.fullBlocks;
         const uint32_t lanes = full ? N : static_cast<uint32_t>(t_.lastLanes);
@@ -125,11 +200,17 @@ private:
         LocalTensor<int16_t> tmp = z[8 * GMAX + 32].ReinterpretCast<int16_t>();
         LocalTensor<float> fl = z[9 * GMAX + 32].ReinterpretCast<float>();          // 1024 floats
         const uint32_t f = IddScan(flg, tab_, s, fg, pinc);
+        // the block's outliers are [index[t], index[t + 1]): their size must be what the flags say,
+        // and they must lie inside the blob; otherwise nothing is read and the core reports it
+        const uint64_t outBytes = n > m ? 2ull * RoundUp(f, 16) * (n - m) : 0;
+        const bool indexOk = (t != 0 || outlierIndex == 0) && nextIndex >= outlierIndex &&
+                             nextIndex - outlierIndex == outBytes && nextIndex <= t_.totalBytes - t_.outlierOffset;
+        if (!indexOk) code_ = ENEC_STATUS_CORRUPT_INDEX;
 
         // ---- 2./3. outliers and the branch-free gather of the high parts (the first write of yh:
         //      the previous block's store must have read it)
         Sync<HardEvent::MTE3_V>();
-        if (f > 0 && n > m) {
+        if (f > 0 && n > m && indexOk) {
             const uint32_t slots = ENEC_GROUP_LEN * RoundUp(f, 16);
             const uint32_t hw = slots * (n - m) / 16;
             const uint64_t src = t_.outlierOffset + outlierIndex;
@@ -233,25 +314,34 @@ private:
     }
 
     static constexpr uint32_t OFF_ROWS = 4;
+    static constexpr uint32_t META = 48;                       // index entries per strided load
     static constexpr uint32_t CHUNK = 1024;
     TPipe pipe_;
-    TBuf<TPosition::VECCALC> yhBuf_, dBuf_, zBuf_, offBuf_, biBuf_, flgBuf_, tabBuf_, itabBuf_, metaBuf_, rawBuf_;
+    TBuf<TPosition::VECCALC> yhBuf_, dBuf_, zBuf_, offBuf_, biBuf_, flgBuf_, tabBuf_, itabBuf_, metaBuf_, rawBuf_, stBuf_,
+        hdrBuf_;
     TQue<TPosition::VECOUT, 1> outQue_;
     GlobalTensor<uint8_t> blob_;
     GlobalTensor<uint64_t> index_;
     GlobalTensor<uint16_t> y_;
+    GlobalTensor<int32_t> status_;
+    GlobalTensor<uint64_t> dims_;
     ScanTables tab_;
     EnecTilingData t_;
     uint32_t wordBytes_ = 2, rawBits_ = 8, mantBits_ = 7, expBits_ = 8;
     bool prefetchRaw_ = false;
+    int32_t code_ = ENEC_STATUS_OK;
 };
 
 }  // namespace enec
 
-extern "C" __global__ __aicore__ void enec_decompress(GM_ADDR blob, GM_ADDR y, GM_ADDR workspace, GM_ADDR tiling)
+// status: coreNum slots of ENEC_STATUS_SLOT_INTS int32 (enec_tiling.h); slot c, word 0 = core c's
+// verdict. The kernel never reads or writes outside the blob, y, status and tiling, whatever the
+// blob's bytes (with tiling.checkHeader; without it the host validated the blob first).
+extern "C" __global__ __aicore__ void enec_decompress(GM_ADDR blob, GM_ADDR y, GM_ADDR status, GM_ADDR workspace,
+    GM_ADDR tiling)
 {
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
     enec::DecompressKernel k;
-    k.Init(blob, y, tiling);
+    k.Init(blob, y, status, tiling);
     k.Process();
 }

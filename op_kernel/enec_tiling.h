@@ -28,7 +28,67 @@ struct EnecTilingData {
     uint64_t n;              // code width
     uint64_t m;              // low-bit width
     uint64_t coreNum;        // vector cores the kernels run on (block b goes to core b % coreNum)
-    uint64_t totalBytes;     // size of the whole blob (place/decompress; set once it is known)
+    uint64_t totalBytes;     // size of the whole blob (decompress: the blob tensor's size)
+    uint64_t checkHeader;    // decompress: 1 = read b, n, m from the blob's header and validate it on the
+                             // device against the expected dtype, numel and shape (no host read first)
+    uint64_t ndim;           // decompress with checkHeader: expected dimensions, whose sizes follow the
+                             // struct in the tiling buffer (ndim x u64)
 };
+
+// Header layout (docs/FORMAT.md §2) as the device reads it.
+#define ENEC_HEADER_FIXED_BYTES 96u
+#define ENEC_HEADER_MAX_BYTES 352u    // header of a 32-dim blob: the most a decoder reads first
+#define ENEC_SECTION_ALIGN 32u
+#define ENEC_FORMAT_VERSION 1u
+#define ENEC_CODEC_ENEC 1u
+
+#if defined(__CCE_AICORE__) || defined(__DAV_C220_VEC__)
+#include "kernel_operator.h"      // device builds: __aicore__
+#define ENEC_LAYOUT_FN __aicore__ inline
+#else
+#define ENEC_LAYOUT_FN inline
+#endif
+
+// Block geometry and section offsets of a blob (docs/FORMAT.md §3): the one C++ definition, used
+// by the host tiling (op_host EnecComputeTiling) and by the decompress kernel when it validates a
+// header on the device.
+ENEC_LAYOUT_FN uint64_t EnecRoundUp(uint64_t x, uint64_t k) { return (x + k - 1) / k * k; }
+ENEC_LAYOUT_FN uint64_t EnecRawBits(uint64_t dtype) { return dtype == 0 ? 8 : dtype == 1 ? 11 : 24; }
+ENEC_LAYOUT_FN uint64_t EnecHeaderBytesFor(uint64_t ndim)
+{
+    return EnecRoundUp(ENEC_HEADER_FIXED_BYTES + 8 * ndim, ENEC_SECTION_ALIGN);
+}
+ENEC_LAYOUT_FN void EnecLayout(EnecTilingData& t, uint64_t dtype, uint64_t numel, uint64_t ndim, uint64_t n, uint64_t m)
+{
+    const uint64_t N = ENEC_BLOCK_ELEMS, L = ENEC_GROUP_LEN, A = ENEC_SECTION_ALIGN;
+    t.numel = numel;
+    t.blocks = (numel + N - 1) / N;
+    t.fullBlocks = numel / N;
+    t.lastReal = t.blocks ? numel - (t.blocks - 1) * N : 0;
+    t.lastLanes = t.blocks ? EnecRoundUp(t.lastReal, 256) : 0;
+    uint64_t raw = t.fullBlocks * N * EnecRawBits(dtype) / 8;
+    uint64_t low = t.fullBlocks * N * m / 8;
+    uint64_t flags = t.fullBlocks * (N / L / 8);
+    if (t.blocks > t.fullBlocks) {
+        raw += t.lastLanes * EnecRawBits(dtype) / 8;
+        low += t.lastLanes * m / 8;
+        flags += t.lastLanes / L / 8;
+    }
+    t.rawOffset = EnecHeaderBytesFor(ndim);
+    t.lowOffset = EnecRoundUp(t.rawOffset + raw, A);
+    t.flagsOffset = EnecRoundUp(t.lowOffset + low, A);
+    t.indexOffset = EnecRoundUp(t.flagsOffset + flags, A);
+    t.outlierOffset = EnecRoundUp(t.indexOffset + 8 * t.blocks, A);
+    t.wsSlotBytes = n > m ? N * (n - m) / 8 : A;
+}
+
+// Status codes of the decompress kernel (one int32 per core, 32 bytes apart; 0 = fine).
+#define ENEC_STATUS_OK 0
+#define ENEC_STATUS_NOT_ENEC 1        // not an ENEC codec-1 blob (bad magic, version or codec)
+#define ENEC_STATUS_OTHER_PATH 2      // a checksummed blob: decoded on the host
+#define ENEC_STATUS_MISMATCH 3        // dtype or shape differs from the expected ones
+#define ENEC_STATUS_CORRUPT_HEADER 4  // parameters, offsets or sizes inconsistent
+#define ENEC_STATUS_CORRUPT_INDEX 5   // an outlier index entry disagrees with the flags or the size
+#define ENEC_STATUS_SLOT_INTS 8u
 
 #endif

@@ -99,7 +99,7 @@ def ours(spec, words: np.ndarray, cores: int) -> list[dict]:
     cases.append({**base, "what": "compress_into_op", "gbps": nbytes / rep_into["op_us"] / 1e3,
                   "host_syncs": rep_into["host_syncs"], "us": rep_into["op_us"], "steps": rep_into["steps"]})
     t0 = time.time()
-    out, drep = E.decompress_op(blob, cores=cores)
+    out, drep = E.decompress_op(blob, (numel,), spec, cores=cores)
     if not np.array_equal(out, words):
         raise SystemExit(f"our decompress kernel did not restore the {spec.name} input")
     log(f"  ours {spec.name}: decompress emulated in {time.time() - t0:.1f} s, restored bit for bit")

@@ -201,6 +201,35 @@ def test_emulated_mutated_blobs(emu, case, muts, cores):
         assert torch.equal(_bytes(y), _bytes(x))
 
 
+# the device-side checks alone: the caller knows the shape and dtype, nothing is validated on the
+# host, the kernel must reject (status) or decode exactly what the CPU decoder decodes, and never
+# touch memory outside the blob and the output (the emulation's GM bounds)
+@settings(FUZZ, max_examples=300)
+@given(valid_blobs(), st.lists(mutations(), min_size=1, max_size=3), st.sampled_from([48, 3]))
+def test_emulated_device_checks_mutated_blobs(emu, case, muts, cores):
+    x, blob, checksum = case
+    bad = blob
+    for m in muts:
+        bad = mutate(bad, *m)
+    spec = fmt.dtype_spec(str(x.dtype).replace("torch.", ""))
+    try:
+        ref = enec.decompress(bad)
+    except enec.EnecError:
+        ref = None
+    try:
+        words, _ = E.decompress_op(bad, tuple(x.shape), spec, cores=cores)
+    except E.HostPath:
+        return
+    except enec.EnecError:
+        return                      # rejected: the status said so
+    h = fmt.parse_header(bad)       # accepted: the header must be a valid one for this shape and dtype
+    assert h.shape == tuple(x.shape) and h.dtype is spec
+    if ref is not None:
+        view = torch.int32 if spec is fmt.FP32 else torch.int16
+        assert np.array_equal(words, ref.contiguous().view(view).numpy().reshape(-1).view(words.dtype)), \
+            "device-checked and CPU decoders differ"
+
+
 @FUZZ
 @given(st.binary(min_size=0, max_size=600))
 def test_emulated_arbitrary_bytes(emu, data):

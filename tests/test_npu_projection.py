@@ -60,8 +60,10 @@ def test_blocking_reads_are_counted(report):
             "histogram to host", "read 8 B to host"]
         assert by[d, "compress_into_op"]["host_syncs"] == 1
         assert [s["what"] for s in by[d, "compress_into_op"]["steps"] if s["host_sync"]] == ["histogram to host"]
-        # decompress: the header, then the flags + outlier index
-        assert by[d, "decompress_op"]["host_syncs"] == 2
+        # decompress: the kernel validates the blob itself; the op reads its status back once
+        assert by[d, "decompress_op"]["host_syncs"] == 1
+        assert [s["what"] for s in by[d, "decompress_op"]["steps"] if s["host_sync"]] == [
+            f"read {48 * 32} B to host"]
         assert by[d, "compress_kernel"]["host_syncs"] == by[d, "decompress_kernel"]["host_syncs"] == 0
         # an op is its kernels plus everything around them
         assert by[d, "compress_op"]["us"] > by[d, "compress_kernel"]["us"]
@@ -80,6 +82,18 @@ def test_op_orchestration_makes_the_reference_bytes():
     assert np.array_equal(out, w)
     assert [k["kernel"] for k in rep["kernels"]] == ["enec_compress", "enec_finish"]
     assert [k["kernel"] for k in drep["kernels"]] == ["enec_decompress"]
+
+
+def test_decompress_unchecked_reads_nothing_back():
+    rng = np.random.default_rng(6)
+    w = (rng.standard_normal(2 * N + 9).astype(np.float32) * 0.02).view(np.uint32)
+    blob = R.compress_words(w, fmt.FP32, (2 * N + 9,))
+    out, rep = E.decompress_op(blob, (2 * N + 9,), fmt.FP32, check=False)
+    assert rep["host_syncs"] == 0 and rep["status"] == E.STATUS_OK and np.array_equal(out, w)
+    bad = blob.copy()
+    bad[fmt.parse_header(blob).layout.index_offset + 8] ^= 1          # block 1's index entry
+    _, rep = E.decompress_op(bad, (2 * N + 9,), fmt.FP32, check=False)
+    assert rep["host_syncs"] == 0 and rep["status"] == E.STATUS_CORRUPT_INDEX
 
 
 def test_compress_into_with_known_parameters_reads_nothing_back():

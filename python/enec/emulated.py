@@ -19,10 +19,11 @@ The build is cached in $ENEC_EMU_BUILD or a temporary folder, keyed by the sourc
 hash. $ENEC_EMU_CXXFLAGS adds compiler flags (e.g. -fsanitize=address,undefined for
 scripts/sanitize.sh; the process must then preload the sanitizer runtimes).
 
-Decoding validates the blob on the host before the kernel runs, with the same functions the
-torch_npu binding calls (EnecParseHeader, EnecCheckOutlierIndex): a corrupt blob raises
-CorruptStreamError, never a kernel fault. The checksum, which the NPU binding does not verify
-(it refuses checksummed blobs), is verified here after decoding.
+Decoding runs the binding's path: the decompress kernel validates the blob's header (against the
+expected shape and dtype) and every outlier index entry on the device and reports a status; a
+corrupt blob raises CorruptStreamError, never a kernel fault (the emulation's GM bounds would
+show one). Checksummed blobs, which the NPU binding decodes on the host, run the kernel here on a
+host-validated blob (EnecParseHeader, EnecCheckOutlierIndex), and the checksum is verified after.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ import numpy as np
 
 from . import format as fmt
 from . import reference
-from .errors import ChecksumMismatchError, CorruptStreamError
+from .errors import ChecksumMismatchError, CorruptStreamError, HeaderMismatchError
 from .params import Params, choose_params
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -60,7 +61,7 @@ class EnecTilingData(ctypes.Structure):
     _fields_ = [(name, ctypes.c_uint64) for name in (
         "numel", "blocks", "fullBlocks", "lastReal", "lastLanes", "rawOffset", "lowOffset",
         "flagsOffset", "indexOffset", "outlierOffset", "wsSlotBytes", "dtype", "b", "n", "m",
-        "coreNum", "totalBytes")]
+        "coreNum", "totalBytes", "checkHeader", "ndim")]
 
 
 class KernelError(RuntimeError):
@@ -136,11 +137,15 @@ def lib():
                                           ctypes.c_uint32]
             L.EnecCheckOutlierIndex.argtypes = [P, U64, T, ctypes.c_char_p, ctypes.c_uint32]
             L.enec_emu_stats.argtypes = [P]
+            L.enec_emu_tiling_bytes.restype = U64
+            if L.enec_emu_tiling_bytes() != ctypes.sizeof(EnecTilingData):
+                raise RuntimeError(f"EnecTilingData is {L.enec_emu_tiling_bytes()} bytes in C++ but "
+                                   f"{ctypes.sizeof(EnecTilingData)} in emulated.py: update the field list")
             L.enec_emu_last_report.argtypes = [P]
             L.enec_emu_compress_op.argtypes = [I32, P, U64, ctypes.c_uint32, U64, ctypes.c_uint32, P, ctypes.c_uint32,
                                                P, P, U64, P, ctypes.c_char_p, I32, ctypes.c_char_p, I32]
-            L.enec_emu_decompress_op.argtypes = [P, U64, P, U64, ctypes.c_uint32, ctypes.c_char_p, I32,
-                                                 ctypes.c_char_p, I32]
+            L.enec_emu_decompress_op.argtypes = [P, U64, ctypes.c_uint32, ctypes.c_uint32, P, P, U64, ctypes.c_uint32,
+                                                 I32, P, ctypes.c_char_p, I32, ctypes.c_char_p, I32]
             L.enec_emu_model_set.argtypes = [ctypes.c_char_p, ctypes.c_double]
             L.enec_emu_model_json.argtypes = [ctypes.c_char_p, I32]
             _lib = L
@@ -242,24 +247,53 @@ def compress_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, params:
     return blob
 
 
-def decompress_op(blob, cores: int = DEFAULT_CORES) -> tuple[np.ndarray, dict]:
-    """torch.ops.enec.decompress on an NPU tensor (op_host/enec_orchestrate.h) on the emulated
-    device: flat words and the projected cost (see compress_op). Raises CorruptStreamError like
-    the binding; blobs the binding decodes on the host (codecs 2-4, checksums) raise ValueError."""
+# kernel status codes (op_kernel/enec_tiling.h ENEC_STATUS_*)
+STATUS_OK, STATUS_NOT_ENEC, STATUS_OTHER_PATH, STATUS_MISMATCH, STATUS_CORRUPT_HEADER, STATUS_CORRUPT_INDEX = range(6)
+_STATUS_TEXT = {
+    STATUS_NOT_ENEC: "not an enec blob (bad magic or version, or too short)",
+    STATUS_CORRUPT_HEADER: "header inconsistent with the format or the blob's size",
+    STATUS_CORRUPT_INDEX: "outlier index disagrees with the flags or the blob's size",
+}
+
+
+class HostPath(Exception):
+    """The blob is one the NPU binding decodes on the host (codecs 2-4 or a checksum)."""
+
+
+def decompress_op(blob, shape: tuple | None = None, spec: fmt.DTypeSpec | None = None, cores: int = DEFAULT_CORES,
+                  check: bool = True) -> tuple[np.ndarray, dict]:
+    """torch.ops.enec.decompress(blob, shape, dtype) on an NPU tensor (op_host/enec_orchestrate.h) on
+    the emulated device: nothing is read before the kernel, which validates the header against
+    `shape`/`spec` (default: the blob's own, as a caller that knows them) and every outlier index
+    entry, then reports a status. check=True reads it back (one blocking read, as the op does) and
+    raises CorruptStreamError / HeaderMismatchError; check=False leaves it in report["status"].
+    Raises HostPath for blobs the binding decodes on the host."""
     buf = np.ascontiguousarray(np.frombuffer(memoryview(blob).cast("B"), dtype=np.uint8))
-    t, shape, spec, ck_kind, _ = parse_header(buf, cores, check_index=False)
-    out = np.zeros(max(t.numel, 1), dtype=np.uint32 if spec is fmt.FP32 else np.uint16)
+    if shape is None or spec is None:
+        _, shape, spec, _, _ = parse_header(buf, cores, check_index=False)
+    shape = tuple(int(d) for d in shape)
+    numel = int(np.prod(shape, dtype=np.uint64)) if shape else 1
+    out = np.zeros(max(numel, 1), dtype=np.uint32 if spec is fmt.FP32 else np.uint16)
+    dims = np.array(shape, dtype=np.uint64) if shape else np.zeros(1, dtype=np.uint64)
+    status = ctypes.c_int32()
     rep = ctypes.create_string_buffer(1 << 20)
     err = ctypes.create_string_buffer(2048)
     src = buf if buf.size else np.zeros(1, np.uint8)
     with _run_lock:
-        rc = lib().enec_emu_decompress_op(_ptr(src), buf.size, _ptr(out), out.nbytes, cores, rep, len(rep), err, len(err))
-    if rc == 2:
-        raise ValueError("this blob is decoded on the host by the NPU binding (checksum or codec 2-4)")
-    if rc == 1 and "corrupt blob" in err.value.decode(errors="replace"):
-        raise CorruptStreamError(err.value.decode(errors="replace"))
+        rc = lib().enec_emu_decompress_op(_ptr(src), buf.size, spec.code, len(shape), _ptr(dims), _ptr(out),
+                                          numel * (4 if spec is fmt.FP32 else 2), cores, int(check),
+                                          ctypes.byref(status), rep, len(rep), err, len(err))
     _check(rc, err, "decompress")
-    return out[:t.numel], _op_report(rep)
+    report = _op_report(rep)
+    report["status"] = status.value
+    if check:
+        if status.value == STATUS_OTHER_PATH:
+            raise HostPath("this blob is decoded on the host by the NPU binding (checksum or codec 2-4)")
+        if status.value == STATUS_MISMATCH:
+            raise HeaderMismatchError(f"blob's dtype or shape differs from {spec.name} {shape}")
+        if status.value != STATUS_OK:
+            raise CorruptStreamError(f"enec: corrupt blob: {_STATUS_TEXT.get(status.value, status.value)}")
+    return out[:numel], report
 
 
 def parse_header(buf: np.ndarray, cores: int = DEFAULT_CORES, check_index: bool = True):
@@ -285,7 +319,16 @@ def parse_header(buf: np.ndarray, cores: int = DEFAULT_CORES, check_index: bool 
 
 def _decode(blob, cores: int, timing: list | None = None):
     buf = np.ascontiguousarray(np.frombuffer(memoryview(blob).cast("B"), dtype=np.uint8))
-    t, shape, spec, ck_kind, ck = parse_header(buf, cores)
+    t, shape, spec, ck_kind, ck = parse_header(buf, cores, check_index=False)
+    if ck_kind != fmt.CHECKSUM_XXH64:
+        # the binding's path: the kernel validates the blob (header and outlier index) itself
+        words, report = decompress_op(buf, shape, spec, cores)
+        if timing is not None:
+            timing.extend(report["kernels"])
+        return words, shape, spec
+    # checksummed: the binding decodes these on the host; here the kernel runs on the host-validated
+    # blob (EnecCheckOutlierIndex) and the checksum is verified after
+    parse_header(buf, cores, check_index=True)
     out = np.zeros(max(t.numel, 1), dtype=np.uint32 if spec is fmt.FP32 else np.uint16)
     if t.numel:
         err = ctypes.create_string_buffer(1024)
@@ -295,10 +338,9 @@ def _decode(blob, cores: int, timing: list | None = None):
         if timing is not None:
             timing.append(last_report("enec_decompress"))
     words = out[:t.numel]
-    if ck_kind == fmt.CHECKSUM_XXH64:
-        from .cpu import checksum_of
-        if checksum_of(words) != ck:
-            raise ChecksumMismatchError("decompressed data does not match the blob's XXH64 checksum: the blob is corrupt")
+    from .cpu import checksum_of
+    if checksum_of(words) != ck:
+        raise ChecksumMismatchError("decompressed data does not match the blob's XXH64 checksum: the blob is corrupt")
     return words, shape, spec
 
 

@@ -14,7 +14,7 @@
 extern "C" void enec_compress(GM_ADDR x, GM_ADDR blob, GM_ADDR counts, GM_ADDR staging, GM_ADDR workspace,
                               GM_ADDR tiling);
 extern "C" void enec_finish(GM_ADDR staging, GM_ADDR counts, GM_ADDR blob, GM_ADDR workspace, GM_ADDR tiling);
-extern "C" void enec_decompress(GM_ADDR blob, GM_ADDR y, GM_ADDR workspace, GM_ADDR tiling);
+extern "C" void enec_decompress(GM_ADDR blob, GM_ADDR y, GM_ADDR status, GM_ADDR workspace, GM_ADDR tiling);
 
 namespace {
 // cores that get blocks (block t runs on core t mod coreNum): they share the HBM bandwidth
@@ -167,14 +167,19 @@ struct EmuDev {
         EnecTilingData tt = t;
         Kernel("enec_finish", t, [&]() { enec_finish(staging.p, counts.p, blob.p, nullptr, (GM_ADDR)&tt); });
     }
-    void LaunchDecompress(const EnecTilingData& t, const Buf& blob, Buf& y)
+    void LaunchDecompress(const EnecTilingData& t, const uint64_t* dims, const Buf& blob, Buf& y, Buf& status)
     {
+        // the device copy of the tiling: the struct, then the expected dimensions
+        std::vector<uint64_t> tiling(sizeof(EnecTilingData) / 8 + t.ndim + 1, 0);
+        std::memcpy(tiling.data(), &t, sizeof t);
+        if (t.ndim) std::memcpy(tiling.data() + sizeof(EnecTilingData) / 8, dims, 8 * t.ndim);
+        DeviceOp("tiling to device", 1.0);
         emu::ClearGm();
         emu::RegisterGm(blob.p, blob.bytes, "blob");
         emu::RegisterGm(y.p, y.bytes, "y");
-        EnecTilingData tt = t;
-        tt.totalBytes = blob.bytes;
-        Kernel("enec_decompress", t, [&]() { enec_decompress(blob.p, y.p, nullptr, (GM_ADDR)&tt); });
+        emu::RegisterGm(status.p, status.bytes, "status");
+        emu::RegisterGm(tiling.data(), 8 * tiling.size(), "tiling");
+        Kernel("enec_decompress", t, [&]() { enec_decompress(blob.p, y.p, status.p, nullptr, (GM_ADDR)tiling.data()); });
     }
     [[noreturn]] void Fail(const char* msg) { throw EmuError(msg); }
 
@@ -252,10 +257,12 @@ int enec_emu_compress_op(int mode, const void* x, uint64_t xBytes, uint32_t dtyp
     return Report(dev, report, reportLen);
 }
 
-// torch.ops.enec.decompress on an NPU tensor (op_host/enec_orchestrate.h) on the emulated device.
-// Returns 0; 1 with `err` (corrupt blob or a kernel rule); 2 when the blob is not for the kernel
-// (codecs 2-4 or a checksum: the binding decodes those on the host).
-int enec_emu_decompress_op(const uint8_t* blob, uint64_t size, void* y, uint64_t yBytes, uint32_t cores, char* report,
+// torch.ops.enec.decompress(blob, shape, dtype) on an NPU tensor (op_host/enec_orchestrate.h) on the
+// emulated device: nothing read before the kernel, which validates the blob itself; `check` = 1 reads
+// its status back (one blocking read, what the op does), 0 leaves it to the caller (pipelines).
+// Returns 0 and the kernel status in *status (0 fine, see enec_tiling.h), or 1 with `err`.
+int enec_emu_decompress_op(const uint8_t* blob, uint64_t size, uint32_t dtype, uint32_t ndim, const uint64_t* dims,
+                           void* y, uint64_t yBytes, uint32_t cores, int check, int32_t* status, char* report,
                            int reportLen, char* err, int errLen)
 {
     EmuDev dev;
@@ -263,14 +270,18 @@ int enec_emu_decompress_op(const uint8_t* blob, uint64_t size, void* y, uint64_t
         EmuDev::Buf b = dev.Alloc(std::max<uint64_t>(size, 1), false);
         std::memcpy(b.p, blob, size);
         b.bytes = size;
-        EnecDecodePlan p = EnecPlanDecompress(dev, b, size, cores);
-        if (p.otherCodec) return 2;
-        const uint64_t need = p.t.numel * (p.t.dtype == 2 ? 4 : 2);
-        if (need > yBytes) throw EmuError("output buffer too small");
-        EmuDev::Buf yb = dev.Alloc(std::max<uint64_t>(need, 1), false);
-        yb.bytes = need;
-        EnecDecompressOnDevice(dev, p, b, yb);
-        std::memcpy(y, yb.p, need);
+        EmuDev::Buf yb = dev.Alloc(std::max<uint64_t>(yBytes, 1), false);
+        yb.bytes = yBytes;
+        EmuDev::Buf st = dev.Alloc(4ull * cores * ENEC_STATUS_SLOT_INTS, false);
+        EnecDecompressChecked(dev, b, size, dtype, ndim, dims, cores, yb, st);
+        if (check) {
+            *status = EnecStatusOnHost(dev, st, cores);
+        } else {
+            *status = 0;
+            for (uint32_t c = 0; c < cores && !*status; ++c)
+                std::memcpy(status, st.p + 4ull * c * ENEC_STATUS_SLOT_INTS, 4);
+        }
+        std::memcpy(y, yb.p, yBytes);
     } catch (const std::exception& e) {
         return Finish(e.what(), err, errLen);
     }
@@ -278,17 +289,25 @@ int enec_emu_decompress_op(const uint8_t* blob, uint64_t size, void* y, uint64_t
     return Report(dev, report, reportLen);
 }
 
+// The decompress kernel on a blob the host validated (EnecParseHeader + EnecCheckOutlierIndex):
+// b, n, m and the offsets come from the tiling (checkHeader 0). Used for checksummed blobs, which
+// the NPU binding decodes on the host, so that the kernel is still exercised on them here.
 int enec_emu_decompress(const uint8_t* blob, uint64_t totalBytes, void* y, uint64_t yBytes,
                         const EnecTilingData* tiling, char* err, int errLen)
 {
     emu::ClearGm();
+    std::vector<int32_t> status(static_cast<size_t>(tiling->coreNum) * ENEC_STATUS_SLOT_INTS, -1);
     emu::RegisterGm(blob, totalBytes, "blob");
     emu::RegisterGm(y, yBytes, "y");
+    emu::RegisterGm(status.data(), 4 * status.size(), "status");
     EnecTilingData t = *tiling;
     t.totalBytes = totalBytes;
+    t.checkHeader = 0;
     std::string e = emu::Launch(static_cast<int>(t.coreNum), [&]() {
-        enec_decompress((GM_ADDR)blob, (GM_ADDR)y, nullptr, (GM_ADDR)&t);
+        enec_decompress((GM_ADDR)blob, (GM_ADDR)y, (GM_ADDR)status.data(), nullptr, (GM_ADDR)&t);
     }, Active(t));
+    for (size_t c = 0; e.empty() && c < tiling->coreNum; ++c)
+        if (status[c * ENEC_STATUS_SLOT_INTS] != 0) e = EnecStatusMessage(status[c * ENEC_STATUS_SLOT_INTS]);
     return Finish(e, err, errLen);
 }
 
@@ -311,6 +330,8 @@ void enec_emu_last_report(double* out)
     for (int p = 0; p < emu::NPIPE; ++p) out[2 + p] = r.busy[p];
     out[6] = r.critical; out[7] = r.gmBytes; out[8] = r.cores; out[9] = r.activeCores;
 }
+
+uint64_t enec_emu_tiling_bytes() { return sizeof(EnecTilingData); }
 
 int enec_emu_model_set(const char* name, double v) { return emu::model::SetByName(name, v) ? 0 : 1; }
 
