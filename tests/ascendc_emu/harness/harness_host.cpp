@@ -18,7 +18,7 @@
 extern "C" void enec_compress(uint8_t* x, uint8_t* blob, uint8_t* counts, uint8_t* staging, uint8_t* workspace,
                               uint8_t* tiling);
 extern "C" void enec_finish(uint8_t* staging, uint8_t* counts, uint8_t* blob, uint8_t* workspace, uint8_t* tiling);
-extern "C" void enec_decompress(uint8_t* blob, uint8_t* y, uint8_t* workspace, uint8_t* tiling);
+extern "C" void enec_decompress(uint8_t* blob, uint8_t* y, uint8_t* status, uint8_t* workspace, uint8_t* tiling);
 
 static std::vector<uint8_t> ReadFile(const char* p)
 {
@@ -74,19 +74,31 @@ int main(int argc, char** argv)
         uint32_t cores = std::atoi(argv[2]);
         std::vector<uint8_t> blob = ReadFile(argv[3]);
         const uint8_t* h = blob.data();
-        uint32_t dtype = h[6], ndim = h[7], b = h[8], n = h[9], m = h[10];
+        // as the binding does: the caller's dtype and shape (here taken from the header, as a caller
+        // that knows them), b, n, m unknown to the host; the kernel validates the blob on the device
+        uint32_t dtype = h[6], ndim = h[7];
         uint64_t numel;
         std::memcpy(&numel, h + 24, 8);
+        std::vector<uint64_t> tiling(sizeof(EnecTilingData) / 8 + ndim + 1, 0);
         EnecTilingData t;
-        if (EnecComputeTiling(dtype, numel, ndim, b, n, m, cores, &t)) return Die("bad tiling");
+        if (EnecComputeTiling(dtype, numel, ndim, 0, 1, 0, cores, &t)) return Die("bad tiling");
+        t.checkHeader = 1;
+        t.ndim = ndim;
+        t.totalBytes = blob.size();
+        std::memcpy(tiling.data(), &t, sizeof t);
+        std::memcpy(tiling.data() + sizeof(EnecTilingData) / 8, h + ENEC_HEADER_FIXED_BYTES, 8 * ndim);
         std::vector<uint8_t> y(numel * (dtype == 2 ? 4 : 2) + 32);
+        std::vector<int32_t> status(cores * ENEC_STATUS_SLOT_INTS, -1);
         hz::ClearGm();
         hz::RegisterGm(blob.data(), blob.size(), "blob");
         hz::RegisterGm(y.data(), y.size() - 32, "y");
-        hz::RegisterGm(&t, sizeof t, "tiling");
-        t.totalBytes = blob.size();
-        std::string e = HZ_RUN(enec_decompress, (int)cores, blob.data(), y.data(), (uint8_t*)nullptr, (uint8_t*)&t);
+        hz::RegisterGm(status.data(), 4 * status.size(), "status");
+        hz::RegisterGm(tiling.data(), 8 * tiling.size(), "tiling");
+        std::string e = HZ_RUN(enec_decompress, (int)cores, blob.data(), y.data(), (uint8_t*)status.data(),
+                               (uint8_t*)nullptr, (uint8_t*)tiling.data());
         if (!e.empty()) return Die("enec_decompress: " + e);
+        for (uint32_t c = 0; c < cores; ++c)
+            if (status[c * ENEC_STATUS_SLOT_INTS] != 0) return Die("enec_decompress: status " + std::to_string(status[c * ENEC_STATUS_SLOT_INTS]));
         WriteFile(argv[4], y.data(), y.size() - 32);
         return 0;
     }
