@@ -147,6 +147,8 @@ def lib():
             L.enec_emu_decompress_op.argtypes = [P, U64, ctypes.c_uint32, ctypes.c_uint32, P, P, U64, ctypes.c_uint32,
                                                  I32, P, ctypes.c_char_p, I32, ctypes.c_char_p, I32]
             L.enec_emu_model_set.argtypes = [ctypes.c_char_p, ctypes.c_double]
+            L.enec_emu_profile.argtypes = [I32]
+            L.enec_emu_profile_dump.argtypes = [ctypes.c_char_p, I32]
             L.enec_emu_model_json.argtypes = [ctypes.c_char_p, I32]
             _lib = L
     return _lib
@@ -190,6 +192,23 @@ def last_report(kernel: str) -> dict:
     return {"kernel": kernel, "us": float(a[0]), "core_cycles": float(a[1]),
             "busy_cycles": dict(zip(PIPES, (float(v) for v in a[2:6]))), "critical_pipe": PIPES[int(a[6])],
             "gm_bytes": float(a[7]), "cores": int(a[8]), "active_cores": int(a[9])}
+
+
+def profile(on: bool) -> None:
+    """Start (clearing) or stop the per-call-site profile of busy cycles."""
+    lib().enec_emu_profile(int(on))
+
+
+def profile_lines(top: int = 30) -> list[tuple[int, int, str]]:
+    """(cycles, count, "pipe instruction @ file:line"), most cycles first."""
+    n = lib().enec_emu_profile_dump(None, 0)
+    buf = ctypes.create_string_buffer(n + 1)
+    lib().enec_emu_profile_dump(buf, n + 1)
+    rows = []
+    for line in buf.value.decode().splitlines()[:top]:
+        c, k, site = line.split("\t", 2)
+        rows.append((int(c), int(k), site))
+    return rows
 
 
 def model_constants() -> dict:

@@ -1,6 +1,7 @@
 // C entry points that run the enec kernels (op_kernel/*.cpp, compiled against the emulation
 // header in tests/ascendc_emu/include) on all cores, for python/enec/emulated.py (ctypes).
 // Every buffer handed to a kernel is registered as GM, so any access outside them fails.
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -332,6 +333,27 @@ void enec_emu_last_report(double* out)
 }
 
 uint64_t enec_emu_tiling_bytes() { return sizeof(EnecTilingData); }
+
+// Profile of busy cycles per (pipe, instruction, call site): on = 1 clears and starts, 0 stops.
+void enec_emu_profile(int on)
+{
+    emu::Profiling() = on != 0;
+    if (on) emu::Profile().clear();
+}
+
+// "cycles\tcount\tsite" lines, most cycles first; returns the length needed.
+int enec_emu_profile_dump(char* out, int len)
+{
+    std::vector<std::pair<std::string, emu::ProfileEntry>> v(emu::Profile().begin(), emu::Profile().end());
+    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second.cycles > b.second.cycles; });
+    std::string s;
+    for (auto& kv : v) s += std::to_string(static_cast<long long>(kv.second.cycles)) + "\t" + std::to_string(kv.second.count) + "\t" + kv.first + "\n";
+    if (out && len > 0) {
+        std::strncpy(out, s.c_str(), len - 1);
+        out[len - 1] = 0;
+    }
+    return static_cast<int>(s.size());
+}
 
 int enec_emu_model_set(const char* name, double v) { return emu::model::SetByName(name, v) ? 0 : 1; }
 

@@ -223,6 +223,11 @@ inline std::string RangeStr(const void* p, uint64_t bytes)
     return b;
 }
 
+// Optional profile: busy cycles per (pipe, instruction, call site), all cores of all launches.
+struct ProfileEntry { double cycles = 0; uint64_t count = 0; };
+inline bool& Profiling() { static bool on = false; return on; }
+inline std::unordered_map<std::string, ProfileEntry>& Profile() { static std::unordered_map<std::string, ProfileEntry> p; return p; }
+
 // Issue one instruction to pipe p costing `cycles`: checks every access against the accesses of
 // the other pipes not ordered before it (a hazard fails the run, naming both instructions), lets
 // accesses that involve the scalar unit wait as the compiler's auto-sync would, and advances the
@@ -284,6 +289,11 @@ inline void Issue(Pipe p, const char* what, Loc loc, std::initializer_list<Acces
         c.tS += model::Get().scalarIssueCycles;
     }
     c.busy[p] += cycles;
+    if (Profiling()) {
+        ProfileEntry& e = Profile()[std::string(PipeName(p)) + " " + what + " @ " + LocStr(loc)];
+        e.cycles += cycles;
+        e.count++;
+    }
     const Stamp st{id, clk, end};
     for (const Access& a : acc)
         if (!a.write) shadows(a, [&](Shadow& sh, const void*) { sh.r[p] = st; });
