@@ -15,9 +15,12 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
+#include <dlfcn.h>
+
 #include <cstring>
 #include <vector>
 
+#include "torch_npu/csrc/core/npu/NPUFunctions.h"
 #include "torch_npu/csrc/core/npu/NPUStream.h"
 #include "torch_npu/csrc/framework/OpCommand.h"
 
@@ -56,11 +59,24 @@ at::ScalarType DtypeOfCode(uint32_t c)
     return c == 0 ? at::kBFloat16 : c == 1 ? at::kHalf : at::kFloat;
 }
 
+// Vector cores of the device (910B1/B2: 48, 910B3/B4: 40; a launch wider than that runs a second
+// wave), from the runtime's aclGetDeviceCapability(ACL_DEVICE_INFO_VECTOR_CORE_NUM), looked up at
+// run time because the acl headers torch_npu ships predate it. ENEC_NPU_BLOCKS overrides. Blobs do
+// not depend on it (block t runs on core t mod cores).
 uint32_t Blocks()
 {
     const char* e = std::getenv("ENEC_NPU_BLOCKS");
     const int v = e ? std::atoi(e) : 0;
-    return v > 0 ? static_cast<uint32_t>(v) : kDefaultBlocks;
+    if (v > 0) return static_cast<uint32_t>(v);
+    static const uint32_t cores = [] {
+        using Capability = int (*)(uint32_t, int, int64_t*);
+        constexpr int kVectorCoreNum = 1;            // ACL_DEVICE_INFO_VECTOR_CORE_NUM (acl_base.h, CANN 8.x)
+        auto fn = reinterpret_cast<Capability>(dlsym(RTLD_DEFAULT, "aclGetDeviceCapability"));
+        int64_t n = 0;
+        const uint32_t dev = static_cast<uint32_t>(c10_npu::current_device());
+        return fn && fn(dev, kVectorCoreNum, &n) == 0 && n > 0 ? static_cast<uint32_t>(n) : kDefaultBlocks;
+    }();
+    return cores;
 }
 
 // Exponent histogram on the device without a host read inside (at::bincount on the NPU reads min
