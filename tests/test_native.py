@@ -256,7 +256,7 @@ def test_native_parameter_choice_equals_params_py(spec):
     assert params == choose_params(hist, spec)
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
 def test_large_output_paths(dtype):
     """Outputs of 4 Mi elements or more take other paths: non-temporal stores, a 2 MB aligned
     buffer, each encoding thread first touching its own share of the blob, decoding threads
