@@ -11,8 +11,12 @@
 // Bit streams are LSB-first: bit i of a stream is bit (i % 8) of byte i / 8.
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <vector>
+#if defined(__x86_64__) || defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace {
 
@@ -87,7 +91,7 @@ constexpr uint64_t RANS_L = 1ull << 16;
 
 extern "C" {
 
-int codecs_abi_version() { return 2; }   // 2: sparse pattern kernels
+int codecs_abi_version() { return 3; }   // 2: sparse pattern kernels, 3: sparse_scan
 
 void codecs_hist8(const uint8_t* x, int64_t n, int64_t* hist) {
     int64_t h[4][256];
@@ -339,11 +343,129 @@ inline int check_tail(const uint8_t* pat, int64_t len, int64_t nbits) {
 
 constexpr int SP_BITMAP = 1, SP_BITMAP2 = 2, SP_RLE = 3, SP_CSR = 4;
 
+// Bit i = (w[i] != 0), for n <= 64 words.
+template <class T>
+inline uint64_t nonzero_mask(const T* w, int n) {
+    uint64_t mask = 0;
+    for (int i = 0; i < n; ++i) mask |= (uint64_t)(w[i] != 0) << i;
+    return mask;
+}
+
+// The same for 64 words, 16 bytes at a time with SSE2 (every x86-64 CPU has it).
+template <class T>
+inline uint64_t nonzero_mask64(const T* w) {
+#if defined(__x86_64__) || defined(__SSE2__)
+    const __m128i zero = _mm_setzero_si128();
+    uint64_t zeros = 0;
+    constexpr int per = 16 / sizeof(T);
+    for (int i = 0; i < 64; i += per) {
+        const __m128i v = _mm_loadu_si128((const __m128i*)(w + i));
+        uint64_t bits;
+        if (sizeof(T) == 1) bits = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero));
+        else if (sizeof(T) == 2) bits = (unsigned)_mm_movemask_epi8(_mm_packs_epi16(_mm_cmpeq_epi16(v, zero), zero));
+        else bits = (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(v, zero)));
+        zeros |= bits << i;
+    }
+    return ~zeros;
+#else
+    return nonzero_mask(w, 64);
+#endif
+}
+
 }  // namespace
 
 extern "C" {
 
 // ------------------------------------------------------------------------------- sparse
+
+// One pass over numel words of wbytes (1, 2 or 4) bytes, for codec 4's "auto" decision (the
+// numbers sparse.candidates computes from the positions, without building them):
+//   values:  the non-zero words, in order (numel words of room)
+//   bitmap:  the bitmap pattern (ceil(numel / 8) bytes, bit i = element i is non-zero)
+//   counts:  [0, 8)  non-empty blocks of 2^p elements, p = 2 .. 9 (bitmap2)
+//            [8, 32) run-length fillers of width w = 1 .. 24: sum over the gaps g (the zeros
+//                    before each non-zero) of g / (2^w - 1)
+// Returns the number of non-zeros.
+int64_t sparse_scan(const void* words, int64_t numel, int wbytes, void* values, uint8_t* bitmap,
+                    int64_t* counts) {
+    int64_t nonempty[8] = {};       // local: counts may alias the outputs as far as the compiler knows
+    // gaps are few (runs of zeros, each followed by a non-zero): small ones binned, large kept
+    constexpr int64_t kSmall = 1 << 12;
+    std::vector<int64_t> small(kSmall, 0), large;
+    int64_t run = 0, nnz = 0, max_small = 0;
+    uint64_t wide = 0;             // OR of the masks of the current 512-element super block
+    auto gap = [&](int64_t g) {
+        if (g < kSmall) { small[g]++; if (g > max_small) max_small = g; } else large.push_back(g);
+    };
+    auto chunk = [&](auto* w, auto* out, int64_t base) {
+        const int vc = (int)std::min<int64_t>(64, numel - base);
+        const uint64_t mask = vc == 64 ? nonzero_mask64(w + base) : nonzero_mask(w + base, vc);
+        // compaction: runs of 8 non-zeros (most of them, in a mostly dense tensor) are copied whole
+        int64_t k = nnz;
+        if (mask == ~0ull) {
+            std::memcpy(out + k, w + base, 64 * sizeof(*w));
+            k += 64;
+        } else for (int j = 0; j < vc; j += 8) {
+            const unsigned byte = (unsigned)(mask >> j) & 0xFF;
+            if (byte == 0xFF) {
+                std::memcpy(out + k, w + base + j, 8 * sizeof(*w));
+                k += 8;
+            } else {
+                for (unsigned b = byte; b; b &= b - 1) out[k++] = w[base + j + __builtin_ctz(b)];
+            }
+        }
+        nnz = k;
+        std::memcpy(bitmap + base / 8, &mask, (vc + 7) / 8);
+        // bitmap2, blocks of 4 .. 64 inside the 64 elements: fold each block onto its first bit
+        if (mask == ~0ull) {
+            for (int p = 2; p <= 6; ++p) nonempty[p - 2] += 64 >> p;
+        } else {
+            uint64_t f = mask | mask >> 1;
+            f |= f >> 2;  nonempty[0] += __builtin_popcountll(f & 0x1111111111111111ull);
+            f |= f >> 4;  nonempty[1] += __builtin_popcountll(f & 0x0101010101010101ull);
+            f |= f >> 8;  nonempty[2] += __builtin_popcountll(f & 0x0001000100010001ull);
+            f |= f >> 16; nonempty[3] += __builtin_popcountll(f & 0x0000000100000001ull);
+            f |= f >> 32; nonempty[4] += f & 1;
+        }
+        // blocks of 128 .. 512: 2, 4, 8 consecutive 64-element chunks
+        const int64_t c = base >> 6;
+        wide |= (uint64_t)(mask != 0) << (c & 7);
+        if ((c & 7) == 7 || base + vc == numel) {
+            nonempty[5] += __builtin_popcountll((wide | wide >> 1) & 0x55);
+            nonempty[6] += __builtin_popcountll((wide | wide >> 1 | wide >> 2 | wide >> 3) & 0x11);
+            nonempty[7] += wide != 0;
+            wide = 0;
+        }
+        // the zeros before each non-zero: one step per run of zeros
+        int pos = 0;
+        while (pos < vc) {
+            const uint64_t rest = mask >> pos;
+            if (!rest) { run += vc - pos; break; }
+            const int z = __builtin_ctzll(rest);
+            run += z;
+            if (run) gap(run);
+            run = 0;
+            pos += z;
+            const uint64_t ones = ~(mask >> pos);     // the non-zeros starting at pos
+            pos += ones ? __builtin_ctzll(ones) : 64 - pos;
+        }
+    };
+    auto all = [&](auto* w, auto* out) {
+        for (int64_t base = 0; base < numel; base += 64) chunk(w, out, base);
+    };
+    if (wbytes == 1) all((const uint8_t*)words, (uint8_t*)values);
+    else if (wbytes == 2) all((const uint16_t*)words, (uint16_t*)values);
+    else all((const uint32_t*)words, (uint32_t*)values);
+    for (int w = 1; w <= 24; ++w) {
+        const int64_t m = (1ll << w) - 1;
+        int64_t fill = 0;
+        for (int64_t g = m; g <= max_small; ++g) fill += small[g] * (g / m);
+        for (int64_t g : large) fill += g / m;
+        counts[8 + w - 1] = fill;
+    }
+    for (int k = 0; k < 8; ++k) counts[k] = nonempty[k];
+    return nnz;
+}
 
 // Encodes the sorted non-zero positions pos[0..nnz) of a tensor of numel elements (cols = its
 // row length, for CSR) as pattern format fmt with parameter param (docs/FORMAT.md §7.4).
