@@ -169,3 +169,68 @@ def test_cli_every_codec_in_one_file(tmp_path):
     assert codec_of == {"fp8": "qlc", "int8": "apack", "pruned": "sparse", "bf16": "enec", "ids": "raw"}
     assert _cli("decompress", out, back).returncode == 0
     assert back.read_bytes() == src.read_bytes()
+
+
+# --------------------------------------------------------------------------- what a new user meets
+
+def _plain_file(tmp_path, name="plain.safetensors"):
+    p = tmp_path / name
+    g = torch.Generator().manual_seed(5)
+    st_save({"w": (torch.randn(400, 300, generator=g) * 0.02).bfloat16(), "ids": torch.arange(12)}, str(p))
+    return p
+
+
+def test_cli_version_and_help_texts():
+    from enec import __version__
+    r = _cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"enec {__version__}"
+    for cmd in ("compress", "decompress"):
+        h = _cli(cmd, "--help").stdout
+        opts = h[h.index("positional arguments"):]
+        for arg in ("input", "output", "--force"):
+            line = next(l for l in opts.splitlines() if l.strip().startswith(arg))
+            assert len(line.split()) > 1, (cmd, arg, line)        # a help text follows the name
+        assert "overwrite an existing output" in h
+    assert "enec compress" in _cli("inspect", "--help").stdout
+
+
+def test_cli_decompress_refuses_a_plain_file(tmp_path):
+    plain = _plain_file(tmp_path)
+    r = _cli("decompress", plain, tmp_path / "out.safetensors")
+    assert r.returncode == 1 and "not an enec-compressed checkpoint" in r.stderr and "Traceback" not in r.stderr
+    assert sorted(os.listdir(tmp_path)) == ["plain.safetensors"]
+
+
+def test_cli_compress_in_place_reports_the_real_ratio(tmp_path):
+    f = _plain_file(tmp_path)
+    before = os.path.getsize(f)
+    r = _cli("compress", f, f, "--force")
+    assert r.returncode == 0, r.stderr
+    ratio = before / os.path.getsize(f)
+    assert ratio > 1.2 and f"ratio {ratio:.4f}" in r.stdout, r.stdout
+    assert checkpoint.is_enec_file(f)
+
+
+def test_cli_missing_output_folder_is_named(tmp_path):
+    plain = _plain_file(tmp_path)
+    for cmd, src in (("compress", plain), ("decompress", tmp_path / "c.safetensors")):
+        if cmd == "decompress":
+            assert _cli("compress", plain, src).returncode == 0
+        r = _cli(cmd, src, tmp_path / "nowhere" / "o.safetensors")
+        assert r.returncode == 1 and f"the output folder {tmp_path / 'nowhere'} does not exist" in r.stderr
+        assert ".tmp" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_exists_messages_speak_cli_and_api(tmp_path):
+    plain = _plain_file(tmp_path)
+    out = tmp_path / "c.safetensors"
+    assert _cli("compress", plain, out).returncode == 0
+    for r in (_cli("compress", plain, out), _cli("decompress", out, plain)):
+        assert r.returncode == 1 and "exists (use --force to overwrite)" in r.stderr and "force=True" not in r.stderr
+    for call in (lambda: checkpoint.compress_file(plain, out), lambda: checkpoint.decompress_file(out, plain),
+                 lambda: checkpoint.save_file({"w": torch.zeros(3)}, out)):
+        try:
+            call()
+            raise AssertionError("an existing output was replaced")
+        except FileExistsError as e:
+            assert "pass force=True" in str(e) and "--force" not in str(e)
