@@ -264,3 +264,22 @@ def test_scan_long_gaps():
     for w in sparse.RLE_WIDTHS:
         assert sc.fillers[w] == int(np.sum(gaps // ((1 << w) - 1)))
     assert sc.nonempty[9] == len(np.unique(pos >> 9))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_scan_threads_agree(threads):
+    """Above 1 Mi elements per thread the scan splits into ranges of whole 512-element blocks:
+    runs of zeros across range boundaries and every word size give the numpy scan's numbers."""
+    old = torch.get_num_threads()
+    rng = np.random.default_rng(threads)
+    n = (3 << 20) + 777
+    try:
+        torch.set_num_threads(threads)
+        for dens, dtype in ((0.97, np.uint16), (0.5, np.uint8), (0.0005, np.uint32)):
+            words = (rng.integers(1, 200, n) * (rng.random(n) < dens)).astype(dtype)
+            words[1_000_000:2_500_000] = 0
+            a, b = REF.scan(words), NAT.scan(words)
+            assert a.nnz == b.nnz and np.array_equal(a.values, b.values) and np.array_equal(a.bitmap, b.bitmap)
+            assert a.nonempty == b.nonempty and a.fillers == b.fillers, (dens, threads)
+    finally:
+        torch.set_num_threads(old)

@@ -141,9 +141,11 @@ def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: st
     """Compress a flat array of bit patterns (uint8/uint16/uint32) into one blob (which may be
     written in `out`, a uint8 array; otherwise the caller copies it there).
 
-    "auto" with zeros: the dense blob is encoded once, with the tensor's shape; the sparse blob
-    is built only when a lower bound of its size (pattern_lower_bound + _values_lower_bound,
-    from counts alone) is below the dense blob's size, and kept only when it is smaller."""
+    "auto" with zeros: the dense blob is encoded at most once, with the tensor's shape; the
+    sparse blob is built only when a lower bound of its size (pattern_lower_bound +
+    _values_lower_bound, from counts alone) is below the dense blob's size, and kept only when it
+    is smaller. With the native ENEC library the dense size comes from a read-only pass, and the
+    dense blob is encoded only when it wins."""
     check_codec(codec, spec)
     dense = dense_codec(spec)
 
@@ -161,16 +163,25 @@ def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: st
     elif words.size:
         hist = kernels(enec_impl)[0].histogram(words)
     zeros = _zeros(words, hist) if words.size else None
-    blob = _dense(words, spec, shape, dense, enec_impl, params, out)
     if zeros is None:
-        return blob
+        return _dense(words, spec, shape, dense, enec_impl, params, out)
+    # the dense blob's exact size: the native ENEC library finds it without encoding (so the
+    # dense blob is not built at all when the sparse one wins); otherwise it is built here
+    blob = None
+    if dense == "enec" and hasattr(enec_impl, "encoded_size"):
+        dense_size = enec_impl.encoded_size(words, spec, shape, params)
+    else:
+        blob = _dense(words, spec, shape, dense, enec_impl, params, out)
+        dense_size = blob.size
     hb = fmt.header_bytes(len(shape))
     bound = (_bits.round_up(hb + sparse.pattern_lower_bound(words.size, shape, words.size - zeros))
              + _values_lower_bound(words, spec, dense, hist, zeros, enec_impl))
-    if bound >= blob.size:
-        return blob
-    alt = sparse.encode_patterned(words, spec, shape, dense_encode, blob.size, sparse_kernels(enec_impl))
-    return blob if alt is None else alt
+    alt = None
+    if bound < dense_size:
+        alt = sparse.encode_patterned(words, spec, shape, dense_encode, dense_size, sparse_kernels(enec_impl))
+    if alt is not None:
+        return alt
+    return blob if blob is not None else _dense(words, spec, shape, dense, enec_impl, params, out)
 
 
 def decode_words(buf: np.ndarray, header, enec_impl) -> np.ndarray:

@@ -56,7 +56,7 @@ def _load():
     lib.sparse_pattern_encode.restype = i64
     lib.sparse_pattern_decode.argtypes = [i32, i32, i64, i64, i64, vp, i64, vp, vp]
     lib.sparse_pattern_decode.restype = i32
-    lib.sparse_scan.argtypes = [vp, i64, i32, vp, vp, vp]
+    lib.sparse_scan.argtypes = [vp, i64, i32, vp, vp, vp, i32]
     lib.sparse_scan.restype = i64
     _lib = lib
     return lib
@@ -207,7 +207,9 @@ class SPARSE:
         values = np.empty_like(words)
         bitmap = np.zeros((words.size + 7) // 8, dtype=np.uint8)
         counts = np.zeros(32, dtype=np.int64)
-        nnz = _load().sparse_scan(_p(words), words.size, words.dtype.itemsize, _p(values), _p(bitmap), _p(counts))
+        import torch                         # the thread count the rest of enec uses
+        nnz = _load().sparse_scan(_p(words), words.size, words.dtype.itemsize, _p(values), _p(bitmap), _p(counts),
+                                  torch.get_num_threads())
         nonempty = {p: int(counts[k]) for k, p in enumerate(sparse.BITMAP2_LOG2)}
         fillers = {w: int(counts[8 + k]) for k, w in enumerate(sparse.RLE_WIDTHS)}
         return sparse.Scan(words, values[:nnz], bitmap, nonempty, fillers)

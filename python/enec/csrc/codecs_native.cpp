@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <algorithm>
 #include <cstring>
+#include <thread>
 #include <vector>
 #if defined(__x86_64__) || defined(__SSE2__)
 #include <emmintrin.h>
@@ -385,77 +386,131 @@ extern "C" {
 //   counts:  [0, 8)  non-empty blocks of 2^p elements, p = 2 .. 9 (bitmap2)
 //            [8, 32) run-length fillers of width w = 1 .. 24: sum over the gaps g (the zeros
 //                    before each non-zero) of g / (2^w - 1)
-// Returns the number of non-zeros.
+// Up to nthreads threads take ranges of whole 512-element blocks: a first parallel pass writes
+// the bitmap and counts each range's non-zeros and gaps, a second one moves each range's
+// non-zeros to their place. Returns the number of non-zeros.
 int64_t sparse_scan(const void* words, int64_t numel, int wbytes, void* values, uint8_t* bitmap,
-                    int64_t* counts) {
-    int64_t nonempty[8] = {};       // local: counts may alias the outputs as far as the compiler knows
-    // gaps are few (runs of zeros, each followed by a non-zero): small ones binned, large kept
-    constexpr int64_t kSmall = 1 << 12;
-    std::vector<int64_t> small(kSmall, 0), large;
-    int64_t run = 0, nnz = 0, max_small = 0;
-    uint64_t wide = 0;             // OR of the masks of the current 512-element super block
-    auto gap = [&](int64_t g) {
-        if (g < kSmall) { small[g]++; if (g > max_small) max_small = g; } else large.push_back(g);
+                    int64_t* counts, int nthreads) {
+    constexpr int64_t kSuper = 512, kSmall = 1 << 12;
+    const int64_t supers = (numel + kSuper - 1) / kSuper;
+    const int T = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, numel >> 20));
+    struct Range {
+        int64_t lo = 0, hi = 0, nnz = 0, lead = 0, trail = 0, max_small = 0;
+        bool any = false;
+        int64_t nonempty[8] = {};
+        std::vector<int64_t> small, large;   // gaps inside the range (after its first non-zero)
     };
-    auto chunk = [&](auto* w, auto* out, int64_t base) {
-        const int vc = (int)std::min<int64_t>(64, numel - base);
-        const uint64_t mask = vc == 64 ? nonzero_mask64(w + base) : nonzero_mask(w + base, vc);
-        // compaction: runs of 8 non-zeros (most of them, in a mostly dense tensor) are copied whole
-        int64_t k = nnz;
-        if (mask == ~0ull) {
-            std::memcpy(out + k, w + base, 64 * sizeof(*w));
-            k += 64;
-        } else for (int j = 0; j < vc; j += 8) {
-            const unsigned byte = (unsigned)(mask >> j) & 0xFF;
-            if (byte == 0xFF) {
-                std::memcpy(out + k, w + base + j, 8 * sizeof(*w));
-                k += 8;
+    std::vector<Range> R(T);
+    for (int t = 0; t < T; ++t) {
+        R[t].lo = std::min(numel, supers * t / T * kSuper);
+        R[t].hi = std::min(numel, supers * (t + 1) / T * kSuper);
+    }
+    // pass 1: bitmap, block counts, gaps, non-zero count of range r
+    auto pass1 = [&](auto* w, Range& r) {
+        r.small.assign(kSmall, 0);
+        int64_t run = 0;
+        uint64_t wide = 0;             // which 64-element chunks of the current 512 block are non-empty
+        for (int64_t base = r.lo; base < r.hi; base += 64) {
+            const int vc = (int)std::min<int64_t>(64, r.hi - base);
+            const uint64_t mask = vc == 64 ? nonzero_mask64(w + base) : nonzero_mask(w + base, vc);
+            std::memcpy(bitmap + base / 8, &mask, (vc + 7) / 8);
+            r.nnz += __builtin_popcountll(mask);
+            // bitmap2, blocks of 4 .. 64 inside the 64 elements: fold each block onto its first bit
+            if (mask == ~0ull) {
+                for (int p = 2; p <= 6; ++p) r.nonempty[p - 2] += 64 >> p;
             } else {
-                for (unsigned b = byte; b; b &= b - 1) out[k++] = w[base + j + __builtin_ctz(b)];
+                uint64_t f = mask | mask >> 1;
+                f |= f >> 2;  r.nonempty[0] += __builtin_popcountll(f & 0x1111111111111111ull);
+                f |= f >> 4;  r.nonempty[1] += __builtin_popcountll(f & 0x0101010101010101ull);
+                f |= f >> 8;  r.nonempty[2] += __builtin_popcountll(f & 0x0001000100010001ull);
+                f |= f >> 16; r.nonempty[3] += __builtin_popcountll(f & 0x0000000100000001ull);
+                f |= f >> 32; r.nonempty[4] += f & 1;
+            }
+            // blocks of 128 .. 512: 2, 4, 8 consecutive 64-element chunks
+            const int64_t c = base >> 6;
+            wide |= (uint64_t)(mask != 0) << (c & 7);
+            if ((c & 7) == 7 || base + vc == r.hi) {
+                r.nonempty[5] += __builtin_popcountll((wide | wide >> 1) & 0x55);
+                r.nonempty[6] += __builtin_popcountll((wide | wide >> 1 | wide >> 2 | wide >> 3) & 0x11);
+                r.nonempty[7] += wide != 0;
+                wide = 0;
+            }
+            if (mask == ~0ull && run == 0) continue;    // no gap ends here
+            // the zeros before each non-zero: one step per run of zeros
+            int pos = 0;
+            while (pos < vc) {
+                const uint64_t rest = mask >> pos;
+                if (!rest) { run += vc - pos; break; }
+                const int z = __builtin_ctzll(rest);
+                run += z;
+                if (!r.any) { r.lead = run; r.any = true; }
+                else if (run < kSmall) { r.small[run]++; r.max_small = std::max(r.max_small, run); }
+                else r.large.push_back(run);
+                run = 0;
+                pos += z;
+                const uint64_t ones = ~(mask >> pos);     // the non-zeros starting at pos
+                pos += ones ? __builtin_ctzll(ones) : 64 - pos;
             }
         }
-        nnz = k;
-        std::memcpy(bitmap + base / 8, &mask, (vc + 7) / 8);
-        // bitmap2, blocks of 4 .. 64 inside the 64 elements: fold each block onto its first bit
-        if (mask == ~0ull) {
-            for (int p = 2; p <= 6; ++p) nonempty[p - 2] += 64 >> p;
-        } else {
-            uint64_t f = mask | mask >> 1;
-            f |= f >> 2;  nonempty[0] += __builtin_popcountll(f & 0x1111111111111111ull);
-            f |= f >> 4;  nonempty[1] += __builtin_popcountll(f & 0x0101010101010101ull);
-            f |= f >> 8;  nonempty[2] += __builtin_popcountll(f & 0x0001000100010001ull);
-            f |= f >> 16; nonempty[3] += __builtin_popcountll(f & 0x0000000100000001ull);
-            f |= f >> 32; nonempty[4] += f & 1;
-        }
-        // blocks of 128 .. 512: 2, 4, 8 consecutive 64-element chunks
-        const int64_t c = base >> 6;
-        wide |= (uint64_t)(mask != 0) << (c & 7);
-        if ((c & 7) == 7 || base + vc == numel) {
-            nonempty[5] += __builtin_popcountll((wide | wide >> 1) & 0x55);
-            nonempty[6] += __builtin_popcountll((wide | wide >> 1 | wide >> 2 | wide >> 3) & 0x11);
-            nonempty[7] += wide != 0;
-            wide = 0;
-        }
-        // the zeros before each non-zero: one step per run of zeros
-        int pos = 0;
-        while (pos < vc) {
-            const uint64_t rest = mask >> pos;
-            if (!rest) { run += vc - pos; break; }
-            const int z = __builtin_ctzll(rest);
-            run += z;
-            if (run) gap(run);
-            run = 0;
-            pos += z;
-            const uint64_t ones = ~(mask >> pos);     // the non-zeros starting at pos
-            pos += ones ? __builtin_ctzll(ones) : 64 - pos;
+        if (r.any) r.trail = run; else r.lead = run;
+    };
+    // pass 2: the non-zeros of range r to values[at ...], by the bitmap of pass 1
+    auto pass2 = [&](auto* w, auto* out, const Range& r, int64_t at) {
+        for (int64_t base = r.lo; base < r.hi; base += 64) {
+            const int vc = (int)std::min<int64_t>(64, r.hi - base);
+            uint64_t mask = 0;
+            std::memcpy(&mask, bitmap + base / 8, (vc + 7) / 8);
+            if (mask == ~0ull) {
+                std::memcpy(out + at, w + base, 64 * sizeof(*w));
+                at += 64;
+                continue;
+            }
+            // runs of 8 non-zeros (most of them, in a mostly dense tensor) are copied whole
+            for (int j = 0; j < vc; j += 8) {
+                const unsigned byte = (unsigned)(mask >> j) & 0xFF;
+                if (byte == 0xFF) {
+                    std::memcpy(out + at, w + base + j, 8 * sizeof(*w));
+                    at += 8;
+                } else {
+                    for (unsigned b = byte; b; b &= b - 1) out[at++] = w[base + j + __builtin_ctz(b)];
+                }
+            }
         }
     };
-    auto all = [&](auto* w, auto* out) {
-        for (int64_t base = 0; base < numel; base += 64) chunk(w, out, base);
+    auto run_all = [&](auto* w, auto* out) {
+        auto parallel = [&](auto fn) {
+            std::vector<std::thread> th;
+            for (int t = 1; t < T; ++t) th.emplace_back(fn, t);
+            fn(0);
+            for (auto& x : th) x.join();
+        };
+        parallel([&](int t) { pass1(w, R[t]); });
+        std::vector<int64_t> at(T + 1, 0);
+        for (int t = 0; t < T; ++t) at[t + 1] = at[t] + R[t].nnz;
+        parallel([&](int t) { pass2(w, out, R[t], at[t]); });
+        return at[T];
     };
-    if (wbytes == 1) all((const uint8_t*)words, (uint8_t*)values);
-    else if (wbytes == 2) all((const uint16_t*)words, (uint16_t*)values);
-    else all((const uint32_t*)words, (uint32_t*)values);
+    int64_t nnz;
+    if (wbytes == 1) nnz = run_all((const uint8_t*)words, (uint8_t*)values);
+    else if (wbytes == 2) nnz = run_all((const uint16_t*)words, (uint16_t*)values);
+    else nnz = run_all((const uint32_t*)words, (uint32_t*)values);
+    // merge: a range's leading zeros continue the previous ranges' trailing ones
+    std::vector<int64_t> small(kSmall, 0), large;
+    int64_t max_small = 0, carry = 0;
+    int64_t nonempty[8] = {};
+    auto gap = [&](int64_t g) {
+        if (g < kSmall) { small[g]++; max_small = std::max(max_small, g); } else large.push_back(g);
+    };
+    for (auto& r : R) {
+        for (int k = 0; k < 8; ++k) nonempty[k] += r.nonempty[k];
+        if (r.small.empty()) continue;                 // an empty range (numel == 0)
+        for (int64_t g = 0; g <= r.max_small; ++g) small[g] += r.small[g];
+        max_small = std::max(max_small, r.max_small);
+        large.insert(large.end(), r.large.begin(), r.large.end());
+        if (r.any) { gap(carry + r.lead); carry = r.trail; }
+        else carry += r.lead;
+    }
+    small[0] = 0;                                        // gaps of 0 zeros add no filler
     for (int w = 1; w <= 24; ++w) {
         const int64_t m = (1ll << w) - 1;
         int64_t fill = 0;

@@ -1539,6 +1539,42 @@ int enec_analyze(const void* words, int64_t numel, int dt, int64_t* hist, int* p
   return 0;
 }
 
+// The outlier section's size enec_encode would write for these parameters, without writing
+// anything: one read-only pass that ORs the codes of every group (codec "auto" compares the
+// exact dense size with the sparse candidate's before encoding either). Returns the bytes, or
+// -2 for invalid parameters.
+int64_t enec_outlier_bytes(const void* words, int64_t numel, int dt, int b, int n, int m, int nthreads) {
+  if (dt < 0 || dt > 2 || n < 1 || n > exp_bits(dt) || m < 0 || m > n || b < 0 || b >= (1 << exp_bits(dt)))
+    return -2;
+  Geometry g(numel);
+  const int h = n - m;
+  if (h == 0 || g.blocks == 0) return 0;
+  std::vector<int64_t> per(g.blocks, 0);
+  auto count = [&](auto* w, int shift, unsigned emask) {
+    const uint16_t nmask = (uint16_t)((1u << n) - 1);
+    parallel_for(g.blocks, useful_threads(nthreads, numel), 4, false, [&](int64_t t, int) {
+      const int64_t lanes = g.lanes(t), real = g.real(t), G = lanes / kGroupLen;
+      const auto* x = w + t * kBlock;
+      uint16_t acc[kGroups] = {};
+      if (real == lanes) {                      // every lane real: a loop the compiler vectorizes
+        for (int k = 0; k < kGroupLen; ++k)
+          for (int64_t j = 0; j < G; ++j)
+            acc[j] |= (uint16_t)((b - (int)((x[k * G + j] >> shift) & emask)) & nmask);
+      } else {                                  // padding lanes have code 0
+        for (int64_t i = 0; i < real; ++i) acc[i % G] |= (uint16_t)((b - (int)((x[i] >> shift) & emask)) & nmask);
+      }
+      int64_t f = 0;
+      for (int64_t j = 0; j < G; ++j) f += (acc[j] >> m) != 0;
+      per[t] = f ? packed_bytes(outlier_slots(f), h) : 0;
+    });
+  };
+  if (dt == FP32) count((const uint32_t*)words, 23, 0xFF);
+  else count((const uint16_t*)words, dt == BF16 ? 7 : 10, (1u << exp_bits(dt)) - 1);
+  int64_t total = 0;
+  for (int64_t v : per) total += v;
+  return total;
+}
+
 // Encode into blob (sized to the format's maximum). Writes the raw, low, flag, index and outlier
 // sections at the given offsets; returns the outlier section's size in bytes (>= 0) or a
 // negative error code.
