@@ -106,6 +106,17 @@ def _zeros(words, hist) -> int | None:
 _RANS_SLACK_BITS = float(np.log2(16 / 15))
 
 
+def _nonzero_params(hist, zeros, spec, enec_impl):
+    """ENEC parameters of the non-zero words, from the exponent histogram of all of them (a zero
+    word is in bin 0): the histogram the values' own analysis would find, without the pass."""
+    h = hist.copy()
+    h[0] -= zeros
+    if hasattr(enec_impl, "choose_params"):
+        return enec_impl.choose_params(h, spec)
+    from ..params import choose_params
+    return choose_params(h, spec)
+
+
 def _values_lower_bound(words, spec, dense, hist, zeros, enec_impl) -> int:
     """Bytes the dense codec needs at least for the non-zero words of `words`; `hist`: their
     exponent histogram (ENEC) or byte histogram (QLC, APack), zeros included.
@@ -119,11 +130,7 @@ def _values_lower_bound(words, spec, dense, hist, zeros, enec_impl) -> int:
     if dense == "enec":
         h = hist.copy()
         h[0] -= zeros
-        if hasattr(enec_impl, "choose_params"):
-            p = enec_impl.choose_params(h, spec)
-        else:
-            from ..params import choose_params
-            p = choose_params(h, spec)
+        p = _nonzero_params(hist, zeros, spec, enec_impl)
         b, n, m = p.b, p.n, p.m
         x = np.arange(h.size)
         outliers = int(h[((b - x) & ((1 << n) - 1)) >= (1 << m)].sum())
@@ -178,7 +185,11 @@ def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: st
              + _values_lower_bound(words, spec, dense, hist, zeros, enec_impl))
     alt = None
     if bound < dense_size:
-        alt = sparse.encode_patterned(words, spec, shape, dense_encode, dense_size, sparse_kernels(enec_impl))
+        nz_params = _nonzero_params(hist, zeros, spec, enec_impl) if dense == "enec" else None
+
+        def values_encode(w, sp, shp):          # the non-zeros: their parameters are known
+            return _dense(w, sp, shp, dense, enec_impl, nz_params), fmt.CODEC_IDS[dense]
+        alt = sparse.encode_patterned(words, spec, shape, values_encode, dense_size, sparse_kernels(enec_impl))
     if alt is not None:
         return alt
     return blob if blob is not None else _dense(words, spec, shape, dense, enec_impl, params, out)
