@@ -253,7 +253,8 @@ def test_sparse_lower_bound_holds(impl, frac, dtype):
     hist = (codecs._enec_params(words, spec, imp)[0] if dense == "enec" else np.bincount(words, minlength=256))
     zeros = int((words == 0).sum())
     nnz = words.size - zeros
-    bound = codecs._values_lower_bound(words, spec, dense, hist, zeros, imp)
+    nz = codecs._nonzero_params(hist, zeros, spec, imp) if dense == "enec" else None
+    bound = codecs._values_lower_bound(words, spec, dense, hist, zeros, nz)
     values = codecs._dense(words[words != 0], spec, (nnz,), dense, imp)
     assert bound <= values.size
     for nbytes, fmt_id, param in sparse.candidates(words.size, tuple(x.shape), np.flatnonzero(words)):

@@ -117,21 +117,20 @@ def _nonzero_params(hist, zeros, spec, enec_impl):
     return choose_params(h, spec)
 
 
-def _values_lower_bound(words, spec, dense, hist, zeros, enec_impl) -> int:
+def _values_lower_bound(words, spec, dense, hist, zeros, nz_params) -> int:
     """Bytes the dense codec needs at least for the non-zero words of `words`; `hist`: their
-    exponent histogram (ENEC) or byte histogram (QLC, APack), zeros included.
+    exponent histogram (ENEC) or byte histogram (QLC, APack), zeros included; `nz_params`: the
+    ENEC parameters of the non-zeros (`_nonzero_params`).
 
-    ENEC: the sections whose size follows from the parameters (which follow from the exponent
-    histogram of the non-zeros: `hist` less the zeros), plus one outlier group per 16 outlier
-    elements. QLC and APack code each element with a static per-tensor code whose lengths
-    satisfy Kraft's inequality (APack's rANS up to _RANS_SLACK_BITS a symbol), so their output
-    is at least the empirical entropy of the non-zero values."""
+    ENEC: the sections whose size follows from the parameters, plus one outlier group per 16
+    outlier elements. QLC and APack code each element with a static per-tensor code whose
+    lengths satisfy Kraft's inequality (APack's rANS up to _RANS_SLACK_BITS a symbol), so their
+    output is at least the empirical entropy of the non-zero values."""
     nnz = words.size - zeros
     if dense == "enec":
         h = hist.copy()
         h[0] -= zeros
-        p = _nonzero_params(hist, zeros, spec, enec_impl)
-        b, n, m = p.b, p.n, p.m
+        b, n, m = nz_params.b, nz_params.n, nz_params.m
         x = np.arange(h.size)
         outliers = int(h[((b - x) & ((1 << n) - 1)) >= (1 << m)].sum())
         return fmt.layout(spec, nnz, 1, m).outlier_offset + 2 * (n - m) * -(-outliers // fmt.GROUP_LEN)
@@ -180,13 +179,12 @@ def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: st
     else:
         blob = _dense(words, spec, shape, dense, enec_impl, params, out)
         dense_size = blob.size
+    nz_params = _nonzero_params(hist, zeros, spec, enec_impl) if dense == "enec" else None
     hb = fmt.header_bytes(len(shape))
     bound = (_bits.round_up(hb + sparse.pattern_lower_bound(words.size, shape, words.size - zeros))
-             + _values_lower_bound(words, spec, dense, hist, zeros, enec_impl))
+             + _values_lower_bound(words, spec, dense, hist, zeros, nz_params))
     alt = None
     if bound < dense_size:
-        nz_params = _nonzero_params(hist, zeros, spec, enec_impl) if dense == "enec" else None
-
         def values_encode(w, sp, shp):          # the non-zeros: their parameters are known
             return _dense(w, sp, shp, dense, enec_impl, nz_params), fmt.CODEC_IDS[dense]
         alt = sparse.encode_patterned(words, spec, shape, values_encode, dense_size, sparse_kernels(enec_impl))
