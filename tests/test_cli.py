@@ -234,3 +234,23 @@ def test_exists_messages_speak_cli_and_api(tmp_path):
             raise AssertionError("an existing output was replaced")
         except FileExistsError as e:
             assert "pass force=True" in str(e) and "--force" not in str(e)
+
+
+def test_bench_goals_are_explained_and_opt_in():
+    """`enec bench` prints the project's speed goals only with --targets, each with its figures,
+    after a paragraph saying what they are; FP16's goal is computed against BF16's row."""
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "bench.py"
+    spec = importlib.util.spec_from_file_location("enec_bench_script", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = [{"dataset": d, "threads": 2, "codec": "enec-native", "compress_GBps": c, "compress_GBps_median": c,
+             "decompress_GBps": c, "decompress_GBps_median": c} for d, c in (("bf", 4.0), ("fp", 3.0))]
+    tg = bench.fp16_targets(rows, "bf", "fp", 2)
+    assert [t["met"] for t in tg] == [False] * 4 and tg[0]["factor"] == 0.75
+    text = bench.targets_text(tg, "bf", 2)
+    assert "ZipNN" in text and "memory copies" in text and "not an error" in text
+    assert sum(line.endswith("not met") for line in text.splitlines()) == 4 and "NOT met" not in text
+    src = path.read_text()
+    assert 'if tg and args.targets:' in src and '"--targets"' in src
