@@ -232,9 +232,19 @@ def test_blobs_identical_through_the_codec(monkeypatch, fmt_id, param):
 
 # --------------------------------------------------------------------------- one-pass scan
 
+@pytest.fixture(params=["avx512", "portable"])
+def scan_path(request):
+    """The scan's compaction with AVX-512 (where the CPU has it) and the portable loop."""
+    has = native.set_scan_simd(request.param == "avx512")
+    if request.param == "avx512" and not has:
+        pytest.skip("this CPU has no AVX-512 VBMI2")
+    yield request.param
+    native.set_scan_simd(True)
+
+
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32])
-def test_scan_equals_numpy(shape, dtype):
+def test_scan_equals_numpy(shape, dtype, scan_path):
     """native.SPARSE.scan (one pass: the non-zero words, the bitmap, the candidate counts)
     equals sparse.scan, which derives them from np.flatnonzero; gaps longer than the native
     binned range (4096) are among the position sets."""
@@ -254,7 +264,7 @@ def test_scan_equals_numpy(shape, dtype):
         assert b.candidates(shape) == sparse.candidates(numel, shape, pos)
 
 
-def test_scan_long_gaps():
+def test_scan_long_gaps(scan_path):
     numel = 300_000
     pos = np.array([5, 4100, 4101, 70_000, 299_999])
     words = np.zeros(numel, np.uint16)
@@ -267,7 +277,7 @@ def test_scan_long_gaps():
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_scan_threads_agree(threads):
+def test_scan_threads_agree(threads, scan_path):
     """Above 1 Mi elements per thread the scan splits into ranges of whole 512-element blocks:
     runs of zeros across range boundaries and every word size give the numpy scan's numbers."""
     old = torch.get_num_threads()

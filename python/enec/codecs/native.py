@@ -58,6 +58,8 @@ def _load():
     lib.sparse_pattern_decode.restype = i32
     lib.sparse_scan.argtypes = [vp, i64, i32, vp, vp, vp, i32]
     lib.sparse_scan.restype = i64
+    lib.sparse_set_simd.argtypes = [i32]
+    lib.sparse_set_simd.restype = i32
     _lib = lib
     return lib
 
@@ -192,6 +194,11 @@ _SPARSE_ERRORS = {-2: "non-zero padding bits",
 def _pattern_params_ok(fmt_id, param):
     return ((fmt_id == sparse.BITMAP and param == 0) or (fmt_id == sparse.BITMAP2 and param in sparse.BITMAP2_LOG2)
             or (fmt_id == sparse.RLE and param in sparse.RLE_WIDTHS) or (fmt_id == sparse.CSR and param == 0))
+
+
+def set_scan_simd(enable: bool) -> bool:
+    """Allow (default) or forbid SPARSE.scan's AVX-512 compaction; returns whether the CPU has it."""
+    return bool(_load().sparse_set_simd(1 if enable else 0))
 
 
 class SPARSE:

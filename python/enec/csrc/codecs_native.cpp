@@ -10,6 +10,7 @@
 //
 // Bit streams are LSB-first: bit i of a stream is bit (i % 8) of byte i / 8.
 
+#include <atomic>
 #include <cstdint>
 #include <algorithm>
 #include <cstring>
@@ -17,6 +18,9 @@
 #include <vector>
 #if defined(__x86_64__) || defined(__SSE2__)
 #include <emmintrin.h>
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
 #endif
 
 namespace {
@@ -344,6 +348,47 @@ inline int check_tail(const uint8_t* pat, int64_t len, int64_t nbits) {
 
 constexpr int SP_BITMAP = 1, SP_BITMAP2 = 2, SP_RLE = 3, SP_CSR = 4;
 
+// Compaction of the non-zero words with AVX-512 (VBMI2's byte and word compress), when the CPU
+// has it: chosen at run time, capped by sparse_set_simd (tests run both paths).
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SPARSE_X86 1
+bool detect_vbmi2() {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vbmi2");
+}
+const bool kHasVbmi2 = detect_vbmi2();
+
+// The non-zero words (bit set in `bitmap`) of the full 64-word chunks [lo, hi) to out + at;
+// masked stores never write past the last one (another thread fills what follows).
+template <class T>
+__attribute__((target("avx512f,avx512bw,avx512vbmi2")))
+int64_t compact_avx512(const T* w, const uint8_t* bitmap, int64_t lo, int64_t hi, T* out, int64_t at) {
+    constexpr int per = 64 / sizeof(T);          // words per register
+    for (int64_t base = lo; base < hi; base += 64) {
+        uint64_t mask;
+        std::memcpy(&mask, bitmap + base / 8, 8);
+        for (int k = 0; k < 64; k += per) {
+            const uint64_t m = per == 64 ? mask : (mask >> k) & ((1ull << per) - 1);
+            const __m512i v = _mm512_loadu_si512(w + base + k);
+            const int c = __builtin_popcountll(m);
+            const uint64_t keep = c == 64 ? ~0ull : (1ull << c) - 1;
+            if (sizeof(T) == 1)
+                _mm512_mask_storeu_epi8(out + at, keep, _mm512_maskz_compress_epi8(m, v));
+            else if (sizeof(T) == 2)
+                _mm512_mask_storeu_epi16(out + at, (__mmask32)keep, _mm512_maskz_compress_epi16((__mmask32)m, v));
+            else
+                _mm512_mask_storeu_epi32(out + at, (__mmask16)keep, _mm512_maskz_compress_epi32((__mmask16)m, v));
+            at += c;
+        }
+    }
+    return at;
+}
+#else
+#define SPARSE_X86 0
+#endif
+std::atomic<bool> g_sparse_simd{true};
+
 // Bit i = (w[i] != 0), for n <= 64 words.
 template <class T>
 inline uint64_t nonzero_mask(const T* w, int n) {
@@ -378,6 +423,17 @@ inline uint64_t nonzero_mask64(const T* w) {
 extern "C" {
 
 // ------------------------------------------------------------------------------- sparse
+
+// Whether sparse_scan may use its AVX-512 compaction (tests run both paths); returns whether
+// the CPU has it.
+int sparse_set_simd(int enable) {
+    g_sparse_simd.store(enable != 0);
+#if SPARSE_X86
+    return kHasVbmi2;
+#else
+    return 0;
+#endif
+}
 
 // One pass over numel words of wbytes (1, 2 or 4) bytes, for codec 4's "auto" decision (the
 // numbers sparse.candidates computes from the positions, without building them):
@@ -456,7 +512,15 @@ int64_t sparse_scan(const void* words, int64_t numel, int wbytes, void* values, 
     };
     // pass 2: the non-zeros of range r to values[at ...], by the bitmap of pass 1
     auto pass2 = [&](auto* w, auto* out, const Range& r, int64_t at) {
-        for (int64_t base = r.lo; base < r.hi; base += 64) {
+        int64_t base = r.lo;
+#if SPARSE_X86
+        if (kHasVbmi2 && g_sparse_simd.load(std::memory_order_relaxed)) {
+            const int64_t full = r.lo + (r.hi - r.lo) / 64 * 64;
+            at = compact_avx512(w, bitmap, r.lo, full, out, at);
+            base = full;
+        }
+#endif
+        for (; base < r.hi; base += 64) {
             const int vc = (int)std::min<int64_t>(64, r.hi - base);
             uint64_t mask = 0;
             std::memcpy(&mask, bitmap + base / 8, (vc + 7) / 8);
