@@ -268,9 +268,10 @@ def _assemble(spec, shape, numel, fmt_id, param, inner_codec, nnz, pattern, valu
     total = vals_off + values_blob.size
     hdr = fmt.CodecHeader(ID, spec, tuple(shape), numel, (fmt_id, param, inner_codec, 0), 0, nnz,
                           (hb, vals_off, pattern.size, 0, 0), total)
-    blob = np.zeros(total, dtype=np.uint8)
+    blob = np.empty(total, dtype=np.uint8)           # every byte is written below: no zeroing pass
     _bits.put(blob, 0, np.frombuffer(hdr.pack(), np.uint8))
     _bits.put(blob, hb, pattern)
+    blob[hb + pattern.size:vals_off] = 0
     _bits.put(blob, vals_off, values_blob)
     return blob
 
