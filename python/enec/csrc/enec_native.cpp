@@ -594,8 +594,10 @@ ENEC_AVX512 void pack_w(const uint8_t* in, int64_t count, uint8_t* out, uint8_t*
   interleave_halves(Z, count * W / 16, out, nt);
 }
 
-// Inverse of pack_w_z: the count*W/8 bytes Z -> count byte lanes.
-template <int W>
+// Inverse of pack_w_z: the count*W/8 bytes Z -> count byte lanes. With kHighBytes, Z is not a
+// byte array but the high bytes of the u16 words at Z (FP16's raw field keeps its width-3 part
+// there: no pass that first extracts them).
+template <int W, bool kHighBytes = false>
 ENEC_AVX512 void unpack_w_z(const uint8_t* Z, int64_t count, uint8_t* lanes) {
   constexpr Sched S = make_sched(W);
   constexpr int C = 1 << S.folds;
@@ -614,9 +616,12 @@ ENEC_AVX512 void unpack_w_z(const uint8_t* Z, int64_t count, uint8_t* lanes) {
       const int len = C >> S.fb[s];
       if (S.kind[s] == 1) {
 #pragma GCC unroll 8
-        for (int c = 0; c < len; ++c)
-          v[c] = _mm512_or_si512(_mm512_slli_epi16(v[c], 8),
-                                 _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(Z + zoff[s] + c * Lf + j))));
+        for (int c = 0; c < len; ++c) {
+          const int64_t at = zoff[s] + c * Lf + j;
+          const __m512i z = kHighBytes ? _mm512_srli_epi16(_mm512_loadu_si512(Z + 2 * at), 8)
+                                       : _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(Z + at)));
+          v[c] = _mm512_or_si512(_mm512_slli_epi16(v[c], 8), z);
+        }
       } else {
         const __m512i mask = _mm512_set1_epi16((1 << S.arg[s]) - 1);
 #pragma GCC unroll 8
@@ -815,10 +820,12 @@ ENEC_AVX512 int decode_block_avx512(const Ctx& p, int64_t t, const uint8_t* blob
   const uint8_t* raw = blob + p.raw_off + t * raw_block_bytes(p.dt, kBlock);
   const uint8_t* rawb = F32 ? raw + 2 * kBlock : raw;
   constexpr int64_t HB = kBlock / 2;
-  if (F16) {   // FP16's raw field: low bytes to RZ[0, N), the top 3 bits to R3
-    deinterleave_halves(raw, kBlock * 11 / 16, s.RZ.p);
-    unpack_w_z<3>(s.RZ.p + kBlock, kBlock, s.R3.p);
-  }
+  // FP16's raw field, halving-packed with width 11, is the u16 words Z[i] | Z[i + H] << 8 (H =
+  // 11N/16) of Z = the N low bytes, then the top 3 bits packed with width 3. So low byte j is
+  // the even byte of word j for j < H and the odd byte of word j - H after; the width-3 part is
+  // the odd bytes of words N - H .. H - 1, unpacked to R3 first.
+  constexpr int64_t H11 = kBlock * 11 / 16, SPLIT = H11 - HB;
+  if (F16) unpack_w_z<3, true>(raw + 2 * (kBlock - H11), kBlock, s.R3.p);
   for (int64_t i = 0; i < HB; i += 32) {
     const __m512i y = load_halves(Y, i);
     __m512i x = _mm512_sub_epi8(bv, _mm512_sub_epi8(_mm512_xor_si512(y, sb), sb));
@@ -829,9 +836,11 @@ ENEC_AVX512 int decode_block_avx512(const Ctx& p, int64_t t, const uint8_t* blob
                                     0xEA);   // (x<<3 & f8) | top
       const __m512i xa = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(x));
       const __m512i xc = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(x, 1));
-      va = _mm512_or_si512(_mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(s.RZ.p + i))), _mm512_slli_epi16(xa, 8));
-      vc = _mm512_or_si512(_mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(s.RZ.p + i + HB))),
-                           _mm512_slli_epi16(xc, 8));
+      va = _mm512_ternarylogic_epi32(_mm512_loadu_si512(raw + 2 * i), lowbyte, _mm512_slli_epi16(xa, 8), 0xEA);
+      if (i < SPLIT)         // low bytes i + HB < H: even bytes of words i + HB
+        vc = _mm512_ternarylogic_epi32(_mm512_loadu_si512(raw + 2 * (i + HB)), lowbyte, _mm512_slli_epi16(xc, 8), 0xEA);
+      else                   // odd bytes of words i + HB - H
+        vc = _mm512_shldi_epi16(xc, _mm512_loadu_si512(raw + 2 * (i - SPLIT)), 8);
     } else {
       const __m512i xa = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(x));
       const __m512i xc = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(x, 1));
@@ -1006,7 +1015,8 @@ ENEC_AVX2 void pack_w_avx2(const uint8_t* in, int64_t count, uint8_t* out, uint8
   interleave_halves_avx2(Z, count * W / 16, out, nt);
 }
 
-template <int W>
+// As unpack_w_z (kHighBytes: Z holds u16 words whose high bytes are the packed bytes).
+template <int W, bool kHighBytes = false>
 ENEC_AVX2 void unpack_w_z_avx2(const uint8_t* Z, int64_t count, uint8_t* lanes) {
   constexpr Sched S = make_sched(W);
   constexpr int C = 1 << S.folds;
@@ -1025,7 +1035,14 @@ ENEC_AVX2 void unpack_w_z_avx2(const uint8_t* Z, int64_t count, uint8_t* lanes) 
       const int len = C >> S.fb[s];
       if (S.kind[s] == 1) {
 #pragma GCC unroll 8
-        for (int c = 0; c < len; ++c) v[c] = v2_or(v2_sll(v[c], 8), v2_load_bytes(Z + zoff[s] + c * Lf + j));
+        for (int c = 0; c < len; ++c) {
+          const int64_t at = zoff[s] + c * Lf + j;
+          const V2 z = kHighBytes
+              ? V2{_mm256_srli_epi16(_mm256_loadu_si256((const __m256i*)(Z + 2 * at)), 8),
+                   _mm256_srli_epi16(_mm256_loadu_si256((const __m256i*)(Z + 2 * at + 32)), 8)}
+              : v2_load_bytes(Z + at);
+          v[c] = v2_or(v2_sll(v[c], 8), z);
+        }
       } else {
         const __m256i mask = _mm256_set1_epi16((1 << S.arg[s]) - 1);
 #pragma GCC unroll 8
@@ -1258,10 +1275,9 @@ ENEC_AVX2 int decode_block_avx2(const Ctx& p, int64_t t, const uint8_t* blob, co
   const uint8_t* raw = blob + p.raw_off + t * raw_block_bytes(p.dt, kBlock);
   const uint8_t* rawb = F32 ? raw + 2 * kBlock : raw;
   constexpr int64_t HB = kBlock / 2;
-  if (F16) {   // FP16's raw field: low bytes to RZ[0, N), the top 3 bits to R3
-    deinterleave_halves_avx2(raw, kBlock * 11 / 16, s.RZ.p);
-    unpack_w_z_avx2<3>(s.RZ.p + kBlock, kBlock, s.R3.p);
-  }
+  // FP16's raw field: as in decode_block_avx512
+  constexpr int64_t H11 = kBlock * 11 / 16, SPLIT = H11 - HB;
+  if (F16) unpack_w_z_avx2<3, true>(raw + 2 * (kBlock - H11), kBlock, s.R3.p);
   const __m256i f8 = _mm256_set1_epi8((char)0xF8);
   for (int64_t i = 0; i < HB; i += 16) {
     const __m256i y = load_halves_avx2(Y, i);
@@ -1272,9 +1288,11 @@ ENEC_AVX2 int decode_block_avx2(const Ctx& p, int64_t t, const uint8_t* blob, co
       x = _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi16(x, 3), f8), load_halves_avx2(s.R3.p, i));
       const __m256i xa = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(x));
       const __m256i xc = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(x, 1));
-      va = _mm256_or_si256(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(s.RZ.p + i))), _mm256_slli_epi16(xa, 8));
-      vc = _mm256_or_si256(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(s.RZ.p + i + HB))),
-                           _mm256_slli_epi16(xc, 8));
+      va = _mm256_or_si256(_mm256_and_si256(_mm256_loadu_si256((const __m256i*)(raw + 2 * i)), ff),
+                           _mm256_slli_epi16(xa, 8));
+      const __m256i lc = i < SPLIT ? _mm256_and_si256(_mm256_loadu_si256((const __m256i*)(raw + 2 * (i + HB))), ff)
+                                   : _mm256_srli_epi16(_mm256_loadu_si256((const __m256i*)(raw + 2 * (i - SPLIT))), 8);
+      vc = _mm256_or_si256(lc, _mm256_slli_epi16(xc, 8));
     } else {
       const __m256i xa = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(x));
       const __m256i xc = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(x, 1));
