@@ -254,3 +254,22 @@ def test_bench_goals_are_explained_and_opt_in():
     assert sum(line.endswith("not met") for line in text.splitlines()) == 4 and "NOT met" not in text
     src = path.read_text()
     assert 'if tg and args.targets:' in src and '"--targets"' in src
+
+
+def test_interrupt_turned_into_another_error_is_still_an_interrupt(monkeypatch, capsys):
+    """A Ctrl-C landing inside a C extension may surface as another exception (torch building a
+    tensor for safetensors raised ValueError): the CLI still reports the interrupt, exit 130."""
+    import enec.cli as cli
+
+    def interrupted_inside_c(a):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise ValueError("could not determine the shape of object type 'torch.storage.UntypedStorage'")
+
+    monkeypatch.setattr(cli, "cmd_inspect", interrupted_inside_c)
+    before = signal.getsignal(signal.SIGINT)
+    assert cli.main(["inspect", "x.safetensors"]) == 130
+    assert "interrupted; no output written" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is before          # the handler is put back

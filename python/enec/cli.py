@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -127,12 +128,36 @@ def main(argv=None) -> int:
     if a.cmd == "bench":             # everything after 'bench' goes to scripts/bench.py as given
         args = list(sys.argv[1:] if argv is None else argv)
         a.args = args[args.index("bench") + 1:]
-    from .errors import EnecError
+    # A Ctrl-C that lands inside a C extension (torch building a tensor for safetensors) can come
+    # out as another exception; remember that it came, so it is reported as the interrupt it is.
+    interrupted = []
+
+    def on_sigint(signum, frame):
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:               # not the main thread: leave the handler alone
+        previous = None
     try:
         rc = a.fn(a)
-    except KeyboardInterrupt:        # the output was never given a name: nothing to clean up
+    except BaseException as e:
+        if not (interrupted or isinstance(e, KeyboardInterrupt)):
+            return _report(a, e)
+        # the output was never given a name: nothing to clean up
         print(f"enec {a.cmd}: interrupted; no output written", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    return rc if isinstance(rc, int) else 0
+
+
+def _report(a, e: BaseException) -> int:
+    """Exit status for an error of command `a`: 1 with a one-line message for bad input."""
+    from .errors import EnecError
+    try:
+        raise e
     except FileExistsError as e:     # the API says force=True; here the option is --force
         what = getattr(e, "output_path", None)
         print(f"enec {a.cmd}: error: " + (f"{what} exists (use --force to overwrite)" if what else str(e)),
@@ -146,7 +171,6 @@ def main(argv=None) -> int:
             print(f"enec {a.cmd}: error: {a.input} is not a valid safetensors file ({e})", file=sys.stderr)
             return 1
         raise
-    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":
