@@ -7,7 +7,8 @@
                                                  dtype for the non-zeros     (codecs/sparse.py)
 
 "auto" picks the dense codec of the dtype; when at least SPARSE_TRY_FRACTION of the elements are
-zero it also builds the sparse blob and keeps the smaller.
+zero it also considers the sparse blob and keeps the smaller (building it only when a lower
+bound of its size, from counts, does not already rule it out: `encode_words`).
 """
 from __future__ import annotations
 
