@@ -156,8 +156,8 @@ def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: st
     check_codec(codec, spec)
     dense = dense_codec(spec)
 
-    def dense_encode(w, sp, shp):
-        return _dense(w, sp, shp, dense, enec_impl), fmt.CODEC_IDS[dense]
+    def dense_encode(w, sp, shp, out=None):
+        return _dense(w, sp, shp, dense, enec_impl, out=out), fmt.CODEC_IDS[dense]
 
     if codec == "sparse":
         return sparse.encode(words, spec, shape, dense_encode, force=sparse_force,
@@ -186,9 +186,12 @@ def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: st
              + _values_lower_bound(words, spec, dense, hist, zeros, nz_params))
     alt = None
     if bound < dense_size:
-        def values_encode(w, sp, shp):          # the non-zeros: their parameters are known
-            return _dense(w, sp, shp, dense, enec_impl, nz_params), fmt.CODEC_IDS[dense]
-        alt = sparse.encode_patterned(words, spec, shape, values_encode, dense_size, sparse_kernels(enec_impl))
+        def values_encode(w, sp, shp, out=None):   # the non-zeros: their parameters are known
+            return _dense(w, sp, shp, dense, enec_impl, nz_params, out), fmt.CODEC_IDS[dense]
+
+        room = (lambda nnz: max_bytes(spec, nnz, 1, dense)) if dense == "enec" else None
+        alt = sparse.encode_patterned(words, spec, shape, values_encode, dense_size, sparse_kernels(enec_impl),
+                                      values_room=room)
     if alt is not None:
         return alt
     return blob if blob is not None else _dense(words, spec, shape, dense, enec_impl, params, out)

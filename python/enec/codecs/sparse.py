@@ -262,16 +262,21 @@ class Reference:
 
 # ----------------------------------------------------------------------------- codec
 
-def _assemble(spec, shape, numel, fmt_id, param, inner_codec, nnz, pattern, values_blob):
+def _put_head(blob, spec, shape, numel, fmt_id, param, inner_codec, nnz, pattern, vals_off, total):
+    """Header, pattern and the zero gap before the values (at vals_off) into blob."""
     hb = fmt.header_bytes(len(shape))
-    vals_off = _bits.round_up(hb + pattern.size)
-    total = vals_off + values_blob.size
     hdr = fmt.CodecHeader(ID, spec, tuple(shape), numel, (fmt_id, param, inner_codec, 0), 0, nnz,
                           (hb, vals_off, pattern.size, 0, 0), total)
-    blob = np.empty(total, dtype=np.uint8)           # every byte is written below: no zeroing pass
     _bits.put(blob, 0, np.frombuffer(hdr.pack(), np.uint8))
     _bits.put(blob, hb, pattern)
     blob[hb + pattern.size:vals_off] = 0
+
+
+def _assemble(spec, shape, numel, fmt_id, param, inner_codec, nnz, pattern, values_blob):
+    vals_off = _bits.round_up(fmt.header_bytes(len(shape)) + pattern.size)
+    total = vals_off + values_blob.size
+    blob = np.empty(total, dtype=np.uint8)           # every byte is written: no zeroing pass
+    _put_head(blob, spec, shape, numel, fmt_id, param, inner_codec, nnz, pattern, vals_off, total)
     _bits.put(blob, vals_off, values_blob)
     return blob
 
@@ -283,20 +288,33 @@ def _pattern(kernels, fmt_id, param, numel, shape, sc: Scan) -> np.ndarray:
 
 
 def encode_patterned(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, dense_encode, below: int,
-                     kernels=Reference, sc: Scan | None = None):
+                     kernels=Reference, sc: Scan | None = None, values_room=None):
     """The blob of the smallest pattern format (not dense) when it is smaller than `below`
-    bytes, else None. `dense_encode(words, spec, shape) -> (blob, codec id)` codes the values."""
+    bytes, else None. `dense_encode(words, spec, shape, out=None) -> (blob, codec id)` codes the
+    values; with `values_room(nnz)` (the most bytes the values blob can take) they are encoded
+    straight into the blob's buffer, after the smallest pattern, when the codec can (no copy of
+    a values blob of tens of MB)."""
     words = np.ascontiguousarray(words).reshape(-1)
     sc = sc if sc is not None else kernels.scan(words)
     numel = words.size
     hb = fmt.header_bytes(len(shape))
-    vblob, vcodec = dense_encode(sc.values, spec, (sc.nnz,))
-    for nbytes, fmt_id, param in sc.candidates(shape):
+    cands = sc.candidates(shape)
+    buf, vals_off = None, _bits.round_up(hb + cands[0][0])
+    if values_room is not None:
+        buf = np.empty(vals_off + values_room(sc.nnz), dtype=np.uint8)   # untouched pages cost nothing
+        vblob, vcodec = dense_encode(sc.values, spec, (sc.nnz,), out=buf[vals_off:])
+    else:
+        vblob, vcodec = dense_encode(sc.values, spec, (sc.nnz,))
+    for nbytes, fmt_id, param in cands:
         total = _bits.round_up(hb + nbytes) + vblob.size
         if numel <= MAX_ELEMS_PER_BYTE * total:
             if total >= below:
                 return None
             pat = _pattern(kernels, fmt_id, param, numel, shape, sc)
+            if buf is not None and vblob.size and vblob.ctypes.data == buf.ctypes.data + vals_off \
+                    and total == vals_off + vblob.size:        # the values are already in place
+                _put_head(buf, spec, shape, numel, fmt_id, param, vcodec, sc.nnz, pat, vals_off, total)
+                return buf[:total]
             return _assemble(spec, shape, numel, fmt_id, param, vcodec, sc.nnz, pat, vblob)
     return None
 
