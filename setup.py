@@ -21,11 +21,29 @@ if sanitize:
     ldflags += [f"-fsanitize={sanitize}"]
 
 
+NO_COMPILER = """
+enec could not compile its native codec ({name}): {error}
+enec needs a C++17 compiler (GCC >= 8 or Clang >= 7) to install: for example
+    apt-get install g++          (Debian, Ubuntu)
+    dnf install gcc-c++          (Fedora, RHEL)
+    xcode-select --install       (macOS)
+then run pip install again. (CXX=... selects another compiler.)
+"""
+
+
 class BuildPlainLibrary(build_ext):
     """The library has no PyInit_ function: it is a C library, not a Python module."""
 
     def get_export_symbols(self, ext):
         return []
+
+    def build_extension(self, ext):
+        # without a compiler setuptools only says "Failed building wheel"; say what is missing
+        from setuptools.errors import CompileError, ExecError, LinkError
+        try:
+            super().build_extension(ext)
+        except (CompileError, ExecError, LinkError, OSError) as e:
+            raise SystemExit(NO_COMPILER.format(name=ext.name, error=e)) from None
 
 
 setup(

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 out=${1:-$(mktemp -d)}
 SAN="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"
 g++ -std=c++17 $SAN -shared -fPIC -pthread python/enec/csrc/enec_native.cpp -o "$out/enec_native_asan.so"
-g++ -std=c++17 $SAN -shared -fPIC python/enec/csrc/codecs_native.cpp -o "$out/enec_codecs_asan.so"
+g++ -std=c++17 $SAN -shared -fPIC -pthread python/enec/csrc/codecs_native.cpp -o "$out/enec_codecs_asan.so"
 export ENEC_NATIVE_LIB="$out/enec_native_asan.so" ENEC_CPU_IMPL=native ENEC_REQUIRE_NATIVE=1
 export ENEC_CODECS_LIB="$out/enec_codecs_asan.so"       # QLC / APack / sparse pattern kernels (codecs 2-4)
 # emulated.py appends these flags (after its -O2) and keys its build cache on them

@@ -211,3 +211,20 @@ def test_corrupt_compressed_tensor_is_reported(tmp_path):
     st_save(sd, str(out), metadata=md)
     with pytest.raises(enec.CorruptStreamError):
         checkpoint.load_file(out)
+
+
+def test_not_a_safetensors_file_is_named(tmp_path):
+    """safetensors' own errors (no file name) become an EnecError naming the file."""
+    from enec.errors import EnecError, InvalidCheckpointError
+    bad = tmp_path / "not-a-safetensors"
+    bad.write_bytes(b"this is a text file, not a checkpoint\n" * 3)
+    calls = {"load_file": lambda: checkpoint.load_file(bad),
+             "safe_open": lambda: checkpoint.safe_open(bad),
+             "compress_file": lambda: checkpoint.compress_file(bad, tmp_path / "o1"),
+             "decompress_file": lambda: checkpoint.decompress_file(bad, tmp_path / "o2")}
+    for what, call in calls.items():
+        with pytest.raises(InvalidCheckpointError) as e:
+            call()
+        assert isinstance(e.value, EnecError) and str(bad) in str(e.value), what
+        assert "not a valid safetensors file" in str(e.value), what
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-safetensors"]

@@ -169,3 +169,107 @@ def test_cli_every_codec_in_one_file(tmp_path):
     assert codec_of == {"fp8": "qlc", "int8": "apack", "pruned": "sparse", "bf16": "enec", "ids": "raw"}
     assert _cli("decompress", out, back).returncode == 0
     assert back.read_bytes() == src.read_bytes()
+
+
+# --------------------------------------------------------------------------- what a new user meets
+
+def _plain_file(tmp_path, name="plain.safetensors"):
+    p = tmp_path / name
+    g = torch.Generator().manual_seed(5)
+    st_save({"w": (torch.randn(400, 300, generator=g) * 0.02).bfloat16(), "ids": torch.arange(12)}, str(p))
+    return p
+
+
+def test_cli_version_and_help_texts():
+    from enec import __version__
+    r = _cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"enec {__version__}"
+    for cmd in ("compress", "decompress"):
+        h = _cli(cmd, "--help").stdout
+        opts = h[h.index("positional arguments"):]
+        for arg in ("input", "output", "--force"):
+            line = next(l for l in opts.splitlines() if l.strip().startswith(arg))
+            assert len(line.split()) > 1, (cmd, arg, line)        # a help text follows the name
+        assert "overwrite an existing output" in h
+    assert "enec compress" in _cli("inspect", "--help").stdout
+
+
+def test_cli_decompress_refuses_a_plain_file(tmp_path):
+    plain = _plain_file(tmp_path)
+    r = _cli("decompress", plain, tmp_path / "out.safetensors")
+    assert r.returncode == 1 and "not an enec-compressed checkpoint" in r.stderr and "Traceback" not in r.stderr
+    assert sorted(os.listdir(tmp_path)) == ["plain.safetensors"]
+
+
+def test_cli_compress_in_place_reports_the_real_ratio(tmp_path):
+    f = _plain_file(tmp_path)
+    before = os.path.getsize(f)
+    r = _cli("compress", f, f, "--force")
+    assert r.returncode == 0, r.stderr
+    ratio = before / os.path.getsize(f)
+    assert ratio > 1.2 and f"ratio {ratio:.4f}" in r.stdout, r.stdout
+    assert checkpoint.is_enec_file(f)
+
+
+def test_cli_missing_output_folder_is_named(tmp_path):
+    plain = _plain_file(tmp_path)
+    for cmd, src in (("compress", plain), ("decompress", tmp_path / "c.safetensors")):
+        if cmd == "decompress":
+            assert _cli("compress", plain, src).returncode == 0
+        r = _cli(cmd, src, tmp_path / "nowhere" / "o.safetensors")
+        assert r.returncode == 1 and f"the output folder {tmp_path / 'nowhere'} does not exist" in r.stderr
+        assert ".tmp" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_exists_messages_speak_cli_and_api(tmp_path):
+    plain = _plain_file(tmp_path)
+    out = tmp_path / "c.safetensors"
+    assert _cli("compress", plain, out).returncode == 0
+    for r in (_cli("compress", plain, out), _cli("decompress", out, plain)):
+        assert r.returncode == 1 and "exists (use --force to overwrite)" in r.stderr and "force=True" not in r.stderr
+    for call in (lambda: checkpoint.compress_file(plain, out), lambda: checkpoint.decompress_file(out, plain),
+                 lambda: checkpoint.save_file({"w": torch.zeros(3)}, out)):
+        try:
+            call()
+            raise AssertionError("an existing output was replaced")
+        except FileExistsError as e:
+            assert "pass force=True" in str(e) and "--force" not in str(e)
+
+
+def test_bench_goals_are_explained_and_opt_in():
+    """`enec bench` prints the project's speed goals only with --targets, each with its figures,
+    after a paragraph saying what they are; FP16's goal is computed against BF16's row."""
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "bench.py"
+    spec = importlib.util.spec_from_file_location("enec_bench_script", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = [{"dataset": d, "threads": 2, "codec": "enec-native", "compress_GBps": c, "compress_GBps_median": c,
+             "decompress_GBps": c, "decompress_GBps_median": c} for d, c in (("bf", 4.0), ("fp", 3.0))]
+    tg = bench.fp16_targets(rows, "bf", "fp", 2)
+    assert [t["met"] for t in tg] == [False] * 4 and tg[0]["factor"] == 0.75
+    text = bench.targets_text(tg, "bf", 2)
+    assert "ZipNN" in text and "memory copies" in text and "not an error" in text
+    assert sum(line.endswith("not met") for line in text.splitlines()) == 4 and "NOT met" not in text
+    src = path.read_text()
+    assert 'if tg and args.targets:' in src and '"--targets"' in src
+
+
+def test_interrupt_turned_into_another_error_is_still_an_interrupt(monkeypatch, capsys):
+    """A Ctrl-C landing inside a C extension may surface as another exception (torch building a
+    tensor for safetensors raised ValueError): the CLI still reports the interrupt, exit 130."""
+    import enec.cli as cli
+
+    def interrupted_inside_c(a):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise ValueError("could not determine the shape of object type 'torch.storage.UntypedStorage'")
+
+    monkeypatch.setattr(cli, "cmd_inspect", interrupted_inside_c)
+    before = signal.getsignal(signal.SIGINT)
+    assert cli.main(["inspect", "x.safetensors"]) == 130
+    assert "interrupted; no output written" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is before          # the handler is put back

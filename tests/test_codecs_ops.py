@@ -95,3 +95,26 @@ def test_inspect_reports_codec_and_table(impl):
     info = enec.inspect(enec.compress(x.view(torch.float8_e5m2)))
     assert info.codec == "qlc" and len(info.table["area_sizes"]) == 8
     assert sorted(info.table["symbols"]) == sorted(set(x.view(torch.uint8).reshape(-1).tolist()))
+
+
+def test_inspect_prints_a_readable_summary(impl):
+    """print(enec.inspect(blob)): a few lines with the ratio; ENEC's fields only for ENEC, and
+    a sparse blob's non-zero count named as such (not as blocks)."""
+    g = torch.Generator().manual_seed(1)
+    w = (torch.randn(300, 200, generator=g) * 0.02).bfloat16()
+    info = enec.inspect(enec.compress(w))
+    text = str(info)
+    assert 4 <= len(text.splitlines()) <= 8 and max(map(len, text.splitlines())) < 140
+    assert f"ratio {w.numel() * 2 / info.compressed_bytes:.4f}" in text
+    assert f"b={info.b} n={info.n} m={info.m}" in text and "groups flagged" in text
+    q = torch.randint(-20, 20, (3, 1000), dtype=torch.int8, generator=g)
+    info = enec.inspect(enec.compress(q))
+    assert (info.b, info.n, info.m, info.group_len, info.flagged_groups, info.total_groups) == (None,) * 6
+    assert info.blocks == 1 and info.block_elems == 65536        # APack chunks
+    assert "b=" not in str(info) and "ratio" in str(info) and "range_starts" in str(info)
+    sp = w.clone()
+    sp[sp.abs() < 0.02] = 0
+    info = enec.inspect(enec.compress(sp))
+    nnz = int((sp.view(torch.int16) != 0).sum())
+    assert info.codec == "sparse" and info.blocks is None and info.table["nnz"] == nnz
+    assert f"nnz={nnz}" in str(info) and "blocks" not in str(info)

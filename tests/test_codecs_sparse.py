@@ -213,3 +213,76 @@ def test_minilm_pruned_round_trip(impl, minilm_bf16):
         blob = enec.compress(x)
         assert enec.inspect(blob).codec == "sparse"
         assert bits_equal(enec.decompress(blob), x)
+
+
+# --------------------------------------------------------------------------- "auto" with zeros
+
+def scattered_zeros(n, frac, dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    if dtype in (torch.int8, torch.uint8):
+        x = (torch.randn(n, generator=g) * 20).round().clamp(1, 100).to(dtype)
+    else:
+        x = (torch.randn(n, generator=g) * 0.02).clamp(min=1e-3).to(dtype)
+    x[torch.randperm(n, generator=g)[:int(n * frac)]] = 0
+    return x
+
+
+CASES = [(0.03, torch.bfloat16), (0.016, torch.int8), (0.03, torch.float8_e4m3fn), (0.1, torch.float16),
+         (0.5, torch.float32), (0.02, torch.uint8), (0.9, torch.int8)]
+
+
+@pytest.mark.parametrize("frac,dtype", CASES, ids=str)
+def test_auto_equals_the_smaller_of_both_blobs(impl, frac, dtype):
+    """The fast decision gives the blob of the exhaustive one: the dense blob, or the sparse blob
+    when strictly smaller."""
+    x = scattered_zeros(70_000, frac, dtype).reshape(-1, 100)
+    dense = enec.compress(x, codec=codecs.dense_codec(cpu.any_spec_of(dtype)))
+    alt = enec.compress(x, codec="sparse")
+    want = alt if alt.numel() < dense.numel() else dense
+    assert torch.equal(enec.compress(x), want)
+
+
+@pytest.mark.parametrize("frac,dtype", CASES, ids=str)
+def test_sparse_lower_bound_holds(impl, frac, dtype):
+    """The bound that spares building the sparse candidate never exceeds a patterned blob."""
+    x = scattered_zeros(70_000, frac, dtype, seed=3).reshape(-1, 100)
+    spec = cpu.any_spec_of(dtype)
+    words = cpu.tensor_words(x, spec)
+    dense = codecs.dense_codec(spec)
+    imp = cpu.get_impl()
+    hist = (codecs._enec_params(words, spec, imp)[0] if dense == "enec" else np.bincount(words, minlength=256))
+    zeros = int((words == 0).sum())
+    nnz = words.size - zeros
+    nz = codecs._nonzero_params(hist, zeros, spec, imp) if dense == "enec" else None
+    bound = codecs._values_lower_bound(words, spec, dense, hist, zeros, nz)
+    values = codecs._dense(words[words != 0], spec, (nnz,), dense, imp)
+    assert bound <= values.size
+    for nbytes, fmt_id, param in sparse.candidates(words.size, tuple(x.shape), np.flatnonzero(words)):
+        assert sparse.pattern_lower_bound(words.size, tuple(x.shape), nnz) <= nbytes, (fmt_id, param)
+
+
+def test_auto_encodes_once_when_dense_surely_wins(impl, monkeypatch):
+    """INT8 with 1.6 % zeros: the bound rules the sparse blob out; the dense blob is encoded once,
+    with the tensor's shape, and no sparse candidate is built."""
+    x = scattered_zeros(100_000, 0.016, torch.int8).reshape(100, 1000)
+    want = enec.compress(x, codec="apack")
+    calls = []
+    real = codecs._dense
+    monkeypatch.setattr(codecs, "_dense", lambda w, sp, shp, *a, **k: calls.append(shp) or real(w, sp, shp, *a, **k))
+    monkeypatch.setattr(sparse, "encode_patterned", lambda *a, **k: pytest.fail("sparse candidate built"))
+    blob = enec.compress(x)
+    assert calls == [(100, 1000)]
+    assert torch.equal(blob, want)
+
+
+def test_auto_never_encodes_the_dense_blob_twice(impl, monkeypatch):
+    """BF16 with 3 % zeros: the sparse blob wins. The reference encodes the dense blob once to
+    learn its size; the native library sizes it without encoding, so only the values are."""
+    x = scattered_zeros(100_000, 0.03, torch.bfloat16).reshape(100, 1000)
+    calls = []
+    real = codecs._dense
+    monkeypatch.setattr(codecs, "_dense", lambda w, sp, shp, *a, **k: calls.append(shp) or real(w, sp, shp, *a, **k))
+    blob = enec.compress(x)
+    assert enec.inspect(blob).codec == "sparse"
+    values = [(int((x.view(torch.int16) != 0).sum()),)]
+    assert sorted(calls) == sorted(values + ([(100, 1000)] if impl.name == "reference" else []))

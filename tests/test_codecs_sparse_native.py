@@ -228,3 +228,68 @@ def test_blobs_identical_through_the_codec(monkeypatch, fmt_id, param):
     for name in ("reference", "native"):
         monkeypatch.setenv("ENEC_CODECS_IMPL", name)
         assert np.array_equal(codecs.decode_words(blobs["native"], h, cpu.get_impl()), words)
+
+
+# --------------------------------------------------------------------------- one-pass scan
+
+@pytest.fixture(params=["avx512", "portable"])
+def scan_path(request):
+    """The scan's compaction with AVX-512 (where the CPU has it) and the portable loop."""
+    has = native.set_scan_simd(request.param == "avx512")
+    if request.param == "avx512" and not has:
+        pytest.skip("this CPU has no AVX-512 VBMI2")
+    yield request.param
+    native.set_scan_simd(True)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32])
+def test_scan_equals_numpy(shape, dtype, scan_path):
+    """native.SPARSE.scan (one pass: the non-zero words, the bitmap, the candidate counts)
+    equals sparse.scan, which derives them from np.flatnonzero; gaps longer than the native
+    binned range (4096) are among the position sets."""
+    numel = _numel(shape)
+    rng = np.random.default_rng(numel + dtype().itemsize)
+    sets = _position_sets(numel, rng)
+    if numel:
+        sets.append(np.unique(rng.integers(0, numel, 3)))
+    for pos in sets:
+        words = np.zeros(numel, dtype)
+        words[pos] = rng.integers(1, np.iinfo(dtype).max, pos.size, dtype=dtype, endpoint=True)
+        a, b = REF.scan(words), NAT.scan(words)
+        assert b.nnz == a.nnz == pos.size
+        assert np.array_equal(a.values, b.values) and b.values.dtype == dtype
+        assert np.array_equal(a.bitmap, b.bitmap)
+        assert a.nonempty == b.nonempty and a.fillers == b.fillers
+        assert b.candidates(shape) == sparse.candidates(numel, shape, pos)
+
+
+def test_scan_long_gaps(scan_path):
+    numel = 300_000
+    pos = np.array([5, 4100, 4101, 70_000, 299_999])
+    words = np.zeros(numel, np.uint16)
+    words[pos] = 7
+    sc = NAT.scan(words)
+    gaps = np.diff(pos, prepend=-1) - 1
+    for w in sparse.RLE_WIDTHS:
+        assert sc.fillers[w] == int(np.sum(gaps // ((1 << w) - 1)))
+    assert sc.nonempty[9] == len(np.unique(pos >> 9))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_scan_threads_agree(threads, scan_path):
+    """Above 1 Mi elements per thread the scan splits into ranges of whole 512-element blocks:
+    runs of zeros across range boundaries and every word size give the numpy scan's numbers."""
+    old = torch.get_num_threads()
+    rng = np.random.default_rng(threads)
+    n = (3 << 20) + 777
+    try:
+        torch.set_num_threads(threads)
+        for dens, dtype in ((0.97, np.uint16), (0.5, np.uint8), (0.0005, np.uint32)):
+            words = (rng.integers(1, 200, n) * (rng.random(n) < dens)).astype(dtype)
+            words[1_000_000:2_500_000] = 0
+            a, b = REF.scan(words), NAT.scan(words)
+            assert a.nnz == b.nnz and np.array_equal(a.values, b.values) and np.array_equal(a.bitmap, b.bitmap)
+            assert a.nonempty == b.nonempty and a.fillers == b.fillers, (dens, threads)
+    finally:
+        torch.set_num_threads(old)

@@ -36,6 +36,11 @@ def special_fp16() -> dict:
         "int64_ids": torch.arange(512).reshape(1, 512),
         "bool_mask": torch.rand(33, generator=g) > 0.5,
         "fp64": torch.randn(10, generator=g, dtype=torch.float64),
+        # quantized weights travel through their codecs (QLC, APack), not raw
+        "int8_weights": (torch.randn(2500, generator=g) * 20).round().clamp(-127, 127).to(torch.int8),
+        "uint8_weights": (torch.randn(1200, generator=g) * 9 + 128).round().clamp(0, 255).to(torch.uint8),
+        "fp8_weights": (torch.randn(40, 60, generator=g) * 0.5).to(torch.float8_e4m3fn),
+        "fp8_e5m2_weights": torch.randn(900, generator=g).to(torch.float8_e5m2),
     }
 
 
@@ -44,6 +49,10 @@ def shard_of(rank: int, world: int, dtype=torch.bfloat16) -> torch.Tensor:
     n = 0 if (rank == world - 1 and world > 2) else 150_000 + 7_919 * rank
     g = torch.Generator().manual_seed(100 + rank)
     return (torch.randn(n, generator=g) * 0.02).to(dtype)
+
+
+def int8_shard_of(rank: int, world: int) -> torch.Tensor:
+    return (shard_of(rank, world, torch.float32) * 1000).round().clamp(-127, 127).to(torch.int8)
 
 
 class Net(torch.nn.Module):
@@ -94,6 +103,9 @@ def _main_scenario(rank, world):
     out["gather_plain"] = {"digest": digest(full), "stats": vars(st), "sent": sent}
     full = ed.all_gather_flat(shard_of(rank, world, torch.float32).to(torch.int32), bucket_numel=50_000)
     out["gather_int32"] = {"digest": digest(full)}
+    full, st = ed.all_gather_flat(int8_shard_of(rank, world), bucket_numel=50_000, chunk_numel=20_000,
+                                  return_stats=True)
+    out["gather_int8"] = {"digest": digest(full), "stats": vars(st)}
 
     if world > 2:                           # a sub-group that leaves rank 0 out
         sub = torch.distributed.new_group(list(range(1, world)))
@@ -106,11 +118,14 @@ def _main_scenario(rank, world):
 
 
 def _blob_bytes(tensors, chunk=1 << 20) -> int:
-    """What enec.distributed should send: each BF16/FP16/FP32 tensor as one blob, or one blob per
-    chunk of `chunk` elements when larger; other tensors raw."""
+    """What enec.distributed should send: each tensor of a dtype enec codes (BF16/FP16/FP32,
+    FP8, INT8/UINT8) as one blob, or one blob per chunk of `chunk` elements when larger; other
+    tensors raw."""
     total = 0
+    coded = (torch.bfloat16, torch.float16, torch.float32, torch.float8_e4m3fn, torch.float8_e5m2,
+             torch.int8, torch.uint8)
     for t in tensors:
-        if t.dtype not in (torch.bfloat16, torch.float16, torch.float32) or t.numel() == 0:
+        if t.dtype not in coded or t.numel() == 0:
             total += t.numel() * t.element_size()
         elif t.numel() <= chunk:
             total += enec.compress(t).numel()
@@ -178,6 +193,14 @@ def test_broadcast_and_all_gather_bit_exact_and_bytes(world, tmp_path, minilm_bf
     assert sent <= plain / 1.33, (sent, plain)
     want = digest(torch.cat([shard_of(r, world, torch.float32).to(torch.int32) for r in range(world)]))
     assert all(v["gather_int32"]["digest"] == want for v in vals)
+    int8 = [int8_shard_of(r, world) for r in range(world)]
+    want = digest(torch.cat(int8))
+    for r, v in enumerate(vals):
+        assert v["gather_int8"]["digest"] == want, f"rank {r}"
+        pieces = [c for b in int8[r].split(50_000) for c in b.split(20_000)]
+        sent = v["gather_int8"]["stats"]["payload_bytes"]
+        assert sent == _blob_bytes(pieces)
+        assert sent < int8[r].numel() or int8[r].numel() == 0       # compressed, not raw
 
     if world > 2:
         want = {k: digest(v) for k, v in special_fp16().items()}

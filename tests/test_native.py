@@ -256,7 +256,7 @@ def test_native_parameter_choice_equals_params_py(spec):
     assert params == choose_params(hist, spec)
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
 def test_large_output_paths(dtype):
     """Outputs of 4 Mi elements or more take other paths: non-temporal stores, a 2 MB aligned
     buffer, each encoding thread first touching its own share of the blob, decoding threads
@@ -279,3 +279,21 @@ def test_large_output_paths(dtype):
         assert torch.equal(cpu.compress_tensor(x, nat), blobs[0])
     finally:
         torch.set_num_threads(old)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+def test_encoded_size_without_encoding(dtype):
+    """native.encoded_size (a read-only pass, used by codec="auto") is the size encode writes,
+    for every low width m, short last blocks and blocks without outliers included."""
+    nat = _native()
+    spec = cpu.spec_of(dtype)
+    g = torch.Generator().manual_seed(41)
+    for n in (0, 1, 300, 16384, 16384 * 2 + 4097):
+        x = (torch.randn(n, generator=g) * torch.exp2(torch.randn(n, generator=g) * 3)).to(dtype)
+        words = cpu.tensor_words(x, spec)
+        hist = nat.histogram(words, spec)
+        best = nat.choose_params(hist, spec)
+        for m in sorted({0, best.m, best.n}):
+            p = type(best)(best.b, best.n, m)
+            for shape in ((n,), (1, n)):
+                assert nat.encoded_size(words, spec, shape, p) == nat.encode(words, spec, shape, p).size, (n, m)

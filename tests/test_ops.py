@@ -93,3 +93,44 @@ def test_eager_api_matches_the_op_without_importing_dynamo():
     x = (torch.randn(3, 5000) * 0.02).bfloat16()
     assert torch.equal(enec.compress(x), torch.ops.enec.compress(x))
     assert torch.equal(enec.compress(x, checksum=True), torch.ops.enec.compress(x, True))
+
+
+def test_friendly_api_under_torch_compile():
+    """enec.compress compiles; enec.decompress compiles when given shape= and dtype= (it is then
+    the op), and without them fails naming the op to use (fullgraph) or breaks the graph."""
+    torch._dynamo.reset()
+    x = (torch.randn(40, 50) * 0.02).bfloat16()
+
+    @torch.compile(fullgraph=True, backend="aot_eager")
+    def roundtrip(t):
+        blob = enec.compress(t * 2)
+        return enec.decompress(blob, shape=t.shape, dtype=t.dtype) + 1
+
+    assert_bit_equal(roundtrip(x), x * 2 + 1)
+    blob = enec.compress(x)
+
+    @torch.compile(fullgraph=True, backend="aot_eager")
+    def no_shape(b):
+        return enec.decompress(b)
+
+    with pytest.raises(Exception, match=r"torch\.ops\.enec\.decompress\(blob, shape, dtype\)"):
+        no_shape(blob)
+
+    @torch.compile(backend="aot_eager")             # not fullgraph: a graph break, then eager
+    def with_break(b):
+        return enec.decompress(b) * 2
+
+    assert_bit_equal(with_break(blob), x * 2)
+
+
+def test_decompress_shape_and_dtype_are_checked():
+    from enec.errors import EnecError, HeaderMismatchError
+    x = torch.randn(6, 7).half()
+    blob = enec.compress(x)
+    assert_bit_equal(enec.decompress(blob, shape=(6, 7), dtype=torch.float16), x)
+    with pytest.raises(HeaderMismatchError, match=r"torch.float16 of shape \(6, 7\)"):
+        enec.decompress(blob, shape=(7, 6), dtype=torch.float16)
+    with pytest.raises(HeaderMismatchError):
+        enec.decompress(blob, shape=(6, 7), dtype=torch.bfloat16)
+    with pytest.raises(EnecError, match="both shape= and dtype="):
+        enec.decompress(blob, shape=(6, 7))

@@ -66,13 +66,32 @@ def compress(x: torch.Tensor, checksum: bool = False, codec: str = "auto", out: 
     return out[:blob.numel()]
 
 
-def decompress(blob, device=None, out: torch.Tensor | None = None) -> torch.Tensor:
+_COMPILE_HINT = ("enec.decompress(blob) reads the blob's header to learn the shape and dtype, which "
+                 "torch.compile cannot trace: pass them, enec.decompress(blob, shape=..., dtype=...), "
+                 "or call torch.ops.enec.decompress(blob, shape, dtype)")
+
+
+def decompress(blob, device=None, out: torch.Tensor | None = None, *, shape=None,
+               dtype: torch.dtype | None = None) -> torch.Tensor:
     """Restore the exact tensor from a blob (uint8 tensor, bytes, bytearray, memoryview or
     numpy array); shape and dtype come from the blob's header.
 
     out: a tensor of the blob's shape and dtype to decompress into (returned); `device` is then
     out's device. If the blob is corrupt the error is raised and out's contents are unspecified.
+
+    shape, dtype: what the blob holds, when the caller knows it (a HeaderMismatchError if the
+    header disagrees). Under torch.compile they are required (the header cannot be read while
+    tracing); the call is then torch.ops.enec.decompress and compiles into the graph.
     """
+    if (shape is None) != (dtype is None):
+        raise EnecError("decompress: pass both shape= and dtype=, or neither")
+    if torch.compiler.is_compiling():
+        if shape is None:
+            raise EnecError(_COMPILE_HINT)
+        res = _decompress_op(blob, list(shape), dtype)
+        if out is not None:
+            return out.copy_(res)
+        return res.to(device) if device is not None else res
     if isinstance(blob, torch.Tensor):
         head = blob[:fmt.HEADER_FIXED_BYTES + 8 * fmt.MAX_NDIM].cpu() if blob.device.type != "cpu" else blob
         hdr = header_of(head, full=False)
@@ -83,6 +102,9 @@ def decompress(blob, device=None, out: torch.Tensor | None = None) -> torch.Tens
         with warnings.catch_warnings():        # read-only buffers (bytes): never written to
             warnings.simplefilter("ignore", UserWarning)
             t = torch.from_numpy(arr)
+    if shape is not None and (tuple(shape) != hdr.shape or dtype != getattr(torch, hdr.dtype.name)):
+        raise HeaderMismatchError(f"blob holds {getattr(torch, hdr.dtype.name)} of shape {hdr.shape}, "
+                                  f"the caller expects {dtype} of shape {tuple(shape)}")
     if out is not None:
         if not isinstance(out, torch.Tensor):
             raise TypeError(f"enec.decompress: out must be a torch.Tensor, got {type(out).__name__}")
@@ -124,19 +146,23 @@ def max_compressed_size(numel: int, dtype: torch.dtype, ndim: int = fmt.MAX_NDIM
 
 @dataclasses.dataclass(frozen=True)
 class BlobInfo:
-    """What `inspect` reports about a blob."""
+    """What `inspect` reports about a blob; `print(info)` shows it on a few lines.
+
+    The ENEC fields (b, n, m, group_len, flagged_groups, total_groups) are None for the other
+    codecs, whose code table is `table`. blocks / block_elems: ENEC's blocks, the chunks of QLC
+    and APack, None for sparse (its non-zero count is table["nnz"])."""
     codec: str
     dtype: torch.dtype
     shape: tuple
     numel: int
-    b: int
-    n: int
-    m: int
-    group_len: int
-    block_elems: int
-    blocks: int
-    flagged_groups: int
-    total_groups: int
+    b: int | None
+    n: int | None
+    m: int | None
+    group_len: int | None
+    block_elems: int | None
+    blocks: int | None
+    flagged_groups: int | None
+    total_groups: int | None
     checksum: str | None
     section_bytes: dict
     original_bytes: int
@@ -151,6 +177,32 @@ class BlobInfo:
     @property
     def bits_per_element(self) -> float:
         return 8 * self.compressed_bytes / self.numel if self.numel else float("nan")
+
+    def __str__(self) -> str:
+        lines = [f"enec blob: {self.dtype} {list(self.shape)}, {self.numel:,} elements, codec {self.codec}",
+                 f"  size       {self.original_bytes:,} -> {self.compressed_bytes:,} bytes, "
+                 f"ratio {self.ratio:.4f} ({self.bits_per_element:.3f} bits/element)"]
+        if self.codec == "enec":
+            lines.append(f"  params     b={self.b} n={self.n} m={self.m}, groups of {self.group_len}, "
+                         f"{self.blocks:,} blocks of {self.block_elems:,}")
+            share = self.flagged_groups / self.total_groups if self.total_groups else 0.0
+            lines.append(f"  outliers   {self.flagged_groups:,} of {self.total_groups:,} groups flagged "
+                         f"({100 * share:.2f} %)")
+        else:
+            if self.blocks is not None:
+                lines.append(f"  chunks     {self.blocks:,} of {self.block_elems:,} elements")
+            table = ", ".join(f"{k}={_short(v)}" for k, v in (self.table or {}).items())
+            lines.append(f"  table      {table}")
+        lines.append("  sections   " + ", ".join(f"{k} {v:,}" for k, v in self.section_bytes.items()))
+        lines.append(f"  checksum   {self.checksum or 'none'}")
+        return "\n".join(lines)
+
+
+def _short(v, limit: int = 8) -> str:
+    """A table entry for __str__: long lists are cut (the table attribute has all of it)."""
+    if isinstance(v, (list, tuple)) and len(v) > limit:
+        return "[" + ", ".join(map(str, v[:limit])) + f", ... ({len(v)} in all)]"
+    return str(v)
 
 
 def header_of(blob, full: bool = True) -> fmt.Header:
@@ -192,13 +244,15 @@ def inspect(blob) -> BlobInfo:
 
 
 def _inspect_codec(arr, h) -> BlobInfo:
-    """inspect() of a codec-2/3/4 blob: its table and section sizes; ENEC's fields are 0."""
+    """inspect() of a codec-2/3/4 blob: its table and section sizes; ENEC's fields are None."""
     from . import codecs
     d = codecs.describe(arr, h)
+    chunked = h.codec != fmt.CODEC_SPARSE          # sparse keeps its non-zero count in `blocks`
     return BlobInfo(
         codec=fmt.CODEC_NAMES[h.codec], dtype=getattr(torch, h.dtype.name), shape=h.shape,
-        numel=h.numel, b=0, n=0, m=0, group_len=0, block_elems=h.block_elems, blocks=h.blocks,
-        flagged_groups=0, total_groups=0,
+        numel=h.numel, b=None, n=None, m=None, group_len=None,
+        block_elems=h.block_elems if chunked else None, blocks=h.blocks if chunked else None,
+        flagged_groups=None, total_groups=None,
         checksum=None if h.checksum_kind == fmt.CHECKSUM_NONE else "xxh64",
         section_bytes=d["section_bytes"], original_bytes=h.numel * h.dtype.word_bytes,
         compressed_bytes=arr.size, independent_decode_bytes=0, table=d["table"])

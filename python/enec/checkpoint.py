@@ -27,14 +27,25 @@ import struct
 import tempfile
 
 import torch
-from safetensors import safe_open as _st_open
+from safetensors import safe_open as _safetensors_open
 
 from . import cpu
 from . import format as fmt
 from .api import compress, decompress, header_of
-from .errors import CorruptStreamError, EnecError, UnsupportedDTypeError
+from .errors import CorruptStreamError, EnecError, InvalidCheckpointError, UnsupportedDTypeError
 
 META_KEY = "enec"
+
+
+def _st_open(path, framework="pt"):
+    """safetensors.safe_open, with its errors on a file that is not safetensors (which name
+    neither the file nor the problem's kind) as an InvalidCheckpointError naming the file."""
+    try:
+        return _safetensors_open(path, framework=framework)
+    except (OSError, EnecError):
+        raise
+    except Exception as e:              # SafetensorError, HeaderTooLarge, ... (safetensors' own)
+        raise InvalidCheckpointError(f"{path} is not a valid safetensors file ({e})") from None
 META_VERSION = 1
 
 
@@ -211,8 +222,7 @@ def atomic_write(path, data, force: bool = False) -> None:
     is renamed over `path` (removed again on failure).
     """
     path = os.path.abspath(os.fspath(path))
-    if os.path.exists(path) and not force:
-        raise FileExistsError(f"{path} exists (use force=True / --force to overwrite)")
+    _check_output(path, force)
     write = data if callable(data) else (lambda f: f.write(memoryview(data)))
     d = os.path.dirname(path)
     linkat = _linkat() if hasattr(os, "O_TMPFILE") else None
@@ -234,7 +244,7 @@ def atomic_write(path, data, force: bool = False) -> None:
                     _fsync_dir(d)
                     return
                 if ctypes.get_errno() == errno.EEXIST:
-                    raise FileExistsError(f"{path} exists (use force=True / --force to overwrite)")
+                    raise _exists_error(path)
                 ok = False
             else:
                 tmp = os.path.join(d, f".enec-{os.getpid()}-{id(f)}.tmp")
@@ -251,7 +261,7 @@ def atomic_write(path, data, force: bool = False) -> None:
             f.flush()
             os.fsync(f.fileno())
         if not force and os.path.exists(path):
-            raise FileExistsError(f"{path} exists (use force=True / --force to overwrite)")
+            raise _exists_error(path)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -259,9 +269,20 @@ def atomic_write(path, data, force: bool = False) -> None:
         raise
 
 
-def _refuse_existing(path, force: bool) -> None:
+def _exists_error(path) -> FileExistsError:
+    """The error for an output that exists; .output_path lets the CLI say it its own way (--force)."""
+    e = FileExistsError(f"{path} exists (pass force=True to overwrite)")
+    e.output_path = os.fspath(path)
+    return e
+
+
+def _check_output(path, force: bool) -> None:
+    """Fail before doing the work: an existing output (unless force), or a missing folder."""
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"the output folder {folder} does not exist")
     if not force and os.path.exists(path):
-        raise FileExistsError(f"{os.fspath(path)} exists (use force=True / --force to overwrite)")
+        raise _exists_error(os.fspath(path))
 
 
 def _enec_metadata(user: dict | None, meta: dict) -> dict:
@@ -275,7 +296,7 @@ def save_file(state_dict: dict, path, metadata: dict | None = None, force: bool 
     """Write a compressed safetensors file; returns the per-tensor enec metadata.
 
     Refuses to replace an existing `path` unless force=True."""
-    _refuse_existing(path, force)              # fail before doing the work
+    _check_output(path, force)              # fail before doing the work
     tensors, meta = compress_state_dict(state_dict, checksum, progress)
     entries = [_entry_of(k, t) for k, t in tensors.items()]
     atomic_write(path, lambda f: _write_safetensors(f, entries, _enec_metadata(metadata, meta)), force)
@@ -333,6 +354,12 @@ def _restore(name, stored: torch.Tensor, info: dict | None, device=None) -> torc
     return out
 
 
+def is_enec_file(path) -> bool:
+    """True when `path` was written by enec (compress_file / save_file: enec's metadata entry)."""
+    with _st_open(os.fspath(path), framework="pt") as f:
+        return META_KEY in (f.metadata() or {})
+
+
 def load_file(path, device="cpu") -> dict:
     """Load a compressed (or plain) safetensors file into the original state_dict, in the file's
     tensor order; tensors are read one at a time from the memory map."""
@@ -342,7 +369,7 @@ def load_file(path, device="cpu") -> dict:
 
 def compress_file(src, dst, force: bool = False, checksum: bool = False, progress=None) -> dict:
     """Compress a safetensors file (keeps its metadata). Memory: the blobs, plus one tensor."""
-    _refuse_existing(dst, force)
+    _check_output(dst, force)
     src = os.fspath(src)
     with _st_open(src, framework="pt") as f:
         md = f.metadata() or {}
@@ -377,7 +404,7 @@ def compress_file(src, dst, force: bool = False, checksum: bool = False, progres
 def decompress_file(src, dst, force: bool = False, progress=None) -> None:
     """Write the plain safetensors file back (the original tensors, bit for bit). Memory: one
     decoded tensor at a time."""
-    _refuse_existing(dst, force)
+    _check_output(dst, force)
     with safe_open(src) as f:
         entries = []
         for name in f.keys():

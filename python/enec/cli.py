@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
+
+from .errors import InvalidCheckpointError
 
 
 def _progress(total: int, label: str):
@@ -26,9 +29,9 @@ def _progress(total: int, label: str):
 
 
 def _count(path) -> int:
-    from safetensors import safe_open
-    with safe_open(path, framework="pt") as f:
-        return len(list(f.keys()))
+    from .checkpoint import safe_open
+    with safe_open(path) as f:
+        return len(f.keys())
 
 
 def cmd_compress(a):
@@ -39,11 +42,12 @@ def cmd_compress(a):
     from . import checkpoint
     step, done = _progress(_count(a.input), "compress")
     t = time.perf_counter()
+    src = os.path.getsize(a.input)        # before: with --force the output may replace the input
     try:
         meta = checkpoint.compress_file(a.input, a.output, force=a.force, checksum=a.checksum, progress=step)
     finally:
         done()
-    src, dst = os.path.getsize(a.input), os.path.getsize(a.output)
+    dst = os.path.getsize(a.output)
     print(f"{a.input} -> {a.output}: {len(meta)} tensors compressed, {src / 1e6:.2f} MB -> {dst / 1e6:.2f} MB "
           f"(ratio {src / dst:.4f}) in {time.perf_counter() - t:.2f} s")
 
@@ -54,8 +58,8 @@ def cmd_decompress(a):
         return sharded.run_cli("decompress", a.input, a.output, a.workers, a.distributed, a.timeout,
                                force=a.force)
     from . import checkpoint
-    if os.path.exists(a.output) and not a.force:      # fail before the work
-        raise FileExistsError(f"{a.output} exists (use --force to overwrite)")
+    if not checkpoint.is_enec_file(a.input):          # a plain file would just be copied
+        raise InvalidCheckpointError(f"{a.input} is not an enec-compressed checkpoint: nothing to decompress")
     step, done = _progress(_count(a.input), "decompress")
     t = time.perf_counter()
     try:
@@ -93,22 +97,26 @@ def cmd_bench(a):
 
 
 def main(argv=None) -> int:
+    from . import __version__
     ap = argparse.ArgumentParser(prog="enec", description="Lossless compression of model weights (ENEC).")
+    ap.add_argument("--version", action="version", version=f"enec {__version__}")
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("compress", help="compress a safetensors file (or a sharded checkpoint folder)")
-    c.add_argument("input"); c.add_argument("output")
+    c.add_argument("input", help="a .safetensors file, or a folder of safetensors shards")
+    c.add_argument("output", help="the compressed file (a valid safetensors file) or folder to write")
     c.add_argument("--force", action="store_true", help="overwrite an existing output")
     c.add_argument("--checksum", action="store_true", help="store an XXH64 of every tensor")
     from .sharded import add_arguments as add_folder_arguments
     add_folder_arguments(c)   # --workers N / --distributed / --timeout for a sharded folder
     c.set_defaults(fn=cmd_compress)
     d = sub.add_parser("decompress", help="restore the plain safetensors file")
-    d.add_argument("input"); d.add_argument("output")
-    d.add_argument("--force", action="store_true")
+    d.add_argument("input", help="a file (or folder) written by enec compress")
+    d.add_argument("output", help="the plain safetensors file (or folder) to write")
+    d.add_argument("--force", action="store_true", help="overwrite an existing output")
     add_folder_arguments(d)
     d.set_defaults(fn=cmd_decompress)
     i = sub.add_parser("inspect", help="per-tensor parameters and ratios")
-    i.add_argument("input")
+    i.add_argument("input", help="a file written by enec compress (plain files show as stored raw)")
     i.set_defaults(fn=cmd_inspect)
     b = sub.add_parser("bench", add_help=False,   # --help goes to scripts/bench.py
                        help="enec against the CPU peers (scripts/bench.py; its options follow)")
@@ -120,13 +128,42 @@ def main(argv=None) -> int:
     if a.cmd == "bench":             # everything after 'bench' goes to scripts/bench.py as given
         args = list(sys.argv[1:] if argv is None else argv)
         a.args = args[args.index("bench") + 1:]
-    from .errors import EnecError
+    # A Ctrl-C that lands inside a C extension (torch building a tensor for safetensors) can come
+    # out as another exception; remember that it came, so it is reported as the interrupt it is.
+    interrupted = []
+
+    def on_sigint(signum, frame):
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:               # not the main thread: leave the handler alone
+        previous = None
     try:
         rc = a.fn(a)
-    except KeyboardInterrupt:        # the output was never given a name: nothing to clean up
+    except BaseException as e:
+        if not (interrupted or isinstance(e, KeyboardInterrupt)):
+            return _report(a, e)
+        # the output was never given a name: nothing to clean up
         print(f"enec {a.cmd}: interrupted; no output written", file=sys.stderr)
         return 130
-    except (EnecError, FileExistsError, FileNotFoundError, OSError) as e:
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    return rc if isinstance(rc, int) else 0
+
+
+def _report(a, e: BaseException) -> int:
+    """Exit status for an error of command `a`: 1 with a one-line message for bad input."""
+    from .errors import EnecError
+    try:
+        raise e
+    except FileExistsError as e:     # the API says force=True; here the option is --force
+        what = getattr(e, "output_path", None)
+        print(f"enec {a.cmd}: error: " + (f"{what} exists (use --force to overwrite)" if what else str(e)),
+              file=sys.stderr)
+        return 1
+    except (EnecError, FileNotFoundError, OSError) as e:
         print(f"enec {a.cmd}: error: {e}", file=sys.stderr)
         return 1
     except Exception as e:   # safetensors raises its own errors on malformed files
@@ -134,7 +171,6 @@ def main(argv=None) -> int:
             print(f"enec {a.cmd}: error: {a.input} is not a valid safetensors file ({e})", file=sys.stderr)
             return 1
         raise
-    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

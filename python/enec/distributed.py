@@ -6,8 +6,9 @@
     full = ed.all_gather_flat(my_flat_shard)                           # FSDP-style un-shard
 
 Weights are compressed once (on the sending rank), the enec blobs are what travels, and every
-receiving rank decompresses on its own device. Tensors enec cannot compress (integer buffers such
-as position_ids) travel as raw bytes. Everything goes through ordinary torch.distributed
+receiving rank decompresses on its own device: BF16/FP16/FP32 through ENEC, FP8 through QLC,
+INT8/UINT8 through APack (the codec "auto" picks, sparse included). Tensors enec cannot compress
+(integer buffers such as position_ids) travel as raw bytes. Everything goes through ordinary torch.distributed
 collectives (`broadcast`, `all_gather`, `all_reduce`), so any backend works: gloo on CPU, HCCL on
 Ascend, NCCL, MPI.
 
@@ -45,11 +46,13 @@ import torch
 import torch.distributed as dist
 
 from . import api
+from . import format as _fmt
 
 __all__ = ["TransferError", "TransferStats", "broadcast_state_dict", "broadcast_module",
            "all_gather_flat", "all_gather_json", "COMPRESSIBLE_DTYPES"]
 
-COMPRESSIBLE_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
+# every dtype enec has a codec for (format.ALL_DTYPE_NAMES: ENEC, QLC, APack)
+COMPRESSIBLE_DTYPES = tuple(getattr(torch, name) for name in _fmt.ALL_DTYPE_NAMES)
 DEFAULT_BUCKET_BYTES = 16 << 20
 # compression granularity: ~1 Mi elements per blob adapts to local statistics (MiniLM BF16:
 # 1.358 vs 1.336 per whole tensor) and bounds the work per piece

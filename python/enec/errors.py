@@ -19,3 +19,8 @@ class ChecksumMismatchError(CorruptStreamError):
 
 class HeaderMismatchError(EnecError):
     """The caller's expected shape or dtype disagrees with the blob's header."""
+
+
+class InvalidCheckpointError(EnecError):
+    """A file is not a valid safetensors file (the message names it), or not an enec checkpoint
+    where one is required."""

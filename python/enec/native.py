@@ -50,6 +50,8 @@ def _load():
     lib.enec_set_simd.restype = None
     lib.enec_simd_level.argtypes = []
     lib.enec_simd_level.restype = i32
+    lib.enec_outlier_bytes.argtypes = [vp, i64, i32, i32, i32, i32, i32]
+    lib.enec_outlier_bytes.restype = i64
     lib.enec_choose_params.argtypes = [vp, i32, vp]
     lib.enec_choose_params.restype = None
     lib.enec_analyze.argtypes = [vp, i64, i32, vp, vp, i32]
@@ -145,6 +147,16 @@ def analyze(words: np.ndarray, spec: fmt.DTypeSpec):
     out = np.zeros(3, dtype=np.int32)
     _load().enec_analyze(_ptr(words), words.size, spec.code, hist.ctypes.data, out.ctypes.data, _threads())
     return hist, Params(int(out[0]), int(out[1]), int(out[2]))
+
+
+def encoded_size(words: np.ndarray, spec: fmt.DTypeSpec, shape, params) -> int:
+    """The size of encode(words, spec, shape, params), found without encoding (one read pass)."""
+    words = np.ascontiguousarray(words).reshape(-1)
+    out_bytes = _load().enec_outlier_bytes(_ptr(words), words.size, spec.code, params.b, params.n,
+                                           params.m, _threads())
+    if out_bytes < 0:
+        raise RuntimeError(f"native size pass failed with code {out_bytes}")
+    return fmt.layout(spec, words.size, len(shape), params.m).outlier_offset + out_bytes
 
 
 def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape, params, out: np.ndarray | None = None) -> np.ndarray:

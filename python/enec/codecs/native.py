@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import CorruptStreamError
 from . import apack, qlc, sparse
 
-ABI_VERSION = 2          # codecs_abi_version() of the library this module was written for
+ABI_VERSION = 3          # codecs_abi_version() of the library this module was written for
 
 _lib = None
 _load_error = None
@@ -56,6 +56,10 @@ def _load():
     lib.sparse_pattern_encode.restype = i64
     lib.sparse_pattern_decode.argtypes = [i32, i32, i64, i64, i64, vp, i64, vp, vp]
     lib.sparse_pattern_decode.restype = i32
+    lib.sparse_scan.argtypes = [vp, i64, i32, vp, vp, vp, i32]
+    lib.sparse_scan.restype = i64
+    lib.sparse_set_simd.argtypes = [i32]
+    lib.sparse_set_simd.restype = i32
     _lib = lib
     return lib
 
@@ -192,9 +196,30 @@ def _pattern_params_ok(fmt_id, param):
             or (fmt_id == sparse.RLE and param in sparse.RLE_WIDTHS) or (fmt_id == sparse.CSR and param == 0))
 
 
+def set_scan_simd(enable: bool) -> bool:
+    """Allow (default) or forbid SPARSE.scan's AVX-512 compaction; returns whether the CPU has it."""
+    return bool(_load().sparse_set_simd(1 if enable else 0))
+
+
 class SPARSE:
     """Zero-pattern coder of codec 4 (`sparse.Reference`'s signatures and bytes)."""
     name = "native"
+
+    @staticmethod
+    def scan(words):
+        """sparse.scan in one native pass (no positions: they are found only if a format needs them)."""
+        words = np.ascontiguousarray(words).reshape(-1)
+        if words.dtype.itemsize not in (1, 2, 4):
+            return sparse.scan(words)
+        values = np.empty_like(words)
+        bitmap = np.zeros((words.size + 7) // 8, dtype=np.uint8)
+        counts = np.zeros(32, dtype=np.int64)
+        import torch                         # the thread count the rest of enec uses
+        nnz = _load().sparse_scan(_p(words), words.size, words.dtype.itemsize, _p(values), _p(bitmap), _p(counts),
+                                  torch.get_num_threads())
+        nonempty = {p: int(counts[k]) for k, p in enumerate(sparse.BITMAP2_LOG2)}
+        fillers = {w: int(counts[8 + k]) for k, w in enumerate(sparse.RLE_WIDTHS)}
+        return sparse.Scan(words, values[:nnz], bitmap, nonempty, fillers)
 
     @staticmethod
     def encode_pattern(fmt_id, param, numel, shape, pos):

@@ -66,33 +66,88 @@ def pattern_bits(fmt_id: int, param: int, numel: int, shape: tuple, pos: np.ndar
     raise ValueError(fmt_id)
 
 
-def candidates(numel: int, shape: tuple, pos: np.ndarray):
-    """(pattern bytes, format, param) of every non-dense format, smallest first.
+def candidate_sizes(numel: int, shape: tuple, nnz: int, nonempty, fillers):
+    """(pattern bytes, format, param) of every non-dense format, smallest first, from counts:
+    nonempty[p] = blocks of 2^p elements holding a non-zero (p in BITMAP2_LOG2), fillers[w] =
+    sum over the gaps g (zeros before each non-zero) of g // (2^w - 1) (w in RLE_WIDTHS)."""
+    out = [((numel + 7) // 8, BITMAP, 0)]
+    if numel:
+        for p in BITMAP2_LOG2:
+            s = 1 << p
+            out.append((((numel + s - 1) // s + nonempty[p] * s + 7) // 8, BITMAP2, p))
+    for w in RLE_WIDTHS:
+        out.append((((nnz + fillers[w]) * w + 7) // 8, RLE, w))
+    c = row_len(shape)
+    rows = numel // c if c else 0
+    out.append((((rows + 1) * _bitlen(nnz) + nnz * _bitlen(max(c - 1, 0)) + 7) // 8, CSR, 0))
+    out.sort()
+    return out
+
+
+def pattern_lower_bound(numel: int, shape: tuple, nnz: int) -> int:
+    """Bytes of the smallest pattern any non-zero layout with `nnz` non-zeros can have: a
+    bitmap2 holds at least nnz element bits, a run-length pattern at least one field per
+    non-zero, CSR's size depends on nnz alone."""
+    c = row_len(shape)
+    rows = numel // c if c else 0
+    bits = min(numel, nnz + (numel >> max(BITMAP2_LOG2)), nnz * min(RLE_WIDTHS),
+               (rows + 1) * _bitlen(nnz) + nnz * _bitlen(max(c - 1, 0)))
+    return (bits + 7) // 8
+
+
+def _counts(pos: np.ndarray):
+    """(nonempty, fillers) of `candidate_sizes` for the sorted non-zero positions `pos`.
 
     Linear in nnz per parameter without nnz-sized temporaries per parameter: the two-level
     bitmap counts block changes of `pos >> p`, and the run-length sizes come from a histogram
     of the gaps (small gaps binned, the few large ones kept as they are)."""
-    out = [((pattern_bits(BITMAP, 0, numel, shape, pos) + 7) // 8, BITMAP, 0)]
     pos = np.asarray(pos, dtype=np.int64)
-    if numel:
-        for p in BITMAP2_LOG2:
-            s = 1 << p
-            blk = pos >> p
-            ne = int(np.count_nonzero(blk[1:] != blk[:-1])) + 1 if pos.size else 0
-            out.append((((numel + s - 1) // s + ne * s + 7) // 8, BITMAP2, p))
+    nonempty = {}
+    for p in BITMAP2_LOG2:
+        blk = pos >> p
+        nonempty[p] = int(np.count_nonzero(blk[1:] != blk[:-1])) + 1 if pos.size else 0
     gaps = np.diff(pos, prepend=-1) - 1
     small_cap = 1 << 16
     # bins only up to the largest small gap: a fixed 64 Ki-bin histogram costs ms per tiny tensor
     small = np.bincount(gaps[gaps < small_cap]) if gaps.size else np.zeros(0, np.int64)
     large = gaps[gaps >= small_cap]
     g = np.arange(small.size, dtype=np.int64)
-    for w in RLE_WIDTHS:
-        m = (1 << w) - 1
-        fillers = int(np.dot(small, g // m)) + int(np.sum(large // m))
-        out.append((((pos.size + fillers) * w + 7) // 8, RLE, w))
-    out.append(((pattern_bits(CSR, 0, numel, shape, pos) + 7) // 8, CSR, 0))
-    out.sort()
-    return out
+    fillers = {w: int(np.dot(small, g // ((1 << w) - 1))) + int(np.sum(large // ((1 << w) - 1)))
+               for w in RLE_WIDTHS}
+    return nonempty, fillers
+
+
+def candidates(numel: int, shape: tuple, pos: np.ndarray):
+    """candidate_sizes for the sorted non-zero positions `pos`."""
+    return candidate_sizes(numel, shape, np.asarray(pos).size, *_counts(pos))
+
+
+class Scan:
+    """What choosing and building a pattern needs from the words, found in one pass: the
+    non-zero words, the bitmap pattern, the counts of `candidate_sizes`; the positions (for
+    the other formats) only when asked for."""
+
+    def __init__(self, words, values, bitmap, nonempty, fillers):
+        self.words, self.values, self.bitmap = words, values, bitmap
+        self.nnz = values.size
+        self.nonempty, self.fillers = nonempty, fillers
+        self._pos = None
+
+    def positions(self) -> np.ndarray:
+        if self._pos is None:
+            self._pos = np.flatnonzero(self.words)
+        return self._pos
+
+    def candidates(self, shape: tuple):
+        return candidate_sizes(self.words.size, shape, self.nnz, self.nonempty, self.fillers)
+
+
+def scan(words: np.ndarray) -> Scan:
+    """The numpy Scan of a flat word array (native.SPARSE.scan: the same in one native pass)."""
+    pos = np.flatnonzero(words)
+    sc = Scan(words, words[pos], encode_pattern(BITMAP, 0, words.size, (words.size,), pos), *_counts(pos))
+    sc._pos = pos
+    return sc
 
 
 # ----------------------------------------------------------------------------- pattern coding
@@ -198,25 +253,70 @@ def decode_pattern(fmt_id, param, numel, shape, nnz, pat: np.ndarray) -> np.ndar
 
 class Reference:
     """The pattern coder kernels: these numpy functions, or `native.SPARSE` (same bytes, same
-    verdicts); the format choice (`candidates`) always runs here."""
+    verdicts, the same Scan); the format choice (`candidate_sizes`) always runs here."""
     name = "reference"
     encode_pattern = staticmethod(encode_pattern)
     decode_pattern = staticmethod(decode_pattern)
+    scan = staticmethod(scan)
 
 
 # ----------------------------------------------------------------------------- codec
 
-def _assemble(spec, shape, numel, fmt_id, param, inner_codec, nnz, pattern, values_blob):
+def _put_head(blob, spec, shape, numel, fmt_id, param, inner_codec, nnz, pattern, vals_off, total):
+    """Header, pattern and the zero gap before the values (at vals_off) into blob."""
     hb = fmt.header_bytes(len(shape))
-    vals_off = _bits.round_up(hb + pattern.size)
-    total = vals_off + values_blob.size
     hdr = fmt.CodecHeader(ID, spec, tuple(shape), numel, (fmt_id, param, inner_codec, 0), 0, nnz,
                           (hb, vals_off, pattern.size, 0, 0), total)
-    blob = np.zeros(total, dtype=np.uint8)
     _bits.put(blob, 0, np.frombuffer(hdr.pack(), np.uint8))
     _bits.put(blob, hb, pattern)
+    blob[hb + pattern.size:vals_off] = 0
+
+
+def _assemble(spec, shape, numel, fmt_id, param, inner_codec, nnz, pattern, values_blob):
+    vals_off = _bits.round_up(fmt.header_bytes(len(shape)) + pattern.size)
+    total = vals_off + values_blob.size
+    blob = np.empty(total, dtype=np.uint8)           # every byte is written: no zeroing pass
+    _put_head(blob, spec, shape, numel, fmt_id, param, inner_codec, nnz, pattern, vals_off, total)
     _bits.put(blob, vals_off, values_blob)
     return blob
+
+
+def _pattern(kernels, fmt_id, param, numel, shape, sc: Scan) -> np.ndarray:
+    if fmt_id == BITMAP:
+        return sc.bitmap
+    return kernels.encode_pattern(fmt_id, param, numel, shape, sc.positions())
+
+
+def encode_patterned(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, dense_encode, below: int,
+                     kernels=Reference, sc: Scan | None = None, values_room=None):
+    """The blob of the smallest pattern format (not dense) when it is smaller than `below`
+    bytes, else None. `dense_encode(words, spec, shape, out=None) -> (blob, codec id)` codes the
+    values; with `values_room(nnz)` (the most bytes the values blob can take) they are encoded
+    straight into the blob's buffer, after the smallest pattern, when the codec can (no copy of
+    a values blob of tens of MB)."""
+    words = np.ascontiguousarray(words).reshape(-1)
+    sc = sc if sc is not None else kernels.scan(words)
+    numel = words.size
+    hb = fmt.header_bytes(len(shape))
+    cands = sc.candidates(shape)
+    buf, vals_off = None, _bits.round_up(hb + cands[0][0])
+    if values_room is not None:
+        buf = np.empty(vals_off + values_room(sc.nnz), dtype=np.uint8)   # untouched pages cost nothing
+        vblob, vcodec = dense_encode(sc.values, spec, (sc.nnz,), out=buf[vals_off:])
+    else:
+        vblob, vcodec = dense_encode(sc.values, spec, (sc.nnz,))
+    for nbytes, fmt_id, param in cands:
+        total = _bits.round_up(hb + nbytes) + vblob.size
+        if numel <= MAX_ELEMS_PER_BYTE * total:
+            if total >= below:
+                return None
+            pat = _pattern(kernels, fmt_id, param, numel, shape, sc)
+            if buf is not None and vblob.size and vblob.ctypes.data == buf.ctypes.data + vals_off \
+                    and total == vals_off + vblob.size:        # the values are already in place
+                _put_head(buf, spec, shape, numel, fmt_id, param, vcodec, sc.nnz, pat, vals_off, total)
+                return buf[:total]
+            return _assemble(spec, shape, numel, fmt_id, param, vcodec, sc.nnz, pat, vblob)
+    return None
 
 
 def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, dense_encode, force=None,
@@ -228,30 +328,19 @@ def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, dense_encode, f
     words = np.ascontiguousarray(words).reshape(-1)
     numel = words.size
     hb = fmt.header_bytes(len(shape))
-    pos = np.flatnonzero(words)
-    if force is None or force[0] != DENSE:
-        vblob, vcodec = dense_encode(words[pos], spec, (pos.size,))
-    if force is not None:
-        fmt_id, param = force
-        if fmt_id == DENSE:
-            vblob, vcodec = dense_encode(words, spec, (numel,))
-            return _assemble(spec, shape, numel, DENSE, 0, vcodec, numel, np.zeros(0, np.uint8), vblob)
-        pat = kernels.encode_pattern(fmt_id, param, numel, shape, pos)
-        return _assemble(spec, shape, numel, fmt_id, param, vcodec, pos.size, pat, vblob)
-    best = None
-    for nbytes, fmt_id, param in candidates(numel, shape, pos):
-        total = _bits.round_up(hb + nbytes) + vblob.size
-        if numel <= MAX_ELEMS_PER_BYTE * total:
-            best = (total, fmt_id, param)
-            break
+    if force is not None and force[0] != DENSE:
+        sc = kernels.scan(words)
+        vblob, vcodec = dense_encode(sc.values, spec, (sc.nnz,))
+        pat = _pattern(kernels, force[0], force[1], numel, shape, sc)
+        return _assemble(spec, shape, numel, force[0], force[1], vcodec, sc.nnz, pat, vblob)
     if dense_blob is None or tuple(fmt.parse_header(dense_blob[0]).shape) != (numel,):
         dense_blob = dense_encode(words, spec, (numel,))
     dense_blob, dcodec = dense_blob
-    if best is None or _bits.round_up(hb) + dense_blob.size <= best[0]:
-        return _assemble(spec, shape, numel, DENSE, 0, dcodec, numel, np.zeros(0, np.uint8), dense_blob)
-    _, fmt_id, param = best
-    pat = kernels.encode_pattern(fmt_id, param, numel, shape, pos)
-    return _assemble(spec, shape, numel, fmt_id, param, vcodec, pos.size, pat, vblob)
+    if force is None:
+        alt = encode_patterned(words, spec, shape, dense_encode, _bits.round_up(hb) + dense_blob.size, kernels)
+        if alt is not None:
+            return alt
+    return _assemble(spec, shape, numel, DENSE, 0, dcodec, numel, np.zeros(0, np.uint8), dense_blob)
 
 
 def validate(h: fmt.CodecHeader) -> None:

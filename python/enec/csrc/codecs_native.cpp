@@ -10,9 +10,18 @@
 //
 // Bit streams are LSB-first: bit i of a stream is bit (i % 8) of byte i / 8.
 
+#include <atomic>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
+#include <thread>
 #include <vector>
+#if defined(__x86_64__) || defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 namespace {
 
@@ -87,7 +96,7 @@ constexpr uint64_t RANS_L = 1ull << 16;
 
 extern "C" {
 
-int codecs_abi_version() { return 2; }   // 2: sparse pattern kernels
+int codecs_abi_version() { return 3; }   // 2: sparse pattern kernels, 3: sparse_scan
 
 void codecs_hist8(const uint8_t* x, int64_t n, int64_t* hist) {
     int64_t h[4][256];
@@ -339,11 +348,243 @@ inline int check_tail(const uint8_t* pat, int64_t len, int64_t nbits) {
 
 constexpr int SP_BITMAP = 1, SP_BITMAP2 = 2, SP_RLE = 3, SP_CSR = 4;
 
+// Compaction of the non-zero words with AVX-512 (VBMI2's byte and word compress), when the CPU
+// has it: chosen at run time, capped by sparse_set_simd (tests run both paths).
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SPARSE_X86 1
+bool detect_vbmi2() {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vbmi2");
+}
+const bool kHasVbmi2 = detect_vbmi2();
+
+// The non-zero words (bit set in `bitmap`) of the full 64-word chunks [lo, hi) to out + at;
+// masked stores never write past the last one (another thread fills what follows).
+template <class T>
+__attribute__((target("avx512f,avx512bw,avx512vbmi2")))
+int64_t compact_avx512(const T* w, const uint8_t* bitmap, int64_t lo, int64_t hi, T* out, int64_t at) {
+    constexpr int per = 64 / sizeof(T);          // words per register
+    for (int64_t base = lo; base < hi; base += 64) {
+        uint64_t mask;
+        std::memcpy(&mask, bitmap + base / 8, 8);
+        for (int k = 0; k < 64; k += per) {
+            const uint64_t m = per == 64 ? mask : (mask >> k) & ((1ull << per) - 1);
+            const __m512i v = _mm512_loadu_si512(w + base + k);
+            const int c = __builtin_popcountll(m);
+            const uint64_t keep = c == 64 ? ~0ull : (1ull << c) - 1;
+            if (sizeof(T) == 1)
+                _mm512_mask_storeu_epi8(out + at, keep, _mm512_maskz_compress_epi8(m, v));
+            else if (sizeof(T) == 2)
+                _mm512_mask_storeu_epi16(out + at, (__mmask32)keep, _mm512_maskz_compress_epi16((__mmask32)m, v));
+            else
+                _mm512_mask_storeu_epi32(out + at, (__mmask16)keep, _mm512_maskz_compress_epi32((__mmask16)m, v));
+            at += c;
+        }
+    }
+    return at;
+}
+#else
+#define SPARSE_X86 0
+#endif
+std::atomic<bool> g_sparse_simd{true};
+
+// Bit i = (w[i] != 0), for n <= 64 words.
+template <class T>
+inline uint64_t nonzero_mask(const T* w, int n) {
+    uint64_t mask = 0;
+    for (int i = 0; i < n; ++i) mask |= (uint64_t)(w[i] != 0) << i;
+    return mask;
+}
+
+// The same for 64 words, 16 bytes at a time with SSE2 (every x86-64 CPU has it).
+template <class T>
+inline uint64_t nonzero_mask64(const T* w) {
+#if defined(__x86_64__) || defined(__SSE2__)
+    const __m128i zero = _mm_setzero_si128();
+    uint64_t zeros = 0;
+    constexpr int per = 16 / sizeof(T);
+    for (int i = 0; i < 64; i += per) {
+        const __m128i v = _mm_loadu_si128((const __m128i*)(w + i));
+        uint64_t bits;
+        if (sizeof(T) == 1) bits = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero));
+        else if (sizeof(T) == 2) bits = (unsigned)_mm_movemask_epi8(_mm_packs_epi16(_mm_cmpeq_epi16(v, zero), zero));
+        else bits = (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(v, zero)));
+        zeros |= bits << i;
+    }
+    return ~zeros;
+#else
+    return nonzero_mask(w, 64);
+#endif
+}
+
 }  // namespace
 
 extern "C" {
 
 // ------------------------------------------------------------------------------- sparse
+
+// Whether sparse_scan may use its AVX-512 compaction (tests run both paths); returns whether
+// the CPU has it.
+int sparse_set_simd(int enable) {
+    g_sparse_simd.store(enable != 0);
+#if SPARSE_X86
+    return kHasVbmi2;
+#else
+    return 0;
+#endif
+}
+
+// One pass over numel words of wbytes (1, 2 or 4) bytes, for codec 4's "auto" decision (the
+// numbers sparse.candidates computes from the positions, without building them):
+//   values:  the non-zero words, in order (numel words of room)
+//   bitmap:  the bitmap pattern (ceil(numel / 8) bytes, bit i = element i is non-zero)
+//   counts:  [0, 8)  non-empty blocks of 2^p elements, p = 2 .. 9 (bitmap2)
+//            [8, 32) run-length fillers of width w = 1 .. 24: sum over the gaps g (the zeros
+//                    before each non-zero) of g / (2^w - 1)
+// Up to nthreads threads take ranges of whole 512-element blocks: a first parallel pass writes
+// the bitmap and counts each range's non-zeros and gaps, a second one moves each range's
+// non-zeros to their place. Returns the number of non-zeros.
+int64_t sparse_scan(const void* words, int64_t numel, int wbytes, void* values, uint8_t* bitmap,
+                    int64_t* counts, int nthreads) {
+    constexpr int64_t kSuper = 512, kSmall = 1 << 12;
+    const int64_t supers = (numel + kSuper - 1) / kSuper;
+    const int T = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, numel >> 20));
+    struct Range {
+        int64_t lo = 0, hi = 0, nnz = 0, lead = 0, trail = 0, max_small = 0;
+        bool any = false;
+        int64_t nonempty[8] = {};
+        std::vector<int64_t> small, large;   // gaps inside the range (after its first non-zero)
+    };
+    std::vector<Range> R(T);
+    for (int t = 0; t < T; ++t) {
+        R[t].lo = std::min(numel, supers * t / T * kSuper);
+        R[t].hi = std::min(numel, supers * (t + 1) / T * kSuper);
+    }
+    // pass 1: bitmap, block counts, gaps, non-zero count of range r
+    auto pass1 = [&](auto* w, Range& r) {
+        r.small.assign(kSmall, 0);
+        int64_t run = 0;
+        uint64_t wide = 0;             // which 64-element chunks of the current 512 block are non-empty
+        for (int64_t base = r.lo; base < r.hi; base += 64) {
+            const int vc = (int)std::min<int64_t>(64, r.hi - base);
+            const uint64_t mask = vc == 64 ? nonzero_mask64(w + base) : nonzero_mask(w + base, vc);
+            std::memcpy(bitmap + base / 8, &mask, (vc + 7) / 8);
+            r.nnz += __builtin_popcountll(mask);
+            // bitmap2, blocks of 4 .. 64 inside the 64 elements: fold each block onto its first bit
+            if (mask == ~0ull) {
+                for (int p = 2; p <= 6; ++p) r.nonempty[p - 2] += 64 >> p;
+            } else {
+                uint64_t f = mask | mask >> 1;
+                f |= f >> 2;  r.nonempty[0] += __builtin_popcountll(f & 0x1111111111111111ull);
+                f |= f >> 4;  r.nonempty[1] += __builtin_popcountll(f & 0x0101010101010101ull);
+                f |= f >> 8;  r.nonempty[2] += __builtin_popcountll(f & 0x0001000100010001ull);
+                f |= f >> 16; r.nonempty[3] += __builtin_popcountll(f & 0x0000000100000001ull);
+                f |= f >> 32; r.nonempty[4] += f & 1;
+            }
+            // blocks of 128 .. 512: 2, 4, 8 consecutive 64-element chunks
+            const int64_t c = base >> 6;
+            wide |= (uint64_t)(mask != 0) << (c & 7);
+            if ((c & 7) == 7 || base + vc == r.hi) {
+                r.nonempty[5] += __builtin_popcountll((wide | wide >> 1) & 0x55);
+                r.nonempty[6] += __builtin_popcountll((wide | wide >> 1 | wide >> 2 | wide >> 3) & 0x11);
+                r.nonempty[7] += wide != 0;
+                wide = 0;
+            }
+            if (mask == ~0ull && run == 0) continue;    // no gap ends here
+            // the zeros before each non-zero: one step per run of zeros
+            int pos = 0;
+            while (pos < vc) {
+                const uint64_t rest = mask >> pos;
+                if (!rest) { run += vc - pos; break; }
+                const int z = __builtin_ctzll(rest);
+                run += z;
+                if (!r.any) { r.lead = run; r.any = true; }
+                else if (run < kSmall) { r.small[run]++; r.max_small = std::max(r.max_small, run); }
+                else r.large.push_back(run);
+                run = 0;
+                pos += z;
+                const uint64_t ones = ~(mask >> pos);     // the non-zeros starting at pos
+                pos += ones ? __builtin_ctzll(ones) : 64 - pos;
+            }
+        }
+        if (r.any) r.trail = run; else r.lead = run;
+    };
+    // pass 2: the non-zeros of range r to values[at ...], by the bitmap of pass 1
+    auto pass2 = [&](auto* w, auto* out, const Range& r, int64_t at) {
+        int64_t base = r.lo;
+#if SPARSE_X86
+        if (kHasVbmi2 && g_sparse_simd.load(std::memory_order_relaxed)) {
+            const int64_t full = r.lo + (r.hi - r.lo) / 64 * 64;
+            at = compact_avx512(w, bitmap, r.lo, full, out, at);
+            base = full;
+        }
+#endif
+        for (; base < r.hi; base += 64) {
+            const int vc = (int)std::min<int64_t>(64, r.hi - base);
+            uint64_t mask = 0;
+            std::memcpy(&mask, bitmap + base / 8, (vc + 7) / 8);
+            if (mask == ~0ull) {
+                std::memcpy(out + at, w + base, 64 * sizeof(*w));
+                at += 64;
+                continue;
+            }
+            // runs of 8 non-zeros (most of them, in a mostly dense tensor) are copied whole
+            for (int j = 0; j < vc; j += 8) {
+                const unsigned byte = (unsigned)(mask >> j) & 0xFF;
+                if (byte == 0xFF) {
+                    std::memcpy(out + at, w + base + j, 8 * sizeof(*w));
+                    at += 8;
+                } else {
+                    for (unsigned b = byte; b; b &= b - 1) out[at++] = w[base + j + __builtin_ctz(b)];
+                }
+            }
+        }
+    };
+    auto run_all = [&](auto* w, auto* out) {
+        auto parallel = [&](auto fn) {
+            std::vector<std::thread> th;
+            for (int t = 1; t < T; ++t) th.emplace_back(fn, t);
+            fn(0);
+            for (auto& x : th) x.join();
+        };
+        parallel([&](int t) { pass1(w, R[t]); });
+        std::vector<int64_t> at(T + 1, 0);
+        for (int t = 0; t < T; ++t) at[t + 1] = at[t] + R[t].nnz;
+        parallel([&](int t) { pass2(w, out, R[t], at[t]); });
+        return at[T];
+    };
+    int64_t nnz;
+    if (wbytes == 1) nnz = run_all((const uint8_t*)words, (uint8_t*)values);
+    else if (wbytes == 2) nnz = run_all((const uint16_t*)words, (uint16_t*)values);
+    else nnz = run_all((const uint32_t*)words, (uint32_t*)values);
+    // merge: a range's leading zeros continue the previous ranges' trailing ones
+    std::vector<int64_t> small(kSmall, 0), large;
+    int64_t max_small = 0, carry = 0;
+    int64_t nonempty[8] = {};
+    auto gap = [&](int64_t g) {
+        if (g < kSmall) { small[g]++; max_small = std::max(max_small, g); } else large.push_back(g);
+    };
+    for (auto& r : R) {
+        for (int k = 0; k < 8; ++k) nonempty[k] += r.nonempty[k];
+        if (r.small.empty()) continue;                 // an empty range (numel == 0)
+        for (int64_t g = 0; g <= r.max_small; ++g) small[g] += r.small[g];
+        max_small = std::max(max_small, r.max_small);
+        large.insert(large.end(), r.large.begin(), r.large.end());
+        if (r.any) { gap(carry + r.lead); carry = r.trail; }
+        else carry += r.lead;
+    }
+    small[0] = 0;                                        // gaps of 0 zeros add no filler
+    for (int w = 1; w <= 24; ++w) {
+        const int64_t m = (1ll << w) - 1;
+        int64_t fill = 0;
+        for (int64_t g = m; g <= max_small; ++g) fill += small[g] * (g / m);
+        for (int64_t g : large) fill += g / m;
+        counts[8 + w - 1] = fill;
+    }
+    for (int k = 0; k < 8; ++k) counts[k] = nonempty[k];
+    return nnz;
+}
 
 // Encodes the sorted non-zero positions pos[0..nnz) of a tensor of numel elements (cols = its
 // row length, for CSR) as pattern format fmt with parameter param (docs/FORMAT.md §7.4).

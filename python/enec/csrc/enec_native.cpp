@@ -8,7 +8,7 @@
 //
 // Two code paths produce the same bytes:
 //   * portable C++ (any CPU, any dtype, short last blocks), and
-//   * AVX-512 kernels for full BF16 and FP32 blocks and the histogram (x86-64 with AVX-512 BW,
+//   * AVX-512 kernels for full BF16, FP16 and FP32 blocks and the histogram (x86-64 with AVX-512 BW,
 //     VBMI and VBMI2), and AVX2 kernels for the same work (x86-64 with AVX2), detected at run
 //     time; the library itself is built without -march so it runs everywhere.
 //     enec_set_simd(level) caps the level (tests compare every level with the reference).
@@ -297,6 +297,9 @@ struct Scratch {
   std::vector<uint16_t> a, b, c, d;
   std::vector<uint8_t> z;
   AlignedBuf Y{kBlock + 128}, Z{kBlock + 128}, HI{kBlock + 128};
+  // FP16's 11-bit raw field (SIMD paths): RZ holds the halving-pack bytes before they are
+  // interleaved (the low bytes, then the top 3 bits packed with width 3), R3 the top 3 bits
+  AlignedBuf RZ{2 * kBlock + 128}, R3{kBlock + 128};
   Scratch() : a(kBlock), b(kBlock), c(kBlock), d(kBlock), z(4 * kBlock) {}
 };
 
@@ -526,10 +529,11 @@ constexpr Sched make_sched(int W) {
 }
 
 // Hierarchical halving pack of `count` (a multiple of 256) byte lanes, each masked to W bits,
-// into count*W/8 bytes. Works on columns: after all folds lane j (< count >> folds) combines
-// lanes j + c*(count >> folds), so 32 columns at a time stay in registers. Z: scratch.
+// into the count*W/8 bytes Z that the final interleave turns into the output. Works on columns:
+// after all folds lane j (< count >> folds) combines lanes j + c*(count >> folds), so 32 columns
+// at a time stay in registers.
 template <int W>
-ENEC_AVX512 void pack_w(const uint8_t* in, int64_t count, uint8_t* out, uint8_t* Z, bool nt) {
+ENEC_AVX512 void pack_w_z(const uint8_t* in, int64_t count, uint8_t* Z) {
   constexpr Sched S = make_sched(W);
   constexpr int C = 1 << S.folds;
   const int64_t Lf = count >> S.folds;
@@ -560,8 +564,10 @@ ENEC_AVX512 void pack_w(const uint8_t* in, int64_t count, uint8_t* out, uint8_t*
       }
     }
   }
-  // bytes Z[i] | Z[i + H] << 8 as little-endian u16 words
-  const int64_t H = count * W / 16;
+}
+
+// The last step of every halving pack: bytes Z[i] | Z[i + H] << 8 as little-endian u16 words.
+ENEC_AVX512 void interleave_halves(const uint8_t* Z, int64_t H, uint8_t* out, bool nt) {
   int64_t i = 0;
   for (; i + 32 <= H; i += 32) {
     const __m512i a = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(Z + i)));
@@ -571,20 +577,31 @@ ENEC_AVX512 void pack_w(const uint8_t* in, int64_t count, uint8_t* out, uint8_t*
   for (; i < H; ++i) { out[2 * i] = Z[i]; out[2 * i + 1] = Z[i + H]; }
 }
 
-// Inverse of pack_w: count*W/8 bytes -> count byte lanes.
-template <int W>
-ENEC_AVX512 void unpack_w(const uint8_t* in, int64_t count, uint8_t* lanes, uint8_t* Z) {
-  constexpr Sched S = make_sched(W);
-  constexpr int C = 1 << S.folds;
-  const int64_t Lf = count >> S.folds;
-  const int64_t H = count * W / 16;
+// The inverse: 2H bytes of u16 words -> Z.
+ENEC_AVX512 void deinterleave_halves(const uint8_t* in, int64_t H, uint8_t* Z) {
   int64_t i = 0;
   for (; i + 32 <= H; i += 32) {
     const __m512i w = _mm512_loadu_si512(in + 2 * i);
     _mm256_storeu_si256((__m256i*)(Z + i), _mm512_cvtepi16_epi8(w));
     _mm256_storeu_si256((__m256i*)(Z + H + i), _mm512_cvtepi16_epi8(_mm512_srli_epi16(w, 8)));
   }
-  for (; i < H; ++i) { Z[i] = in[2 * i]; Z[i + H] = in[2 * i + 1]; }
+  for (const uint8_t* q = in + 2 * i; i < H; ++i, q += 2) { Z[i] = q[0]; Z[i + H] = q[1]; }
+}
+
+template <int W>
+ENEC_AVX512 void pack_w(const uint8_t* in, int64_t count, uint8_t* out, uint8_t* Z, bool nt) {
+  pack_w_z<W>(in, count, Z);
+  interleave_halves(Z, count * W / 16, out, nt);
+}
+
+// Inverse of pack_w_z: the count*W/8 bytes Z -> count byte lanes. With kHighBytes, Z is not a
+// byte array but the high bytes of the u16 words at Z (FP16's raw field keeps its width-3 part
+// there: no pass that first extracts them).
+template <int W, bool kHighBytes = false>
+ENEC_AVX512 void unpack_w_z(const uint8_t* Z, int64_t count, uint8_t* lanes) {
+  constexpr Sched S = make_sched(W);
+  constexpr int C = 1 << S.folds;
+  const int64_t Lf = count >> S.folds;
   int64_t zoff[16];
   {
     int64_t z = 0;
@@ -599,9 +616,12 @@ ENEC_AVX512 void unpack_w(const uint8_t* in, int64_t count, uint8_t* lanes, uint
       const int len = C >> S.fb[s];
       if (S.kind[s] == 1) {
 #pragma GCC unroll 8
-        for (int c = 0; c < len; ++c)
-          v[c] = _mm512_or_si512(_mm512_slli_epi16(v[c], 8),
-                                 _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(Z + zoff[s] + c * Lf + j))));
+        for (int c = 0; c < len; ++c) {
+          const int64_t at = zoff[s] + c * Lf + j;
+          const __m512i z = kHighBytes ? _mm512_srli_epi16(_mm512_loadu_si512(Z + 2 * at), 8)
+                                       : _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(Z + at)));
+          v[c] = _mm512_or_si512(_mm512_slli_epi16(v[c], 8), z);
+        }
       } else {
         const __m512i mask = _mm512_set1_epi16((1 << S.arg[s]) - 1);
 #pragma GCC unroll 8
@@ -615,6 +635,13 @@ ENEC_AVX512 void unpack_w(const uint8_t* in, int64_t count, uint8_t* lanes, uint
     for (int c = 0; c < C; ++c)
       _mm256_storeu_si256((__m256i*)(lanes + c * Lf + j), _mm512_cvtepi16_epi8(v[c]));
   }
+}
+
+// Inverse of pack_w: count*W/8 bytes -> count byte lanes.
+template <int W>
+ENEC_AVX512 void unpack_w(const uint8_t* in, int64_t count, uint8_t* lanes, uint8_t* Z) {
+  deinterleave_halves(in, count * W / 16, Z);
+  unpack_w_z<W>(Z, count, lanes);
 }
 
 ENEC_AVX512 void pack_bytes(int W, const uint8_t* in, int64_t count, uint8_t* out, uint8_t* Z, bool nt) {
@@ -664,10 +691,27 @@ ENEC_AVX512 inline __m512i load_hi16(const void* words, int64_t i, uint8_t* lo_o
   return _mm512_permutex2var_epi16(x0, od, x1);
 }
 
-// One full block of BF16 (or FP32: the high half words are BF16-like, the low halves are stored
-// verbatim). Returns the packed outlier bytes written to oscr.
-template <bool F32>
+// Store the 64 bytes v as Y[i .. i+32) (its low half) and Y[i+HB .. i+HB+32) (its high half).
+ENEC_AVX512 inline void store_halves(uint8_t* Y, int64_t i, __m512i v) {
+  _mm256_storeu_si256((__m256i*)(Y + i), _mm512_castsi512_si256(v));
+  _mm256_storeu_si256((__m256i*)(Y + i + kBlock / 2), _mm512_extracti64x4_epi64(v, 1));
+}
+
+// The inverse of store_halves.
+ENEC_AVX512 inline __m512i load_halves(const uint8_t* Y, int64_t i) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)(Y + i))),
+                            _mm256_loadu_si256((const __m256i*)(Y + i + kBlock / 2)), 1);
+}
+
+// One full block of BF16, FP16 or FP32 (the high half words of FP32 are BF16-like, the low
+// halves are stored verbatim). Returns the packed outlier bytes written to oscr.
+// The raw field of BF16 and FP32 is one byte, rotl16(w, 1) & 0xFF. FP16's is 11 bits: the same
+// low byte plus the mantissa's top 3 bits ((w >> 7) & 7); its halving pack emits all the low
+// bytes, then packs the top bits with width 3 (the schedule of width 11 after its first emit).
+template <int DT>
 ENEC_AVX512 int64_t encode_block_avx512(const Ctx& p, int64_t t, uint8_t* oscr, Scratch& s) {
+  constexpr bool F32 = DT == FP32, F16 = DT == FP16;
+  constexpr int esh = F16 ? 10 : 7;                 // exponent position in the (high) word
   const int b = p.b, n = p.n, m = p.m, h = n - m;
   uint8_t* Y = s.Y.p;
   uint8_t* raw = p.raw_out(t);
@@ -675,6 +719,7 @@ ENEC_AVX512 int64_t encode_block_avx512(const Ctx& p, int64_t t, uint8_t* oscr, 
   const int64_t base = t * kBlock;
   const __m512i idx = even_bytes_index();
   const __m512i bv = _mm512_set1_epi8((char)b), nm = _mm512_set1_epi8((char)((1u << n) - 1));
+  const __m512i seven = _mm512_set1_epi8(7);
   const __mmask64 odd = 0xAAAAAAAAAAAAAAAAull;
   constexpr int64_t HB = kBlock / 2;
   for (int64_t i = 0; i < HB; i += 32) {
@@ -682,12 +727,21 @@ ENEC_AVX512 int64_t encode_block_avx512(const Ctx& p, int64_t t, uint8_t* oscr, 
     const __m512i wc = load_hi16<F32>(p.words, base + i + HB, raw + 2 * (i + HB), p.nt);
     // raw byte = rotl16(w, 1) & 0xFF; pack(width 8) interleaves the two halves of the block
     const __m512i ra = _mm512_shldi_epi16(wa, wa, 1), rc = _mm512_shldi_epi16(wc, wc, 1);
-    store64(rawb + 2 * i, _mm512_mask_mov_epi8(ra, odd, _mm512_slli_epi16(rc, 8)), p.nt);
-    // exponent bytes of both halves, then y = (b - x) & nmask
-    const __m512i e = _mm512_permutex2var_epi8(_mm512_srli_epi16(wa, 7), idx, _mm512_srli_epi16(wc, 7));
-    const __m512i y = _mm512_and_si512(_mm512_sub_epi8(bv, e), nm);
-    _mm256_storeu_si256((__m256i*)(Y + i), _mm512_castsi512_si256(y));
-    _mm256_storeu_si256((__m256i*)(Y + i + HB), _mm512_extracti64x4_epi64(y, 1));
+    if (F16) {
+      store_halves(s.RZ.p, i, _mm512_permutex2var_epi8(ra, idx, rc));
+      const __m512i top = _mm512_permutex2var_epi8(_mm512_srli_epi16(wa, 7), idx, _mm512_srli_epi16(wc, 7));
+      store_halves(s.R3.p, i, _mm512_and_si512(top, seven));
+    } else {
+      store64(rawb + 2 * i, _mm512_mask_mov_epi8(ra, odd, _mm512_slli_epi16(rc, 8)), p.nt);
+    }
+    // exponent bytes of both halves, then y = (b - x) & nmask (FP16's sign bit above the
+    // exponent drops out: n <= 5)
+    const __m512i e = _mm512_permutex2var_epi8(_mm512_srli_epi16(wa, esh), idx, _mm512_srli_epi16(wc, esh));
+    store_halves(Y, i, _mm512_and_si512(_mm512_sub_epi8(bv, e), nm));
+  }
+  if (F16) {
+    pack_w_z<3>(s.R3.p, kBlock, s.RZ.p + kBlock);
+    interleave_halves(s.RZ.p, kBlock * 11 / 16, raw, p.nt);
   }
   // flags: OR of the 16 members (lanes j + k*G) of each group, then test the bits above m
   uint64_t fm[kGroups / 64];
@@ -723,9 +777,10 @@ ENEC_AVX512 int64_t encode_block_avx512(const Ctx& p, int64_t t, uint8_t* oscr, 
   return packed_bytes(slots, h);
 }
 
-template <bool F32>
+template <int DT>
 ENEC_AVX512 int decode_block_avx512(const Ctx& p, int64_t t, const uint8_t* blob, const uint8_t* outliers,
                                     int64_t f, void* out, Scratch& s) {
+  constexpr bool F32 = DT == FP32, F16 = DT == FP16;
   const int b = p.b, n = p.n, m = p.m, h = n - m;
   uint8_t* Y = s.Y.p;
   unpack_bytes(m, blob + p.low_off + t * packed_bytes(kBlock, m), kBlock, Y, s.Z.p);
@@ -765,15 +820,34 @@ ENEC_AVX512 int decode_block_avx512(const Ctx& p, int64_t t, const uint8_t* blob
   const uint8_t* raw = blob + p.raw_off + t * raw_block_bytes(p.dt, kBlock);
   const uint8_t* rawb = F32 ? raw + 2 * kBlock : raw;
   constexpr int64_t HB = kBlock / 2;
+  // FP16's raw field, halving-packed with width 11, is the u16 words Z[i] | Z[i + H] << 8 (H =
+  // 11N/16) of Z = the N low bytes, then the top 3 bits packed with width 3. So low byte j is
+  // the even byte of word j for j < H and the odd byte of word j - H after; the width-3 part is
+  // the odd bytes of words N - H .. H - 1, unpacked to R3 first.
+  constexpr int64_t H11 = kBlock * 11 / 16, SPLIT = H11 - HB;
+  if (F16) unpack_w_z<3, true>(raw + 2 * (kBlock - H11), kBlock, s.R3.p);
   for (int64_t i = 0; i < HB; i += 32) {
-    __m512i y = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)(Y + i))),
-                                   _mm256_loadu_si256((const __m256i*)(Y + i + HB)), 1);
-    const __m512i x = _mm512_sub_epi8(bv, _mm512_sub_epi8(_mm512_xor_si512(y, sb), sb));
-    const __m512i xa = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(x));
-    const __m512i xc = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(x, 1));
-    const __m512i r = _mm512_loadu_si512(rawb + 2 * i);
-    const __m512i va = _mm512_ternarylogic_epi32(r, lowbyte, _mm512_slli_epi16(xa, 8), 0xEA);   // (r & ff) | xa<<8
-    const __m512i vc = _mm512_shldi_epi16(xc, r, 8);                                             // xc<<8 | r>>8
+    const __m512i y = load_halves(Y, i);
+    __m512i x = _mm512_sub_epi8(bv, _mm512_sub_epi8(_mm512_xor_si512(y, sb), sb));
+    __m512i va, vc;
+    if (F16) {
+      // high byte of the rotated word: x (mod 32) above the 3 top raw bits
+      x = _mm512_ternarylogic_epi32(_mm512_slli_epi16(x, 3), _mm512_set1_epi8((char)0xF8), load_halves(s.R3.p, i),
+                                    0xEA);   // (x<<3 & f8) | top
+      const __m512i xa = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(x));
+      const __m512i xc = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(x, 1));
+      va = _mm512_ternarylogic_epi32(_mm512_loadu_si512(raw + 2 * i), lowbyte, _mm512_slli_epi16(xa, 8), 0xEA);
+      if (i < SPLIT)         // low bytes i + HB < H: even bytes of words i + HB
+        vc = _mm512_ternarylogic_epi32(_mm512_loadu_si512(raw + 2 * (i + HB)), lowbyte, _mm512_slli_epi16(xc, 8), 0xEA);
+      else                   // odd bytes of words i + HB - H
+        vc = _mm512_shldi_epi16(xc, _mm512_loadu_si512(raw + 2 * (i - SPLIT)), 8);
+    } else {
+      const __m512i xa = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(x));
+      const __m512i xc = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(x, 1));
+      const __m512i r = _mm512_loadu_si512(rawb + 2 * i);
+      va = _mm512_ternarylogic_epi32(r, lowbyte, _mm512_slli_epi16(xa, 8), 0xEA);   // (r & ff) | xa<<8
+      vc = _mm512_shldi_epi16(xc, r, 8);                                             // xc<<8 | r>>8
+    }
     const __m512i oa = _mm512_shrdi_epi16(va, va, 1), oc = _mm512_shrdi_epi16(vc, vc, 1);
     if (!F32) {
       uint16_t* o = (uint16_t*)out;
@@ -877,7 +951,7 @@ ENEC_AVX2 inline V2 v2_sll(V2 x, int s) { return {_mm256_slli_epi16(x.a, s), _mm
 ENEC_AVX2 inline V2 v2_srl(V2 x, int s) { return {_mm256_srli_epi16(x.a, s), _mm256_srli_epi16(x.b, s)}; }
 
 template <int W>
-ENEC_AVX2 void pack_w_avx2(const uint8_t* in, int64_t count, uint8_t* out, uint8_t* Z, bool nt) {
+ENEC_AVX2 void pack_w_z_avx2(const uint8_t* in, int64_t count, uint8_t* Z) {
   constexpr Sched S = make_sched(W);
   constexpr int C = 1 << S.folds;
   const int64_t Lf = count >> S.folds;     // a multiple of 32 (count is a multiple of 256)
@@ -906,8 +980,10 @@ ENEC_AVX2 void pack_w_avx2(const uint8_t* in, int64_t count, uint8_t* out, uint8
       }
     }
   }
-  // bytes Z[i] | Z[i + H] << 8 as little-endian u16 words: interleave the two halves of Z
-  const int64_t H = count * W / 16;
+}
+
+// bytes Z[i] | Z[i + H] << 8 as little-endian u16 words: interleave the two halves of Z
+ENEC_AVX2 void interleave_halves_avx2(const uint8_t* Z, int64_t H, uint8_t* out, bool nt) {
   int64_t i = 0;
   for (; i + 32 <= H; i += 32) {
     const __m256i a = _mm256_loadu_si256((const __m256i*)(Z + i));
@@ -919,12 +995,7 @@ ENEC_AVX2 void pack_w_avx2(const uint8_t* in, int64_t count, uint8_t* out, uint8
   for (; i < H; ++i) { out[2 * i] = Z[i]; out[2 * i + 1] = Z[i + H]; }
 }
 
-template <int W>
-ENEC_AVX2 void unpack_w_avx2(const uint8_t* in, int64_t count, uint8_t* lanes, uint8_t* Z) {
-  constexpr Sched S = make_sched(W);
-  constexpr int C = 1 << S.folds;
-  const int64_t Lf = count >> S.folds;
-  const int64_t H = count * W / 16;
+ENEC_AVX2 void deinterleave_halves_avx2(const uint8_t* in, int64_t H, uint8_t* Z) {
   const __m256i ff = _mm256_set1_epi16(0xFF);
   int64_t i = 0;
   for (; i + 32 <= H; i += 32) {
@@ -936,6 +1007,20 @@ ENEC_AVX2 void unpack_w_avx2(const uint8_t* in, int64_t count, uint8_t* lanes, u
     _mm256_storeu_si256((__m256i*)(Z + H + i), _mm256_permute4x64_epi64(hi, 0xD8));
   }
   for (; i < H; ++i) { Z[i] = in[2 * i]; Z[i + H] = in[2 * i + 1]; }
+}
+
+template <int W>
+ENEC_AVX2 void pack_w_avx2(const uint8_t* in, int64_t count, uint8_t* out, uint8_t* Z, bool nt) {
+  pack_w_z_avx2<W>(in, count, Z);
+  interleave_halves_avx2(Z, count * W / 16, out, nt);
+}
+
+// As unpack_w_z (kHighBytes: Z holds u16 words whose high bytes are the packed bytes).
+template <int W, bool kHighBytes = false>
+ENEC_AVX2 void unpack_w_z_avx2(const uint8_t* Z, int64_t count, uint8_t* lanes) {
+  constexpr Sched S = make_sched(W);
+  constexpr int C = 1 << S.folds;
+  const int64_t Lf = count >> S.folds;
   int64_t zoff[16];
   {
     int64_t z = 0;
@@ -950,7 +1035,14 @@ ENEC_AVX2 void unpack_w_avx2(const uint8_t* in, int64_t count, uint8_t* lanes, u
       const int len = C >> S.fb[s];
       if (S.kind[s] == 1) {
 #pragma GCC unroll 8
-        for (int c = 0; c < len; ++c) v[c] = v2_or(v2_sll(v[c], 8), v2_load_bytes(Z + zoff[s] + c * Lf + j));
+        for (int c = 0; c < len; ++c) {
+          const int64_t at = zoff[s] + c * Lf + j;
+          const V2 z = kHighBytes
+              ? V2{_mm256_srli_epi16(_mm256_loadu_si256((const __m256i*)(Z + 2 * at)), 8),
+                   _mm256_srli_epi16(_mm256_loadu_si256((const __m256i*)(Z + 2 * at + 32)), 8)}
+              : v2_load_bytes(Z + at);
+          v[c] = v2_or(v2_sll(v[c], 8), z);
+        }
       } else {
         const __m256i mask = _mm256_set1_epi16((1 << S.arg[s]) - 1);
 #pragma GCC unroll 8
@@ -963,6 +1055,12 @@ ENEC_AVX2 void unpack_w_avx2(const uint8_t* in, int64_t count, uint8_t* lanes, u
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) _mm256_storeu_si256((__m256i*)(lanes + c * Lf + j), v2_low_bytes(v[c]));
   }
+}
+
+template <int W>
+ENEC_AVX2 void unpack_w_avx2(const uint8_t* in, int64_t count, uint8_t* lanes, uint8_t* Z) {
+  deinterleave_halves_avx2(in, count * W / 16, Z);
+  unpack_w_z_avx2<W>(Z, count, lanes);
 }
 
 ENEC_AVX2 void pack_bytes_avx2(int W, const uint8_t* in, int64_t count, uint8_t* out, uint8_t* Z, bool nt) {
@@ -1020,28 +1118,53 @@ ENEC_AVX2 inline __m256i load_hi16_avx2(const void* words, int64_t i, uint8_t* l
   return _mm256_permute4x64_epi64(hi, 0xD8);
 }
 
-template <bool F32>
+// The low bytes of the 16 words a, then of the 16 words c (words already < 256 need no mask).
+ENEC_AVX2 inline __m256i pack_words_avx2(__m256i a, __m256i c) {
+  return _mm256_permute4x64_epi64(_mm256_packus_epi16(a, c), 0xD8);
+}
+// Store the 32 bytes v as Y[i .. i+16) (its low half) and Y[i+HB .. i+HB+16) (its high half).
+ENEC_AVX2 inline void store_halves_avx2(uint8_t* Y, int64_t i, __m256i v) {
+  _mm_storeu_si128((__m128i*)(Y + i), _mm256_castsi256_si128(v));
+  _mm_storeu_si128((__m128i*)(Y + i + kBlock / 2), _mm256_extracti128_si256(v, 1));
+}
+ENEC_AVX2 inline __m256i load_halves_avx2(const uint8_t* Y, int64_t i) {
+  return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i*)(Y + i))),
+                                 _mm_loadu_si128((const __m128i*)(Y + i + kBlock / 2)), 1);
+}
+
+// As encode_block_avx512 (FP16's raw field: see there).
+template <int DT>
 ENEC_AVX2 int64_t encode_block_avx2(const Ctx& p, int64_t t, uint8_t* oscr, Scratch& s) {
+  constexpr bool F32 = DT == FP32, F16 = DT == FP16;
+  constexpr int esh = F16 ? 10 : 7;
   const int b = p.b, n = p.n, m = p.m, h = n - m;
   uint8_t* Y = s.Y.p;
   uint8_t* raw = p.raw_out(t);
   uint8_t* rawb = F32 ? raw + 2 * kBlock : raw;
   const int64_t base = t * kBlock;
   const __m256i bv = _mm256_set1_epi8((char)b), nm = _mm256_set1_epi8((char)((1u << n) - 1));
-  const __m256i ff = _mm256_set1_epi16(0xFF);
+  const __m256i ff = _mm256_set1_epi16(0xFF), seven = _mm256_set1_epi16(7);
   constexpr int64_t HB = kBlock / 2;
   for (int64_t i = 0; i < HB; i += 16) {
     const __m256i wa = load_hi16_avx2<F32>(p.words, base + i, raw + 2 * i, p.nt);
     const __m256i wc = load_hi16_avx2<F32>(p.words, base + i + HB, raw + 2 * (i + HB), p.nt);
     // raw byte = rotl16(w, 1) & 0xFF; pack(width 8) interleaves the two halves of the block
     const __m256i ra = _mm256_or_si256(_mm256_slli_epi16(wa, 1), _mm256_srli_epi16(wa, 15));
-    const __m256i rc = _mm256_or_si256(_mm256_slli_epi16(wc, 9), _mm256_slli_epi16(_mm256_srli_epi16(wc, 15), 8));
-    store32(rawb + 2 * i, _mm256_or_si256(_mm256_and_si256(ra, ff), rc), p.nt);
-    const __m256i ea = _mm256_and_si256(_mm256_srli_epi16(wa, 7), ff), ec = _mm256_and_si256(_mm256_srli_epi16(wc, 7), ff);
-    const __m256i e = _mm256_permute4x64_epi64(_mm256_packus_epi16(ea, ec), 0xD8);
-    const __m256i y = _mm256_and_si256(_mm256_sub_epi8(bv, e), nm);
-    _mm_storeu_si128((__m128i*)(Y + i), _mm256_castsi256_si128(y));
-    _mm_storeu_si128((__m128i*)(Y + i + HB), _mm256_extracti128_si256(y, 1));
+    if (F16) {
+      const __m256i rc = _mm256_or_si256(_mm256_slli_epi16(wc, 1), _mm256_srli_epi16(wc, 15));
+      store_halves_avx2(s.RZ.p, i, pack_words_avx2(_mm256_and_si256(ra, ff), _mm256_and_si256(rc, ff)));
+      store_halves_avx2(s.R3.p, i, pack_words_avx2(_mm256_and_si256(_mm256_srli_epi16(wa, 7), seven),
+                                                   _mm256_and_si256(_mm256_srli_epi16(wc, 7), seven)));
+    } else {
+      const __m256i rc = _mm256_or_si256(_mm256_slli_epi16(wc, 9), _mm256_slli_epi16(_mm256_srli_epi16(wc, 15), 8));
+      store32(rawb + 2 * i, _mm256_or_si256(_mm256_and_si256(ra, ff), rc), p.nt);
+    }
+    const __m256i ea = _mm256_and_si256(_mm256_srli_epi16(wa, esh), ff), ec = _mm256_and_si256(_mm256_srli_epi16(wc, esh), ff);
+    store_halves_avx2(Y, i, _mm256_and_si256(_mm256_sub_epi8(bv, pack_words_avx2(ea, ec)), nm));
+  }
+  if (F16) {
+    pack_w_z_avx2<3>(s.R3.p, kBlock, s.RZ.p + kBlock);
+    interleave_halves_avx2(s.RZ.p, kBlock * 11 / 16, raw, p.nt);
   }
   const __m256i himask = _mm256_set1_epi8((char)(0xFF & ~((1u << m) - 1)));
   const __m256i zero = _mm256_setzero_si256();
@@ -1098,9 +1221,10 @@ ENEC_AVX2 int64_t encode_block_avx2(const Ctx& p, int64_t t, uint8_t* oscr, Scra
   return packed_bytes(slots, h);
 }
 
-template <bool F32>
+template <int DT>
 ENEC_AVX2 int decode_block_avx2(const Ctx& p, int64_t t, const uint8_t* blob, const uint8_t* outliers,
                                 int64_t f, void* out, Scratch& s) {
+  constexpr bool F32 = DT == FP32, F16 = DT == FP16;
   const int b = p.b, n = p.n, m = p.m, h = n - m;
   uint8_t* Y = s.Y.p;
   unpack_bytes_avx2(m, blob + p.low_off + t * packed_bytes(kBlock, m), kBlock, Y, s.Z.p);
@@ -1151,15 +1275,31 @@ ENEC_AVX2 int decode_block_avx2(const Ctx& p, int64_t t, const uint8_t* blob, co
   const uint8_t* raw = blob + p.raw_off + t * raw_block_bytes(p.dt, kBlock);
   const uint8_t* rawb = F32 ? raw + 2 * kBlock : raw;
   constexpr int64_t HB = kBlock / 2;
+  // FP16's raw field: as in decode_block_avx512
+  constexpr int64_t H11 = kBlock * 11 / 16, SPLIT = H11 - HB;
+  if (F16) unpack_w_z_avx2<3, true>(raw + 2 * (kBlock - H11), kBlock, s.R3.p);
+  const __m256i f8 = _mm256_set1_epi8((char)0xF8);
   for (int64_t i = 0; i < HB; i += 16) {
-    const __m256i y = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i*)(Y + i))),
-                                              _mm_loadu_si128((const __m128i*)(Y + i + HB)), 1);
-    const __m256i x = _mm256_sub_epi8(bv, _mm256_sub_epi8(_mm256_xor_si256(y, sb), sb));
-    const __m256i xa = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(x));
-    const __m256i xc = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(x, 1));
-    const __m256i r = _mm256_loadu_si256((const __m256i*)(rawb + 2 * i));
-    const __m256i va = _mm256_or_si256(_mm256_and_si256(r, ff), _mm256_slli_epi16(xa, 8));
-    const __m256i vc = _mm256_or_si256(_mm256_srli_epi16(r, 8), _mm256_slli_epi16(xc, 8));
+    const __m256i y = load_halves_avx2(Y, i);
+    __m256i x = _mm256_sub_epi8(bv, _mm256_sub_epi8(_mm256_xor_si256(y, sb), sb));
+    __m256i va, vc;
+    if (F16) {
+      // high byte of the rotated word: x (mod 32) above the 3 top raw bits
+      x = _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi16(x, 3), f8), load_halves_avx2(s.R3.p, i));
+      const __m256i xa = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(x));
+      const __m256i xc = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(x, 1));
+      va = _mm256_or_si256(_mm256_and_si256(_mm256_loadu_si256((const __m256i*)(raw + 2 * i)), ff),
+                           _mm256_slli_epi16(xa, 8));
+      const __m256i lc = i < SPLIT ? _mm256_and_si256(_mm256_loadu_si256((const __m256i*)(raw + 2 * (i + HB))), ff)
+                                   : _mm256_srli_epi16(_mm256_loadu_si256((const __m256i*)(raw + 2 * (i - SPLIT))), 8);
+      vc = _mm256_or_si256(lc, _mm256_slli_epi16(xc, 8));
+    } else {
+      const __m256i xa = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(x));
+      const __m256i xc = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(x, 1));
+      const __m256i r = _mm256_loadu_si256((const __m256i*)(rawb + 2 * i));
+      va = _mm256_or_si256(_mm256_and_si256(r, ff), _mm256_slli_epi16(xa, 8));
+      vc = _mm256_or_si256(_mm256_srli_epi16(r, 8), _mm256_slli_epi16(xc, 8));
+    }
     const __m256i oa = _mm256_or_si256(_mm256_srli_epi16(va, 1), _mm256_slli_epi16(va, 15));
     const __m256i oc = _mm256_or_si256(_mm256_srli_epi16(vc, 1), _mm256_slli_epi16(vc, 15));
     if (!F32) {
@@ -1417,6 +1557,42 @@ int enec_analyze(const void* words, int64_t numel, int dt, int64_t* hist, int* p
   return 0;
 }
 
+// The outlier section's size enec_encode would write for these parameters, without writing
+// anything: one read-only pass that ORs the codes of every group (codec "auto" compares the
+// exact dense size with the sparse candidate's before encoding either). Returns the bytes, or
+// -2 for invalid parameters.
+int64_t enec_outlier_bytes(const void* words, int64_t numel, int dt, int b, int n, int m, int nthreads) {
+  if (dt < 0 || dt > 2 || n < 1 || n > exp_bits(dt) || m < 0 || m > n || b < 0 || b >= (1 << exp_bits(dt)))
+    return -2;
+  Geometry g(numel);
+  const int h = n - m;
+  if (h == 0 || g.blocks == 0) return 0;
+  std::vector<int64_t> per(g.blocks, 0);
+  auto count = [&](auto* w, int shift, unsigned emask) {
+    const uint16_t nmask = (uint16_t)((1u << n) - 1);
+    parallel_for(g.blocks, useful_threads(nthreads, numel), 4, false, [&](int64_t t, int) {
+      const int64_t lanes = g.lanes(t), real = g.real(t), G = lanes / kGroupLen;
+      const auto* x = w + t * kBlock;
+      uint16_t acc[kGroups] = {};
+      if (real == lanes) {                      // every lane real: a loop the compiler vectorizes
+        for (int k = 0; k < kGroupLen; ++k)
+          for (int64_t j = 0; j < G; ++j)
+            acc[j] |= (uint16_t)((b - (int)((x[k * G + j] >> shift) & emask)) & nmask);
+      } else {                                  // padding lanes have code 0
+        for (int64_t i = 0; i < real; ++i) acc[i % G] |= (uint16_t)((b - (int)((x[i] >> shift) & emask)) & nmask);
+      }
+      int64_t f = 0;
+      for (int64_t j = 0; j < G; ++j) f += (acc[j] >> m) != 0;
+      per[t] = f ? packed_bytes(outlier_slots(f), h) : 0;
+    });
+  };
+  if (dt == FP32) count((const uint32_t*)words, 23, 0xFF);
+  else count((const uint16_t*)words, dt == BF16 ? 7 : 10, (1u << exp_bits(dt)) - 1);
+  int64_t total = 0;
+  for (int64_t v : per) total += v;
+  return total;
+}
+
 // Encode into blob (sized to the format's maximum). Writes the raw, low, flag, index and outlier
 // sections at the given offsets; returns the outlier section's size in bytes (>= 0) or a
 // negative error code.
@@ -1432,7 +1608,7 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int b, int n, int 
   Geometry g(numel);
   if (g.blocks == 0) return 0;
   const int h = n - m;
-  const int level = dt != FP16 ? simd_level() : kPortable;
+  const int level = simd_level();
   const int64_t CB = 4;                                   // blocks per chunk
   const int64_t nchunks = (g.blocks + CB - 1) / CB;
   const int64_t max_ob = packed_bytes(kBlock, h);         // outlier bytes of a block, at most
@@ -1513,10 +1689,12 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int b, int n, int 
         uint8_t* dst = tmp.p + (t - t0) * max_ob;
         int64_t sz;
 #if ENEC_X86
-        if (level == kAVX512 && t < g.full) sz = dt == FP32 ? encode_block_avx512<true>(p, t, dst, s)
-                                                            : encode_block_avx512<false>(p, t, dst, s);
-        else if (level == kAVX2 && t < g.full) sz = dt == FP32 ? encode_block_avx2<true>(p, t, dst, s)
-                                                               : encode_block_avx2<false>(p, t, dst, s);
+        if (level == kAVX512 && t < g.full)
+          sz = dt == FP32 ? encode_block_avx512<FP32>(p, t, dst, s)
+             : dt == BF16 ? encode_block_avx512<BF16>(p, t, dst, s) : encode_block_avx512<FP16>(p, t, dst, s);
+        else if (level == kAVX2 && t < g.full)
+          sz = dt == FP32 ? encode_block_avx2<FP32>(p, t, dst, s)
+             : dt == BF16 ? encode_block_avx2<BF16>(p, t, dst, s) : encode_block_avx2<FP16>(p, t, dst, s);
         else
 #endif
           sz = encode_block_portable(p, g, t, dst, s);
@@ -1599,7 +1777,7 @@ int enec_decode(const uint8_t* blob, int64_t size, int dt, int64_t numel, int b,
   }
   const bool stream = (t_end - t_begin) * kBlock >= kStreamElems && ((uintptr_t)out & 63) == 0;
   Ctx p{dt, b, n, m, stream, numel, raw_off, low_off, flags_off, index_off, out_off, nullptr, nullptr};
-  const int level = dt != FP16 ? simd_level() : kPortable;
+  const int level = simd_level();
   std::atomic<int64_t> bad_block{-1};
   std::atomic<int> bad_kind{0};
   const int64_t nb = t_end - t_begin;
@@ -1618,11 +1796,13 @@ int enec_decode(const uint8_t* blob, int64_t size, int dt, int64_t numel, int b,
     int rc;
 #if ENEC_X86
     if (level == kAVX512 && t < g.full)
-      rc = dt == FP32 ? decode_block_avx512<true>(p, t, blob, ol, fcount[t], o, s)
-                      : decode_block_avx512<false>(p, t, blob, ol, fcount[t], o, s);
+      rc = dt == FP32 ? decode_block_avx512<FP32>(p, t, blob, ol, fcount[t], o, s)
+         : dt == BF16 ? decode_block_avx512<BF16>(p, t, blob, ol, fcount[t], o, s)
+                      : decode_block_avx512<FP16>(p, t, blob, ol, fcount[t], o, s);
     else if (level == kAVX2 && t < g.full)
-      rc = dt == FP32 ? decode_block_avx2<true>(p, t, blob, ol, fcount[t], o, s)
-                      : decode_block_avx2<false>(p, t, blob, ol, fcount[t], o, s);
+      rc = dt == FP32 ? decode_block_avx2<FP32>(p, t, blob, ol, fcount[t], o, s)
+         : dt == BF16 ? decode_block_avx2<BF16>(p, t, blob, ol, fcount[t], o, s)
+                      : decode_block_avx2<FP16>(p, t, blob, ol, fcount[t], o, s);
     else
 #endif
       rc = decode_block_portable(p, g, t, blob, ol, fcount[t], o, s);
