@@ -1,5 +1,5 @@
 // Host side of the enec NPU operators: plain C++ (no CANN, no torch), shared by the torch_npu
-// binding (op_host/enec_npu_binding.cpp), the CANN tiling function (op_host/enec_op.cpp) and the
+// binding (op_host/enec_npu_binding.cpp, through enec_orchestrate.h) and the
 // emulation tests (tests/ascendc_emu, python/enec/emulated.py).
 //
 // The byte layout follows docs/FORMAT.md and python/enec/format.py exactly; the parameter search
