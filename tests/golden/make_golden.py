@@ -10,7 +10,8 @@ and keep the v1 blobs and their test: a newer decoder must still read version-1 
 regenerate v1 to make a failing golden test pass: that failure is a format change.
 
     PYTHONPATH=python python tests/golden/make_golden.py            # check: rebuild in memory, compare
-    PYTHONPATH=python python tests/golden/make_golden.py --write    # (re)write v1/ and manifest.json
+    PYTHONPATH=python python tests/golden/make_golden.py --write    # write VERSION_DIR/ (blobs and
+                                                                    # manifest.json); refuses if it exists
 
 The inputs come from a self-contained generator (splitmix64 over a per-case seed, integer and
 exactly rounded float arithmetic only), so no numpy or torch RNG version can change them; the
@@ -28,8 +29,8 @@ import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-VERSION_DIR = "v1"
-MANIFEST = os.path.join(HERE, "manifest.json")
+VERSION_DIR = "v1"                 # a format version bump adds "v2" (and keeps v1)
+MANIFEST = os.path.join(HERE, VERSION_DIR, "manifest.json")
 
 # Which dtypes each codec takes (docs/FORMAT.md §7, dtype table). Written out here, not read from
 # enec, so that a codec silently dropping a dtype shows up as a failing golden test.
@@ -241,7 +242,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     manifest, blobs = build()
     if args.write:
-        os.makedirs(os.path.join(HERE, VERSION_DIR), exist_ok=True)
+        if os.path.exists(os.path.join(HERE, VERSION_DIR)):
+            print(f"{VERSION_DIR}/ exists: golden blobs are written once per format version")
+            return 1
+        os.makedirs(os.path.join(HERE, VERSION_DIR))
         for f, b in blobs.items():
             with open(os.path.join(HERE, f), "wb") as fh:
                 fh.write(b)
