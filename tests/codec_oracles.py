@@ -56,3 +56,96 @@ def bits_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
         return False
     view = {1: torch.uint8, 2: torch.int16, 4: torch.int32}[a.element_size()]
     return torch.equal(a.contiguous().view(view), b.contiguous().view(view))
+
+
+# ----------------------------------------------------------------------------- ENEC size bound
+# docs/FORMAT.md §2-§4, written out here rather than taken from enec.format: the bound must not
+# move when the code's layout does. dtype: (word integer view, exponent width W, exponent shift,
+# raw bits R per element).
+_ENEC_FIELDS = {torch.bfloat16: (torch.int16, 8, 7, 8), torch.float16: (torch.int16, 5, 10, 11),
+                torch.float32: (torch.int32, 8, 23, 24)}
+_BLOCK, _ROUND, _ALIGN = 16384, 256, 32        # block elements N, last-block lane rounding, alignment
+
+
+def _round_up(v, k):
+    return (v + k - 1) // k * k
+
+
+def _block_exponent_hist(x: torch.Tensor):
+    """(blocks x 2^W) exponent histogram of each 16384-element block, and each block's lanes."""
+    view, W, shift, _ = _ENEC_FIELDS[x.dtype]
+    w = x.contiguous().reshape(-1).view(view).numpy().astype(np.int64)
+    if x.dtype == torch.float32:
+        w = w >> 16                                # the high half splits like a bfloat16 (§4.1)
+        shift = 7
+    e = (w >> shift) & ((1 << W) - 1)
+    blocks = -(-e.size // _BLOCK)
+    t = np.arange(e.size) // _BLOCK
+    hist = np.bincount(t * (1 << W) + e, minlength=blocks << W).reshape(blocks, 1 << W)
+    real = np.full(blocks, _BLOCK)
+    real[-1] = e.size - (blocks - 1) * _BLOCK
+    lanes = np.where(real == _BLOCK, _BLOCK, (real + _ROUND - 1) // _ROUND * _ROUND)
+    return hist, lanes
+
+
+def _signed(d, W):
+    """(d mod 2^W) read as a signed W-bit number."""
+    d = d % (1 << W)
+    return np.where(d >= 1 << (W - 1), d - (1 << W), d)
+
+
+def enec_params_by_spec(hist: np.ndarray, W: int):
+    """(b, n, m) as docs/FORMAT.md §6 describes the choice, written from the text: for every b the
+    smallest lossless n (every exponent's signed distance b - x in [-2^(n-1), 2^(n-1))), and the m
+    minimising m + (n - m)(1 - p^16), p = share of codes below 2^m, p^16 by four squarings in
+    double; ties to the smaller n, then b, then m."""
+    present = np.flatnonzero(hist)
+    total = float(hist.sum())
+    best = None
+    for b in range(1 << W):
+        d = _signed(b - present, W)
+        n = max(int(v).bit_length() for v in np.where(d >= 0, d, -d - 1)) + 1
+        codes = d % (1 << n)
+        for m in range(n + 1):
+            p = float(hist[present[codes < (1 << m)]].sum()) / total
+            for _ in range(4):
+                p = p * p
+            cost = m + (n - m) * (1.0 - p)
+            key = (cost, n, b, m)
+            best = key if best is None or key < best else best
+    return best[2], best[1], best[3]
+
+
+def enec_size(x: torch.Tensor) -> int:
+    """The size of x's ENEC blob computed from the spec alone, without encoding: the parameters of
+    §6 (enec_params_by_spec), the section sizes of §3 and their 32-byte alignment, and the flagged
+    groups counted with §3's group rule (lane i of a block of G groups is in group i mod G; §4.3:
+    flagged when a code is >= 2^m). A correct encoder's blob is exactly this long; "auto" may pick
+    a smaller sparse blob instead. Nothing here calls enec."""
+    if x.numel() == 0:
+        raise ValueError("an empty tensor has no blocks")
+    view, W, shift, R = _ENEC_FIELDS[x.dtype]
+    w = x.contiguous().reshape(-1).view(view).numpy().astype(np.int64)
+    if x.dtype == torch.float32:
+        w = w >> 16                                # the high half splits like a bfloat16 (§4.1)
+        shift = 7
+    e = (w >> shift) & ((1 << W) - 1)
+    b, n, m = enec_params_by_spec(np.bincount(e, minlength=1 << W), W)
+    big = (_signed(b - e, W) % (1 << n)) >= (1 << m)           # codes needing more than m bits
+    raw = low = flags = index = outliers = 0
+    for start in range(0, e.size, _BLOCK):
+        real = min(_BLOCK, e.size - start)
+        lanes = _BLOCK if real == _BLOCK else _round_up(real, _ROUND)
+        G = lanes // 16
+        blk = np.zeros(lanes, dtype=bool)                       # padding lanes hold code 0
+        blk[:real] = big[start:start + real]
+        F = int(np.count_nonzero(blk.reshape(16, G).any(axis=0)))
+        raw += lanes * R // 8
+        low += lanes * m // 8
+        flags += G // 8
+        index += 8
+        outliers += 2 * _round_up(F, 16) * (n - m)
+    off = _round_up(96 + 8 * x.dim(), _ALIGN)                   # header_bytes, §2
+    for sec in (raw, low, flags, index):
+        off = _round_up(off + sec, _ALIGN)
+    return off + outliers
