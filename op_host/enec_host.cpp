@@ -46,6 +46,14 @@ unsigned long long Ull(uint64_t v) { return static_cast<unsigned long long>(v); 
 
 extern "C" {
 
+void EnecFormatConstants(uint64_t* out)
+{
+    const uint64_t v[12] = {ENEC_FORMAT_VERSION, ENEC_CODEC_ENEC, ENEC_BLOCK_ELEMS, ENEC_GROUP_LEN, 256,
+                            ENEC_SECTION_ALIGN, ENEC_HEADER_FIXED_BYTES, ENEC_HEADER_MAX_BYTES, 8, 12, 40,
+                            ENEC_HEADER_TOTAL_OFFSET};
+    std::memcpy(out, v, sizeof v);
+}
+
 uint32_t EnecExpBits(uint32_t dtype) { return dtype == 0 || dtype == 2 ? 8 : dtype == 1 ? 5 : 0; }
 
 uint32_t EnecHeaderBytes(uint32_t ndim) { return static_cast<uint32_t>(EnecHeaderBytesFor(ndim)); }

@@ -20,6 +20,12 @@ extern "C" {
 // would be at least 2^58 bytes.
 #define ENEC_MAX_NUMEL (1ull << 58)
 
+// The format constants this C++ code was written for, for a test against python/enec/format.py:
+// out[0..11] = version, ENEC codec id, block elements, group length, short-block lane rounding,
+// section alignment, fixed header bytes, max header bytes (32 dims), index entry bytes, byte offset
+// of the checksum kind, of the checksum, of the total size.
+void EnecFormatConstants(uint64_t* out);
+
 // dtype codes of the format: 0 bfloat16, 1 float16, 2 float32.
 // Exponent width W of a dtype (8, 5, 8), or 0 for an unknown code.
 uint32_t EnecExpBits(uint32_t dtype);

@@ -157,6 +157,18 @@ def test_extreme_flag_densities():
 
 # ------------------------------------------------------------------------------ host code
 
+def test_cpp_format_constants_match_format_py():
+    """The constants op_host/op_kernel were written for are format.py's (the one specification)."""
+    total_offset = fmt._HEADER.size - 8            # total_bytes is the fixed header's last u64
+    assert E.format_constants() == {
+        "version": fmt.VERSION, "codec_enec": fmt.CODEC_ENEC, "block_elems": fmt.BLOCK_ELEMS,
+        "group_len": fmt.GROUP_LEN, "block_round": fmt.BLOCK_ROUND, "section_align": fmt.SECTION_ALIGN,
+        "header_fixed_bytes": fmt.HEADER_FIXED_BYTES, "header_max_bytes": fmt.HEADER_FIXED_BYTES + 8 * fmt.MAX_NDIM,
+        "index_entry_bytes": fmt.INDEX_ENTRY_BYTES, "checksum_kind_offset": fmt.CHECKSUM_KIND_OFFSET,
+        "checksum_offset": fmt.CHECKSUM_OFFSET, "total_offset": total_offset}
+    assert fmt._HEADER.size == fmt.HEADER_FIXED_BYTES
+
+
 def test_tiling_matches_format_layout():
     for numel in [0, 1, 255, 256, 257, N, N + 1, 5 * N + 300]:
         for spec in (fmt.BF16, fmt.FP16, fmt.FP32):

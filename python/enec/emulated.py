@@ -137,6 +137,7 @@ def lib():
                                           ctypes.c_uint32]
             L.EnecCheckOutlierIndex.argtypes = [P, U64, T, ctypes.c_char_p, ctypes.c_uint32]
             L.enec_emu_stats.argtypes = [P]
+            L.EnecFormatConstants.argtypes = [P]
             L.enec_emu_tiling_bytes.restype = U64
             if L.enec_emu_tiling_bytes() != ctypes.sizeof(EnecTilingData):
                 raise RuntimeError(f"EnecTilingData is {L.enec_emu_tiling_bytes()} bytes in C++ but "
@@ -192,6 +193,16 @@ def last_report(kernel: str) -> dict:
     return {"kernel": kernel, "us": float(a[0]), "core_cycles": float(a[1]),
             "busy_cycles": dict(zip(PIPES, (float(v) for v in a[2:6]))), "critical_pipe": PIPES[int(a[6])],
             "gm_bytes": float(a[7]), "cores": int(a[8]), "active_cores": int(a[9])}
+
+
+def format_constants() -> dict:
+    """The format constants the C++ host code and kernels were written for (EnecFormatConstants)."""
+    a = np.zeros(12, dtype=np.uint64)
+    lib().EnecFormatConstants(_ptr(a))
+    keys = ("version", "codec_enec", "block_elems", "group_len", "block_round", "section_align",
+            "header_fixed_bytes", "header_max_bytes", "index_entry_bytes", "checksum_kind_offset",
+            "checksum_offset", "total_offset")
+    return dict(zip(keys, (int(v) for v in a)))
 
 
 def profile(on: bool) -> None:
