@@ -113,7 +113,7 @@ private:
         }
         if (h.GetValue(5) != ENEC_CODEC_ENEC) return ENEC_STATUS_OTHER_PATH;      // codecs 2-4: the host
         const uint32_t ck = h.GetValue(12);
-        if (ck == 1 && Field(h, 40, 8) != 0) return ENEC_STATUS_OTHER_PATH;        // XXH64: verified on the host
+        if (ck == 1) return ENEC_STATUS_OTHER_PATH;                              // XXH64: verified on the host
         if (h.GetValue(6) != t_.dtype || h.GetValue(7) != t_.ndim) return ENEC_STATUS_MISMATCH;
         const uint64_t ndim = t_.ndim;
         const uint64_t hb = EnecHeaderBytesFor(ndim);

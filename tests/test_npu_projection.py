@@ -134,3 +134,16 @@ def test_set_and_unknown_constant_on_the_command_line():
     r = subprocess.run([sys.executable, str(SCRIPT), "--numel", "4096", "--dtype", "float16", "--set", "nope=1"],
                        capture_output=True, text=True)
     assert r.returncode != 0 and "nope" in r.stderr
+
+
+def test_checksummed_blobs_go_to_the_host_path_whatever_their_checksum():
+    """The kernel never decodes a checksummed blob itself (the checksum is verified on the host),
+    even when the stored checksum happens to be zero."""
+    import torch
+    import enec
+    x = torch.randn(3 * N + 1).bfloat16()
+    blob = enec.compress(x, checksum=True).numpy().copy()
+    for value in (blob[fmt.CHECKSUM_OFFSET:fmt.CHECKSUM_OFFSET + 8].copy(), np.zeros(8, np.uint8)):
+        blob[fmt.CHECKSUM_OFFSET:fmt.CHECKSUM_OFFSET + 8] = value
+        with pytest.raises(E.HostPath):
+            E.decompress_op(blob, (3 * N + 1,), fmt.BF16)
