@@ -9,7 +9,9 @@ from . import format, ops  # noqa: F401  (importing ops registers torch.ops.enec
 from . import npu as _npu
 
 _npu.load()   # registers the NPU kernels when torch_npu, a device and libenec_npu.so exist; never raises
-from .api import BlobInfo, compress, decompress, header_of, inspect, max_compressed_size
+from .api import (BlobInfo, check_status, compress, decompress, decompress_with_status, header_of, inspect,
+                  max_compressed_size, plan)
+from .params import Params
 from .errors import (ChecksumMismatchError, CorruptStreamError, EnecError, HeaderMismatchError,
                      UnsupportedDTypeError)
 
@@ -27,6 +29,7 @@ def cpu_implementation() -> str:
 
 
 __all__ = ["compress", "decompress", "inspect", "max_compressed_size", "header_of", "BlobInfo",
+           "plan", "Params", "decompress_with_status", "check_status",
            "EnecError", "CorruptStreamError", "ChecksumMismatchError", "HeaderMismatchError",
            "UnsupportedDTypeError", "cpu_implementation"]
 

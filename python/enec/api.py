@@ -9,11 +9,14 @@ import torch
 
 from . import cpu
 from . import format as fmt
-from .errors import CorruptStreamError, EnecError, HeaderMismatchError
+from .errors import CorruptStreamError, EnecError, HeaderMismatchError, UnsupportedDTypeError
 from .ops import compress as _compress_op
 from .ops import compress_into as _compress_into_op
 from .ops import decompress as _decompress_op
 from .ops import decompress_into as _decompress_into_op
+from .ops import decompress_with_status as _decompress_with_status_op
+from . import kernel_status
+from .params import Params
 
 
 def _eager_cpu(*tensors) -> bool:
@@ -29,7 +32,8 @@ def _eager_cpu(*tensors) -> bool:
 _PLAIN = (torch.Tensor, torch.nn.Parameter)   # a Parameter overrides no torch function
 
 
-def compress(x: torch.Tensor, checksum: bool = False, codec: str = "auto", out: torch.Tensor | None = None) -> torch.Tensor:
+def compress(x: torch.Tensor, checksum: bool = False, codec: str = "auto", out: torch.Tensor | None = None,
+             params: Params | None = None) -> torch.Tensor:
     """Losslessly compress a BF16, FP16, FP32, FP8 (e4m3fn, e5m2), INT8 or UINT8 tensor (any
     shape, any strides).
 
@@ -42,24 +46,37 @@ def compress(x: torch.Tensor, checksum: bool = False, codec: str = "auto", out: 
     out: a 1-D uint8 tensor to write the blob into (a reused or pinned buffer: no allocation,
     no page faults); the result is then the view out[:size]. max_compressed_size(x.numel(),
     x.dtype, x.dim()) bytes always suffice; bytes of out past the blob are unspecified after.
+
+    params: a plan from enec.plan(w) (BF16/FP16/FP32): ENEC with its parameters and no exponent
+    histogram, for tensors compressed again and again (a training loop's weights); on an NPU,
+    compress with out= then makes no blocking host read.
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"enec.compress expects a torch.Tensor, got {type(x).__name__}")
     from . import codecs
-    codecs.check_codec(codec, cpu.any_spec_of(x.dtype))
+    spec = cpu.any_spec_of(x.dtype)
+    codecs.check_codec(codec, spec)
+    plist = None
+    if params is not None:
+        from .params import check_plan
+        p = check_plan(params, spec)
+        plist = [p.b, p.n, p.m]
     if out is None:
         if _eager_cpu(x):
-            return cpu.compress_tensor(x, checksum=checksum, codec=codec)
-        return _compress_op(x, checksum, codec)
+            return cpu.compress_tensor(x, checksum=checksum, codec=codec, params=plist)
+        return _compress_op(x, checksum, codec, plist)
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"enec.compress: out must be a torch.Tensor, got {type(out).__name__}")
     if x.device.type == "cpu" and out.device.type == "cpu":
         if _eager_cpu(x, out):
-            size = cpu.compress_into(x, out, checksum=checksum, codec=codec)
+            size = cpu.compress_into(x, out, checksum=checksum, codec=codec, params=plist)
         else:
-            size = int(_compress_into_op(x, out, checksum, codec))
+            size = int(_compress_into_op(x, out, checksum, codec, plist))
         return out[:size]
-    blob = _compress_op(x, checksum, codec)         # another device: compress there, then copy
+    if x.device == out.device:                      # one device: its kernel writes into out
+        size = _compress_into_op(x, out, checksum, codec, plist)
+        return out[:int(size)]
+    blob = _compress_op(x, checksum, codec, plist)  # another device: compress there, then copy
     if out.dtype != torch.uint8 or out.dim() != 1 or out.numel() < blob.numel():
         raise EnecError(f"compress: out must be a 1-D uint8 tensor of at least {blob.numel()} bytes")
     out[:blob.numel()].copy_(blob)
@@ -120,19 +137,68 @@ def decompress(blob, device=None, out: torch.Tensor | None = None, *, shape=None
             else:
                 _decompress_into_op(t, out)
             return out
-    try:
-        if _eager_cpu(t):
-            res = cpu.decompress_tensor(t, list(hdr.shape), getattr(torch, hdr.dtype.name))
-        else:
-            res = _decompress_op(t, list(hdr.shape), getattr(torch, hdr.dtype.name))
-    except ValueError as e:
-        # the NPU binding's host checks raise a plain ValueError (op_host/enec_npu_binding.cpp)
-        if isinstance(e, EnecError) or "enec: corrupt blob" not in str(e):
-            raise
-        raise CorruptStreamError(str(e).splitlines()[0]) from e
+    want = getattr(torch, hdr.dtype.name)
+    if _eager_cpu(t):
+        res = cpu.decompress_tensor(t, list(hdr.shape), want)
+    elif t.device.type == "cpu" or want not in _DEVICE_DTYPES:
+        res = _decompress_op(t, list(hdr.shape), want)
+    else:
+        # the device kernel reports by a status code (one read here), typed like the CPU's errors
+        res, status = _decompress_with_status_op(t, list(hdr.shape), want)
+        code = kernel_status.first_code(status)
+        if code == kernel_status.HOST_PATH:        # a checksum: the op's host path decodes it
+            res = _decompress_op(t, list(hdr.shape), want)
+        elif code != kernel_status.OK:
+            raise kernel_status.error_for(code)
     if out is not None:
         return out.copy_(res)
     return res.to(device) if device is not None else res
+
+
+_DEVICE_DTYPES = (torch.bfloat16, torch.float16, torch.float32)   # dtypes with NPU kernels
+
+
+def decompress_with_status(blob: torch.Tensor, shape, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decompress without waiting for the verdict: returns (tensor, status) where status is a small
+    int32 tensor on the blob's device. On an NPU nothing is read back (a pipeline queues the next
+    layer at once); the kernel has validated the blob and never read or written out of bounds, but
+    the tensor is only valid once `enec.check_status(status)` (one blocking read) has passed. On
+    the CPU errors raise here and the status is all OK. Compiles under torch.compile."""
+    if not isinstance(blob, torch.Tensor):
+        raise TypeError(f"decompress_with_status expects a uint8 tensor, got {type(blob).__name__}")
+    return _decompress_with_status_op(blob, list(shape), dtype)
+
+
+def check_status(status) -> None:
+    """Raise the error a status from decompress_with_status reports (CorruptStreamError,
+    HeaderMismatchError, or EnecError for a blob only the host decodes); nothing when OK."""
+    kernel_status.check(status)
+
+
+def plan(x: torch.Tensor) -> Params:
+    """ENEC parameters (b, n, m) for `x`, to pass as compress(..., params=) to later tensors like
+    it (the same weights after a training step): the b and m compress would pick for x, and n the
+    full exponent width, which stays lossless for any tensor (so the data needs no check). A blob
+    made with a plan is self-describing like any other; it is larger than a fresh search makes it
+    (the flagged groups' codes carry all W bits: about 3 % on Gaussian-like BF16 weights). On an
+    NPU tensor the histogram is made on the device and read once."""
+    from .params import plan_params
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"enec.plan expects a torch.Tensor, got {type(x).__name__}")
+    spec = cpu.any_spec_of(x.dtype)
+    if x.dtype not in _DEVICE_DTYPES:
+        raise UnsupportedDTypeError(f"enec.plan: plans are ENEC parameters, for torch.bfloat16, "
+                                    f"torch.float16 and torch.float32; got {x.dtype}")
+    w = spec.exp_bits
+    if x.device.type == "cpu":
+        words = cpu.tensor_words(x, spec)
+        hist = np.asarray(cpu.get_impl().histogram(words, spec), dtype=np.int64)
+    else:
+        ints = x.detach().contiguous().view(torch.int32 if spec.word_bits == 32 else torch.int16).reshape(-1)
+        field = torch.bitwise_and(torch.bitwise_right_shift(ints, spec.raw_bits - 1), (1 << w) - 1).long()
+        hist = torch.zeros(1 << w, dtype=torch.int64, device=x.device).scatter_add_(
+            0, field, torch.ones_like(field)).cpu().numpy()
+    return plan_params(hist, spec)
 
 
 def max_compressed_size(numel: int, dtype: torch.dtype, ndim: int = fmt.MAX_NDIM,

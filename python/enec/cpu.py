@@ -102,7 +102,8 @@ def _set_checksum(blob: np.ndarray, value: int) -> None:
         value.to_bytes(8, "little"), np.uint8)
 
 
-def _encode(x: torch.Tensor, impl, checksum: bool, codec: str, out: np.ndarray | None = None) -> np.ndarray:
+def _encode(x: torch.Tensor, impl, checksum: bool, codec: str, out: np.ndarray | None = None,
+            params=None) -> np.ndarray:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"enec.compress expects a torch.Tensor, got {type(x).__name__}")
     from . import codecs
@@ -112,19 +113,24 @@ def _encode(x: torch.Tensor, impl, checksum: bool, codec: str, out: np.ndarray |
         raise EnecError(f"the CPU codec got a tensor on {x.device}")
     if x.dim() > fmt.MAX_NDIM:
         raise EnecError(f"tensors of more than {fmt.MAX_NDIM} dimensions are not supported")
+    if params is not None:
+        from .params import check_plan
+        params = check_plan(params, spec)
     impl = impl or get_impl()
     words = tensor_words(x, spec)
     if out is not None and np.may_share_memory(words, out):
         raise EnecError("compress: out overlaps the input tensor")
-    blob = codecs.encode_words(words, spec, tuple(x.shape), codec, impl, out=out)
+    blob = codecs.encode_words(words, spec, tuple(x.shape), codec, impl, out=out, params=params)
     if checksum:
         _set_checksum(blob, checksum_of(words))
     return blob
 
 
-def compress_tensor(x: torch.Tensor, impl=None, checksum: bool = False, codec: str = "auto") -> torch.Tensor:
-    """Compress with `codec` ("auto" picks by dtype and, for data with many zeros, by size)."""
-    return torch.from_numpy(_encode(x, impl, checksum, codec))
+def compress_tensor(x: torch.Tensor, impl=None, checksum: bool = False, codec: str = "auto",
+                    params=None) -> torch.Tensor:
+    """Compress with `codec` ("auto" picks by dtype and, for data with many zeros, by size);
+    `params` (b, n, m): a reused plan (enec.plan), ENEC with these parameters."""
+    return torch.from_numpy(_encode(x, impl, checksum, codec, params=params))
 
 
 def _check_out(out, what: str) -> None:
@@ -137,7 +143,7 @@ def _check_out(out, what: str) -> None:
 
 
 def compress_into(x: torch.Tensor, out: torch.Tensor, impl=None, checksum: bool = False,
-                  codec: str = "auto") -> int:
+                  codec: str = "auto", params=None) -> int:
     """Compress into the caller's 1-D uint8 tensor `out` (e.g. a reused or pinned buffer) and
     return the blob's size in bytes: the blob is out[:size]. Large enough is always
     enec.max_compressed_size(x.numel(), x.dtype, x.dim()). Bytes of `out` past the blob are
@@ -149,7 +155,7 @@ def compress_into(x: torch.Tensor, out: torch.Tensor, impl=None, checksum: bool 
             and x.untyped_storage().data_ptr() == out.untyped_storage().data_ptr():
         raise EnecError("compress: out shares storage with the input tensor")
     dst = out.detach().numpy()
-    blob = _encode(x, impl, checksum, codec, dst)
+    blob = _encode(x, impl, checksum, codec, dst, params)
     if blob.ctypes.data != dst.ctypes.data:           # not encoded in place: copy it there
         if blob.size > dst.size:
             raise EnecError(f"compress: out holds {dst.size} bytes, the blob needs {blob.size} "

@@ -9,6 +9,7 @@ import dataclasses
 
 import numpy as np
 
+from .errors import EnecError
 from .format import GROUP_LEN, DTypeSpec
 
 
@@ -44,6 +45,11 @@ def choose_params(hist: np.ndarray, spec: DTypeSpec) -> Params:
     Vectorised over all 2^W pivots at once. Ties go to the smaller n, then b, then m, so the
     choice is deterministic.
     """
+    return _search(hist, spec, full_width=False)
+
+
+def _search(hist: np.ndarray, spec: DTypeSpec, full_width: bool) -> Params:
+    """The search of choose_params; full_width=True fixes n = W for every pivot (plan_params)."""
     w = spec.exp_bits
     hist = np.asarray(hist, dtype=np.int64)
     assert hist.shape == (1 << w,)
@@ -51,7 +57,7 @@ def choose_params(hist: np.ndarray, spec: DTypeSpec) -> Params:
     if present.size == 0:                      # empty tensor: any valid parameters
         return Params(0, 1, 0)
     if present.size == 1:                      # all exponents equal: zero-width codes
-        return Params(int(present[0]), 1, 0)
+        return Params(int(present[0]), w if full_width else 1, 0)
     total = float(hist.sum())
     size = 1 << w
     bs = np.arange(size)[:, None]
@@ -60,6 +66,8 @@ def choose_params(hist: np.ndarray, spec: DTypeSpec) -> Params:
     s = signed_distance(bs, present[None, :], w)
     need = np.where(s >= 0, s, -s - 1).max(axis=1)
     n = np.minimum(w, _bit_length(need) + 1)                     # [b]
+    if full_width:
+        n = np.full_like(n, w)
     y = (bs - xs) % (1 << n)[:, None]                            # codes of every exponent value
     cell = (bs * (w + 1) + _bit_length(y)).reshape(-1)         # (pivot, code bit length)
     by_len = np.bincount(cell, weights=np.tile(hist, size).astype(np.float64),
@@ -82,6 +90,36 @@ def choose_params(hist: np.ndarray, spec: DTypeSpec) -> Params:
     order = np.lexsort((mm.ravel(), bb.ravel(), nn.ravel(), cost.ravel()))
     best = order[0]
     return Params(int(bb.ravel()[best]), int(nn.ravel()[best]), int(mm.ravel()[best]))
+
+
+def plan_params(hist: np.ndarray, spec: DTypeSpec) -> Params:
+    """Parameters to reuse for later tensors (enec.plan): the same search with n fixed to the
+    exponent width W. With n = W every exponent of any tensor survives the transform (the signed
+    distance always fits W bits), so a reused plan needs no check of the new data; the price is
+    W - m high bits per flagged group's code instead of n - m."""
+    if not np.any(hist):
+        return Params(0, spec.exp_bits, 0)
+    return _search(hist, spec, full_width=True)
+
+
+def check_plan(params, spec: DTypeSpec) -> Params:
+    """Validate caller-given parameters (b, n, m): n must be the exponent width (see plan_params),
+    so that they are lossless for whatever tensor they are used on."""
+    if isinstance(params, Params):
+        params = (params.b, params.n, params.m)
+    try:
+        b, n, m = (int(v) for v in params)
+    except (TypeError, ValueError):
+        raise EnecError(f"params must be three integers (b, n, m), got {params!r}") from None
+    w = spec.exp_bits
+    if not 0 <= b < (1 << w):
+        raise EnecError(f"params: b={b} is outside 0..{(1 << w) - 1} for {spec.name}")
+    if n != w:
+        raise EnecError(f"params: n={n}, but a reused plan must have n = {w} (the exponent width of "
+                        f"{spec.name}), which covers every tensor; make one with enec.plan(x)")
+    if not 0 <= m <= n:
+        raise EnecError(f"params: m={m} is outside 0..{n}")
+    return Params(b, n, m)
 
 
 _BITLEN = np.array([int(v).bit_length() for v in range(1 << 16)], dtype=np.int64)

@@ -144,7 +144,7 @@ def _values_lower_bound(words, spec, dense, hist, zeros, nz_params) -> int:
 
 
 def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: str, enec_impl,
-                 sparse_force=None, out: np.ndarray | None = None) -> np.ndarray:
+                 sparse_force=None, out: np.ndarray | None = None, params=None) -> np.ndarray:
     """Compress a flat array of bit patterns (uint8/uint16/uint32) into one blob (which may be
     written in `out`, a uint8 array; otherwise the caller copies it there).
 
@@ -155,6 +155,11 @@ def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: st
     dense blob is encoded only when it wins."""
     check_codec(codec, spec)
     dense = dense_codec(spec)
+    if params is not None:                 # a reused plan (enec.plan): ENEC with these parameters
+        if codec not in ("auto", "enec") or dense != "enec":
+            raise EnecError(f"params apply to the enec codec of BF16/FP16/FP32 tensors, not to "
+                            f"codec={codec!r} on {spec.name}")
+        return _dense(words, spec, shape, "enec", enec_impl, params, out)
 
     def dense_encode(w, sp, shp, out=None):
         return _dense(w, sp, shp, dense, enec_impl, out=out), fmt.CODEC_IDS[dense]
