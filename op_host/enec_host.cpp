@@ -54,6 +54,13 @@ void EnecFormatConstants(uint64_t* out)
     std::memcpy(out, v, sizeof v);
 }
 
+void EnecKernelStatusCodes(int32_t* out)
+{
+    const int32_t v[7] = {ENEC_STATUS_OK, ENEC_STATUS_NOT_ENEC, ENEC_STATUS_OTHER_PATH, ENEC_STATUS_MISMATCH,
+                          ENEC_STATUS_CORRUPT_HEADER, ENEC_STATUS_CORRUPT_INDEX, ENEC_STATUS_SLOT_INTS};
+    std::memcpy(out, v, sizeof v);
+}
+
 uint32_t EnecExpBits(uint32_t dtype) { return dtype == 0 || dtype == 2 ? 8 : dtype == 1 ? 5 : 0; }
 
 uint32_t EnecHeaderBytes(uint32_t ndim) { return static_cast<uint32_t>(EnecHeaderBytesFor(ndim)); }

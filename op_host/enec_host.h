@@ -25,6 +25,9 @@ extern "C" {
 // section alignment, fixed header bytes, max header bytes (32 dims), index entry bytes, byte offset
 // of the checksum kind, of the checksum, of the total size.
 void EnecFormatConstants(uint64_t* out);
+// The decompress kernel's status codes (ENEC_STATUS_*): OK, NOT_ENEC, OTHER_PATH, MISMATCH,
+// CORRUPT_HEADER, CORRUPT_INDEX, then SLOT_INTS (python/enec/kernel_status.py holds the same).
+void EnecKernelStatusCodes(int32_t* out);
 
 // dtype codes of the format: 0 bfloat16, 1 float16, 2 float32.
 // Exponent width W of a dtype (8, 5, 8), or 0 for an unknown code.

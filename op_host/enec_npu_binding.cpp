@@ -18,6 +18,7 @@
 #include <dlfcn.h>
 
 #include <cstring>
+#include <tuple>
 #include <vector>
 
 #include "torch_npu/csrc/core/npu/NPUFunctions.h"
@@ -129,7 +130,10 @@ struct NpuDev {
         std::memcpy(h.data_ptr(), src, n);
         dst.narrow(0, static_cast<int64_t>(off), static_cast<int64_t>(n)).copy_(h);
     }
-    void Zero(Buf& b, uint64_t n) { b.narrow(0, 0, static_cast<int64_t>(n)).zero_(); }
+    void Zero(Buf& b, uint64_t off, uint64_t n)
+    {
+        b.narrow(0, static_cast<int64_t>(off), static_cast<int64_t>(n)).zero_();
+    }
     using Size = at::Tensor;
     // 0-dim int64 on the device: a copy of the header's total-size field, no host read
     Size SizeOnDevice(const Buf& blob)
@@ -191,12 +195,12 @@ struct NpuDev {
 // What the AscendC kernels do not cover (codecs 2-4: QLC, APack, sparse; XXH64 checksums) runs
 // in the CPU kernel of the same op: the data goes to the host and the result comes back, so every
 // blob and every option works on an NPU tensor, only without the NPU's speed.
-at::Tensor CompressOnHost(const at::Tensor& x, bool checksum, c10::string_view codec)
+at::Tensor CompressOnHost(const at::Tensor& x, bool checksum, c10::string_view codec, at::OptionalIntArrayRef params)
 {
     static const auto op = c10::Dispatcher::singleton()
         .findSchemaOrThrow("enec::compress", "")
-        .typed<at::Tensor(const at::Tensor&, bool, c10::string_view)>();
-    return op.call(x.to(at::kCPU), checksum, codec).to(x.device());
+        .typed<at::Tensor(const at::Tensor&, bool, c10::string_view, at::OptionalIntArrayRef)>();
+    return op.call(x.to(at::kCPU), checksum, codec, params).to(x.device());
 }
 
 at::Tensor DecompressOnHost(const at::Tensor& blob, c10::SymIntArrayRef shape, at::ScalarType dtype)
@@ -224,27 +228,54 @@ std::vector<uint64_t> Dims(const at::Tensor& x)
     return std::vector<uint64_t>(x.sizes().begin(), x.sizes().end());
 }
 
-at::Tensor CompressNpu(const at::Tensor& input, bool checksum, c10::string_view codec)
+// A reused plan (enec.plan: [b, n, m] with n the exponent width, lossless for any tensor) as the
+// orchestration's parameters; the same checks as python/enec/params.py check_plan.
+struct Plan {
+    uint32_t v[3] = {0, 0, 0};
+    bool given = false;
+    const uint32_t* get() const { return given ? v : nullptr; }
+};
+
+Plan PlanOf(at::OptionalIntArrayRef params, uint32_t dtype)
 {
-    if (!KernelPath(input, checksum, codec)) return CompressOnHost(input, checksum, codec);
+    Plan p;
+    if (!params.has_value()) return p;
+    const auto a = *params;
+    const int64_t w = EnecExpBits(dtype);
+    TORCH_CHECK_VALUE(a.size() == 3, "params must be three integers (b, n, m), got ", a.size());
+    TORCH_CHECK_VALUE(a[0] >= 0 && a[0] < (int64_t{1} << w), "params: b=", a[0], " is outside 0..", (1 << w) - 1);
+    TORCH_CHECK_VALUE(a[1] == w, "params: n=", a[1], ", but a reused plan must have n = ", w,
+                      " (the exponent width), which covers every tensor; make one with enec.plan(x)");
+    TORCH_CHECK_VALUE(a[2] >= 0 && a[2] <= a[1], "params: m=", a[2], " is outside 0..", a[1]);
+    for (int i = 0; i < 3; ++i) p.v[i] = static_cast<uint32_t>(a[i]);
+    p.given = true;
+    return p;
+}
+
+at::Tensor CompressNpu(const at::Tensor& input, bool checksum, c10::string_view codec, at::OptionalIntArrayRef params)
+{
+    if (!KernelPath(input, checksum, codec)) return CompressOnHost(input, checksum, codec, params);
     c10::DeviceGuard guard(input.device());
     at::Tensor x = input.contiguous();
     NpuDev dev(x);
     const std::vector<uint64_t> dims = Dims(x);
-    EnecCompressed<NpuDev> r = EnecCompressOnDevice(dev, x, DtypeCode(x.scalar_type()), static_cast<uint64_t>(x.numel()),
-        static_cast<uint32_t>(x.dim()), dims.data(), Blocks());
+    const uint32_t dtype = DtypeCode(x.scalar_type());
+    const Plan plan = PlanOf(params, dtype);
+    EnecCompressed<NpuDev> r = EnecCompressOnDevice(dev, x, dtype, static_cast<uint64_t>(x.numel()),
+        static_cast<uint32_t>(x.dim()), dims.data(), Blocks(), plan.get());
     const uint64_t total = EnecTotalOnHost(dev, r);          // the shape of the result needs it
     return total == r.cap ? r.blob : r.blob.narrow(0, 0, static_cast<int64_t>(total)).clone();
 }
 
-at::Tensor CompressIntoNpu(const at::Tensor& input, const at::Tensor& out, bool checksum, c10::string_view codec)
+at::Tensor CompressIntoNpu(const at::Tensor& input, const at::Tensor& out, bool checksum, c10::string_view codec,
+                           at::OptionalIntArrayRef params)
 {
     TORCH_CHECK_VALUE(out.scalar_type() == at::kByte && out.dim() == 1 && out.is_contiguous(),
                       "compress: out must be a contiguous 1-D uint8 tensor");
     TORCH_CHECK_VALUE(out.device() == input.device(), "compress: out must be on the input's device");
     c10::DeviceGuard guard(input.device());
     if (!KernelPath(input, checksum, codec)) {
-        at::Tensor blob = CompressOnHost(input, checksum, codec);
+        at::Tensor blob = CompressOnHost(input, checksum, codec, params);
         TORCH_CHECK_VALUE(blob.numel() <= out.numel(), "compress: out holds ", out.numel(), " bytes, the blob needs ",
                           blob.numel());
         out.narrow(0, 0, blob.numel()).copy_(blob);
@@ -254,27 +285,38 @@ at::Tensor CompressIntoNpu(const at::Tensor& input, const at::Tensor& out, bool 
     NpuDev dev(x);
     const std::vector<uint64_t> dims = Dims(x);
     at::Tensor o = out;
-    return EnecCompressIntoOnDevice(dev, x, DtypeCode(x.scalar_type()), static_cast<uint64_t>(x.numel()),
-        static_cast<uint32_t>(x.dim()), dims.data(), Blocks(), o, static_cast<uint64_t>(out.numel()));
+    const uint32_t dtype = DtypeCode(x.scalar_type());
+    const Plan plan = PlanOf(params, dtype);
+    return EnecCompressIntoOnDevice(dev, x, dtype, static_cast<uint64_t>(x.numel()),
+        static_cast<uint32_t>(x.dim()), dims.data(), Blocks(), o, static_cast<uint64_t>(out.numel()), plan.get());
 }
 
 // The decompress kernel validates the blob itself (header against the requested dtype and shape,
 // every outlier index entry against its flags and the blob's size) and reports a status; nothing
-// is read back before it runs. The op reads the status once afterwards: corruption raises
-// ValueError (enec.errors.EnecError derives from it) with "enec: corrupt blob", a blob for the
-// host path (codecs 2-4, checksums) is decoded by the CPU kernel.
+// is read back before it runs. decompress / decompress_into read the status once afterwards
+// (corruption raises a ValueError with the status's message; a blob for the host path, a checksum
+// or another codec, is decoded by the CPU kernel); decompress_with_status returns it unread, and
+// the Python API turns its code into the typed errors (python/enec/kernel_status.py).
 at::Tensor StatusTensor(const at::Tensor& like)
 {
     return at::empty({static_cast<int64_t>(Blocks() * ENEC_STATUS_SLOT_INTS)}, like.options().dtype(at::kInt));
 }
 
-// Runs the kernel into y; returns false when the blob belongs to the host path.
-bool DecodeChecked(NpuDev& dev, const at::Tensor& blob, at::Tensor& y)
+// Queues the kernel into y and returns its per-core status tensor, unread.
+at::Tensor LaunchChecked(NpuDev& dev, const at::Tensor& blob, at::Tensor& y)
 {
     std::vector<uint64_t> dims(y.sizes().begin(), y.sizes().end());
     at::Tensor status = StatusTensor(blob);
     EnecDecompressChecked(dev, blob, static_cast<uint64_t>(blob.numel()), DtypeCode(y.scalar_type()),
                           static_cast<uint32_t>(dims.size()), dims.data(), Blocks(), y, status);
+    return status;
+}
+
+// Runs the kernel into y and reads its verdict (one blocking read); false when the blob belongs
+// to the host path.
+bool DecodeChecked(NpuDev& dev, const at::Tensor& blob, at::Tensor& y)
+{
+    at::Tensor status = LaunchChecked(dev, blob, y);
     const int32_t code = EnecStatusOnHost(dev, status, Blocks());
     if (code == ENEC_STATUS_OTHER_PATH) return false;
     TORCH_CHECK_VALUE(code == ENEC_STATUS_OK, EnecStatusMessage(code));
@@ -311,6 +353,28 @@ void DecompressIntoNpu(const at::Tensor& blobIn, const at::Tensor& out)
     out.copy_(DecompressOnHost(blob, c10::fromIntArrayRefSlow(out.sizes()), out.scalar_type()));
 }
 
+// (tensor, status) with nothing read back: the status is the per-slot maximum over the cores (the
+// code of a failing core, ENEC_STATUS_SLOT_INTS int32 on the device), which
+// enec.kernel_status.check reads when the caller is ready to wait.
+std::tuple<at::Tensor, at::Tensor> DecompressWithStatusNpu(const at::Tensor& blobIn, c10::SymIntArrayRef symShape,
+                                                           at::ScalarType dtype)
+{
+    TORCH_CHECK(blobIn.scalar_type() == at::kByte && blobIn.dim() == 1, "a compressed blob must be a 1-D uint8 tensor");
+    if (!IsEnecDtype(dtype)) {
+        return {DecompressOnHost(blobIn, symShape, dtype),
+                at::zeros({ENEC_STATUS_SLOT_INTS}, blobIn.options().dtype(at::kInt))};
+    }
+    TORCH_CHECK(symShape.size() <= 32, "enec: at most 32 dimensions");
+    c10::DeviceGuard guard(blobIn.device());
+    at::Tensor blob = blobIn.contiguous();
+    NpuDev dev(blob);
+    std::vector<int64_t> shape;
+    for (const auto& d : symShape) shape.push_back(d.expect_int());
+    at::Tensor y = at::empty(shape, blob.options().dtype(dtype));
+    at::Tensor status = LaunchChecked(dev, blob, y);
+    return {y, std::get<0>(status.view({-1, static_cast<int64_t>(ENEC_STATUS_SLOT_INTS)}).max(0))};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(enec, PrivateUse1, m)
@@ -319,4 +383,5 @@ TORCH_LIBRARY_IMPL(enec, PrivateUse1, m)
     m.impl("compress_into", &CompressIntoNpu);
     m.impl("decompress", &DecompressNpu);
     m.impl("decompress_into", &DecompressIntoNpu);
+    m.impl("decompress_with_status", &DecompressWithStatusNpu);
 }

@@ -14,7 +14,7 @@
 //   void ToHost(void* dst, const Buf& src, uint64_t off, uint64_t bytes)      blocking device->host read
 //   void ToDevice(Buf& dst, uint64_t off, const void* src, uint64_t bytes)    host->device copy on the stream
 //   void Copy(Buf& dst, uint64_t dstOff, const Buf& src, uint64_t srcOff, uint64_t bytes)   device copy
-//   void Zero(Buf& b, uint64_t bytes)                        memset of the first bytes, on the stream
+//   void Zero(Buf& b, uint64_t off, uint64_t bytes)          memset of a byte range, on the stream
 //   Size SizeOnDevice(const Buf& blob)                       the blob's total size as a device value
 //                                                            (a copy of the header field, no host read)
 //   void LaunchCompress(const EnecTilingData&, const Buf& x, Buf& blob, Buf& counts, Buf& staging)
@@ -52,6 +52,22 @@ uint64_t EnecTotalOnHost(Dev& dev, const EnecCompressed<Dev>& r)
     return total;
 }
 
+// The bytes of a blob no kernel writes: the alignment gaps after the raw, low-bit, flag and index
+// sections (docs/FORMAT.md: zero). Everything else is written by the header copy, enec_compress
+// (sections and zero-padded outlier slots) or enec_finish, so only these few bytes are cleared,
+// not the whole worst-case buffer (a memset of it would cost a quarter of the compress kernel).
+template <class Dev>
+void EnecZeroGaps(Dev& dev, typename Dev::Buf& blob, const EnecTilingData& t)
+{
+    const uint64_t rawBits = EnecRawBits(t.dtype);
+    const uint64_t lanes = t.fullBlocks * ENEC_BLOCK_ELEMS + (t.blocks > t.fullBlocks ? t.lastLanes : 0);
+    const uint64_t ends[4] = {t.rawOffset + lanes * rawBits / 8, t.lowOffset + lanes * t.m / 8,
+                              t.flagsOffset + lanes / ENEC_GROUP_LEN / 8, t.indexOffset + 8 * t.blocks};
+    const uint64_t next[4] = {t.lowOffset, t.flagsOffset, t.indexOffset, t.outlierOffset};
+    for (int i = 0; i < 4; ++i)
+        if (next[i] > ends[i]) dev.Zero(blob, ends[i], next[i] - ends[i]);
+}
+
 // compress: histogram -> parameters (host) -> tiling -> header (every field but the total size,
 // written from the host without waiting) -> enec_compress -> enec_finish (outlier index by a
 // device scan, outliers moved, total size into the header). `params` (b, n, m) skips the
@@ -73,13 +89,12 @@ EnecCompressed<Dev> EnecCompressOnDevice(Dev& dev, const typename Dev::Buf& x, u
     EnecTilingData t;
     if (EnecComputeTiling(dtype, numel, ndim, b, n, m, cores, &t) != 0) dev.Fail("enec: bad tiling arguments");
     EnecCompressed<Dev> r;
-    r.cap = t.outlierOffset + (n > m ? t.blocks * t.wsSlotBytes : 0);
-    if (into && intoBytes >= r.cap) {
-        r.blob = *into;
-        dev.Zero(r.blob, r.cap);                  // gap bytes are zero (docs/FORMAT.md)
-    } else {
-        r.blob = dev.Alloc(r.cap, true);
-    }
+    // worst case: every group flagged (a block's outliers never exceed lanes * (n - m) bits, as
+    // its group count is a multiple of 16), within format.max_compressed_bytes
+    const uint64_t lanes = t.fullBlocks * ENEC_BLOCK_ELEMS + (t.blocks > t.fullBlocks ? t.lastLanes : 0);
+    r.cap = t.outlierOffset + lanes * (n - m) / 8;
+    r.blob = into && intoBytes >= r.cap ? *into : dev.Alloc(r.cap, false);
+    EnecZeroGaps(dev, r.blob, t);
     std::vector<uint8_t> header(EnecHeaderBytes(ndim));
     r.total = EnecPackHeader(&t, ndim, dims, 0, header.data());     // total: final only without outliers
     dev.ToDevice(r.blob, 0, header.data(), header.size());

@@ -8,9 +8,11 @@ Runs our kernels under the AscendC emulation (tests/ascendc_emu) with its pipe a
   * compress_kernel / decompress_kernel: the device kernels alone (compress = enec_compress +
     enec_finish, launch costs included);
   * compress_op / compress_into_op / decompress_op: everything torch.ops.enec.compress /
-    compress_into / decompress do on an NPU tensor, from the binding's own orchestration
-    (op_host/enec_orchestrate.h): histogram, parameter choice, launches, copies and every blocking
-    device-to-host read (host_syncs), each priced.
+    compress_into / decompress_with_status do on an NPU tensor, from the binding's own
+    orchestration (op_host/enec_orchestrate.h): histogram, parameter choice, launches, copies and
+    every blocking device-to-host read (host_syncs), each priced; "compress_into_op (plan)" with
+    a reused plan (enec.plan: no histogram), "decompress_op + status read" as enec.decompress
+    (the kernel's verdict read back once).
 gbps = uncompressed bytes / projected seconds.
 
 --authors DIR: also the ENEC authors' BF16 kernels (github.com/hpdps-group/ENEC, variant
@@ -44,6 +46,7 @@ sys.path.insert(0, str(ROOT / "python"))
 
 from enec import emulated as E  # noqa: E402
 from enec import format as fmt  # noqa: E402
+from enec.params import plan_params  # noqa: E402
 
 PAPER = {"paper_compress_gbps": 360.6, "paper_decompress_gbps": 213.8}
 AUTHORS_VARIANT = "csrc/BF16/ENEC-BF16-122-6-3-16"
@@ -98,8 +101,18 @@ def ours(spec, words: np.ndarray, cores: int) -> list[dict]:
     _, rep_into = E.compress_op(words, spec, (numel,), cores=cores, into=True)
     cases.append({**base, "what": "compress_into_op", "gbps": nbytes / rep_into["op_us"] / 1e3,
                   "host_syncs": rep_into["host_syncs"], "us": rep_into["op_us"], "steps": rep_into["steps"]})
+    # a reused plan (enec.plan, n = W): no histogram, nothing read back
+    hist = np.bincount(((words.astype(np.int64) >> (spec.raw_bits - 1)) & ((1 << spec.exp_bits) - 1)),
+                       minlength=1 << spec.exp_bits)
+    plan = plan_params(hist, spec)
+    blob_plan, rep_plan = E.compress_op(words, spec, (numel,), plan, cores=cores, into=True)
+    cases.append({**base, "what": "compress_into_op (plan)", "gbps": nbytes / rep_plan["op_us"] / 1e3,
+                  "host_syncs": rep_plan["host_syncs"], "us": rep_plan["op_us"], "steps": rep_plan["steps"],
+                  "ratio": nbytes / blob_plan.size})
     t0 = time.time()
-    out, drep = E.decompress_op(blob, (numel,), spec, cores=cores)
+    out, drep = E.decompress_op(blob, (numel,), spec, cores=cores, check=False)
+    if drep["status"] != E.STATUS_OK:
+        raise SystemExit(f"our decompress kernel reported status {drep['status']}")
     if not np.array_equal(out, words):
         raise SystemExit(f"our decompress kernel did not restore the {spec.name} input")
     log(f"  ours {spec.name}: decompress emulated in {time.time() - t0:.1f} s, restored bit for bit")
@@ -108,6 +121,9 @@ def ours(spec, words: np.ndarray, cores: int) -> list[dict]:
                   "kernels": [{k: v for k, v in dk.items() if k in ("kernel", "us", "critical_pipe", "busy_cycles")}]})
     cases.append({**base, "what": "decompress_op", "gbps": nbytes / drep["op_us"] / 1e3,
                   "host_syncs": drep["host_syncs"], "us": drep["op_us"], "steps": drep["steps"]})
+    _, crep = E.decompress_op(blob, (numel,), spec, cores=cores, check=True)
+    cases.append({**base, "what": "decompress_op + status read", "gbps": nbytes / crep["op_us"] / 1e3,
+                  "host_syncs": crep["host_syncs"], "us": crep["op_us"], "steps": crep["steps"]})
     return cases
 
 

@@ -169,6 +169,14 @@ def test_cpp_format_constants_match_format_py():
     assert fmt._HEADER.size == fmt.HEADER_FIXED_BYTES
 
 
+def test_cpp_kernel_status_codes_match_python():
+    """The decompress kernel's status codes (enec_tiling.h) are the ones enec.kernel_status maps to errors."""
+    from enec import kernel_status as ks
+    assert E.kernel_status_codes() == {
+        "OK": ks.OK, "NOT_ENEC": ks.NOT_ENEC, "HOST_PATH": ks.HOST_PATH, "MISMATCH": ks.MISMATCH,
+        "CORRUPT_HEADER": ks.CORRUPT_HEADER, "CORRUPT_INDEX": ks.CORRUPT_INDEX, "SLOT_INTS": ks.SLOT_INTS}
+
+
 def test_tiling_matches_format_layout():
     for numel in [0, 1, 255, 256, 257, N, N + 1, 5 * N + 300]:
         for spec in (fmt.BF16, fmt.FP16, fmt.FP32):

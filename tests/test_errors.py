@@ -151,13 +151,29 @@ def test_huge_dimension_beside_zero_dimension(impl):
         enec.decompress(b)
 
 
-def test_npu_binding_value_error_becomes_corrupt_stream_error(monkeypatch):
-    """The NPU binding reports failed host checks as ValueError('enec: corrupt blob: ...')."""
-    from enec import api
+def test_device_kernel_status_becomes_typed_errors(monkeypatch):
+    """On a device, enec.decompress reads the kernel's status code (no error text is parsed) and
+    raises the typed error; a blob for the host path goes through the plain op."""
+    from enec import api, kernel_status
+    x, blob = _blob(300)
+    monkeypatch.setattr(api, "_eager_cpu", lambda *t: False)        # as for an NPU tensor
+    monkeypatch.setattr(api, "_device_kernel", lambda *a: True)
+    for code, cls, text in ((kernel_status.CORRUPT_INDEX, enec.CorruptStreamError, "outlier index"),
+                            (kernel_status.MISMATCH, enec.HeaderMismatchError, "differs")):
+        def with_status(b, shape, dtype, code=code):
+            status = torch.zeros(kernel_status.SLOT_INTS, dtype=torch.int32)
+            status[0] = code
+            return torch.empty(shape, dtype=dtype), status
+        monkeypatch.setattr(api, "_decompress_with_status_op", with_status)
+        with pytest.raises(cls, match=text):
+            enec.decompress(blob)
+    calls = []
 
-    def raising(*args):
-        raise ValueError("enec: corrupt blob: outlier index entry 1 is 5 but ...\nException raised from ...")
-    monkeypatch.setattr(api, "_decompress_op", raising)
-    monkeypatch.setattr(api, "_eager_cpu", lambda *t: False)   # as for an NPU tensor: through the op
-    with pytest.raises(enec.CorruptStreamError, match="outlier index entry 1"):
-        enec.decompress(_blob(300)[1])
+    def host_path(b, shape, dtype):
+        status = torch.zeros(kernel_status.SLOT_INTS, dtype=torch.int32)
+        status[0] = kernel_status.HOST_PATH
+        return torch.empty(shape, dtype=dtype), status
+    monkeypatch.setattr(api, "_decompress_with_status_op", host_path)
+    monkeypatch.setattr(api, "_decompress_op", lambda *a: calls.append(a) or torch.ops.enec.decompress(*a))
+    y = enec.decompress(blob)
+    assert len(calls) == 1 and torch.equal(y.view(torch.int16), x.view(torch.int16))

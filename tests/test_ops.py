@@ -15,9 +15,11 @@ def samples():
 
 def test_schemas():
     assert str(torch.ops.enec.compress.default._schema) == \
-        'enec::compress(Tensor x, bool checksum=False, str codec="auto") -> Tensor'
+        'enec::compress(Tensor x, bool checksum=False, str codec="auto", int[]? params=None) -> Tensor'
     assert str(torch.ops.enec.decompress.default._schema) == \
         "enec::decompress(Tensor blob, SymInt[] shape, ScalarType dtype) -> Tensor"
+    assert str(torch.ops.enec.decompress_with_status.default._schema) == \
+        "enec::decompress_with_status(Tensor blob, SymInt[] shape, ScalarType dtype) -> (Tensor, Tensor)"
 
 
 @pytest.mark.parametrize("x", list(samples()), ids=lambda x: f"{x.dtype}-{tuple(x.shape)}")

@@ -140,7 +140,7 @@ def decompress(blob, device=None, out: torch.Tensor | None = None, *, shape=None
     want = getattr(torch, hdr.dtype.name)
     if _eager_cpu(t):
         res = cpu.decompress_tensor(t, list(hdr.shape), want)
-    elif t.device.type == "cpu" or want not in _DEVICE_DTYPES:
+    elif not _device_kernel(t, want):
         res = _decompress_op(t, list(hdr.shape), want)
     else:
         # the device kernel reports by a status code (one read here), typed like the CPU's errors
@@ -156,6 +156,11 @@ def decompress(blob, device=None, out: torch.Tensor | None = None, *, shape=None
 
 
 _DEVICE_DTYPES = (torch.bfloat16, torch.float16, torch.float32)   # dtypes with NPU kernels
+
+
+def _device_kernel(blob: torch.Tensor, dtype: torch.dtype) -> bool:
+    """Whether the blob decodes by a device kernel that reports through a status tensor."""
+    return blob.device.type != "cpu" and dtype in _DEVICE_DTYPES
 
 
 def decompress_with_status(blob: torch.Tensor, shape, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:

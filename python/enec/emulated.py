@@ -38,7 +38,7 @@ import threading
 import numpy as np
 
 from . import format as fmt
-from . import reference
+from . import kernel_status, reference
 from .errors import ChecksumMismatchError, CorruptStreamError, HeaderMismatchError
 from .params import Params, choose_params
 
@@ -138,6 +138,7 @@ def lib():
             L.EnecCheckOutlierIndex.argtypes = [P, U64, T, ctypes.c_char_p, ctypes.c_uint32]
             L.enec_emu_stats.argtypes = [P]
             L.EnecFormatConstants.argtypes = [P]
+            L.EnecKernelStatusCodes.argtypes = [P]
             L.enec_emu_tiling_bytes.restype = U64
             if L.enec_emu_tiling_bytes() != ctypes.sizeof(EnecTilingData):
                 raise RuntimeError(f"EnecTilingData is {L.enec_emu_tiling_bytes()} bytes in C++ but "
@@ -202,6 +203,14 @@ def format_constants() -> dict:
     keys = ("version", "codec_enec", "block_elems", "group_len", "block_round", "section_align",
             "header_fixed_bytes", "header_max_bytes", "index_entry_bytes", "checksum_kind_offset",
             "checksum_offset", "total_offset")
+    return dict(zip(keys, (int(v) for v in a)))
+
+
+def kernel_status_codes() -> dict:
+    """The decompress kernel's status codes as the C++ code defines them (EnecKernelStatusCodes)."""
+    a = np.zeros(7, dtype=np.int32)
+    lib().EnecKernelStatusCodes(_ptr(a))
+    keys = ("OK", "NOT_ENEC", "HOST_PATH", "MISMATCH", "CORRUPT_HEADER", "CORRUPT_INDEX", "SLOT_INTS")
     return dict(zip(keys, (int(v) for v in a)))
 
 
@@ -277,13 +286,10 @@ def compress_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, params:
     return blob
 
 
-# kernel status codes (op_kernel/enec_tiling.h ENEC_STATUS_*)
-STATUS_OK, STATUS_NOT_ENEC, STATUS_OTHER_PATH, STATUS_MISMATCH, STATUS_CORRUPT_HEADER, STATUS_CORRUPT_INDEX = range(6)
-_STATUS_TEXT = {
-    STATUS_NOT_ENEC: "not an enec blob (bad magic or version, or too short)",
-    STATUS_CORRUPT_HEADER: "header inconsistent with the format or the blob's size",
-    STATUS_CORRUPT_INDEX: "outlier index disagrees with the flags or the blob's size",
-}
+# kernel status codes (op_kernel/enec_tiling.h ENEC_STATUS_*, python/enec/kernel_status.py)
+STATUS_OK, STATUS_NOT_ENEC, STATUS_OTHER_PATH = kernel_status.OK, kernel_status.NOT_ENEC, kernel_status.HOST_PATH
+STATUS_MISMATCH, STATUS_CORRUPT_HEADER = kernel_status.MISMATCH, kernel_status.CORRUPT_HEADER
+STATUS_CORRUPT_INDEX = kernel_status.CORRUPT_INDEX
 
 
 class HostPath(Exception):
@@ -319,10 +325,7 @@ def decompress_op(blob, shape: tuple | None = None, spec: fmt.DTypeSpec | None =
     if check:
         if status.value == STATUS_OTHER_PATH:
             raise HostPath("this blob is decoded on the host by the NPU binding (checksum or codec 2-4)")
-        if status.value == STATUS_MISMATCH:
-            raise HeaderMismatchError(f"blob's dtype or shape differs from {spec.name} {shape}")
-        if status.value != STATUS_OK:
-            raise CorruptStreamError(f"enec: corrupt blob: {_STATUS_TEXT.get(status.value, status.value)}")
+        kernel_status.check(np.array([status.value], dtype=np.int32))
     return out[:numel], report
 
 

@@ -29,7 +29,9 @@ from . import cpu
 __all__ = ["compress", "decompress", "compress_into", "decompress_into", "decompress_with_status"]
 
 
-@torch.library.custom_op("enec::compress", mutates_args=(), device_types="cpu")
+# int[] (not SymInt[]) for params: host integers the NPU binding reads as at::OptionalIntArrayRef
+@torch.library.custom_op("enec::compress", mutates_args=(), device_types="cpu",
+                         schema='(Tensor x, bool checksum=False, str codec="auto", int[]? params=None) -> Tensor')
 def compress(x: torch.Tensor, checksum: bool = False, codec: str = "auto",
              params: Optional[Sequence[int]] = None) -> torch.Tensor:
     """Compress a BF16/FP16/FP32/FP8/INT8/UINT8 tensor into a self-describing uint8 blob; with
@@ -71,7 +73,9 @@ def _(blob, shape, dtype):
     return blob.new_empty(tuple(shape), dtype=dtype)
 
 
-@torch.library.custom_op("enec::compress_into", mutates_args=("out",), device_types="cpu")
+@torch.library.custom_op("enec::compress_into", mutates_args=("out",), device_types="cpu",
+                         schema='(Tensor x, Tensor(a!) out, bool checksum=False, str codec="auto", '
+                                'int[]? params=None) -> Tensor')
 def compress_into(x: torch.Tensor, out: torch.Tensor, checksum: bool = False, codec: str = "auto",
                   params: Optional[Sequence[int]] = None) -> torch.Tensor:
     """Compress into the 1-D uint8 tensor `out`; returns the blob's size (0-dim int64 tensor)."""

@@ -105,6 +105,8 @@ def plan_params(hist: np.ndarray, spec: DTypeSpec) -> Params:
 def check_plan(params, spec: DTypeSpec) -> Params:
     """Validate caller-given parameters (b, n, m): n must be the exponent width (see plan_params),
     so that they are lossless for whatever tensor they are used on."""
+    if spec.exp_bits == 0 or spec.word_bits not in (16, 32):
+        raise EnecError(f"params apply to the enec codec of BF16/FP16/FP32 tensors, not to {spec.name}")
     if isinstance(params, Params):
         params = (params.b, params.n, params.m)
     try:

@@ -122,9 +122,9 @@ struct EmuDev {
         std::memcpy(dst.p + off, src, bytes);
         DeviceOp("copy " + std::to_string(bytes) + " B to device", static_cast<double>(bytes) / (M().pcieGBps * 1e3) + 1.0);
     }
-    void Zero(Buf& b, uint64_t bytes)
+    void Zero(Buf& b, uint64_t off, uint64_t bytes)
     {
-        std::memset(b.p, 0, bytes);
+        std::memset(b.p + off, 0, bytes);
         DeviceOp("memset " + std::to_string(bytes) + " B", HbmUs(static_cast<double>(bytes)) + 1.0);
     }
     using Size = uint64_t;
