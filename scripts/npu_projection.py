@@ -212,10 +212,16 @@ def authors(src: pathlib.Path, words: np.ndarray, sets) -> list[dict]:
 # ------------------------------------------------------------------------------------------ main
 
 def table(cases: list[dict], calib: dict) -> str:
-    rows = [f"{'impl':8} {'dtype':9} {'what':18} {'numel':>10} {'GB/s':>8} {'us':>9} {'host syncs':>10}"]
+    rows = [f"{'impl':8} {'dtype':9} {'what':28} {'numel':>10} {'GB/s':>8} {'us':>9} {'host syncs':>10}"]
     for c in cases:
-        rows.append(f"{c['impl']:8} {c['dtype']:9} {c['what']:18} {c['numel']:>10} {c['gbps']:8.1f} {c['us']:9.1f} "
+        rows.append(f"{c['impl']:8} {c['dtype']:9} {c['what']:28} {c['numel']:>10} {c['gbps']:8.1f} {c['us']:9.1f} "
                     f"{c['host_syncs']:>10}")
+    for d in dict.fromkeys(c["dtype"] for c in cases if c["impl"] == "enec"):
+        g = {c["what"]: c["gbps"] for c in cases if c["impl"] == "enec" and c["dtype"] == d}
+        if "compress_into_op (plan)" in g:
+            rows.append(f"{d}: ops with no host read vs their kernels: compress_into_op (plan) "
+                        f"{g['compress_into_op (plan)'] / g['compress_kernel']:.2f}x, decompress_op "
+                        f"{g['decompress_op'] / g['decompress_kernel']:.2f}x")
     if calib["authors_compress_gbps"] is not None:
         rc = calib["authors_compress_gbps"] / calib["paper_compress_gbps"] - 1
         rd = calib["authors_decompress_gbps"] / calib["paper_decompress_gbps"] - 1
