@@ -236,6 +236,57 @@ __aicore__ inline void FlagBits(const LocalTensor<uint16_t>& acc, const LocalTen
 }
 
 // ------------------------------------------------------------------------------------------------
+// Outlier compaction (encoder): the lanes k*G + j (rows k = 0..15 of G lanes) of every group j
+// whose flag bit is set, row after row, in lane order, into dst; returns how many were written.
+//
+// GatherMask in counter mode reads G elements per repeat, so one instruction does all 16 rows
+// with the same pattern, but the A2 documentation does not confirm counter mode beyond 128
+// elements per repeat (scripts/npu_probe.py checks it on a device). Built with
+// ENEC_GATHERMASK_COUNTER_MAX=128 the kernels use normal mode instead (128 lanes per repeat, a
+// pattern of 16 bytes read from its own 32-byte block): the flag words are replicated for the 16
+// rows and spread one 8-word chunk per block by a Gather over `offs` (OutlierPatternOffsets).
+// Both forms write the same bytes (tests/test_gathermask_fallback.py). `pattern`: scratch of
+// PATTERN_HALVES (narrow form only).
+#ifndef ENEC_GATHERMASK_COUNTER_MAX
+#define ENEC_GATHERMASK_COUNTER_MAX 1024
+#endif
+constexpr bool GATHERMASK_WIDE = ENEC_GATHERMASK_COUNTER_MAX >= ENEC_MAX_GROUPS;
+constexpr uint32_t PATTERN_HALVES = 2 * GMAX;    // 16 rows x G/128 chunks x one 16-half block
+
+// Gather byte offsets that build the normal-mode pattern of a block of `groups` groups: entry
+// 16r + w (w < 8) = flag word (8r + w) mod (G/16) of the 16 replicated rows; w >= 8 pads the
+// block (never read as a pattern). Scalar writes: once per launch, and once more for a short
+// last block.
+__aicore__ inline void OutlierPatternOffsets(const LocalTensor<uint32_t>& offs, uint32_t groups)
+{
+    const uint32_t words = groups / 16;
+    for (uint32_t i = 0; i < 2 * groups; ++i) {
+        const uint32_t w = i % 16;
+        offs.SetValue(i, w < 8 ? 2 * ((8 * (i / 16) + w) % words) : 0);
+    }
+}
+
+__aicore__ inline uint32_t CompactFlaggedLanes(const LocalTensor<uint16_t>& dst, const LocalTensor<uint16_t>& src,
+    const LocalTensor<uint8_t>& mask, uint32_t groups, const LocalTensor<uint16_t>& pattern,
+    const LocalTensor<uint32_t>& offs)
+{
+    uint64_t cnt = 0;
+    if constexpr (GATHERMASK_WIDE) {
+        (void)pattern;
+        (void)offs;
+        // counter mode: 16 repeats of G lanes (k = 0..15) reuse the same G-bit pattern
+        GatherMaskParams p(1, 16, static_cast<uint16_t>(groups / 16), 0);
+        GatherMask(dst, src, mask.ReinterpretCast<uint16_t>(), true, groups, p, cnt);
+    } else {
+        Gather(pattern, mask.ReinterpretCast<uint16_t>(), offs, 0, 2 * groups);
+        // normal mode: G / 8 repeats of 128 lanes (256 bytes), each with its own pattern block
+        GatherMaskParams p(1, static_cast<uint16_t>(groups / 8), 8, 1);
+        GatherMask(dst, src, pattern, false, 0, p, cnt);
+    }
+    return static_cast<uint32_t>(cnt);
+}
+
+// ------------------------------------------------------------------------------------------------
 // Stage 4: IDD-Scan (intra-segment dependency decoupled scan) over the 1024 group flags of a block.
 //
 // The flags form a 64 x 16 matrix (row w = flag word w = groups 16w .. 16w+15, one 32-byte

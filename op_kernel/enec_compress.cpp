@@ -42,6 +42,10 @@ public:
         pipe_.InitBuffer(hfBuf_, GMAX * 2);            // group ORs as half
         pipe_.InitBuffer(maskBuf_, GMAX / 8);          // flag bits
         pipe_.InitBuffer(cntBuf_, 32);                 // F_t staging
+        if constexpr (!GATHERMASK_WIDE) {              // the narrow outlier compaction's Gather offsets
+            pipe_.InitBuffer(offsBuf_, PATTERN_HALVES * 4);
+            OutlierPatternOffsets(offsBuf_.Get<uint32_t>(), GMAX);
+        }
     }
 
     __aicore__ inline void Process()
@@ -151,11 +155,14 @@ private:
         if (n > m) {
             LocalTensor<uint16_t> q = t_.dtype == 2 ? in[N] : in;
             ShiftRight(y, y, static_cast<uint16_t>(m), static_cast<int32_t>(lanes));
-            uint64_t cnt = 0;
-            // counter mode: 16 repeats of G lanes (k = 0..15) reuse the same G-bit pattern
-            GatherMaskParams p(1, 16, static_cast<uint16_t>(groups / 16), 0);
-            GatherMask(q, y, mask.ReinterpretCast<uint16_t>(), true, groups, p, cnt);
-            f = static_cast<uint32_t>(cnt) / ENEC_GROUP_LEN;
+            LocalTensor<uint16_t> pat;
+            LocalTensor<uint32_t> offs;
+            if constexpr (!GATHERMASK_WIDE) {
+                pat = d;                                       // free once FlagBits has read it
+                offs = offsBuf_.Get<uint32_t>();
+                if (groups != GMAX) OutlierPatternOffsets(offs, groups);   // a short last block
+            }
+            f = CompactFlaggedLanes(q, y, mask, groups, pat, offs) / ENEC_GROUP_LEN;
             if (f > 0) {
                 const uint32_t slots = ENEC_GROUP_LEN * RoundUp(f, 16);
                 if (slots > ENEC_GROUP_LEN * f) {
@@ -198,7 +205,7 @@ private:
     }
 
     TPipe pipe_;
-    TBuf<TPosition::VECCALC> inBuf_, yBuf_, dBuf_, zBuf_, hfBuf_, maskBuf_, cntBuf_;
+    TBuf<TPosition::VECCALC> inBuf_, yBuf_, dBuf_, zBuf_, hfBuf_, maskBuf_, cntBuf_, offsBuf_;
     GlobalTensor<uint16_t> x_;
     GlobalTensor<uint32_t> x32_;
     GlobalTensor<uint8_t> blob_, ws_;

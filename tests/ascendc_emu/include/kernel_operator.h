@@ -1340,6 +1340,9 @@ inline void Gather(const LocalTensor<T>& dst, const LocalTensor<T>& src, const L
     if (count) memcpy(const_cast<uint8_t*>(d.p), out.data(), count * sizeof(T));
 }
 
+#ifndef EMU_GATHERMASK_COUNTER_MAX
+#define EMU_GATHERMASK_COUNTER_MAX 0xFFFFFFFFu
+#endif
 namespace emu_detail {
 template <typename T, typename Take>
 inline void GatherMaskRun(const LocalTensor<T>& dst, const LocalTensor<T>& src0, bool reduceMode, uint32_t mask,
@@ -1349,6 +1352,11 @@ inline void GatherMaskRun(const LocalTensor<T>& dst, const LocalTensor<T>& src0,
     if (p.repeatTimes > 255) ::emu::Fail("GatherMask: repeatTimes %u above 255", p.repeatTimes);
     uint32_t per = reduceMode ? mask : 256 / sizeof(T);
     if (reduceMode && mask == 0) ::emu::Fail("GatherMask: counter mode with mask 0");
+    // Counter mode beyond 128 elements per repeat is what the A2 documentation does not confirm:
+    // a build with -DEMU_GATHERMASK_COUNTER_MAX=128 rejects it (the kernels' narrow form must pass).
+    if (reduceMode && mask > EMU_GATHERMASK_COUNTER_MAX)
+        ::emu::Fail("GatherMask: counter mode with %u elements per repeat, above the %u this build allows",
+                    mask, static_cast<unsigned>(EMU_GATHERMASK_COUNTER_MAX));
     uint64_t span = p.repeatTimes ? (uint64_t)(p.repeatTimes - 1) * p.src0RepeatStride * 32 / sizeof(T) + per : 0;
     ::emu::Opnd s = ::emu::UbOperand(src0, span, "GatherMask", "src0");
     ::emu::UbOperand(dst, 0, "GatherMask", "dst");
