@@ -303,10 +303,17 @@ def all_probes(run: Runner, cores: int = DEFAULT_CORES, seed: int = 2026) -> lis
 # ------------------------------------------------------------------------------------------------
 # back ends
 
-def emulated_runner() -> Runner:
+def probe_emu_runner(kernel_dir: pathlib.Path | None = None, build_dir: pathlib.Path | None = None,
+                     extra_flags: tuple = ()) -> Runner:
+    """The emulation's runner (tests/ascendc_emu/probe_emu.py), over the probes of `kernel_dir`
+    (default op_kernel/), compiled with `extra_flags` added."""
     sys.path.insert(0, str(ROOT / "tests" / "ascendc_emu"))
     import probe_emu
-    return probe_emu.run
+    return probe_emu.runner(kernel_dir, build_dir, extra_flags)
+
+
+def emulated_runner() -> Runner:
+    return probe_emu_runner()
 
 
 def npu_runner() -> Runner:

@@ -9,6 +9,8 @@ same probes run on the device.
 """
 import importlib.util
 import pathlib
+import re
+import shutil
 import sys
 
 import numpy as np
@@ -80,6 +82,29 @@ def test_a_lost_byte_is_reported(run):
 def test_ordering_probe_without_its_sync_is_rejected(run):
     with pytest.raises(Exception, match="pipe hazard"):
         P.probe_events(run, np.random.default_rng(5), 2, skip_sync=True)
+
+
+SYNC = re.compile(r"^\s*Sync<HardEvent::\w+>\(\);")
+PROBE_SRC = ROOT / "op_kernel" / "enec_probe.cpp"
+SYNC_LINES = [i for i, line in enumerate(PROBE_SRC.read_text().splitlines()) if SYNC.match(line)]
+
+
+def test_there_are_probe_syncs():
+    assert len(SYNC_LINES) >= 10
+
+
+@pytest.mark.parametrize("line", SYNC_LINES, ids=[f"enec_probe.cpp:{i + 1}" for i in SYNC_LINES])
+def test_deleting_a_probe_sync_is_caught(line, tmp_path):
+    """Each Sync of a probe is needed (as for the enec kernels, tests/test_ascendc_sync_mutations.py):
+    without it the emulation reports a hazard, so the probe's ordering is the one the device gets."""
+    kdir = tmp_path / "op_kernel"
+    shutil.copytree(ROOT / "op_kernel", kdir)
+    lines = PROBE_SRC.read_text().splitlines()
+    lines[line] = ""
+    (kdir / "enec_probe.cpp").write_text("\n".join(lines) + "\n")
+    run = P.probe_emu_runner(kdir, tmp_path / "build", ("-O0",))     # -O0: a faster build
+    failed = [r for r in P.all_probes(run, cores=CORES) if not r.ok]
+    assert failed, "deleting this Sync went unnoticed"
 
 
 def test_cli_emulated_passes(capsys):
