@@ -15,9 +15,11 @@ Exit status: 0 when every probe passes, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -263,7 +265,7 @@ def probe_events(run: Runner, rng: np.random.Generator, cores: int, n: int = 409
     ]
     ok, detail = _same(rows, np.broadcast_to(want, rows.shape))
     res.append(Result("events.set_wait_orders_copy", ok,
-                      f"SetFlag/WaitFlag<V_MTE3> orders a UB->GM copy after a chain of vector ops, and <MTE3_V> the next "
+                      "SetFlag/WaitFlag<V_MTE3> orders a UB->GM copy after a chain of vector ops, and <MTE3_V> the next "
                       f"vector writes after the copy ({rounds} rounds reusing one buffer, {cores} cores)", detail))
     return res
 
@@ -324,7 +326,8 @@ def npu_runner() -> Runner:
     if st["backend"] != "npu":
         raise SystemExit(f"no NPU back end here: {st['reason']}\n(run with --emulated for the emulation)")
     if not hasattr(torch.ops.enec_probe, "run"):
-        raise SystemExit(f"{st['library']} has no probe kernels (torch.ops.enec_probe.run): rebuild with scripts/build_npu.sh")
+        raise SystemExit(f"{st['library']} has no probe kernels (torch.ops.enec_probe.run): "
+                         "rebuild it with scripts/build_npu.sh")
 
     def run(kernel, blocks, inp, out, args):
         dev = torch.device("npu")
@@ -338,6 +341,7 @@ def npu_runner() -> Runner:
 
 def harness_runner(cann_root: str, harness: str, exe: str | None = None) -> Runner:
     work = pathlib.Path(tempfile.mkdtemp(prefix="enec-probe-harness-"))
+    atexit.register(shutil.rmtree, work, True)
     if not exe:
         exe = str(work / "probe_host")
         env = dict(os.environ, CANN_ROOT=cann_root, BUILD_DIR=str(work / "build"))
