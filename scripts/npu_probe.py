@@ -272,8 +272,9 @@ def probe_events(run: Runner, rng: np.random.Generator, cores: int, n: int = 409
 
 # ------------------------------------------------------------------------------------------------
 
-def all_probes(run: Runner, cores: int = DEFAULT_CORES, seed: int = 2026) -> list[Result]:
-    """Every probe, in a fixed order; a probe that errors (rule break, device error) is a FAIL."""
+def all_probes(run: Runner, cores: int = DEFAULT_CORES, seed: int = 2026, only: tuple = ()) -> list[Result]:
+    """Every probe (or those whose name starts with one of `only`), in a fixed order; a probe that
+    errors (rule break, device error) is a FAIL."""
     rng = np.random.default_rng(seed)
     jobs: list[tuple[str, Callable[[], Result | list[Result]]]] = [
         ("gathermask.counter_1024x16", lambda: probe_gathermask_counter(run, rng)),
@@ -293,12 +294,17 @@ def all_probes(run: Runner, cores: int = DEFAULT_CORES, seed: int = 2026) -> lis
         ("events", lambda: probe_events(run, rng, cores)),
     ]
     results: list[Result] = []
+    def wanted(name: str) -> bool:    # "shift.right_int16" selects the job "shift", and only that result
+        return not only or any(name.startswith(p) or p.startswith(name) for p in only)
+
     for name, job in jobs:
+        if not wanted(name):
+            continue
         try:
             r = job()
         except Exception as e:       # a kernel fault or an emulation rule: report it as this probe's failure
             r = Result(name, False, "the probe kernel runs", f"{type(e).__name__}: {e}")
-        results.extend(r if isinstance(r, list) else [r])
+        results.extend(x for x in (r if isinstance(r, list) else [r]) if wanted(x.name))
     return results
 
 
@@ -369,6 +375,8 @@ def main(argv=None) -> int:
     where.add_argument("--harness", action="store_true",
                        help="run them through the real CANN headers on the CPU harness (needs CANN_ROOT)")
     ap.add_argument("--cores", type=int, default=DEFAULT_CORES, help="blocks for the multi-core probes")
+    ap.add_argument("--only", action="append", default=[], metavar="PREFIX",
+                    help="run only the probes whose name starts with PREFIX (repeatable), e.g. gathermask")
     ap.add_argument("--harness-dir", default=str(ROOT.parent / "shared" / "tools" / "ascendc-harness"))
     ap.add_argument("--harness-binary", help="an already built probe_host")
     args = ap.parse_args(argv)
@@ -379,7 +387,9 @@ def main(argv=None) -> int:
         run, where_ = harness_runner(cann, args.harness_dir, args.harness_binary), "the real CANN headers (CPU harness)"
     else:
         run, where_ = npu_runner(), "the NPU"
-    results = all_probes(run, args.cores)
+    results = all_probes(run, args.cores, only=tuple(args.only))
+    if not results:
+        sys.exit(f"no probe matches {args.only}")
     for r in results:
         print(f"{'PASS' if r.ok else 'FAIL'}  {r.name}: {r.assumption}\n      {r.detail}")
     bad = sum(not r.ok for r in results)

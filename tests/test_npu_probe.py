@@ -113,6 +113,12 @@ def test_cli_emulated_passes(capsys):
     assert "26 of 26 assumptions hold on the emulation" in out and "FAIL" not in out
 
 
+def test_cli_only_runs_the_named_probes(capsys):
+    assert P.main(["--emulated", "--only", "shift.", "--only", "gather.", "--cores", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "5 of 5 assumptions hold" in out and "gathermask" not in out
+
+
 def _device() -> bool:
     import enec.npu
     return enec.npu.status()["backend"] == "npu"
