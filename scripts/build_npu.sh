@@ -5,6 +5,7 @@
 #   pip install torch-npu==<the version for your CANN and torch>   (only on such a machine)
 #   scripts/build_npu.sh
 #   python -c "import enec, enec.npu as n; print(n.status())"
+#   python scripts/npu_probe.py        # the hardware behaviours the emulation assumes, PASS/FAIL each
 # SOC_VERSION selects the chip (default Ascend910B2; npu-smi info shows yours).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
