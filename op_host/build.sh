@@ -3,6 +3,7 @@
 #   op_host/build.sh OUT_DIR      -> OUT_DIR/libenec_npu.so
 # Needs: CANN 8.x environment (source <cann>/set_env.sh; ASCEND_HOME_PATH set), cmake, a python
 # with torch and torch_npu installed (PYTHON, default python3). SOC_VERSION (default Ascend910B2).
+# ENEC_GATHERMASK_COUNTER_MAX=128: the narrow outlier compaction (docs/NPU.md, GatherMask forms).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:?usage: op_host/build.sh OUT_DIR}
@@ -16,7 +17,8 @@ BUILD=$(mktemp -d)
 cmake -S "$HERE" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
   -DASCEND_CANN_PACKAGE_PATH="$ASCEND_HOME_PATH" -DSOC_VERSION="${SOC_VERSION:-Ascend910B2}" \
   -DTORCH_DIR="$TORCH_DIR" -DTORCH_NPU_DIR="$TORCH_NPU_DIR" -DPYTHON_INCLUDE="$PYINC" \
-  -DCMAKE_CXX_FLAGS="-D_GLIBCXX_USE_CXX11_ABI=$ABI"
+  -DCMAKE_CXX_FLAGS="-D_GLIBCXX_USE_CXX11_ABI=$ABI" \
+  -DENEC_GATHERMASK_COUNTER_MAX="${ENEC_GATHERMASK_COUNTER_MAX:-}"
 cmake --build "$BUILD" -j"$(nproc)"
 mkdir -p "$OUT"
 cp "$BUILD/libenec_npu.so" "$OUT/"

@@ -7,6 +7,8 @@
 #   python -c "import enec, enec.npu as n; print(n.status())"
 #   python scripts/npu_probe.py        # the hardware behaviours the emulation assumes, PASS/FAIL each
 # SOC_VERSION selects the chip (default Ascend910B2; npu-smi info shows yours).
+# ENEC_GATHERMASK_COUNTER_MAX=128 scripts/build_npu.sh: the narrow GatherMask form of the outlier
+# compaction, for hardware where npu_probe.py's gathermask.counter_1024x16 fails.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-python3}
