@@ -121,15 +121,15 @@ ENEC_AVX512 inline int64_t flag_groups(const uint8_t* Y, int m, uint8_t* fl) {
 
 // outliers: row k of the groups, compressed by the flags, is slots [k*f, (k+1)*f)
 ENEC_AVX512 inline void compact_outliers(const uint8_t* Y, const uint8_t* fl, int64_t f, int m, uint8_t* HI) {
-  uint64_t fm[kGroups / 64];
-  std::memcpy(fm, fl, sizeof fm);
   const __m512i hm = _mm512_set1_epi8((char)(0xFF >> m));
   for (int k = 0; k < kGroupLen; ++k) {
     int64_t pos = k * f;
     for (int q = 0; q < kGroups / 64; ++q) {
+      uint64_t fm;                                  // the flags of groups 64q .. 64q + 63
+      std::memcpy(&fm, fl + 8 * q, 8);
       const __m512i v = _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(Y + k * kGroups + 64 * q), m), hm);
-      _mm512_storeu_si512(HI + pos, _mm512_maskz_compress_epi8(fm[q], v));
-      pos += _mm_popcnt_u64(fm[q]);
+      _mm512_storeu_si512(HI + pos, _mm512_maskz_compress_epi8(fm, v));
+      pos += _mm_popcnt_u64(fm);
     }
   }
 }

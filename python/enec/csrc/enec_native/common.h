@@ -3,7 +3,6 @@
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -49,7 +48,7 @@ struct AlignedBuf {
   AlignedBuf& operator=(const AlignedBuf&) = delete;
 };
 
-// Per-thread scratch of both paths.
+// Per-thread scratch of every kernel set (a .. z: the portable code; Y, Z, HI, RZ, R3: the SIMD code).
 struct Scratch {
   std::vector<uint16_t> a, b, c, d;
   std::vector<uint8_t> z;

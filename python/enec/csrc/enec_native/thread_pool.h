@@ -16,7 +16,7 @@ namespace {
 // as much as the work on a tensor of a few hundred thousand elements. run(n, fn) calls fn(0) on
 // the caller and fn(1) ... fn(n-1) on workers, all at once (the encoder's threads wait for each
 // other), and returns when all have returned. One call uses the workers at a time; a concurrent
-// call (another Python thread) starts its own threads as before.
+// call (another Python thread) starts threads of its own for that call (run_spawned).
 class WorkerPool {
  public:
   void run(int n, const std::function<void(int)>& fn) {
