@@ -138,6 +138,17 @@ def test_output_created_during_the_write_is_not_replaced(tmp_path, monkeypatch, 
     assert out.read_bytes() == b"forced" and os.listdir(tmp_path) == ["race.safetensors"]
 
 
+@pytest.mark.parametrize("tmpfile", ["O_TMPFILE", "named temporary"])
+def test_failed_rename_leaves_no_temporary(tmp_path, monkeypatch, tmpfile):
+    """force=True over a folder: the final rename fails, and the temporary goes with the error."""
+    if tmpfile != "O_TMPFILE":
+        monkeypatch.setattr(checkpoint, "_linkat", lambda: None)
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(OSError):
+        checkpoint.atomic_write(tmp_path / "sub", b"data", force=True)
+    assert os.listdir(tmp_path) == ["sub"] and os.listdir(tmp_path / "sub") == []
+
+
 def test_stale_temporaries_of_dead_writers_are_removed(tmp_path, monkeypatch):
     """A named temporary left by a killed writer goes on the next write into its folder; one a
     live writer may still be filling stays, and so does every other file."""

@@ -315,7 +315,12 @@ def atomic_write(path, data, force: bool = False) -> None:
                 tmp = os.path.join(d, f"{_temp_prefix()}{os.urandom(6).hex()}{_TMP_SUFFIX}")
                 ok = linkat(_AT_FDCWD, src, _AT_FDCWD, tmp.encode(), _AT_SYMLINK_FOLLOW) == 0
         if ok:
-            os.replace(tmp, path)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
             _fsync_dir(d)
             return
         # linking failed (no /proc, a filesystem without links): write again under a temp name
