@@ -1,5 +1,5 @@
 // The format's halving bit-packing: the portable implementation (any width, any lane count) and
-// the compile-time schedule that the SIMD versions (x86_shared.inc) unroll.
+// the compile-time schedule that the SIMD versions (simd_kernels.inc) unroll.
 #pragma once
 
 #include <cstdint>
