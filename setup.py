@@ -3,6 +3,7 @@
 No torch and no Python headers are needed to build it, so pip's build isolation is safe.
 ENEC_SANITIZE=address,undefined builds it with sanitizers (CI's sanitizer run).
 """
+import glob
 import os
 
 from setuptools import Extension, setup
@@ -48,6 +49,8 @@ class BuildPlainLibrary(build_ext):
 
 setup(
     ext_modules=[Extension("enec._enec_native", ["python/enec/csrc/enec_native.cpp"],
+                           # its headers, by role and instruction set (rebuild on change; in the sdist)
+                           depends=sorted(glob.glob("python/enec/csrc/enec_native/*")),
                            extra_compile_args=cflags, extra_link_args=ldflags, language="c++"),
                  # QLC / APack kernels (codecs 2, 3), loaded by enec.codecs.native
                  Extension("enec._enec_codecs", ["python/enec/csrc/codecs_native.cpp"],

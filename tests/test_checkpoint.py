@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -135,6 +136,61 @@ def test_output_created_during_the_write_is_not_replaced(tmp_path, monkeypatch, 
     assert out.read_bytes() == b"theirs" and os.listdir(tmp_path) == ["race.safetensors"]
     checkpoint.atomic_write(out, lambda f: f.write(b"forced"), force=True)
     assert out.read_bytes() == b"forced" and os.listdir(tmp_path) == ["race.safetensors"]
+
+
+@pytest.mark.parametrize("tmpfile", ["O_TMPFILE", "named temporary"])
+def test_failed_rename_leaves_no_temporary(tmp_path, monkeypatch, tmpfile):
+    """force=True over a folder: the final rename fails, and the temporary goes with the error."""
+    if tmpfile != "O_TMPFILE":
+        monkeypatch.setattr(checkpoint, "_linkat", lambda: None)
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(OSError):
+        checkpoint.atomic_write(tmp_path / "sub", b"data", force=True)
+    assert os.listdir(tmp_path) == ["sub"] and os.listdir(tmp_path / "sub") == []
+
+
+def test_stale_temporaries_of_dead_writers_are_removed(tmp_path, monkeypatch):
+    """A named temporary left by a killed writer goes on the next write into its folder; one a
+    live writer may still be filling stays, and so does every other file."""
+    monkeypatch.setattr(checkpoint, "_linkat", lambda: None)          # the named-temporary path
+    here = checkpoint._machine()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(dead.stdout)
+    if not checkpoint._process_gone(dead_pid):                          # pid reused meanwhile
+        pytest.skip("the dead writer's pid runs again")
+    old = time.time() - checkpoint.STALE_TEMP_SECONDS - 60
+    names = {f".enec-{dead_pid}@{here}@a1.tmp": (None, False),          # this machine, dead writer
+             f".enec-{os.getpid()}@{here}@b2.tmp": (old, True),         # live writer, even if quiet
+             f".enec-{dead_pid}@elsewhere:1@c3.tmp": (None, True),      # other machine, fresh
+             f".enec-{dead_pid}@elsewhere:1@d4.tmp": (old, False),      # other machine, stale
+             ".enec-oldstyle.tmp": (old, False),                        # no writer recorded, stale
+             ".enec-fresh.tmp": (None, True),
+             "notes.tmp": (old, True), ".enec-notes.txt": (old, True), "x.safetensors": (old, True)}
+    for name, (mtime, _) in names.items():
+        (tmp_path / name).write_bytes(b"half")
+        if mtime is not None:
+            os.utime(tmp_path / name, (mtime, mtime))
+    (tmp_path / ".enec-dir.tmp").mkdir()                                # not a file: left alone
+    checkpoint.atomic_write(tmp_path / "out.bin", b"whole")
+    kept = sorted(n for n, (_, keep) in names.items() if keep)
+    assert sorted(os.listdir(tmp_path)) == sorted(kept + [".enec-dir.tmp", "out.bin"])
+    assert (tmp_path / "out.bin").read_bytes() == b"whole"
+
+
+def test_named_temporary_records_its_writer(tmp_path, monkeypatch):
+    """The fallback writes under a name the sweep reads back as this process on this machine."""
+    monkeypatch.setattr(checkpoint, "_linkat", lambda: None)
+    seen = []
+
+    def write(f):
+        seen.extend(n for n in os.listdir(tmp_path) if n.startswith(".enec-"))
+        f.write(b"data")
+    checkpoint.atomic_write(tmp_path / "o.bin", write)
+    assert len(seen) == 1, seen
+    m = checkpoint._TMP_NAME.fullmatch(seen[0])
+    assert m and int(m.group(1)) == os.getpid() and m.group(2) == checkpoint._machine()
+    assert os.listdir(tmp_path) == ["o.bin"]
 
 
 def test_writer_matches_safetensors_bytes(tmp_path):

@@ -1,11 +1,14 @@
 """The `enec` command line on the real all-MiniLM-L6-v2 checkpoint: compress / inspect / decompress,
 --force, clear errors with a non-zero exit, no partial outputs, bench delegation."""
+import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
 
+import pytest
 import torch
 from safetensors import safe_open as st_open
 from safetensors.torch import load_file as st_load
@@ -108,21 +111,92 @@ def test_cli_bench_delegates_or_explains(tmp_path):
     assert r.returncode == 3 and "ARGS ['--quick', 'x']" in r.stdout
 
 
-def test_killed_compression_leaves_nothing(tmp_path):
-    """SIGKILL in the middle of `enec compress`: no output and no temporary file remain."""
-    src = tmp_path / "in.safetensors"
-    st_save({f"w{i}": torch.randn(400_000) for i in range(40)}, str(src))
-    for delay in (0.8, 1.6, 2.4):
-        out = tmp_path / "out.safetensors"
-        p = subprocess.Popen([sys.executable, "-m", "enec.cli", "compress", str(src), str(out)])
-        time.sleep(delay)
-        p.send_signal(signal.SIGKILL)
-        p.wait()
-        left = sorted(os.listdir(tmp_path))
-        assert left in (["in.safetensors"], ["in.safetensors", "out.safetensors"]), left
-        if out.exists():          # finished before the kill: then it is complete
-            assert sorted(checkpoint.load_file(out)) == sorted(st_load(str(src)))
-            out.unlink()
+# The child of the kill test: the CLI, with a hook in the checkpoint writer's loop that, once two
+# tensors are written, tells the parent (one byte on a pipe) and blocks; the parent then kills it.
+# So the kill lands inside the write, never before or after it.
+_WRITER_STOPPED_MID_WRITE = r"""
+import os, sys, time
+from enec import checkpoint, cli
+signal_fd, tmpfile, args = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+if tmpfile == "named temporary":
+    checkpoint._linkat = lambda: None            # no O_TMPFILE: the fallback path
+tensor_bytes, calls = checkpoint._tensor_bytes, [0]
+def tensor_bytes_then_block(t):
+    calls[0] += 1
+    if calls[0] == 3:
+        os.write(signal_fd, b"w")
+        time.sleep(600)
+    return tensor_bytes(t)
+checkpoint._tensor_bytes = tensor_bytes_then_block
+sys.exit(cli.main(args))
+"""
+
+
+def _files_being_written(pid, folder):
+    """(target, size) of the files process `pid` has open in `folder`, from /proc."""
+    found = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if os.path.dirname(target) == str(folder) and not target.endswith("in.safetensors"):
+                found.append((target, os.stat(f"/proc/{pid}/fd/{fd}").st_size))
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc (Linux)")
+@pytest.mark.parametrize("overwrite", [False, True], ids=["new output", "--force over a file"])
+@pytest.mark.parametrize("tmpfile", ["O_TMPFILE", "named temporary"])
+def test_killed_in_the_middle_of_the_write_leaves_no_output(tmp_path, tmpfile, overwrite):
+    """SIGKILL while `enec compress` is writing its output (after two of eight tensors): the
+    output does not exist, or still holds the previous complete file; no temporary has the
+    output's name; a named temporary left by the killed writer is removed by the next write."""
+    if tmpfile == "O_TMPFILE" and not hasattr(os, "O_TMPFILE"):
+        pytest.skip("no O_TMPFILE on this platform")
+    src, out = tmp_path / "in.safetensors", tmp_path / "out.safetensors"
+    st_save({f"w{i}": torch.randn(400_000) for i in range(8)}, str(src))
+    previous = None
+    if overwrite:
+        checkpoint.save_file({"old": torch.arange(10.0)}, out)
+        previous = out.read_bytes()
+    r, w = os.pipe()
+    args = ["compress", str(src), str(out)] + (["--force"] if overwrite else [])
+    p = subprocess.Popen([sys.executable, "-c", _WRITER_STOPPED_MID_WRITE, str(w), tmpfile, *args],
+                         pass_fds=(w,), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.close(w)
+    try:
+        ready, _, _ = select.select([r], [], [], 300)
+        assert ready and os.read(r, 1) == b"w", p.communicate(timeout=60)
+        # inside the write: a file in the folder is open and holds bytes already
+        writing = _files_being_written(p.pid, tmp_path)
+        assert len(writing) == 1 and writing[0][1] > 0, writing
+        if tmpfile == "O_TMPFILE":
+            assert writing[0][0].endswith("(deleted)"), writing        # unnamed until complete
+        else:
+            assert checkpoint._TMP_NAME.fullmatch(os.path.basename(writing[0][0])), writing
+    finally:
+        p.kill()
+        p.communicate()
+        os.close(r)
+    assert p.returncode == -signal.SIGKILL
+    expected = ["in.safetensors"] + (["out.safetensors"] if overwrite else [])
+    left = sorted(os.listdir(tmp_path))
+    temps = [n for n in left if n not in expected]
+    if overwrite:
+        assert out.read_bytes() == previous
+    else:
+        assert not out.exists()
+    if tmpfile == "O_TMPFILE":
+        assert left == expected
+    else:                 # a SIGKILLed process cannot remove it: one hidden, unloadable name
+        assert len(temps) == 1 and checkpoint._TMP_NAME.fullmatch(temps[0]), left
+        assert sorted(set(left) - set(temps)) == expected
+    r2 = _cli("compress", src, out, "--force")            # the next write into the folder
+    assert r2.returncode == 0, r2.stderr
+    assert sorted(os.listdir(tmp_path)) == ["in.safetensors", "out.safetensors"]
+    back, orig = checkpoint.load_file(out), st_load(str(src))
+    assert sorted(back) == sorted(orig)
+    for k in orig:
+        assert_bit_equal(back[k], orig[k])
 
 
 def test_interrupted_compression_says_so_and_leaves_nothing(tmp_path):

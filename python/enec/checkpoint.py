@@ -23,8 +23,11 @@ import errno
 import io
 import json
 import os
+import re
+import socket
 import struct
 import tempfile
+import time
 
 import torch
 from safetensors import safe_open as _safetensors_open
@@ -212,19 +215,81 @@ def _fsync_dir(d: str) -> None:
             os.close(fd)
 
 
+# Named temporaries: the fallback below writes under one, and a forced O_TMPFILE write links its
+# finished file to one just before the rename. They are hidden files beside the output,
+# `.enec-<pid>@<host>:<pid namespace>@<random>.tmp`, never a loadable name. A writer killed by
+# SIGKILL cannot remove its own, so every atomic_write first removes the temporaries of writers
+# that are gone (_remove_stale_temps): those of this machine (same host name and pid namespace)
+# whose process no longer runs; those of other machines sharing the folder (or of unknown
+# writers) once nobody has written to them for STALE_TEMP_SECONDS (a live writer writes every
+# few seconds).
+_TMP_PREFIX, _TMP_SUFFIX = ".enec-", ".tmp"
+_TMP_NAME = re.compile(r"\.enec-(\d+)@([^@]*)@[^@]*\.tmp")
+STALE_TEMP_SECONDS = 3600
+
+
+def _machine() -> str:
+    """This machine as a temporary's name records it: host name and pid namespace (containers
+    on one host may share a host name but not their process ids)."""
+    host = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname())
+    try:
+        ns = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        ns = ""
+    return f"{host}:{ns}"
+
+
+def _temp_prefix() -> str:
+    return f"{_TMP_PREFIX}{os.getpid()}@{_machine()}@"
+
+
+def _process_gone(pid: int):
+    """True when no process `pid` runs here, False when one does, None when this cannot be told."""
+    if os.name != "posix":          # os.kill(pid, 0) would terminate the process on Windows
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:                 # EPERM: it runs, as another user
+        return False
+    return False
+
+
+def _remove_stale_temps(folder: str) -> None:
+    """Remove the temporaries of dead writers in `folder` (see _TMP_NAME); best effort."""
+    here = _machine()
+    with contextlib.suppress(OSError), os.scandir(folder) as it:
+        for e in it:
+            if not (e.name.startswith(_TMP_PREFIX) and e.name.endswith(_TMP_SUFFIX)):
+                continue
+            with contextlib.suppress(OSError):
+                if not e.is_file(follow_symlinks=False):
+                    continue
+                m = _TMP_NAME.fullmatch(e.name)
+                # a writer of this machine: its process decides (a live one may be slow)
+                gone = _process_gone(int(m.group(1))) if m and m.group(2) == here else None
+                if gone is None:
+                    gone = time.time() - e.stat(follow_symlinks=False).st_mtime > STALE_TEMP_SECONDS
+                if gone:
+                    os.unlink(e.path)
+
+
 def atomic_write(path, data, force: bool = False) -> None:
     """Write `path` all at once or not at all, even if the process is killed mid-way.
 
     `data` is bytes-like, or a callable that writes to the binary file object it is given.
     On Linux the bytes go to an unnamed file (O_TMPFILE) in the target directory that gets a name
     only when complete (linked straight to `path` when it must not be overwritten, so a file
-    created meanwhile by someone else is not replaced either); elsewhere to a temporary name that
-    is renamed over `path` (removed again on failure).
+    created meanwhile by someone else is not replaced either); elsewhere to a hidden temporary
+    name that is renamed over `path` (removed again on failure; one left by a killed writer is
+    removed by a later atomic_write into the same folder, see _TMP_NAME).
     """
     path = os.path.abspath(os.fspath(path))
     _check_output(path, force)
     write = data if callable(data) else (lambda f: f.write(memoryview(data)))
     d = os.path.dirname(path)
+    _remove_stale_temps(d)
     linkat = _linkat() if hasattr(os, "O_TMPFILE") else None
     fd = None
     if linkat is not None:
@@ -247,14 +312,19 @@ def atomic_write(path, data, force: bool = False) -> None:
                     raise _exists_error(path)
                 ok = False
             else:
-                tmp = os.path.join(d, f".enec-{os.getpid()}-{id(f)}.tmp")
+                tmp = os.path.join(d, f"{_temp_prefix()}{os.urandom(6).hex()}{_TMP_SUFFIX}")
                 ok = linkat(_AT_FDCWD, src, _AT_FDCWD, tmp.encode(), _AT_SYMLINK_FOLLOW) == 0
         if ok:
-            os.replace(tmp, path)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
             _fsync_dir(d)
             return
         # linking failed (no /proc, a filesystem without links): write again under a temp name
-    fd, tmp = tempfile.mkstemp(prefix=".enec-", suffix=".tmp", dir=d)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(), suffix=_TMP_SUFFIX, dir=d)
     try:
         with io.open(fd, "wb", buffering=1 << 20) as f:
             write(f)
