@@ -66,3 +66,30 @@ def test_hostile_blobs_raise():
         torch.ops.enec.decompress(torch.from_numpy(blob[:-7].copy()).to(DEV), x.shape, x.dtype).cpu()
     with pytest.raises(ValueError):                       # wrong shape
         torch.ops.enec.decompress(torch.from_numpy(blob).to(DEV), (N, 4), x.dtype).cpu()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_compress_into_with_a_plan_matches_the_reference(dtype):
+    """A reused plan: no histogram on the device, the reference's bytes for those parameters."""
+    x = (torch.randn(3 * N + 4097) * 0.02).to(dtype)
+    plan = enec.plan(x.to(DEV))
+    assert plan == enec.plan(x)                          # the device histogram is the CPU's
+    words, spec = _words(x)
+    ref = R.compress_words(words, spec, (x.numel(),), plan)
+    out = torch.empty(enec.max_compressed_size(x.numel(), dtype, 1), dtype=torch.uint8, device=DEV)
+    size = torch.ops.enec.compress_into(x.to(DEV), out, False, "enec", [plan.b, plan.n, plan.m])
+    assert np.array_equal(out[:int(size)].cpu().numpy(), ref)
+
+
+def test_decompress_with_status_reports_on_the_device():
+    x = (torch.randn(4 * N + 7) * 0.02).bfloat16()
+    blob = enec.compress(x)
+    y, status = enec.decompress_with_status(blob.to(DEV), x.shape, x.dtype)
+    assert status.device.type == DEV
+    enec.check_status(status)
+    assert torch.equal(y.cpu().view(torch.int16), x.view(torch.int16))
+    bad = blob.clone()
+    bad[fmt.parse_header(blob.numpy()).layout.index_offset + 8] ^= 1     # block 1's index entry
+    _, status = enec.decompress_with_status(bad.to(DEV), x.shape, x.dtype)
+    with pytest.raises(enec.CorruptStreamError):
+        enec.check_status(status)
