@@ -112,7 +112,7 @@ def enec_size(x, codec):
 def sparse_fixed_sizes(x):
     """Exact blob sizes of each single fixed pattern format family (its parameter tuned per
     tensor) for one tensor: header + aligned pattern + the values blob."""
-    spec = cpu.any_spec_of(x.dtype)
+    spec = cpu.dtype_spec_of(x.dtype)
     view = {1: torch.uint8, 2: torch.int16, 4: torch.int32}[x.element_size()]
     b = x.contiguous().reshape(-1).view(view)
     pos = torch.nonzero(b).reshape(-1).numpy()

@@ -28,9 +28,8 @@ import atheris
 
 with atheris.instrument_imports(include=["enec"]):     # not all of torch (minutes)
     import enec
-    from enec import cpu
+    from enec import codecs
     from enec import emulated
-    from enec import format as fmt
 
 import torch
 
@@ -52,7 +51,7 @@ def structured_mutator(data: bytes, max_size: int, seed: int) -> bytes:
     # structured mutations start from one of them as often as from the input they were given
     b = bytearray(data if rng.random() < 0.5 or not SEEDS else rng.choice(SEEDS))
     try:
-        h = fmt.parse_header(bytes(b))
+        h = codecs.read_header(bytes(b))
     except enec.EnecError:
         return atheris.Mutate(data, max_size)
     lay = h.layout
@@ -154,7 +153,7 @@ def main():
         emulated.lib()              # build before fuzzing starts
     corpus = tempfile.mkdtemp(prefix="enec-fuzz-")
     seeds(corpus)
-    what = f"emulated kernel ({CORES} cores)" if TARGET == "emulated" else f"{cpu.get_impl().name} decoder"
+    what = f"emulated kernel ({CORES} cores)" if TARGET == "emulated" else f"{codecs.get_impl().name} decoder"
     print(f"fuzzing the {what}, corpus {corpus}", file=sys.stderr)
     args += [corpus]
     if not any(a.startswith("-max_len") for a in args):

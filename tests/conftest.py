@@ -4,11 +4,11 @@ import os
 import pytest
 import torch
 
-from enec import cpu
+from enec import codecs
 
 
 def _impl_names():
-    names = list(cpu.implementations())
+    names = list(codecs.implementations())
     # CI builds the native path; there its absence is a failure, not a skip.
     if os.environ.get("ENEC_REQUIRE_NATIVE") == "1" and "native" not in names:
         raise RuntimeError("ENEC_REQUIRE_NATIVE=1 but the native CPU implementation is not built")
@@ -22,7 +22,7 @@ IMPL_NAMES = _impl_names()
 def impl(request, monkeypatch):
     """Runs a test once per CPU implementation, with the ops routed to it."""
     monkeypatch.setenv("ENEC_CPU_IMPL", request.param)
-    return cpu.get_impl(request.param)
+    return codecs.get_impl(request.param)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import enec
-from enec import cpu
+from enec import codecs
 from enec import format as fmt
 from enec.errors import EnecError
 from conftest import IMPL_NAMES
@@ -48,7 +48,7 @@ def _implementations():
     out = []
     for name in IMPL_NAMES:
         if name == "native":
-            nat = cpu.get_impl("native")
+            nat = codecs.get_impl("native")
             out += [(f"native-{_SIMD_NAMES[lv]}", "native", lv) for lv in range(nat.simd_detected(), -1, -1)]
         else:
             out.append((name, name, None))
@@ -67,7 +67,7 @@ def golden_impl(request, monkeypatch):
     if level is None:
         yield name
         return
-    nat = cpu.get_impl("native")
+    nat = codecs.get_impl("native")
     nat.set_simd(level)
     assert nat.simd_level() == level
     yield request.param[0]

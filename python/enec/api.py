@@ -1,14 +1,13 @@
 """The friendly Python API over the torch ops."""
 from __future__ import annotations
 
-import dataclasses
 import warnings
 
-import numpy as np
 import torch
 
-from . import cpu
+from . import codecs, cpu
 from . import format as fmt
+from .codecs import BlobInfo
 from .errors import CorruptStreamError, EnecError, HeaderMismatchError
 from .ops import compress as _compress_op
 from .ops import compress_into as _compress_into_op
@@ -45,11 +44,10 @@ def compress(x: torch.Tensor, checksum: bool = False, codec: str = "auto", out: 
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"enec.compress expects a torch.Tensor, got {type(x).__name__}")
-    from . import codecs
-    codecs.check_codec(codec, cpu.any_spec_of(x.dtype))
+    if out is None and _eager_cpu(x):
+        return cpu.compress_tensor(x, checksum=checksum, codec=codec)
+    codecs.check_codec(codec, cpu.dtype_spec_of(x.dtype))    # before the dispatcher, on any device
     if out is None:
-        if _eager_cpu(x):
-            return cpu.compress_tensor(x, checksum=checksum, codec=codec)
         return _compress_op(x, checksum, codec)
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"enec.compress: out must be a torch.Tensor, got {type(out).__name__}")
@@ -138,121 +136,20 @@ def decompress(blob, device=None, out: torch.Tensor | None = None, *, shape=None
 def max_compressed_size(numel: int, dtype: torch.dtype, ndim: int = fmt.MAX_NDIM,
                         codec: str = "auto") -> int:
     """The largest blob `compress` can produce for `numel` elements of `dtype` (any data)."""
-    from . import codecs
     if numel < 0:
         raise ValueError("numel must be >= 0")
-    return codecs.max_bytes(cpu.any_spec_of(dtype), int(numel), ndim, codec)
+    return codecs.max_bytes(cpu.dtype_spec_of(dtype), int(numel), ndim, codec)
 
 
-@dataclasses.dataclass(frozen=True)
-class BlobInfo:
-    """What `inspect` reports about a blob; `print(info)` shows it on a few lines.
-
-    The ENEC fields (b, n, m, group_len, flagged_groups, total_groups) are None for the other
-    codecs, whose code table is `table`. blocks / block_elems: ENEC's blocks, the chunks of QLC
-    and APack, None for sparse (its non-zero count is table["nnz"])."""
-    codec: str
-    dtype: torch.dtype
-    shape: tuple
-    numel: int
-    b: int | None
-    n: int | None
-    m: int | None
-    group_len: int | None
-    block_elems: int | None
-    blocks: int | None
-    flagged_groups: int | None
-    total_groups: int | None
-    checksum: str | None
-    section_bytes: dict
-    original_bytes: int
-    compressed_bytes: int
-    independent_decode_bytes: int   # what block independence costs: index + outlier padding
-    table: dict | None = None       # codecs 2-4: the per-tensor code table (see docs/FORMAT.md §7)
-
-    @property
-    def ratio(self) -> float:
-        return self.original_bytes / self.compressed_bytes if self.compressed_bytes else float("nan")
-
-    @property
-    def bits_per_element(self) -> float:
-        return 8 * self.compressed_bytes / self.numel if self.numel else float("nan")
-
-    def __str__(self) -> str:
-        lines = [f"enec blob: {self.dtype} {list(self.shape)}, {self.numel:,} elements, codec {self.codec}",
-                 f"  size       {self.original_bytes:,} -> {self.compressed_bytes:,} bytes, "
-                 f"ratio {self.ratio:.4f} ({self.bits_per_element:.3f} bits/element)"]
-        if self.codec == "enec":
-            lines.append(f"  params     b={self.b} n={self.n} m={self.m}, groups of {self.group_len}, "
-                         f"{self.blocks:,} blocks of {self.block_elems:,}")
-            share = self.flagged_groups / self.total_groups if self.total_groups else 0.0
-            lines.append(f"  outliers   {self.flagged_groups:,} of {self.total_groups:,} groups flagged "
-                         f"({100 * share:.2f} %)")
-        else:
-            if self.blocks is not None:
-                lines.append(f"  chunks     {self.blocks:,} of {self.block_elems:,} elements")
-            table = ", ".join(f"{k}={_short(v)}" for k, v in (self.table or {}).items())
-            lines.append(f"  table      {table}")
-        lines.append("  sections   " + ", ".join(f"{k} {v:,}" for k, v in self.section_bytes.items()))
-        lines.append(f"  checksum   {self.checksum or 'none'}")
-        return "\n".join(lines)
-
-
-def _short(v, limit: int = 8) -> str:
-    """A table entry for __str__: long lists are cut (the table attribute has all of it)."""
-    if isinstance(v, (list, tuple)) and len(v) > limit:
-        return "[" + ", ".join(map(str, v[:limit])) + f", ... ({len(v)} in all)]"
-    return str(v)
-
-
-def header_of(blob, full: bool = True) -> fmt.Header:
-    """Parse a blob's header. With full=False only the header bytes need to be present."""
-    arr = cpu.blob_array(blob)
-    if full:
-        return fmt.parse_header(arr)
-    return fmt.parse_header_prefix(arr)
+def header_of(blob, full: bool = True):
+    """Parse a blob's header as its codec reads it (format.EnecHeader for ENEC, with b, n, m and
+    the layout; format.Header for the others). With full=False only the header bytes need to be
+    present."""
+    return codecs.read_header(cpu.blob_array(blob), whole=full)
 
 
 def inspect(blob) -> BlobInfo:
-    """Parameters, section sizes and ratio of a blob, without decompressing it."""
-    arr = cpu.blob_array(blob)
-    h = fmt.parse_header(arr)
-    if h.codec != fmt.CODEC_ENEC:
-        return _inspect_codec(arr, h)
-    lay = h.layout
-    geo = fmt.geometry(h.numel)
-    flagged = padding = 0
-    off = lay.flags_offset
-    for t in range(geo.blocks):                   # per-block flagged groups -> outlier padding
-        nb = fmt.flag_block_bytes(geo.lanes(t))
-        f = int(np.unpackbits(arr[off:off + nb]).sum())
-        off += nb
-        flagged += f
-        if h.n > h.m:
-            padding += fmt.outlier_block_bytes(f, h.n, h.m) - fmt.packed_bytes(fmt.GROUP_LEN * f, h.n - h.m)
-    total_groups = sum(fmt.block_groups(geo.lanes(t)) for t in range(geo.blocks)) if geo.blocks else 0
-    return BlobInfo(
-        codec="enec", dtype=getattr(torch, h.dtype.name), shape=h.shape, numel=h.numel,
-        b=h.b, n=h.n, m=h.m, group_len=fmt.GROUP_LEN, block_elems=fmt.BLOCK_ELEMS, blocks=h.blocks,
-        flagged_groups=flagged, total_groups=total_groups,
-        checksum=None if h.checksum_kind == fmt.CHECKSUM_NONE else "xxh64",
-        section_bytes={"header": lay.header_bytes, "raw": lay.raw_bytes, "low": lay.low_bytes,
-                       "flags": lay.flags_bytes, "index": lay.index_bytes,
-                       "outliers": h.outlier_bytes},
-        original_bytes=h.numel * h.dtype.word_bytes, compressed_bytes=arr.size,
-        independent_decode_bytes=lay.index_bytes + padding)
-
-
-def _inspect_codec(arr, h) -> BlobInfo:
-    """inspect() of a codec-2/3/4 blob: its table and section sizes; ENEC's fields are None."""
-    from . import codecs
-    d = codecs.describe(arr, h)
-    chunked = h.codec != fmt.CODEC_SPARSE          # sparse keeps its non-zero count in `blocks`
-    return BlobInfo(
-        codec=fmt.CODEC_NAMES[h.codec], dtype=getattr(torch, h.dtype.name), shape=h.shape,
-        numel=h.numel, b=None, n=None, m=None, group_len=None,
-        block_elems=h.block_elems if chunked else None, blocks=h.blocks if chunked else None,
-        flagged_groups=None, total_groups=None,
-        checksum=None if h.checksum_kind == fmt.CHECKSUM_NONE else "xxh64",
-        section_bytes=d["section_bytes"], original_bytes=h.numel * h.dtype.word_bytes,
-        compressed_bytes=arr.size, independent_decode_bytes=0, table=d["table"])
+    """Parameters, section sizes and ratio of a blob, without decompressing it: the codec's info
+    object (a BlobInfo; ENEC's has b, n, m and the outlier groups, the others their code table);
+    print() shows it on a few lines."""
+    return codecs.inspect(cpu.blob_array(blob))

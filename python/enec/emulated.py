@@ -344,7 +344,7 @@ def parse_header(buf: np.ndarray, cores: int = DEFAULT_CORES, check_index: bool 
         sect = np.ascontiguousarray(buf[t.flagsOffset:t.outlierOffset])
         if L.EnecCheckOutlierIndex(_ptr(sect), sect.size, ctypes.byref(t), err, 512):
             raise CorruptStreamError(err.value.decode(errors="replace"))
-    return t, tuple(dims[:ndim.value]), fmt.DTYPES[t.dtype], ck_kind.value, ck.value
+    return t, tuple(dims[:ndim.value]), fmt.ENEC_DTYPES[t.dtype], ck_kind.value, ck.value
 
 
 def _decode(blob, cores: int, timing: list | None = None):
@@ -368,7 +368,7 @@ def _decode(blob, cores: int, timing: list | None = None):
         if timing is not None:
             timing.append(last_report("enec_decompress"))
     words = out[:t.numel]
-    from .cpu import checksum_of
+    from .format import checksum_of
     if checksum_of(words) != ck:
         raise ChecksumMismatchError("decompressed data does not match the blob's XXH64 checksum: the blob is corrupt")
     return words, shape, spec

@@ -183,17 +183,17 @@ def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape, params, out: np.ndarra
         _threads())
     if out_bytes < 0:
         raise RuntimeError(f"native encoder failed with code {out_bytes}")
-    hdr = fmt.Header(spec, tuple(shape), numel, params.b, params.n, params.m, outlier_bytes=out_bytes)
+    hdr = fmt.EnecHeader(spec, tuple(shape), numel, params.b, params.n, params.m, outlier_bytes=out_bytes)
     blob[:lay.header_bytes] = np.frombuffer(hdr.pack(), dtype=np.uint8)
     return blob[:lay.outlier_offset + out_bytes]
 
 
-def decode(buf: np.ndarray, header: fmt.Header, out: np.ndarray | None = None) -> np.ndarray:
+def decode(buf: np.ndarray, header: fmt.EnecHeader, out: np.ndarray | None = None) -> np.ndarray:
     """The words; written into `out` (a writable array of numel words) when given."""
     return decode_blocks(buf, header, 0, header.blocks, out)
 
 
-def decode_blocks(buf: np.ndarray, header: fmt.Header, t_begin: int, t_end: int,
+def decode_blocks(buf: np.ndarray, header: fmt.EnecHeader, t_begin: int, t_end: int,
                   out: np.ndarray | None = None) -> np.ndarray:
     """Decode blocks [t_begin, t_end) only: elements t_begin*N up to min(t_end*N, numel)."""
     buf = np.ascontiguousarray(buf)

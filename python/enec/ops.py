@@ -20,7 +20,7 @@ from typing import Sequence
 
 import torch
 
-from . import cpu
+from . import codecs, cpu
 
 __all__ = ["compress", "decompress", "compress_into", "decompress_into"]
 
@@ -35,8 +35,7 @@ def compress(x: torch.Tensor, checksum: bool = False, codec: str = "auto") -> to
 
 @compress.register_fake
 def _(x, checksum=False, codec="auto"):
-    from . import codecs
-    codecs.check_codec(codec, cpu.any_spec_of(x.dtype))   # the same errors as the real kernel
+    codecs.check_codec(codec, cpu.dtype_spec_of(x.dtype))   # the same errors as the real kernel
     ctx = torch.library.get_ctx()
     size = ctx.new_dynamic_size()
     return x.new_empty((size,), dtype=torch.uint8)
@@ -52,7 +51,7 @@ def decompress(blob: torch.Tensor, shape: Sequence[int], dtype: torch.dtype) -> 
 def _(blob, shape, dtype):
     torch._check(blob.dtype == torch.uint8, lambda: "a compressed blob must be a uint8 tensor")
     torch._check(blob.dim() == 1, lambda: "a compressed blob must be 1-D")
-    cpu.any_spec_of(dtype)
+    cpu.dtype_spec_of(dtype)
     return blob.new_empty(tuple(shape), dtype=dtype)
 
 
@@ -64,8 +63,7 @@ def compress_into(x: torch.Tensor, out: torch.Tensor, checksum: bool = False, co
 
 @compress_into.register_fake
 def _(x, out, checksum=False, codec="auto"):
-    from . import codecs
-    codecs.check_codec(codec, cpu.any_spec_of(x.dtype))
+    codecs.check_codec(codec, cpu.dtype_spec_of(x.dtype))
     torch._check(out.dtype == torch.uint8, lambda: "compress: out must be a uint8 tensor")
     torch._check(out.dim() == 1, lambda: "compress: out must be 1-D")
     return x.new_empty((), dtype=torch.int64)
@@ -81,5 +79,5 @@ def decompress_into(blob: torch.Tensor, out: torch.Tensor) -> None:
 def _(blob, out):
     torch._check(blob.dtype == torch.uint8, lambda: "a compressed blob must be a uint8 tensor")
     torch._check(blob.dim() == 1, lambda: "a compressed blob must be 1-D")
-    cpu.any_spec_of(out.dtype)
+    cpu.dtype_spec_of(out.dtype)
     return None
