@@ -40,11 +40,11 @@ def words_tensor(words: np.ndarray, header) -> torch.Tensor:
     return t.view(getattr(torch, header.dtype.name)).reshape(header.shape)
 
 
-def _input_words(x: torch.Tensor, codec: str):
+def _input_words(x: torch.Tensor):
+    """The words of a tensor to compress and their spec (the registry checks the codec)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"enec.compress expects a torch.Tensor, got {type(x).__name__}")
     spec = dtype_spec_of(x.dtype)
-    codecs.check_codec(codec, spec)
     if x.device.type != "cpu":
         raise EnecError(f"the CPU codec got a tensor on {x.device}")
     if x.dim() > fmt.MAX_NDIM:
@@ -54,7 +54,7 @@ def _input_words(x: torch.Tensor, codec: str):
 
 def compress_tensor(x: torch.Tensor, impl=None, checksum: bool = False, codec: str = "auto") -> torch.Tensor:
     """Compress with `codec` ("auto" picks by dtype and, for data with many zeros, by size)."""
-    words, spec = _input_words(x, codec)
+    words, spec = _input_words(x)
     return torch.from_numpy(codecs.compress(words, spec, tuple(x.shape), codec, impl, checksum))
 
 
@@ -80,7 +80,7 @@ def compress_into(x: torch.Tensor, out: torch.Tensor, impl=None, checksum: bool 
             and x.untyped_storage().data_ptr() == out.untyped_storage().data_ptr():
         raise EnecError("compress: out shares storage with the input tensor")
     dst = out.detach().numpy()
-    words, spec = _input_words(x, codec)
+    words, spec = _input_words(x)
     if np.may_share_memory(words, dst):
         raise EnecError("compress: out overlaps the input tensor")
     blob = codecs.compress(words, spec, tuple(x.shape), codec, impl, checksum, out=dst)
