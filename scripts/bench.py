@@ -35,7 +35,9 @@ import numpy as np
 import torch
 
 import enec
-from enec import codecs, cpu, testdata
+from enec import codecs, cpu
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))  # emulated, testdata
+import testdata  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- codecs

@@ -10,7 +10,7 @@ with g++, so their own branches give no coverage feedback).
 Targets (--target=NAME, removed before the libFuzzer flags are read):
   cpu       enec.decompress on the CPU implementation of $ENEC_CPU_IMPL (default: native if built)
   emulated  the AscendC decompress kernel under the emulation, after the host checks the NPU
-            binding runs (enec.emulated.decompress, 48 cores or --cores=K); the emulation firing
+            binding runs (tests/support/emulated.py decompress, 48 cores or --cores=K); the emulation firing
             (KernelError) is a finding, and a blob the CPU decoder accepts must decode identically
 
     python scripts/fuzz.py -runs=200000              # longer run (libFuzzer flags pass through)
@@ -26,10 +26,11 @@ import tempfile
 
 import atheris
 
-with atheris.instrument_imports(include=["enec"]):     # not all of torch (minutes)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))  # emulated, testdata
+with atheris.instrument_imports(include=["enec", "emulated"]):     # not all of torch (minutes)
     import enec
     from enec import codecs
-    from enec import emulated
+    import emulated
 
 import torch
 

@@ -3,12 +3,16 @@
 and BF16 derived by round-to-nearest-even), verify the bit-exact round trip, and print the ratio
 and speed per dtype and per CPU implementation."""
 import argparse
+import os
+import sys
 import time
 
 import torch
 
 import enec
-from enec import codecs, cpu, testdata
+from enec import codecs, cpu
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))  # emulated, testdata
+import testdata  # noqa: E402
 
 
 def run(dtype: str, impl_name: str):

@@ -41,8 +41,9 @@ import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))     # emulated, testdata
 
-from enec import emulated as E  # noqa: E402
+import emulated as E  # noqa: E402
 from enec import format as fmt  # noqa: E402
 
 PAPER = {"paper_compress_gbps": 360.6, "paper_decompress_gbps": 213.8}
@@ -72,7 +73,7 @@ def words_of(x: np.ndarray, spec) -> np.ndarray:
 
 
 def minilm_words(spec, numel: int) -> np.ndarray:
-    from enec import testdata
+    import testdata
     sd = testdata.minilm_state_dict("float32")
     flat = np.concatenate([t.float().reshape(-1).numpy() for t in sd.values() if t.is_floating_point()])
     reps = -(-numel // flat.size)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the native-codec tests (ENEC, the QLC/APack kernels and the sparse pattern coder) and the emulated AscendC kernels (op_kernel/ + op_host/ + the
-# emulation, see python/enec/emulated.py) with both built under AddressSanitizer and
+# emulation, see tests/support/emulated.py) with both built under AddressSanitizer and
 # UndefinedBehaviorSanitizer. Python itself is not instrumented, so the ASan runtime is preloaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."

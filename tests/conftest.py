@@ -1,10 +1,17 @@
-"""Shared fixtures: the CPU implementations under test and the real MiniLM weights."""
+"""Shared fixtures: the CPU implementations under test and the real MiniLM weights.
+
+tests/support/ holds the development tools the tests import as top-level modules: `emulated`
+(the AscendC kernels under the emulation) and `testdata` (the real test weights); they are not
+part of the installed package."""
 import os
+import sys
 
 import pytest
 import torch
 
 from enec import codecs
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 
 
 def _impl_names():
@@ -27,13 +34,13 @@ def impl(request, monkeypatch):
 
 @pytest.fixture(scope="session")
 def minilm_fp32():
-    from enec import testdata
+    import testdata
     return testdata.minilm_state_dict("float32")
 
 
 @pytest.fixture(scope="session")
 def minilm_bf16():
-    from enec import testdata
+    import testdata
     return testdata.minilm_state_dict("bfloat16")
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from enec import emulated as E
+import emulated as E
 from enec import codecs
 from enec import format as fmt
 from enec import reference as R

@@ -10,7 +10,7 @@ import torch
 
 import enec
 from enec import format as fmt
-from enec import testdata
+import testdata
 from enec.codecs import apack
 from codec_oracles import BYTE_DTYPES, all_bytes, bits_equal, byte_hist, entropy_bits
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from enec import cpu, testdata
+from enec import cpu
+import testdata
 from enec import codecs
 from enec import format as fmt
 from enec.codecs import apack, native, qlc

@@ -24,7 +24,7 @@ def test_atheris_fixed_run(impl_name):
 
 def test_atheris_fixed_run_emulated():
     import atheris  # noqa: F401
-    from enec import emulated
+    import emulated
     if not emulated.available():
         pytest.skip("kernel sources are not in this checkout")
     emulated.lib()          # build (cached) outside the fuzz run's time limit

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import enec
-from enec import emulated as E
+import emulated as E
 from enec import codecs
 from enec import format as fmt
 

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from enec import emulated as E
+import emulated as E
 from enec import codecs
 from enec import format as fmt
 from enec import reference as R

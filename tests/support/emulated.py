@@ -37,10 +37,10 @@ import threading
 
 import numpy as np
 
-from . import format as fmt
-from . import reference
-from .errors import ChecksumMismatchError, CorruptStreamError, HeaderMismatchError
-from .params import Params, choose_params
+from enec import format as fmt
+from enec import reference
+from enec.errors import ChecksumMismatchError, CorruptStreamError, HeaderMismatchError
+from enec.params import Params, choose_params
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KERNEL_SOURCES = ["op_kernel/enec_compress.cpp", "op_kernel/enec_decompress.cpp"]
@@ -368,7 +368,7 @@ def _decode(blob, cores: int, timing: list | None = None):
         if timing is not None:
             timing.append(last_report("enec_decompress"))
     words = out[:t.numel]
-    from .format import checksum_of
+    from enec.format import checksum_of
     if checksum_of(words) != ck:
         raise ChecksumMismatchError("decompressed data does not match the blob's XXH64 checksum: the blob is corrupt")
     return words, shape, spec
