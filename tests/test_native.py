@@ -3,6 +3,8 @@
 Every test runs once per kernel level the CPU has: AVX-512, AVX2 (`native.set_simd(1)` caps the
 level) and the portable C++ code (`native.set_simd(False)`), so every path is held to the reference.
 """
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -297,3 +299,25 @@ def test_encoded_size_without_encoding(dtype):
             p = type(best)(best.b, best.n, m)
             for shape in ((n,), (1, n)):
                 assert nat.encoded_size(words, spec, shape, p) == nat.encode(words, spec, shape, p).size, (n, m)
+
+
+@pytest.mark.parametrize("module, symbol, env", [("enec.native", "enec_native_version", "ENEC_NATIVE_LIB"),
+                                                 ("enec.codecs.native", "codecs_abi_version", "ENEC_CODECS_LIB")])
+def test_a_library_of_another_abi_version_is_refused(tmp_path, module, symbol, env):
+    """Both native libraries go through one loader (enec/_native_lib.py) that checks the ABI
+    version: a stale build is refused with a message saying so, never called with wrong
+    signatures, and the reference runs instead."""
+    import subprocess
+    import sys
+    src = tmp_path / "stale.cpp"
+    src.write_text(f'extern "C" int {symbol}() {{ return 999; }}\n')
+    lib = tmp_path / "stale.so"
+    subprocess.run(["g++", "-shared", "-fPIC", str(src), "-o", str(lib)], check=True)
+    code = (f"import importlib; m = importlib.import_module({module!r}); "
+            "print(m.available()); print(m.load_error())")
+    r = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, **{env: str(lib)}),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    available, error = r.stdout.splitlines()
+    assert available == "False"
+    assert "ABI version 999" in error and str(lib) in error and "rebuild" in error

@@ -6,6 +6,7 @@ import warnings
 import torch
 
 from . import codecs, cpu
+from ._torch_private import dispatch_mode_active
 from . import format as fmt
 from .codecs import BlobInfo
 from .errors import CorruptStreamError, EnecError, HeaderMismatchError
@@ -20,7 +21,7 @@ def _eager_cpu(*tensors) -> bool:
     CPU tensors, no torch.compile / export tracing and no dispatch mode (FakeTensorMode, make_fx)
     active. The op's CPU kernel is the same function; the dispatcher's first call alone imports
     torch._dynamo (2-3 s), which a CLI call or a script that compresses once should not pay."""
-    if torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack() != 0:
+    if torch.compiler.is_compiling() or dispatch_mode_active():
         return False
     return all(type(t) in _PLAIN and t.device.type == "cpu" for t in tensors)
 

@@ -6,15 +6,16 @@ at once; each call also splits its blocks over torch.get_num_threads() threads.
 from __future__ import annotations
 
 import ctypes
-import glob
 import os
 
 import numpy as np
 
+from . import _native_lib
 from . import format as fmt
 from .errors import CorruptStreamError
 
 name = "native"
+ABI_VERSION = 2          # enec_native_version() of the library this module was written for
 
 _lib = None
 _load_error = None
@@ -24,17 +25,9 @@ def _load():
     global _lib, _load_error
     if _lib is not None or _load_error is not None:
         return _lib
-    here = os.path.dirname(__file__)
     # ENEC_NATIVE_LIB points at another build of the library (CI's sanitizer build)
-    paths = ([os.environ["ENEC_NATIVE_LIB"]] if os.environ.get("ENEC_NATIVE_LIB")
-             else sorted(glob.glob(os.path.join(here, "_enec_native*.so"))))
-    if not paths:
-        _load_error = "the native library is not built (pip install -e . builds it)"
-        return None
-    try:
-        lib = ctypes.CDLL(paths[0])
-    except OSError as e:
-        _load_error = str(e)
+    lib, _load_error = _native_lib.load("_enec_native", "ENEC_NATIVE_LIB", "enec_native_version", ABI_VERSION)
+    if lib is None:
         return None
     i64, i32, vp = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
     lib.enec_histogram.argtypes = [vp, i64, i32, vp, i32]
