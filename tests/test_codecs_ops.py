@@ -1,4 +1,4 @@
-"""The torch ops with the new dtypes and the codec argument: opcheck, fake kernels, compile,
+"""The torch ops with the 8-bit dtypes and the codec argument: opcheck, fake kernels, compile,
 inspect and max_compressed_size."""
 import pytest
 import torch

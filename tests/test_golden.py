@@ -60,7 +60,7 @@ IMPLS = _implementations()
 
 @pytest.fixture(params=IMPLS, ids=[i[0] for i in IMPLS])
 def golden_impl(request, monkeypatch):
-    """Routes the public API and the ops to one implementation (the codecs 2-4 kernels follow it)."""
+    """Routes the public API and the ops to one implementation (the QLC, APack and sparse kernels follow it)."""
     _, name, level = request.param
     monkeypatch.setenv("ENEC_CPU_IMPL", name)
     monkeypatch.delenv("ENEC_CODECS_IMPL", raising=False)
@@ -220,7 +220,7 @@ def test_a_flipped_byte_is_noticed(golden_impl, name):
 
 
 def test_a_changed_section_alignment_breaks_the_golden_bytes(monkeypatch):
-    """The change issue 14 names: with sections aligned to 64 instead of 32 bytes the reference
+    """A format change no round-trip test notices: with sections aligned to 64 instead of 32 bytes the reference
     still round-trips (so round-trip tests pass), but no longer writes the golden bytes."""
     monkeypatch.setenv("ENEC_CPU_IMPL", "reference")
     case = BY_NAME["enec-bfloat16-several-blocks"]

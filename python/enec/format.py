@@ -1,10 +1,12 @@
-"""The enec stream format, version 1: the one definition of the byte layout.
+"""The enec stream format, version 1: the header every blob starts with, and the byte layout of
+the ENEC codec's blobs. docs/FORMAT.md describes the same in prose, byte by byte.
 
-Every implementation (numpy reference, native CPU, AscendC kernels) takes its sizes and offsets
-from here; docs/FORMAT.md describes the same layout in prose, byte by byte.
-
-A blob is: header | raw section | low-bits section | flag section | outlier index | outlier section,
-each section starting at a multiple of 32 bytes (zero bytes fill the gaps).
+Every blob starts with the common header (`Header`, `parse_header`); which codec wrote it is its
+codec byte, and each codec module (python/enec/codecs/) reads the fields the header leaves to
+it. An ENEC blob is: header | raw section | low-bits section | flag section | outlier index |
+outlier section, each section starting at a multiple of 32 bytes (zero bytes fill the gaps);
+every ENEC implementation (numpy reference, native CPU, AscendC kernels) takes its sizes and
+offsets from here (`layout`, `EnecHeader`). This module imports nothing of enec's but its errors.
 """
 from __future__ import annotations
 
@@ -295,7 +297,7 @@ def _parse(mv: memoryview, whole: bool) -> Header:
     size = len(mv)
     if size < HEADER_FIXED_BYTES:
         raise CorruptStreamError(f"blob of {size} bytes is too short for an enec header "
-                                 f"({HEADER_FIXED_BYTES} bytes)")
+                                 f"(its fixed part alone is {HEADER_FIXED_BYTES} bytes)")
     (magic, version, codec, dcode, ndim, p0, p1, p2, p3, ck_kind, reserved, block, hbytes,
      numel, blocks, checksum, o0, o1, o2, o3, o4, total) = _HEADER.unpack_from(mv, 0)
     if magic != MAGIC:

@@ -1,4 +1,5 @@
-"""Native kernels of codecs 2-4: python/enec/csrc/codecs_native.cpp through ctypes.
+"""Native kernels of QLC, APack and the sparse pattern coder: python/enec/csrc/codecs_native.cpp
+through ctypes.
 
 Optional: when the library is not built, `available()` is False and the numpy references run.
 The kernel classes have the signatures of `qlc.Reference`, `apack.Reference` and
