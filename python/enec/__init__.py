@@ -22,7 +22,7 @@ _hf_register.install()   # transformers' from_pretrained loads enec folders (ene
 
 def cpu_implementation() -> str:
     """Name of the CPU implementation the ops use: 'native' (compiled) or 'reference'."""
-    from . import codecs
+    from . import codecs      # imported already (api imports it): a lookup, not a load
     return codecs.get_impl().name
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from . import _native_lib
 from . import format as fmt
 from .errors import CorruptStreamError
+from .params import Params
 
 name = "native"
 ABI_VERSION = 2          # enec_native_version() of the library this module was written for
@@ -124,7 +125,6 @@ def histogram(words: np.ndarray, spec: fmt.DTypeSpec) -> np.ndarray:
 
 def choose_params(hist: np.ndarray, spec: fmt.DTypeSpec):
     """params.choose_params computed natively (the same search; the tests hold them equal)."""
-    from .params import Params
     hist = np.ascontiguousarray(hist, dtype=np.int64)
     assert hist.shape == (1 << spec.exp_bits,)
     out = np.zeros(3, dtype=np.int32)
@@ -134,7 +134,6 @@ def choose_params(hist: np.ndarray, spec: fmt.DTypeSpec):
 
 def analyze(words: np.ndarray, spec: fmt.DTypeSpec):
     """(histogram, params) in one native call: what compress needs before encoding."""
-    from .params import Params
     words = np.ascontiguousarray(words)
     hist = np.empty(1 << spec.exp_bits, dtype=np.int64)
     out = np.zeros(3, dtype=np.int32)

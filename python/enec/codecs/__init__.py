@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import format as fmt
 from ..errors import ChecksumMismatchError, CorruptStreamError, EnecError, UnsupportedDTypeError
-from . import _bits, apack, enec, qlc, sparse
+from . import _bits, apack, enec, native, qlc, sparse
 from ._info import BlobInfo
 from .enec import REFERENCE, get_impl, implementations
 
@@ -56,7 +56,6 @@ def _native_codecs(enec_impl):
     ENEC_CODECS_IMPL=reference|native, asks for it and the library is built; else None."""
     name = os.environ.get("ENEC_CODECS_IMPL") or getattr(enec_impl, "name", "reference")
     if name == "native":
-        from . import native
         if native.available():
             return native
     return None

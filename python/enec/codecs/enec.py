@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from .. import format as fmt
-from .. import reference
+from .. import native, reference
 from ..errors import CorruptStreamError, EnecError
 from ..params import choose_params
 from . import _info
@@ -48,7 +48,6 @@ REFERENCE = _Reference()
 
 def implementations() -> dict:
     """Available implementations by name."""
-    from .. import native
     impls = {"reference": REFERENCE}
     if native.available():
         impls["native"] = native
