@@ -55,10 +55,7 @@ def _native_codecs(enec_impl):
     """The native codec module when the ENEC implementation's name (reference or native), or
     ENEC_CODECS_IMPL=reference|native, asks for it and the library is built; else None."""
     name = os.environ.get("ENEC_CODECS_IMPL") or getattr(enec_impl, "name", "reference")
-    if name == "native":
-        if native.available():
-            return native
-    return None
+    return native if name == "native" and native.available() else None
 
 
 def kernels(enec_impl):
