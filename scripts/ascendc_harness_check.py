@@ -24,7 +24,9 @@ import torch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
-from enec import format as fmt, reference as R, testdata  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests" / "support"))     # emulated, testdata
+from enec import format as fmt, reference as R  # noqa: E402
+import testdata
 from enec.params import choose_params  # noqa: E402
 
 

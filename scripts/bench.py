@@ -35,7 +35,9 @@ import numpy as np
 import torch
 
 import enec
-from enec import cpu, testdata
+from enec import codecs, cpu
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))  # emulated, testdata
+import testdata  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- codecs
@@ -95,7 +97,7 @@ def _enec_entry(tensors, comp, dec, note):
 
 
 def enec_codec(tensors, impl_name):
-    impl = cpu.get_impl(impl_name)
+    impl = codecs.get_impl(impl_name)
 
     def comp(_raw):
         return [cpu.compress_tensor(t, impl) for t in tensors]
@@ -109,7 +111,7 @@ def enec_codec(tensors, impl_name):
 def enec_into_codec(tensors, impl_name):
     """enec writing into caller-provided buffers (compress out=, decompress out=), allocated and
     touched once before timing: the like-for-like peer of a memcpy into a warm buffer."""
-    impl = cpu.get_impl(impl_name)
+    impl = codecs.get_impl(impl_name)
     outs = [torch.zeros(enec.max_compressed_size(t.numel(), t.dtype, t.dim()), dtype=torch.uint8) for t in tensors]
     dsts = [torch.zeros_like(t.contiguous()) for t in tensors]
 
@@ -308,7 +310,7 @@ def main():
     if args.plot:                                # fail before the measurements, not after
         from bench_plot import require_matplotlib
         require_matplotlib()
-    if "native" not in cpu.implementations():
+    if "native" not in codecs.implementations():
         sys.exit("the native implementation is not built: pip install -e .")
     from enec import native
     reps = 2 if args.quick else args.reps

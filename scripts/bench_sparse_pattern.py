@@ -1,4 +1,4 @@
-"""Time codec 4's zero-pattern coder, numpy reference vs native, on one position set.
+"""Time the sparse codec's zero-pattern coder, numpy reference vs native, on one position set.
 
     python scripts/bench_sparse_pattern.py [--rows 30522 --cols 384] [--density 0.5,0.9] [--repeat 3]
 

@@ -10,7 +10,7 @@ with g++, so their own branches give no coverage feedback).
 Targets (--target=NAME, removed before the libFuzzer flags are read):
   cpu       enec.decompress on the CPU implementation of $ENEC_CPU_IMPL (default: native if built)
   emulated  the AscendC decompress kernel under the emulation, after the host checks the NPU
-            binding runs (enec.emulated.decompress, 48 cores or --cores=K); the emulation firing
+            binding runs (tests/support/emulated.py decompress, 48 cores or --cores=K); the emulation firing
             (KernelError) is a finding, and a blob the CPU decoder accepts must decode identically
 
     python scripts/fuzz.py -runs=200000              # longer run (libFuzzer flags pass through)
@@ -26,11 +26,11 @@ import tempfile
 
 import atheris
 
-with atheris.instrument_imports(include=["enec"]):     # not all of torch (minutes)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))  # emulated, testdata
+with atheris.instrument_imports(include=["enec", "emulated"]):     # not all of torch (minutes)
     import enec
-    from enec import cpu
-    from enec import emulated
-    from enec import format as fmt
+    from enec import codecs
+    import emulated
 
 import torch
 
@@ -52,7 +52,7 @@ def structured_mutator(data: bytes, max_size: int, seed: int) -> bytes:
     # structured mutations start from one of them as often as from the input they were given
     b = bytearray(data if rng.random() < 0.5 or not SEEDS else rng.choice(SEEDS))
     try:
-        h = fmt.parse_header(bytes(b))
+        h = codecs.read_header(bytes(b))
     except enec.EnecError:
         return atheris.Mutate(data, max_size)
     lay = h.layout
@@ -154,7 +154,7 @@ def main():
         emulated.lib()              # build before fuzzing starts
     corpus = tempfile.mkdtemp(prefix="enec-fuzz-")
     seeds(corpus)
-    what = f"emulated kernel ({CORES} cores)" if TARGET == "emulated" else f"{cpu.get_impl().name} decoder"
+    what = f"emulated kernel ({CORES} cores)" if TARGET == "emulated" else f"{codecs.get_impl().name} decoder"
     print(f"fuzzing the {what}, corpus {corpus}", file=sys.stderr)
     args += [corpus]
     if not any(a.startswith("-max_len") for a in args):

@@ -16,7 +16,9 @@ import tempfile
 import torch
 
 import enec  # noqa: F401  (registers the "enec" quantization method with transformers)
-from enec import checkpoint, testdata
+from enec import checkpoint
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))  # emulated, testdata
+import testdata  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_keep_compressed import measure, report  # noqa: E402

@@ -3,18 +3,22 @@
 and BF16 derived by round-to-nearest-even), verify the bit-exact round trip, and print the ratio
 and speed per dtype and per CPU implementation."""
 import argparse
+import os
+import sys
 import time
 
 import torch
 
 import enec
-from enec import cpu, testdata
+from enec import codecs, cpu
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))  # emulated, testdata
+import testdata  # noqa: E402
 
 
 def run(dtype: str, impl_name: str):
     sd = testdata.minilm_state_dict(dtype)
     tensors = [t for t in sd.values() if t.is_floating_point()]
-    impl = cpu.get_impl(impl_name)
+    impl = codecs.get_impl(impl_name)
     orig = sum(t.numel() * t.element_size() for t in tensors)
     t0 = time.perf_counter()
     blobs = [cpu.compress_tensor(t, impl) for t in tensors]
@@ -34,7 +38,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--impl", choices=["all", "reference", "native"], default="all")
     args = ap.parse_args()
-    names = list(cpu.implementations()) if args.impl == "all" else [args.impl]
+    names = list(codecs.implementations()) if args.impl == "all" else [args.impl]
     print(f"all-MiniLM-L6-v2 from {testdata.minilm_path()}  (torch threads: {torch.get_num_threads()})")
     for dtype in ["float32", "bfloat16"]:
         for name in names:

@@ -43,8 +43,9 @@ import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))     # emulated, testdata
 
-from enec import emulated as E  # noqa: E402
+import emulated as E  # noqa: E402
 from enec import format as fmt  # noqa: E402
 from enec.params import plan_params  # noqa: E402
 
@@ -75,7 +76,7 @@ def words_of(x: np.ndarray, spec) -> np.ndarray:
 
 
 def minilm_words(spec, numel: int) -> np.ndarray:
-    from enec import testdata
+    import testdata
     sd = testdata.minilm_state_dict("float32")
     flat = np.concatenate([t.float().reshape(-1).numpy() for t in sd.values() if t.is_floating_point()])
     reps = -(-numel // flat.size)

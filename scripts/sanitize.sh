@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the native-codec tests (ENEC, the QLC/APack kernels and the sparse pattern coder) and the emulated AscendC kernels (op_kernel/ + op_host/ + the
-# emulation, see python/enec/emulated.py) with both built under AddressSanitizer and
+# emulation, see tests/support/emulated.py) with both built under AddressSanitizer and
 # UndefinedBehaviorSanitizer. Python itself is not instrumented, so the ASan runtime is preloaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +9,7 @@ SAN="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-r
 g++ -std=c++17 $SAN -shared -fPIC -pthread python/enec/csrc/enec_native.cpp -o "$out/enec_native_asan.so"
 g++ -std=c++17 $SAN -shared -fPIC -pthread python/enec/csrc/codecs_native.cpp -o "$out/enec_codecs_asan.so"
 export ENEC_NATIVE_LIB="$out/enec_native_asan.so" ENEC_CPU_IMPL=native ENEC_REQUIRE_NATIVE=1
-export ENEC_CODECS_LIB="$out/enec_codecs_asan.so"       # QLC / APack / sparse pattern kernels (codecs 2-4)
+export ENEC_CODECS_LIB="$out/enec_codecs_asan.so"       # QLC / APack / sparse pattern kernels
 # emulated.py appends these flags (after its -O2) and keys its build cache on them
 export ENEC_EMU_CXXFLAGS="$SAN" ENEC_EMU_BUILD="$out/emu"
 export LD_PRELOAD="$(g++ -print-file-name=libasan.so):$(g++ -print-file-name=libubsan.so)"

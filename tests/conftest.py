@@ -1,14 +1,21 @@
-"""Shared fixtures: the CPU implementations under test and the real MiniLM weights."""
+"""Shared fixtures: the CPU implementations under test and the real MiniLM weights.
+
+tests/support/ holds the development tools the tests import as top-level modules: `emulated`
+(the AscendC kernels under the emulation) and `testdata` (the real test weights); they are not
+part of the installed package."""
 import os
+import sys
 
 import pytest
 import torch
 
-from enec import cpu
+from enec import codecs
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 
 
 def _impl_names():
-    names = list(cpu.implementations())
+    names = list(codecs.implementations())
     # CI builds the native path; there its absence is a failure, not a skip.
     if os.environ.get("ENEC_REQUIRE_NATIVE") == "1" and "native" not in names:
         raise RuntimeError("ENEC_REQUIRE_NATIVE=1 but the native CPU implementation is not built")
@@ -22,18 +29,18 @@ IMPL_NAMES = _impl_names()
 def impl(request, monkeypatch):
     """Runs a test once per CPU implementation, with the ops routed to it."""
     monkeypatch.setenv("ENEC_CPU_IMPL", request.param)
-    return cpu.get_impl(request.param)
+    return codecs.get_impl(request.param)
 
 
 @pytest.fixture(scope="session")
 def minilm_fp32():
-    from enec import testdata
+    import testdata
     return testdata.minilm_state_dict("float32")
 
 
 @pytest.fixture(scope="session")
 def minilm_bf16():
-    from enec import testdata
+    import testdata
     return testdata.minilm_state_dict("bfloat16")
 
 

@@ -3,11 +3,13 @@ kernels' outlier-compaction form and the emulation's GatherMask limit: compresse
 dtype (full blocks, short last blocks, one short block; outliers present) on the emulated device
 and checks the blobs against the reference encoder and the decode against the input.
 Prints OK, or exits non-zero with the emulation's error."""
+import os
 import sys
 
 import numpy as np
 
-from enec import emulated as E
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))  # emulated
+import emulated as E  # noqa: E402
 from enec import format as fmt
 from enec import reference as R
 

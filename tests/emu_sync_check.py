@@ -7,11 +7,13 @@ Two cores, so every core runs several blocks (the state a block leaves behind me
 a short last block, outliers in every block but one, all three dtypes, low-bit widths small and
 large (a wide low section overlaps the scratch the next load lands in).
 """
+import os
 import sys
 
 import numpy as np
 
-from enec import emulated as E
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))  # emulated
+import emulated as E  # noqa: E402
 from enec import format as fmt
 from enec import reference as R
 from enec.params import Params

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from enec import emulated as E
+import emulated as E
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 INC = ROOT / "tests" / "ascendc_emu" / "include"

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from enec import emulated as E
+import emulated as E
+from enec import codecs
 from enec import format as fmt
 from enec import reference as R
 from enec.params import Params, choose_params
@@ -38,7 +39,7 @@ def _check_both_ways(words, spec, shape, params=None, cores=E.DEFAULT_CORES):
     assert got.size == ref.size, (got.size, ref.size)
     if not np.array_equal(got, ref):
         bad = np.nonzero(got != ref)[0]
-        lay = fmt.parse_header(ref).layout
+        lay = codecs.read_header(ref).layout
         raise AssertionError(f"{bad.size} bytes differ, first at {bad[:8]}; layout {lay}")
     out = E.decompress_words(ref, cores=cores)
     assert out.dtype == words.dtype and np.array_equal(out, words)
@@ -206,7 +207,7 @@ def test_header_and_index_match_format():
     hb = np.zeros(L.EnecHeaderBytes(len(shape)), dtype=np.uint8)
     dims = np.array(shape, dtype=np.uint64)
     total = L.EnecPackHeader(ctypes.byref(t), len(shape), dims.ctypes.data, total_out, hb.ctypes.data)
-    want = fmt.Header(fmt.BF16, shape, numel, p.b, p.n, p.m, outlier_bytes=total_out)
+    want = fmt.EnecHeader(fmt.BF16, shape, numel, p.b, p.n, p.m, outlier_bytes=total_out)
     assert bytes(hb) == want.pack() and total == want.total_bytes
 
 

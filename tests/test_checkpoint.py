@@ -10,7 +10,8 @@ from safetensors.torch import load_file as st_load
 from safetensors.torch import save_file as st_save
 
 import enec
-from enec import checkpoint, testdata
+from enec import checkpoint
+import testdata
 from conftest import assert_bit_equal
 
 

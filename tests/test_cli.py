@@ -14,7 +14,8 @@ from safetensors import safe_open as st_open
 from safetensors.torch import load_file as st_load
 from safetensors.torch import save_file as st_save
 
-from enec import checkpoint, testdata
+from enec import checkpoint
+import testdata
 from conftest import assert_bit_equal
 
 ENEC = os.path.join(os.path.dirname(sys.executable), "enec")     # the console entry point

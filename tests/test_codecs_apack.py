@@ -10,7 +10,7 @@ import torch
 
 import enec
 from enec import format as fmt
-from enec import testdata
+import testdata
 from enec.codecs import apack
 from codec_oracles import BYTE_DTYPES, all_bytes, bits_equal, byte_hist, entropy_bits
 
@@ -111,7 +111,7 @@ def minilm_int8():
 
 
 def test_int8_minilm_within_2_percent_of_entropy(impl, minilm_int8):
-    """Issue 7: APack within 2% of the order-0 entropy bound of INT8 all-MiniLM-L6-v2 (the
+    """APack within 2% of the order-0 entropy bound of INT8 all-MiniLM-L6-v2 (the
     entropy of all its INT8 values together, 7.28 bits); every tensor round-trips."""
     n = blob_bytes = 0
     hist = np.zeros(256, dtype=np.int64)

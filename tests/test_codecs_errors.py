@@ -1,4 +1,4 @@
-"""Corrupt, truncated and forged streams of codecs 2-4 raise CorruptStreamError: never a crash,
+"""Corrupt, truncated and forged streams of QLC, APack and sparse raise CorruptStreamError: never a crash,
 a hang or an allocation the blob does not justify."""
 import struct
 

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from enec import cpu, testdata
+from enec import cpu
+import testdata
+from enec import codecs
 from enec import format as fmt
 from enec.codecs import apack, native, qlc
 from codec_oracles import FP8, all_bytes, fp8_of
@@ -44,7 +46,7 @@ INPUTS = _inputs()
 
 
 def _words(x):
-    spec = cpu.any_spec_of(x.dtype)
+    spec = cpu.dtype_spec_of(x.dtype)
     return cpu.tensor_words(x, spec), spec
 
 
@@ -54,7 +56,7 @@ def test_qlc_byte_identical(i):
     ref = qlc.encode(words, spec, tuple(INPUTS[i].shape), qlc.Reference)
     nat = qlc.encode(words, spec, tuple(INPUTS[i].shape), native.QLC)
     assert np.array_equal(ref, nat)
-    h = fmt.parse_header(nat)
+    h = codecs.read_header(nat)
     assert np.array_equal(qlc.decode(nat, h, native.QLC), words)
 
 
@@ -64,7 +66,7 @@ def test_apack_byte_identical(i):
     ref = apack.encode(words, spec, tuple(INPUTS[i].shape), apack.Reference)
     nat = apack.encode(words, spec, tuple(INPUTS[i].shape), native.APACK)
     assert np.array_equal(ref, nat)
-    h = fmt.parse_header(nat)
+    h = codecs.read_header(nat)
     assert np.array_equal(apack.decode(nat, h, native.APACK), words)
 
 
@@ -99,7 +101,7 @@ def test_corruption_verdicts_agree(codec):
         results = []
         for k in (ref_k, nat_k):
             try:
-                h = fmt.parse_header(bad)
+                h = codecs.read_header(bad)
                 results.append(("ok", mod.decode(bad, h, k).tobytes()))
             except fmt.CorruptStreamError:
                 results.append(("corrupt", None))

@@ -120,7 +120,7 @@ def _qlc_upper_bound_bytes(x):
 
 @pytest.mark.parametrize("dtype", FP8, ids=str)
 def test_saving_within_2_5_points_of_huffman_on_minilm(dtype, minilm_fp32):
-    """Issue 7: QLC's saving within 2.5 percentage points of optimal Huffman's on FP8 derived
+    """QLC's saving within 2.5 percentage points of optimal Huffman's on FP8 derived
     from all-MiniLM-L6-v2 (per-tensor scale, every floating tensor). Huffman is computed per
     tensor, without its table cost; QLC is charged an upper bound of its real blob size."""
     n = qlc_bytes = huff_bits = 0

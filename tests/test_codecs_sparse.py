@@ -34,9 +34,9 @@ def sparse_tensor(shape, density, dtype, seed=0):
 
 
 def force(x, fmt_id, param):
-    spec = cpu.any_spec_of(x.dtype)
+    spec = cpu.dtype_spec_of(x.dtype)
     words = cpu.tensor_words(x, spec)
-    blob = codecs.encode_words(words, spec, tuple(x.shape), "sparse", cpu.get_impl(), sparse_force=(fmt_id, param))
+    blob = codecs.encode_words(words, spec, tuple(x.shape), "sparse", codecs.get_impl(), sparse_force=(fmt_id, param))
     return torch.from_numpy(blob)
 
 
@@ -236,7 +236,7 @@ def test_auto_equals_the_smaller_of_both_blobs(impl, frac, dtype):
     """The fast decision gives the blob of the exhaustive one: the dense blob, or the sparse blob
     when strictly smaller."""
     x = scattered_zeros(70_000, frac, dtype).reshape(-1, 100)
-    dense = enec.compress(x, codec=codecs.dense_codec(cpu.any_spec_of(dtype)))
+    dense = enec.compress(x, codec=codecs.dense_codec(cpu.dtype_spec_of(dtype)))
     alt = enec.compress(x, codec="sparse")
     want = alt if alt.numel() < dense.numel() else dense
     assert torch.equal(enec.compress(x), want)
@@ -246,11 +246,11 @@ def test_auto_equals_the_smaller_of_both_blobs(impl, frac, dtype):
 def test_sparse_lower_bound_holds(impl, frac, dtype):
     """The bound that spares building the sparse candidate never exceeds a patterned blob."""
     x = scattered_zeros(70_000, frac, dtype, seed=3).reshape(-1, 100)
-    spec = cpu.any_spec_of(dtype)
+    spec = cpu.dtype_spec_of(dtype)
     words = cpu.tensor_words(x, spec)
     dense = codecs.dense_codec(spec)
-    imp = cpu.get_impl()
-    hist = (codecs._enec_params(words, spec, imp)[0] if dense == "enec" else np.bincount(words, minlength=256))
+    imp = codecs.get_impl()
+    hist = (codecs.enec.analyze(words, spec, imp)[0] if dense == "enec" else np.bincount(words, minlength=256))
     zeros = int((words == 0).sum())
     nnz = words.size - zeros
     nz = codecs._nonzero_params(hist, zeros, spec, imp) if dense == "enec" else None

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from enec import codecs, cpu
-from enec import format as fmt
 from enec.codecs import native, sparse
 from enec.errors import CorruptStreamError
 
@@ -201,7 +200,7 @@ def test_encode_rejects_bad_positions():
 
 
 def test_dispatch_uses_native(monkeypatch):
-    assert codecs.sparse_kernels(cpu.get_impl()) is (NAT if cpu.get_impl().name == "native" else REF)
+    assert codecs.sparse_kernels(codecs.get_impl()) is (NAT if codecs.get_impl().name == "native" else REF)
     monkeypatch.setenv("ENEC_CODECS_IMPL", "native")
     assert codecs.sparse_kernels(None) is NAT
     monkeypatch.setenv("ENEC_CODECS_IMPL", "reference")
@@ -215,19 +214,18 @@ def test_blobs_identical_through_the_codec(monkeypatch, fmt_id, param):
     g = torch.Generator().manual_seed(fmt_id)
     x = torch.randn(37, 29, generator=g).to(torch.bfloat16)
     x[torch.rand(37, 29, generator=g) < 0.7] = 0
-    spec = cpu.any_spec_of(x.dtype)
+    spec = cpu.dtype_spec_of(x.dtype)
     words = cpu.tensor_words(x, spec)
     blobs = {}
     for name in ("reference", "native"):
         monkeypatch.setenv("ENEC_CODECS_IMPL", name)
-        blobs[name] = codecs.encode_words(words, spec, tuple(x.shape), "sparse", cpu.get_impl(),
+        blobs[name] = codecs.encode_words(words, spec, tuple(x.shape), "sparse", codecs.get_impl(),
                                           sparse_force=(fmt_id, param))
     assert np.array_equal(blobs["reference"], blobs["native"])
-    h = fmt.parse_header(blobs["native"])
-    codecs.validate_header(h)
+    h = codecs.read_header(blobs["native"])              # the common header and the codec's fields, checked
     for name in ("reference", "native"):
         monkeypatch.setenv("ENEC_CODECS_IMPL", name)
-        assert np.array_equal(codecs.decode_words(blobs["native"], h, cpu.get_impl()), words)
+        assert np.array_equal(codecs.decode_words(blobs["native"], h, codecs.get_impl()), words)
 
 
 # --------------------------------------------------------------------------- one-pass scan

@@ -24,19 +24,19 @@ def test_threads_roundtrip_different_tensors(impl):
 
 
 def _native_or_skip():
-    from enec import cpu
+    from enec import codecs, cpu
     from conftest import IMPL_NAMES
     if "native" not in IMPL_NAMES:
         import pytest
         pytest.skip("the native implementation is not built")
-    return cpu.get_impl("native")
+    return codecs.get_impl("native")
 
 
 def test_threads_share_the_native_worker_pool():
     """Tensors big enough to split over threads, compressed from several Python threads at once:
     one call at a time uses the native library's kept worker threads, the others start their
     own; every blob must still equal a lone call's, and decode back exactly."""
-    from enec import cpu
+    from enec import codecs, cpu
     nat = _native_or_skip()
     torch.set_num_threads(2)
     tensors = [(torch.randn(600_000 + 4099 * i, generator=torch.Generator().manual_seed(i)) * 0.02)
@@ -56,9 +56,9 @@ def test_threads_share_the_native_worker_pool():
 
 def _child_compresses(t, blob_want, q):
     # no torch operator here: torch's own OpenMP threads do not survive a fork either
-    from enec import cpu
+    from enec import codecs, cpu
     import numpy as np
-    blob = cpu.compress_tensor(t, impl=cpu.get_impl("native"))
+    blob = cpu.compress_tensor(t, impl=codecs.get_impl("native"))
     q.put(bool(np.array_equal(blob.numpy(), blob_want.numpy())))
 
 
@@ -66,7 +66,7 @@ def test_native_workers_survive_fork():
     """After the parent has used its worker threads, a forked child (which has none of them)
     must still compress with several threads instead of waiting forever for workers."""
     import multiprocessing as mp
-    from enec import cpu
+    from enec import codecs, cpu
     nat = _native_or_skip()
     torch.set_num_threads(2)
     t = (torch.randn(700_000, generator=torch.Generator().manual_seed(11)) * 0.02).bfloat16()

@@ -68,7 +68,7 @@ class Net(torch.nn.Module):
 
 def _main_scenario(rank, world):
     import enec.distributed as ed
-    from enec import testdata
+    import testdata
     out = {}
 
     def sent_during(fn):

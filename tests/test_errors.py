@@ -118,7 +118,7 @@ def test_forged_huge_size_does_not_allocate(impl):
     x, blob = _blob(n=100)
     bad = blob.clone().numpy()
     hdr = enec.header_of(blob)
-    forged = fmt.Header(hdr.dtype, (2**60,), 2**60, hdr.b, hdr.n, hdr.m).pack()
+    forged = fmt.EnecHeader(hdr.dtype, (2**60,), 2**60, hdr.b, hdr.n, hdr.m).pack()
     bad = np.concatenate([np.frombuffer(forged, np.uint8), bad[len(forged):]])
     with pytest.raises(enec.CorruptStreamError):
         enec.decompress(bad)

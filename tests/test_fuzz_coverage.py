@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from enec import cpu
+from enec import codecs
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "..", "scripts", "fuzz.py")
 
 
-@pytest.mark.parametrize("impl_name", list(cpu.implementations()))
+@pytest.mark.parametrize("impl_name", list(codecs.implementations()))
 def test_atheris_fixed_run(impl_name):
     import atheris  # noqa: F401  (a test dependency: missing means a failure, not a skip)
     env = dict(os.environ, ENEC_CPU_IMPL=impl_name)
@@ -24,7 +24,7 @@ def test_atheris_fixed_run(impl_name):
 
 def test_atheris_fixed_run_emulated():
     import atheris  # noqa: F401
-    from enec import emulated
+    import emulated
     if not emulated.available():
         pytest.skip("kernel sources are not in this checkout")
     emulated.lib()          # build (cached) outside the fuzz run's time limit

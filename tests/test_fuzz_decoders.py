@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import enec
-from enec import emulated as E
+import emulated as E
+from enec import codecs
 from enec import format as fmt
 
 DTYPES = [torch.bfloat16, torch.float16, torch.float32]
@@ -82,7 +83,7 @@ def mutate(blob: np.ndarray, kind, pos, byte, big):
     elif kind in ("flag_bit", "index_entry"):
         # aimed at the small sections that steer the outlier reads (random flips rarely land there)
         try:
-            h = fmt.parse_header(b)
+            h = codecs.read_header(b)
         except enec.EnecError:
             return b
         lay = h.layout
@@ -180,7 +181,7 @@ def test_emulated_mutated_blobs(emu, case, muts, cores):
     for m in muts:
         bad = mutate(bad, *m)
     # the binding's C header checks accept exactly what format.py accepts
-    py_ok = _header_ok(fmt.parse_header, bad)
+    py_ok = _header_ok(codecs.read_header, bad)
     assert py_ok == _header_ok(lambda b: E.parse_header(b, cores, check_index=False), bad)
     try:
         ref = enec.decompress(bad)
@@ -192,7 +193,7 @@ def test_emulated_mutated_blobs(emu, case, muts, cores):
         # the reference checks more (outlier padding, all-zero flagged groups); never less
         assert ref is None, "the emulated path rejected a blob the CPU decoder accepts"
         return
-    h = fmt.parse_header(bad)
+    h = codecs.read_header(bad)
     assert tuple(y.shape) == h.shape and y.dtype == getattr(torch, h.dtype.name)
     if ref is not None:
         assert torch.equal(_bytes(y), _bytes(ref)), "emulated and CPU decoders differ"
@@ -222,7 +223,7 @@ def test_emulated_device_checks_mutated_blobs(emu, case, muts, cores):
         return
     except enec.EnecError:
         return                      # rejected: the status said so
-    h = fmt.parse_header(bad)       # accepted: the header must be a valid one for this shape and dtype
+    h = codecs.read_header(bad)       # accepted: the header must be a valid one for this shape and dtype
     assert h.shape == tuple(x.shape) and h.dtype is spec
     if ref is not None:
         view = torch.int32 if spec is fmt.FP32 else torch.int16
@@ -234,7 +235,7 @@ def test_emulated_device_checks_mutated_blobs(emu, case, muts, cores):
 @given(st.binary(min_size=0, max_size=600))
 def test_emulated_arbitrary_bytes(emu, data):
     buf = np.frombuffer(data, np.uint8)
-    assert _header_ok(fmt.parse_header, buf) == _header_ok(lambda b: E.parse_header(b, check_index=False), buf)
+    assert _header_ok(codecs.read_header, buf) == _header_ok(lambda b: E.parse_header(b, check_index=False), buf)
     try:
         _emu_decode(buf, 48)
     except enec.EnecError:
@@ -273,6 +274,6 @@ def _forge(spec, shape, numel, m=0, n=None, tail=0):
 def test_emulated_forged_headers(emu, spec, shape, numel):
     blob = _forge(spec, shape, numel, tail=64)
     with pytest.raises(enec.CorruptStreamError):
-        fmt.parse_header(blob)
+        codecs.read_header(blob)
     with pytest.raises(enec.CorruptStreamError):
         E.decompress(blob)

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import enec
-from enec import cpu
+from enec import codecs
 from enec import format as fmt
 from enec.errors import EnecError
 from conftest import IMPL_NAMES
@@ -48,7 +48,7 @@ def _implementations():
     out = []
     for name in IMPL_NAMES:
         if name == "native":
-            nat = cpu.get_impl("native")
+            nat = codecs.get_impl("native")
             out += [(f"native-{_SIMD_NAMES[lv]}", "native", lv) for lv in range(nat.simd_detected(), -1, -1)]
         else:
             out.append((name, name, None))
@@ -60,14 +60,14 @@ IMPLS = _implementations()
 
 @pytest.fixture(params=IMPLS, ids=[i[0] for i in IMPLS])
 def golden_impl(request, monkeypatch):
-    """Routes the public API and the ops to one implementation (the codecs 2-4 kernels follow it)."""
+    """Routes the public API and the ops to one implementation (the QLC, APack and sparse kernels follow it)."""
     _, name, level = request.param
     monkeypatch.setenv("ENEC_CPU_IMPL", name)
     monkeypatch.delenv("ENEC_CODECS_IMPL", raising=False)
     if level is None:
         yield name
         return
-    nat = cpu.get_impl("native")
+    nat = codecs.get_impl("native")
     nat.set_simd(level)
     assert nat.simd_level() == level
     yield request.param[0]
@@ -220,7 +220,7 @@ def test_a_flipped_byte_is_noticed(golden_impl, name):
 
 
 def test_a_changed_section_alignment_breaks_the_golden_bytes(monkeypatch):
-    """The change issue 14 names: with sections aligned to 64 instead of 32 bytes the reference
+    """A format change no round-trip test notices: with sections aligned to 64 instead of 32 bytes the reference
     still round-trips (so round-trip tests pass), but no longer writes the golden bytes."""
     monkeypatch.setenv("ENEC_CPU_IMPL", "reference")
     case = BY_NAME["enec-bfloat16-several-blocks"]

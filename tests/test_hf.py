@@ -11,7 +11,8 @@ import torch
 import transformers   # in the `test` extra
 
 import enec
-from enec import checkpoint, cli, sharded, testdata
+from enec import checkpoint, cli, sharded
+import testdata
 from conftest import assert_bit_equal
 
 PY = os.path.join(os.path.dirname(__file__), "..", "python")

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import zipfile
 
-from enec import testdata
+import testdata
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -8,13 +8,13 @@ import pytest
 import torch
 
 import enec
-from enec import cpu
+from enec import codecs, cpu
 from enec.errors import EnecError, HeaderMismatchError
 from conftest import IMPL_NAMES, assert_bit_equal
 
 
 def _reference_blob(x, **kw):
-    return cpu.compress_tensor(x, impl=cpu.REFERENCE, **kw)
+    return cpu.compress_tensor(x, impl=codecs.REFERENCE, **kw)
 
 
 def _cases():
@@ -65,7 +65,7 @@ def test_into_stream_sized_native(offset):
     only; an unaligned out must take the ordinary stores and give the same bytes."""
     if "native" not in IMPL_NAMES:
         pytest.skip("the native implementation is not built")
-    nat = cpu.get_impl("native")
+    nat = codecs.get_impl("native")
     x = (torch.randn(5 << 20, generator=torch.Generator().manual_seed(5)) * 0.02).bfloat16()
     want = cpu.compress_tensor(x, impl=nat)
     # the native blob equals the reference's (tests/test_native.py); here out= must equal native

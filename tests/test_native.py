@@ -3,16 +3,18 @@
 Every test runs once per kernel level the CPU has: AVX-512, AVX2 (`native.set_simd(1)` caps the
 level) and the portable C++ code (`native.set_simd(False)`), so every path is held to the reference.
 """
+import os
+
 import numpy as np
 import pytest
 import torch
 
-from enec import cpu
+from enec import codecs, cpu
 from enec import format as fmt
 from enec.errors import CorruptStreamError
 
-NATIVE = cpu.get_impl("native") if "native" in cpu.implementations() else None
-REF = cpu.get_impl("reference")
+NATIVE = codecs.get_impl("native") if "native" in codecs.implementations() else None
+REF = codecs.get_impl("reference")
 
 
 def _native():
@@ -38,8 +40,8 @@ def simd_mode(request):
 
 def check(x):
     nat = _native()
-    words = cpu.tensor_words(x, cpu.spec_of(x.dtype))
-    spec = cpu.spec_of(x.dtype)
+    words = cpu.tensor_words(x, cpu.dtype_spec_of(x.dtype))
+    spec = cpu.dtype_spec_of(x.dtype)
     assert np.array_equal(nat.histogram(words, spec), REF.histogram(words, spec)), "histogram differs"
     a = cpu.compress_tensor(x, REF)
     b = cpu.compress_tensor(x, nat)
@@ -86,7 +88,7 @@ def test_every_parameter_width(dtype):
         x = (torch.randn(e.numel(), generator=g).sign() * torch.exp2(e)).to(dtype)
         check(x)
         # codec="enec": FP16 overflow/underflow makes zeros, and "auto" could pick the sparse codec
-        hdr = fmt.parse_header(cpu.compress_tensor(x, _native(), codec="enec").numpy())
+        hdr = codecs.read_header(cpu.compress_tensor(x, _native(), codec="enec").numpy())
         seen.add((hdr.n, hdr.m))
     assert len({m for _, m in seen}) >= 4 and len({n for n, _ in seen}) >= 3, seen
 
@@ -107,7 +109,7 @@ def test_forced_parameters_every_width(spec):
             a = REF.encode(words, spec, tuple(x.shape), p)
             c = nat.encode(words, spec, tuple(x.shape), p)
             assert np.array_equal(a, c), (m, b)
-            hdr = fmt.parse_header(a)
+            hdr = codecs.read_header(a)
             assert np.array_equal(nat.decode(a, hdr), words)
             assert np.array_equal(REF.decode(c, hdr), words)
 
@@ -143,7 +145,7 @@ def test_corruption_agrees_with_reference(dtype):
     g = torch.Generator().manual_seed(11)
     x = (torch.randn(16384 * 3 + 700, generator=g) * 0.02).to(dtype)
     blob = cpu.compress_tensor(x, REF).numpy()
-    hdr = fmt.parse_header(blob)
+    hdr = codecs.read_header(blob)
     lay = hdr.layout
     rng = np.random.default_rng(13)
     regions = [(lay.low_offset, lay.flags_offset), (lay.flags_offset, lay.index_offset),
@@ -175,7 +177,7 @@ def test_zeroed_outliers_and_padding_rejected():
     nat = _native()
     x = (torch.randn(16384 + 4000, generator=torch.Generator().manual_seed(2)) * 0.02).to(torch.bfloat16)
     blob = cpu.compress_tensor(x, REF).numpy()
-    hdr = fmt.parse_header(blob)
+    hdr = codecs.read_header(blob)
     lay = hdr.layout
     index = blob[lay.index_offset:lay.index_offset + 8 * hdr.blocks].view("<u8")
     ends = list(index[1:]) + [hdr.outlier_bytes]
@@ -286,7 +288,7 @@ def test_encoded_size_without_encoding(dtype):
     """native.encoded_size (a read-only pass, used by codec="auto") is the size encode writes,
     for every low width m, short last blocks and blocks without outliers included."""
     nat = _native()
-    spec = cpu.spec_of(dtype)
+    spec = cpu.dtype_spec_of(dtype)
     g = torch.Generator().manual_seed(41)
     for n in (0, 1, 300, 16384, 16384 * 2 + 4097):
         x = (torch.randn(n, generator=g) * torch.exp2(torch.randn(n, generator=g) * 3)).to(dtype)
@@ -297,3 +299,25 @@ def test_encoded_size_without_encoding(dtype):
             p = type(best)(best.b, best.n, m)
             for shape in ((n,), (1, n)):
                 assert nat.encoded_size(words, spec, shape, p) == nat.encode(words, spec, shape, p).size, (n, m)
+
+
+@pytest.mark.parametrize("module, symbol, env", [("enec.native", "enec_native_version", "ENEC_NATIVE_LIB"),
+                                                 ("enec.codecs.native", "codecs_abi_version", "ENEC_CODECS_LIB")])
+def test_a_library_of_another_abi_version_is_refused(tmp_path, module, symbol, env):
+    """Both native libraries go through one loader (enec/_native_lib.py) that checks the ABI
+    version: a stale build is refused with a message saying so, never called with wrong
+    signatures, and the reference runs instead."""
+    import subprocess
+    import sys
+    src = tmp_path / "stale.cpp"
+    src.write_text(f'extern "C" int {symbol}() {{ return 999; }}\n')
+    lib = tmp_path / "stale.so"
+    subprocess.run(["g++", "-shared", "-fPIC", str(src), "-o", str(lib)], check=True)
+    code = (f"import importlib; m = importlib.import_module({module!r}); "
+            "print(m.available()); print(m.load_error())")
+    r = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, **{env: str(lib)}),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    available, error = r.stdout.splitlines()
+    assert available == "False"
+    assert "ABI version 999" in error and str(lib) in error and "rebuild" in error

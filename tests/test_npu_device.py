@@ -13,6 +13,7 @@ import torch
 
 import enec
 import enec.npu
+from enec import codecs
 from enec import format as fmt
 from enec import reference as R
 
@@ -56,7 +57,7 @@ def test_decompress_restores_every_bit(dtype):
 def test_hostile_blobs_raise():
     x = torch.randn(4 * N).bfloat16()
     blob = enec.compress(x).numpy()
-    h = fmt.parse_header(blob)
+    h = codecs.read_header(blob)
     for off in (0, 9, 24, 88, h.layout.index_offset + 8, h.layout.flags_offset):
         bad = blob.copy()
         bad[off] ^= 0x41
@@ -89,7 +90,7 @@ def test_decompress_with_status_reports_on_the_device():
     enec.check_status(status)
     assert torch.equal(y.cpu().view(torch.int16), x.view(torch.int16))
     bad = blob.clone()
-    bad[fmt.parse_header(blob.numpy()).layout.index_offset + 8] ^= 1     # block 1's index entry
+    bad[codecs.read_header(blob.numpy()).layout.index_offset + 8] ^= 1     # block 1's index entry
     _, status = enec.decompress_with_status(bad.to(DEV), x.shape, x.dtype)
     with pytest.raises(enec.CorruptStreamError):
         enec.check_status(status)

@@ -13,7 +13,8 @@ import sys
 import numpy as np
 import pytest
 
-from enec import emulated as E
+import emulated as E
+from enec import codecs
 from enec import format as fmt
 from enec import reference as R
 
@@ -100,7 +101,7 @@ def test_decompress_unchecked_reads_nothing_back():
     out, rep = E.decompress_op(blob, (2 * N + 9,), fmt.FP32, check=False)
     assert rep["host_syncs"] == 0 and rep["status"] == E.STATUS_OK and np.array_equal(out, w)
     bad = blob.copy()
-    bad[fmt.parse_header(blob).layout.index_offset + 8] ^= 1          # block 1's index entry
+    bad[codecs.read_header(blob).layout.index_offset + 8] ^= 1          # block 1's index entry
     _, rep = E.decompress_op(bad, (2 * N + 9,), fmt.FP32, check=False)
     assert rep["host_syncs"] == 0 and rep["status"] == E.STATUS_CORRUPT_INDEX
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import enec
-from enec import offload, testdata
+from enec import offload
+import testdata
 from conftest import assert_bit_equal
 
 

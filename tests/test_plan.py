@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import enec
-from enec import emulated as E
+import emulated as E
+from enec import codecs
 from enec import format as fmt
 from enec import kernel_status
 from enec import reference as R
@@ -167,7 +168,7 @@ def test_status_codes_become_typed_errors():
 def test_emulated_kernel_status_for_a_corrupt_index_raises_corrupt_stream():
     x = weights(torch.float32, n=2 * fmt.BLOCK_ELEMS + 9, scale=0.5)
     blob = enec.compress(x, codec="enec").numpy().copy()
-    blob[fmt.parse_header(blob).layout.index_offset + 8] ^= 1        # block 1's index entry
+    blob[codecs.read_header(blob).layout.index_offset + 8] ^= 1        # block 1's index entry
     _, rep = E.decompress_op(blob, tuple(x.shape), fmt.FP32, check=False)
     assert rep["host_syncs"] == 0
     with pytest.raises(enec.CorruptStreamError, match="outlier index"):

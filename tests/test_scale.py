@@ -9,13 +9,13 @@ import torch
 
 import enec
 import enec.params
-from enec import cpu
+from enec import codecs, cpu
 
 
 def _require_native():
-    if "native" not in cpu.implementations():
+    if "native" not in codecs.implementations():
         pytest.fail("the native CPU implementation is not built")
-    return cpu.get_impl("native")
+    return codecs.get_impl("native")
 
 
 @pytest.mark.bigmem

@@ -24,8 +24,8 @@ _hf_register.install()   # transformers' from_pretrained loads enec folders (ene
 
 def cpu_implementation() -> str:
     """Name of the CPU implementation the ops use: 'native' (compiled) or 'reference'."""
-    from . import cpu
-    return cpu.get_impl().name
+    from . import codecs      # imported already (api imports it): a lookup, not a load
+    return codecs.get_impl().name
 
 
 __all__ = ["compress", "decompress", "inspect", "max_compressed_size", "header_of", "BlobInfo",

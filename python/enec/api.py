@@ -1,14 +1,14 @@
 """The friendly Python API over the torch ops."""
 from __future__ import annotations
 
-import dataclasses
 import warnings
 
-import numpy as np
 import torch
 
-from . import cpu
+from . import codecs, cpu
+from ._torch_private import dispatch_mode_active
 from . import format as fmt
+from .codecs import BlobInfo
 from .errors import CorruptStreamError, EnecError, HeaderMismatchError, UnsupportedDTypeError
 from .ops import compress as _compress_op
 from .ops import compress_into as _compress_into_op
@@ -16,7 +16,7 @@ from .ops import decompress as _decompress_op
 from .ops import decompress_into as _decompress_into_op
 from .ops import decompress_with_status as _decompress_with_status_op
 from . import kernel_status
-from .params import Params
+from .params import Params, check_plan, plan_params
 
 
 def _eager_cpu(*tensors) -> bool:
@@ -24,7 +24,7 @@ def _eager_cpu(*tensors) -> bool:
     CPU tensors, no torch.compile / export tracing and no dispatch mode (FakeTensorMode, make_fx)
     active. The op's CPU kernel is the same function; the dispatcher's first call alone imports
     torch._dynamo (2-3 s), which a CLI call or a script that compresses once should not pay."""
-    if torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack() != 0:
+    if torch.compiler.is_compiling() or dispatch_mode_active():
         return False
     return all(type(t) in _PLAIN and t.device.type == "cpu" for t in tensors)
 
@@ -53,17 +53,14 @@ def compress(x: torch.Tensor, checksum: bool = False, codec: str = "auto", out: 
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"enec.compress expects a torch.Tensor, got {type(x).__name__}")
-    from . import codecs
-    spec = cpu.any_spec_of(x.dtype)
-    codecs.check_codec(codec, spec)
     plist = None
     if params is not None:
-        from .params import check_plan
-        p = check_plan(params, spec)
+        p = check_plan(params, cpu.dtype_spec_of(x.dtype))
         plist = [p.b, p.n, p.m]
+    if out is None and _eager_cpu(x):
+        return cpu.compress_tensor(x, checksum=checksum, codec=codec, params=plist)
+    codecs.check_codec(codec, cpu.dtype_spec_of(x.dtype))    # before the dispatcher, on any device
     if out is None:
-        if _eager_cpu(x):
-            return cpu.compress_tensor(x, checksum=checksum, codec=codec, params=plist)
         return _compress_op(x, checksum, codec, plist)
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"enec.compress: out must be a torch.Tensor, got {type(out).__name__}")
@@ -187,17 +184,15 @@ def plan(x: torch.Tensor) -> Params:
     made with a plan is self-describing like any other; it is larger than a fresh search makes it
     (the flagged groups' codes carry all W bits: about 3 % on Gaussian-like BF16 weights). On an
     NPU tensor the histogram is made on the device and read once."""
-    from .params import plan_params
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"enec.plan expects a torch.Tensor, got {type(x).__name__}")
-    spec = cpu.any_spec_of(x.dtype)
+    spec = cpu.dtype_spec_of(x.dtype)
     if x.dtype not in _DEVICE_DTYPES:
         raise UnsupportedDTypeError(f"enec.plan: plans are ENEC parameters, for torch.bfloat16, "
                                     f"torch.float16 and torch.float32; got {x.dtype}")
     w = spec.exp_bits
     if x.device.type == "cpu":
-        words = cpu.tensor_words(x, spec)
-        hist = np.asarray(cpu.get_impl().histogram(words, spec), dtype=np.int64)
+        hist = codecs.exponent_histogram(cpu.tensor_words(x, spec), spec)
     else:
         ints = x.detach().contiguous().view(torch.int32 if spec.word_bits == 32 else torch.int16).reshape(-1)
         field = torch.bitwise_and(torch.bitwise_right_shift(ints, spec.raw_bits - 1), (1 << w) - 1).long()
@@ -209,121 +204,20 @@ def plan(x: torch.Tensor) -> Params:
 def max_compressed_size(numel: int, dtype: torch.dtype, ndim: int = fmt.MAX_NDIM,
                         codec: str = "auto") -> int:
     """The largest blob `compress` can produce for `numel` elements of `dtype` (any data)."""
-    from . import codecs
     if numel < 0:
         raise ValueError("numel must be >= 0")
-    return codecs.max_bytes(cpu.any_spec_of(dtype), int(numel), ndim, codec)
+    return codecs.max_bytes(cpu.dtype_spec_of(dtype), int(numel), ndim, codec)
 
 
-@dataclasses.dataclass(frozen=True)
-class BlobInfo:
-    """What `inspect` reports about a blob; `print(info)` shows it on a few lines.
-
-    The ENEC fields (b, n, m, group_len, flagged_groups, total_groups) are None for the other
-    codecs, whose code table is `table`. blocks / block_elems: ENEC's blocks, the chunks of QLC
-    and APack, None for sparse (its non-zero count is table["nnz"])."""
-    codec: str
-    dtype: torch.dtype
-    shape: tuple
-    numel: int
-    b: int | None
-    n: int | None
-    m: int | None
-    group_len: int | None
-    block_elems: int | None
-    blocks: int | None
-    flagged_groups: int | None
-    total_groups: int | None
-    checksum: str | None
-    section_bytes: dict
-    original_bytes: int
-    compressed_bytes: int
-    independent_decode_bytes: int   # what block independence costs: index + outlier padding
-    table: dict | None = None       # codecs 2-4: the per-tensor code table (see docs/FORMAT.md §7)
-
-    @property
-    def ratio(self) -> float:
-        return self.original_bytes / self.compressed_bytes if self.compressed_bytes else float("nan")
-
-    @property
-    def bits_per_element(self) -> float:
-        return 8 * self.compressed_bytes / self.numel if self.numel else float("nan")
-
-    def __str__(self) -> str:
-        lines = [f"enec blob: {self.dtype} {list(self.shape)}, {self.numel:,} elements, codec {self.codec}",
-                 f"  size       {self.original_bytes:,} -> {self.compressed_bytes:,} bytes, "
-                 f"ratio {self.ratio:.4f} ({self.bits_per_element:.3f} bits/element)"]
-        if self.codec == "enec":
-            lines.append(f"  params     b={self.b} n={self.n} m={self.m}, groups of {self.group_len}, "
-                         f"{self.blocks:,} blocks of {self.block_elems:,}")
-            share = self.flagged_groups / self.total_groups if self.total_groups else 0.0
-            lines.append(f"  outliers   {self.flagged_groups:,} of {self.total_groups:,} groups flagged "
-                         f"({100 * share:.2f} %)")
-        else:
-            if self.blocks is not None:
-                lines.append(f"  chunks     {self.blocks:,} of {self.block_elems:,} elements")
-            table = ", ".join(f"{k}={_short(v)}" for k, v in (self.table or {}).items())
-            lines.append(f"  table      {table}")
-        lines.append("  sections   " + ", ".join(f"{k} {v:,}" for k, v in self.section_bytes.items()))
-        lines.append(f"  checksum   {self.checksum or 'none'}")
-        return "\n".join(lines)
-
-
-def _short(v, limit: int = 8) -> str:
-    """A table entry for __str__: long lists are cut (the table attribute has all of it)."""
-    if isinstance(v, (list, tuple)) and len(v) > limit:
-        return "[" + ", ".join(map(str, v[:limit])) + f", ... ({len(v)} in all)]"
-    return str(v)
-
-
-def header_of(blob, full: bool = True) -> fmt.Header:
-    """Parse a blob's header. With full=False only the header bytes need to be present."""
-    arr = cpu.blob_array(blob)
-    if full:
-        return fmt.parse_header(arr)
-    return fmt.parse_header_prefix(arr)
+def header_of(blob, full: bool = True):
+    """Parse a blob's header as its codec reads it (format.EnecHeader for ENEC, with b, n, m and
+    the layout; format.Header for the others). With full=False only the header bytes need to be
+    present."""
+    return codecs.read_header(cpu.blob_array(blob), whole=full)
 
 
 def inspect(blob) -> BlobInfo:
-    """Parameters, section sizes and ratio of a blob, without decompressing it."""
-    arr = cpu.blob_array(blob)
-    h = fmt.parse_header(arr)
-    if h.codec != fmt.CODEC_ENEC:
-        return _inspect_codec(arr, h)
-    lay = h.layout
-    geo = fmt.geometry(h.numel)
-    flagged = padding = 0
-    off = lay.flags_offset
-    for t in range(geo.blocks):                   # per-block flagged groups -> outlier padding
-        nb = fmt.flag_block_bytes(geo.lanes(t))
-        f = int(np.unpackbits(arr[off:off + nb]).sum())
-        off += nb
-        flagged += f
-        if h.n > h.m:
-            padding += fmt.outlier_block_bytes(f, h.n, h.m) - fmt.packed_bytes(fmt.GROUP_LEN * f, h.n - h.m)
-    total_groups = sum(fmt.block_groups(geo.lanes(t)) for t in range(geo.blocks)) if geo.blocks else 0
-    return BlobInfo(
-        codec="enec", dtype=getattr(torch, h.dtype.name), shape=h.shape, numel=h.numel,
-        b=h.b, n=h.n, m=h.m, group_len=fmt.GROUP_LEN, block_elems=fmt.BLOCK_ELEMS, blocks=h.blocks,
-        flagged_groups=flagged, total_groups=total_groups,
-        checksum=None if h.checksum_kind == fmt.CHECKSUM_NONE else "xxh64",
-        section_bytes={"header": lay.header_bytes, "raw": lay.raw_bytes, "low": lay.low_bytes,
-                       "flags": lay.flags_bytes, "index": lay.index_bytes,
-                       "outliers": h.outlier_bytes},
-        original_bytes=h.numel * h.dtype.word_bytes, compressed_bytes=arr.size,
-        independent_decode_bytes=lay.index_bytes + padding)
-
-
-def _inspect_codec(arr, h) -> BlobInfo:
-    """inspect() of a codec-2/3/4 blob: its table and section sizes; ENEC's fields are None."""
-    from . import codecs
-    d = codecs.describe(arr, h)
-    chunked = h.codec != fmt.CODEC_SPARSE          # sparse keeps its non-zero count in `blocks`
-    return BlobInfo(
-        codec=fmt.CODEC_NAMES[h.codec], dtype=getattr(torch, h.dtype.name), shape=h.shape,
-        numel=h.numel, b=None, n=None, m=None, group_len=None,
-        block_elems=h.block_elems if chunked else None, blocks=h.blocks if chunked else None,
-        flagged_groups=None, total_groups=None,
-        checksum=None if h.checksum_kind == fmt.CHECKSUM_NONE else "xxh64",
-        section_bytes=d["section_bytes"], original_bytes=h.numel * h.dtype.word_bytes,
-        compressed_bytes=arr.size, independent_decode_bytes=0, table=d["table"])
+    """Parameters, section sizes and ratio of a blob, without decompressing it: the codec's info
+    object (a BlobInfo; ENEC's has b, n, m and the outlier groups, the others their code table);
+    print() shows it on a few lines."""
+    return codecs.inspect(cpu.blob_array(blob))

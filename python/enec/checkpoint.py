@@ -632,7 +632,7 @@ def inspect_file(path) -> list[dict]:
                 rows.append(dict(name=name, codec=f._meta[name].get("codec", "enec"),
                                  dtype=f._meta[name]["dtype"], shape=tuple(i.shape),
                                  b=i.b if enec_codec else None, n=i.n if enec_codec else None,
-                                 m=i.m if enec_codec else None, detail=_table_summary(i.table),
+                                 m=i.m if enec_codec else None, detail=_table_summary(getattr(i, "table", None)),
                                  original=i.original_bytes, stored=i.compressed_bytes))
             else:
                 sl = f._f.get_slice(name)
@@ -649,7 +649,7 @@ def inspect_file(path) -> list[dict]:
 
 
 def _table_summary(table) -> str:
-    """One short line for a codec-2/3/4 table (enec.inspect(blob).table has the whole of it)."""
+    """One short line for a QLC, APack or sparse table (enec.inspect(blob).table has the whole of it)."""
     if not table:
         return ""
     if "area_sizes" in table:                                  # QLC

@@ -46,6 +46,7 @@ import torch
 import torch.distributed as dist
 
 from . import api
+from ._torch_private import default_store
 from . import format as _fmt
 
 __all__ = ["TransferError", "TransferStats", "broadcast_state_dict", "broadcast_module",
@@ -137,7 +138,7 @@ class _Channel:
         self.timeout = DEFAULT_TIMEOUT_S if timeout is None else float(timeout)
         self.deadline = time.monotonic() + self.timeout
         try:
-            self.store = dist.distributed_c10d._get_default_store()
+            self.store = default_store()
         except Exception:                        # no store reachable: timeouts still bound waits
             self.store = None
         tag = "-".join(map(str, ranks)) if len(ranks) <= 16 else f"{hash(ranks) & 0xFFFFFFFF:x}"

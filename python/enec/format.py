@@ -1,16 +1,20 @@
-"""The enec stream format, version 1: the one definition of the byte layout.
+"""The enec stream format, version 1: the header every blob starts with, and the byte layout of
+the ENEC codec's blobs. docs/FORMAT.md describes the same in prose, byte by byte.
 
-Every implementation (numpy reference, native CPU, AscendC kernels) takes its sizes and offsets
-from here; docs/FORMAT.md describes the same layout in prose, byte by byte.
-
-A blob is: header | raw section | low-bits section | flag section | outlier index | outlier section,
-each section starting at a multiple of 32 bytes (zero bytes fill the gaps).
+Every blob starts with the common header (`Header`, `parse_header`); which codec wrote it is its
+codec byte, and each codec module (python/enec/codecs/) reads the fields the header leaves to
+it. An ENEC blob is: header | raw section | low-bits section | flag section | outlier index |
+outlier section, each section starting at a multiple of 32 bytes (zero bytes fill the gaps);
+every ENEC implementation (numpy reference, native CPU, AscendC kernels) takes its sizes and
+offsets from here (`layout`, `EnecHeader`). This module imports nothing of enec's but its errors.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import struct
+
+import numpy as np
 
 from .errors import CorruptStreamError, UnsupportedDTypeError
 
@@ -58,30 +62,22 @@ class DTypeSpec:
 BF16 = DTypeSpec(0, "bfloat16", 16, 8, 8)
 FP16 = DTypeSpec(1, "float16", 16, 5, 11)
 FP32 = DTypeSpec(2, "float32", 32, 8, 24)
-# 8-bit dtypes (codecs 2-4 only): exp_bits/raw_bits describe the bit fields, ENEC does not take them
+# 8-bit dtypes (QLC, APack and sparse only): exp_bits/raw_bits describe the bit fields, the
+# ENEC codec does not take them
 FP8_E4M3 = DTypeSpec(3, "float8_e4m3fn", 8, 4, 4)
 FP8_E5M2 = DTypeSpec(4, "float8_e5m2", 8, 5, 3)
 INT8 = DTypeSpec(5, "int8", 8, 0, 8)
 UINT8 = DTypeSpec(6, "uint8", 8, 0, 8)
-DTYPES = {s.code: s for s in (BF16, FP16, FP32)}                 # the ENEC codec's dtypes
-DTYPES_BY_NAME = {s.name: s for s in (BF16, FP16, FP32)}
-SUPPORTED_DTYPE_NAMES = tuple(DTYPES_BY_NAME)
-ALL_DTYPES = {s.code: s for s in (BF16, FP16, FP32, FP8_E4M3, FP8_E5M2, INT8, UINT8)}
+ENEC_DTYPES = {s.code: s for s in (BF16, FP16, FP32)}            # the ENEC codec's dtypes
+ENEC_DTYPES_BY_NAME = {s.name: s for s in ENEC_DTYPES.values()}
+ALL_DTYPES = {s.code: s for s in (BF16, FP16, FP32, FP8_E4M3, FP8_E5M2, INT8, UINT8)}   # any codec's
 ALL_DTYPES_BY_NAME = {s.name: s for s in ALL_DTYPES.values()}
 ALL_DTYPE_NAMES = tuple(ALL_DTYPES_BY_NAME)
 
 
 def dtype_spec(name: str) -> DTypeSpec:
-    try:
-        return DTYPES_BY_NAME[name]
-    except KeyError:
-        raise UnsupportedDTypeError(
-            f"enec cannot compress dtype {name}; supported dtypes: "
-            + ", ".join(f"torch.{n}" for n in SUPPORTED_DTYPE_NAMES)) from None
-
-
-def any_dtype_spec(name: str) -> DTypeSpec:
-    """The spec of any dtype some enec codec takes (ENEC's and the 8-bit ones)."""
+    """The spec of a dtype (by its torch name) that some codec takes; which codec takes which
+    dtype is the registry's business (codecs.check_codec)."""
     try:
         return ALL_DTYPES_BY_NAME[name]
     except KeyError:
@@ -155,10 +151,6 @@ class Geometry:
     def real(self, t: int) -> int:
         return BLOCK_ELEMS if t < self.full_blocks else self.last_real
 
-    def lane_start(self, t: int) -> int:
-        """Lanes of all blocks before t (every block before the last is full)."""
-        return t * BLOCK_ELEMS
-
     @property
     def total_lanes(self) -> int:
         return self.full_blocks * BLOCK_ELEMS + (self.last_lanes if self.blocks > self.full_blocks else 0)
@@ -224,6 +216,40 @@ def max_compressed_bytes(spec: DTypeSpec, numel: int, ndim: int = MAX_NDIM) -> i
 
 @dataclasses.dataclass(frozen=True)
 class Header:
+    """The fixed header every blob starts with (docs/FORMAT.md §2), whatever its codec: magic,
+    version, codec, dtype, shape, checksum and total size mean the same for all codecs; header
+    bytes 8..11 (`params`), `block_elems`, `blocks` and the five `offsets` are the codec's own
+    (each codec module reads them: its `read_header`)."""
+    codec: int
+    dtype: DTypeSpec
+    shape: tuple
+    numel: int
+    params: tuple            # header bytes 8, 9, 10, 11
+    block_elems: int
+    blocks: int
+    offsets: tuple           # header bytes 48..87: five u64
+    total_bytes: int
+    checksum_kind: int = CHECKSUM_NONE
+    checksum: int = 0
+
+    @property
+    def header_bytes(self) -> int:
+        return header_bytes(len(self.shape))
+
+    def pack(self) -> bytes:
+        fixed = _HEADER.pack(
+            MAGIC, VERSION, self.codec, self.dtype.code, len(self.shape), *self.params,
+            self.checksum_kind, b"\0\0\0", self.block_elems, self.header_bytes,
+            self.numel, self.blocks, self.checksum, *self.offsets, self.total_bytes)
+        dims = struct.pack(f"<{len(self.shape)}Q", *self.shape)
+        return (fixed + dims).ljust(self.header_bytes, b"\0")
+
+
+@dataclasses.dataclass(frozen=True)
+class EnecHeader:
+    """The ENEC codec's reading of the header: params = (b, n, m, GROUP_LEN), block_elems =
+    BLOCK_ELEMS, offsets = the five section offsets of `layout`. codecs/enec.py reads and checks
+    it (`read_header`); the ENEC implementations write it (`pack`)."""
     dtype: DTypeSpec
     shape: tuple
     numel: int
@@ -250,29 +276,20 @@ class Header:
 
     def pack(self) -> bytes:
         lay = self.layout
-        fixed = _HEADER.pack(
-            MAGIC, VERSION, CODEC_ENEC, self.dtype.code, len(self.shape), self.b, self.n, self.m,
-            GROUP_LEN, self.checksum_kind, b"\0\0\0", BLOCK_ELEMS, lay.header_bytes,
-            self.numel, self.blocks, self.checksum, lay.raw_offset, lay.low_offset, lay.flags_offset,
-            lay.index_offset, lay.outlier_offset, self.total_bytes)
-        dims = struct.pack(f"<{len(self.shape)}Q", *self.shape)
-        return (fixed + dims).ljust(lay.header_bytes, b"\0")
-
-
-def validate_params(spec: DTypeSpec, b: int, n: int, m: int) -> None:
-    if not (1 <= n <= spec.exp_bits and 0 <= m <= n and 0 <= b < (1 << spec.exp_bits)):
-        raise CorruptStreamError(
-            f"invalid ENEC parameters b={b} n={n} m={m} for {spec.name} "
-            f"(need 1 <= n <= {spec.exp_bits}, 0 <= m <= n, 0 <= b < {1 << spec.exp_bits})")
+        return Header(CODEC_ENEC, self.dtype, tuple(self.shape), self.numel, (self.b, self.n, self.m, GROUP_LEN),
+                      BLOCK_ELEMS, self.blocks, (lay.raw_offset, lay.low_offset, lay.flags_offset,
+                                                 lay.index_offset, lay.outlier_offset),
+                      self.total_bytes, self.checksum_kind, self.checksum).pack()
 
 
 def parse_header(blob) -> Header:
-    """Parse and validate a blob's header against its own size. `blob`: bytes-like or uint8 array."""
+    """Parse a blob's common header and check it against the blob's size. `blob`: bytes-like or
+    uint8 array. The codec's own fields are checked by the codec (codecs.read_header)."""
     return _parse(memoryview(blob).cast("B"), whole=True)
 
 
 def parse_header_prefix(prefix) -> Header:
-    """Parse a header from the first bytes of a blob (no check against the blob's size)."""
+    """Parse the common header from the first bytes of a blob (no check against the blob's size)."""
     return _parse(memoryview(prefix).cast("B"), whole=False)
 
 
@@ -280,100 +297,15 @@ def _parse(mv: memoryview, whole: bool) -> Header:
     size = len(mv)
     if size < HEADER_FIXED_BYTES:
         raise CorruptStreamError(f"blob of {size} bytes is too short for an enec header "
-                                 f"({HEADER_FIXED_BYTES} bytes)")
-    (magic, version, codec, dcode, ndim, b, n, m, glen, ck_kind, reserved, block, hbytes,
-     numel, blocks, checksum, raw_off, low_off, flags_off, index_off, out_off,
-     total) = _HEADER.unpack_from(mv, 0)
+                                 f"(its fixed part alone is {HEADER_FIXED_BYTES} bytes)")
+    (magic, version, codec, dcode, ndim, p0, p1, p2, p3, ck_kind, reserved, block, hbytes,
+     numel, blocks, checksum, o0, o1, o2, o3, o4, total) = _HEADER.unpack_from(mv, 0)
     if magic != MAGIC:
         raise CorruptStreamError(f"not an enec blob (magic {bytes(magic)!r}, expected {MAGIC!r})")
     if version != VERSION:
         raise CorruptStreamError(f"unsupported enec format version {version} (this build reads {VERSION})")
     if codec not in CODEC_NAMES:
         raise CorruptStreamError(f"unknown codec id {codec} in enec blob")
-    if codec != CODEC_ENEC:
-        return _parse_codec(mv, whole)
-    if dcode not in DTYPES:
-        raise CorruptStreamError(f"unknown dtype code {dcode} in enec blob")
-    spec = DTYPES[dcode]
-    if reserved != b"\0\0\0":
-        raise CorruptStreamError("reserved header bytes are not zero")
-    if glen != GROUP_LEN or block != BLOCK_ELEMS:
-        raise CorruptStreamError(f"unsupported group length {glen} / block size {block}")
-    if ck_kind not in (CHECKSUM_NONE, CHECKSUM_XXH64):
-        raise CorruptStreamError(f"unknown checksum kind {ck_kind}")
-    if ck_kind == CHECKSUM_NONE and checksum != 0:
-        raise CorruptStreamError("checksum value present without a checksum kind")
-    if ndim > MAX_NDIM:
-        raise CorruptStreamError(f"blob declares {ndim} dimensions (max {MAX_NDIM})")
-    validate_params(spec, b, n, m)
-    if HEADER_FIXED_BYTES + 8 * ndim > size:
-        raise CorruptStreamError(f"blob of {size} bytes ends inside its header")
-    if hbytes != header_bytes(ndim) or (whole and size < hbytes):
-        raise CorruptStreamError(f"header size {hbytes} inconsistent with ndim {ndim} or blob size {size}")
-    shape = struct.unpack_from(f"<{ndim}Q", mv, HEADER_FIXED_BYTES)
-    for i, d in enumerate(shape):
-        # torch sizes are int64; with a zero dimension elsewhere the product check alone passes
-        if d >= MAX_DIM:
-            raise CorruptStreamError(f"dimension {i} of size {d} is not a valid tensor size")
-    prod = 1
-    for d in shape:
-        prod *= d
-    if prod != numel:
-        raise CorruptStreamError(f"shape {tuple(shape)} has {prod} elements but header says {numel}")
-    if blocks != num_blocks(numel):
-        raise CorruptStreamError(f"header block count {blocks} does not match {numel} elements")
-    if any(mv[HEADER_FIXED_BYTES + 8 * ndim:min(hbytes, size)]):
-        raise CorruptStreamError("header padding is not zero")
-    lay = layout(spec, numel, ndim, m)
-    if (raw_off, low_off, flags_off, index_off, out_off) != (
-            lay.raw_offset, lay.low_offset, lay.flags_offset, lay.index_offset, lay.outlier_offset):
-        raise CorruptStreamError("section offsets in the header do not match the format's layout")
-    if total < out_off:
-        raise CorruptStreamError("header's total size ends before its outlier section")
-    if whole and total != size:
-        raise CorruptStreamError(f"blob is {size} bytes but its header says {total} "
-                                 f"({'truncated' if size < total else 'trailing bytes'})")
-    if n == m and total != out_off:
-        raise CorruptStreamError("outlier bytes present although n == m")
-    return Header(spec, tuple(shape), numel, b, n, m, ck_kind, checksum, total - out_off)
-
-
-# ----------------------------------------------------------------------------- other codecs
-
-@dataclasses.dataclass(frozen=True)
-class CodecHeader:
-    """The fixed header of a codec-2/3/4 blob (docs/FORMAT.md §7): the same 96 bytes as ENEC's,
-    with bytes 8..11 (`params`), `block_elems`, `blocks` and the five offsets defined per codec."""
-    codec: int
-    dtype: DTypeSpec
-    shape: tuple
-    numel: int
-    params: tuple            # header bytes 8, 9, 10, 11
-    block_elems: int
-    blocks: int
-    offsets: tuple           # header bytes 48..87: five u64
-    total_bytes: int
-    checksum_kind: int = CHECKSUM_NONE
-    checksum: int = 0
-
-    @property
-    def header_bytes(self) -> int:
-        return header_bytes(len(self.shape))
-
-    def pack(self) -> bytes:
-        fixed = _HEADER.pack(
-            MAGIC, VERSION, self.codec, self.dtype.code, len(self.shape), *self.params,
-            self.checksum_kind, b"\0\0\0", self.block_elems, self.header_bytes,
-            self.numel, self.blocks, self.checksum, *self.offsets, self.total_bytes)
-        dims = struct.pack(f"<{len(self.shape)}Q", *self.shape)
-        return (fixed + dims).ljust(self.header_bytes, b"\0")
-
-
-def _parse_codec(mv: memoryview, whole: bool) -> CodecHeader:
-    """Common checks of a codec-2/3/4 header; the codec module checks its own fields."""
-    size = len(mv)
-    (magic, version, codec, dcode, ndim, p0, p1, p2, p3, ck_kind, reserved, block, hbytes,
-     numel, blocks, checksum, o0, o1, o2, o3, o4, total) = _HEADER.unpack_from(mv, 0)
     if dcode not in ALL_DTYPES:
         raise CorruptStreamError(f"unknown dtype code {dcode} in enec blob")
     if reserved != b"\0\0\0":
@@ -389,6 +321,10 @@ def _parse_codec(mv: memoryview, whole: bool) -> CodecHeader:
     if hbytes != header_bytes(ndim) or (whole and size < hbytes):
         raise CorruptStreamError(f"header size {hbytes} inconsistent with ndim {ndim} or blob size {size}")
     shape = struct.unpack_from(f"<{ndim}Q", mv, HEADER_FIXED_BYTES)
+    for i, d in enumerate(shape):
+        # torch sizes are int64; with a zero dimension elsewhere the product check alone passes
+        if d >= MAX_DIM:
+            raise CorruptStreamError(f"dimension {i} of size {d} is not a valid tensor size")
     prod = 1
     for d in shape:
         prod *= d
@@ -399,8 +335,19 @@ def _parse_codec(mv: memoryview, whole: bool) -> CodecHeader:
     if whole and total != size:
         raise CorruptStreamError(f"blob is {size} bytes but its header says {total} "
                                  f"({'truncated' if size < total else 'trailing bytes'})")
-    h = CodecHeader(codec, ALL_DTYPES[dcode], tuple(shape), numel, (p0, p1, p2, p3), block, blocks,
-                    (o0, o1, o2, o3, o4), total, ck_kind, checksum)
-    from .codecs import validate_header          # late import: codecs import this module
-    validate_header(h)
-    return h
+    return Header(codec, ALL_DTYPES[dcode], tuple(shape), numel, (p0, p1, p2, p3), block, blocks,
+                  (o0, o1, o2, o3, o4), total, ck_kind, checksum)
+
+
+# ----------------------------------------------------------------------------- checksum
+
+def checksum_of(words) -> int:
+    """XXH64 (seed 0) of the uncompressed bytes: the element bit patterns, little-endian."""
+    import xxhash
+    return xxhash.xxh64_intdigest(memoryview(np.ascontiguousarray(words)).cast("B"))
+
+
+def set_checksum(blob, value: int) -> None:
+    """Store an XXH64 checksum in a blob's header (a writable uint8 array)."""
+    blob[CHECKSUM_KIND_OFFSET] = CHECKSUM_XXH64
+    blob[CHECKSUM_OFFSET:CHECKSUM_OFFSET + 8] = np.frombuffer(value.to_bytes(8, "little"), np.uint8)

@@ -44,10 +44,18 @@ def weights_dtype(folder) -> str | None:
     return max(totals, key=totals.get) if totals else None
 
 
-def _read(path: str):
-    with open(path, encoding="utf-8") as f:
-        cfg = json.load(f)
-    return cfg if isinstance(cfg, dict) else None
+def _read(folder):
+    """(path of folder/config.json, whether it exists, its JSON object or None when it is
+    unreadable or not a JSON object)."""
+    path = os.path.join(os.fspath(folder), CONFIG_NAME)
+    if not os.path.isfile(path):
+        return path, False, None
+    try:
+        with open(path, encoding="utf-8") as f:
+            cfg = json.load(f)
+    except (OSError, ValueError):
+        return path, True, None
+    return path, True, cfg if isinstance(cfg, dict) else None
 
 
 def _write(path: str, cfg: dict) -> None:
@@ -63,13 +71,9 @@ def mark_compressed(folder, keep_compressed: bool = False) -> bool:
     False, with a warning, when there is no such config or it names another quantization method
     (an FP8 checkpoint, say: that one stays as it is, and the folder decompresses with
     `enec decompress` but does not load with from_pretrained)."""
-    path = os.path.join(os.fspath(folder), CONFIG_NAME)
-    if not os.path.isfile(path):
+    path, exists, cfg = _read(folder)
+    if not exists:
         return False
-    try:
-        cfg = _read(path)
-    except (OSError, ValueError):
-        cfg = None
     if cfg is None:
         warnings.warn(f"{path} is not a JSON object: left as it is, so transformers cannot load the folder")
         return False
@@ -86,13 +90,7 @@ def mark_compressed(folder, keep_compressed: bool = False) -> bool:
 
 def unmark(folder) -> bool:
     """Remove enec's quantization_config from folder/config.json (after decompression)."""
-    path = os.path.join(os.fspath(folder), CONFIG_NAME)
-    if not os.path.isfile(path):
-        return False
-    try:
-        cfg = _read(path)
-    except (OSError, ValueError):
-        return False
+    path, _, cfg = _read(folder)
     q = (cfg or {}).get("quantization_config")
     if not isinstance(q, dict) or q.get("quant_method") != QUANT_METHOD:
         return False

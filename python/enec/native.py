@@ -6,15 +6,17 @@ at once; each call also splits its blocks over torch.get_num_threads() threads.
 from __future__ import annotations
 
 import ctypes
-import glob
 import os
 
 import numpy as np
 
+from . import _native_lib
 from . import format as fmt
 from .errors import CorruptStreamError
+from .params import Params
 
 name = "native"
+ABI_VERSION = 2          # enec_native_version() of the library this module was written for
 
 _lib = None
 _load_error = None
@@ -24,17 +26,9 @@ def _load():
     global _lib, _load_error
     if _lib is not None or _load_error is not None:
         return _lib
-    here = os.path.dirname(__file__)
     # ENEC_NATIVE_LIB points at another build of the library (CI's sanitizer build)
-    paths = ([os.environ["ENEC_NATIVE_LIB"]] if os.environ.get("ENEC_NATIVE_LIB")
-             else sorted(glob.glob(os.path.join(here, "_enec_native*.so"))))
-    if not paths:
-        _load_error = "the native library is not built (pip install -e . builds it)"
-        return None
-    try:
-        lib = ctypes.CDLL(paths[0])
-    except OSError as e:
-        _load_error = str(e)
+    lib, _load_error = _native_lib.load("_enec_native", "ENEC_NATIVE_LIB", "enec_native_version", ABI_VERSION)
+    if lib is None:
         return None
     i64, i32, vp = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
     lib.enec_histogram.argtypes = [vp, i64, i32, vp, i32]
@@ -131,7 +125,6 @@ def histogram(words: np.ndarray, spec: fmt.DTypeSpec) -> np.ndarray:
 
 def choose_params(hist: np.ndarray, spec: fmt.DTypeSpec):
     """params.choose_params computed natively (the same search; the tests hold them equal)."""
-    from .params import Params
     hist = np.ascontiguousarray(hist, dtype=np.int64)
     assert hist.shape == (1 << spec.exp_bits,)
     out = np.zeros(3, dtype=np.int32)
@@ -141,7 +134,6 @@ def choose_params(hist: np.ndarray, spec: fmt.DTypeSpec):
 
 def analyze(words: np.ndarray, spec: fmt.DTypeSpec):
     """(histogram, params) in one native call: what compress needs before encoding."""
-    from .params import Params
     words = np.ascontiguousarray(words)
     hist = np.empty(1 << spec.exp_bits, dtype=np.int64)
     out = np.zeros(3, dtype=np.int32)
@@ -183,17 +175,17 @@ def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape, params, out: np.ndarra
         _threads())
     if out_bytes < 0:
         raise RuntimeError(f"native encoder failed with code {out_bytes}")
-    hdr = fmt.Header(spec, tuple(shape), numel, params.b, params.n, params.m, outlier_bytes=out_bytes)
+    hdr = fmt.EnecHeader(spec, tuple(shape), numel, params.b, params.n, params.m, outlier_bytes=out_bytes)
     blob[:lay.header_bytes] = np.frombuffer(hdr.pack(), dtype=np.uint8)
     return blob[:lay.outlier_offset + out_bytes]
 
 
-def decode(buf: np.ndarray, header: fmt.Header, out: np.ndarray | None = None) -> np.ndarray:
+def decode(buf: np.ndarray, header: fmt.EnecHeader, out: np.ndarray | None = None) -> np.ndarray:
     """The words; written into `out` (a writable array of numel words) when given."""
     return decode_blocks(buf, header, 0, header.blocks, out)
 
 
-def decode_blocks(buf: np.ndarray, header: fmt.Header, t_begin: int, t_end: int,
+def decode_blocks(buf: np.ndarray, header: fmt.EnecHeader, t_begin: int, t_end: int,
                   out: np.ndarray | None = None) -> np.ndarray:
     """Decode blocks [t_begin, t_end) only: elements t_begin*N up to min(t_end*N, numel)."""
     buf = np.ascontiguousarray(buf)

@@ -30,6 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import torch
 from torch import nn
 
+from ._torch_private import has_kernel
 from .api import compress, header_of
 from .errors import EnecError, UnsupportedDTypeError
 
@@ -53,7 +54,7 @@ def _has_device_kernel(device: torch.device) -> bool:
         return True
     key = "PrivateUse1" if device.type not in ("cuda", "meta") else device.type.upper()
     try:
-        return torch._C._dispatch_has_kernel_for_dispatch_key("enec::decompress", key)
+        return has_kernel("enec::decompress", key)
     except Exception:
         return False
 

@@ -24,7 +24,8 @@ from typing import Optional, Sequence
 
 import torch
 
-from . import cpu
+from . import codecs, cpu, kernel_status
+from .params import check_plan
 
 __all__ = ["compress", "decompress", "compress_into", "decompress_into", "decompress_with_status"]
 
@@ -43,11 +44,9 @@ def compress(x: torch.Tensor, checksum: bool = False, codec: str = "auto",
 
 def _check_fake(x, codec, params):
     """The argument errors of the real kernels, raised while tracing too."""
-    from . import codecs
-    spec = cpu.any_spec_of(x.dtype)
+    spec = cpu.dtype_spec_of(x.dtype)
     codecs.check_codec(codec, spec)
     if params is not None:
-        from .params import check_plan
         check_plan(params, spec)
 
 
@@ -69,7 +68,7 @@ def decompress(blob: torch.Tensor, shape: Sequence[int], dtype: torch.dtype) -> 
 def _(blob, shape, dtype):
     torch._check(blob.dtype == torch.uint8, lambda: "a compressed blob must be a uint8 tensor")
     torch._check(blob.dim() == 1, lambda: "a compressed blob must be 1-D")
-    cpu.any_spec_of(dtype)
+    cpu.dtype_spec_of(dtype)
     return blob.new_empty(tuple(shape), dtype=dtype)
 
 
@@ -100,7 +99,7 @@ def decompress_into(blob: torch.Tensor, out: torch.Tensor) -> None:
 def _(blob, out):
     torch._check(blob.dtype == torch.uint8, lambda: "a compressed blob must be a uint8 tensor")
     torch._check(blob.dim() == 1, lambda: "a compressed blob must be 1-D")
-    cpu.any_spec_of(out.dtype)
+    cpu.dtype_spec_of(out.dtype)
     return None
 
 
@@ -110,14 +109,12 @@ def decompress_with_status(blob: torch.Tensor, shape: Sequence[int],
     """Decompress and return (tensor, status): on an NPU the kernel's verdict stays on the device
     (enec.kernel_status.check reads it and raises); on the CPU errors raise at once and the status
     is all OK."""
-    from . import kernel_status
     return cpu.decompress_tensor(blob, shape, dtype), torch.zeros(kernel_status.SLOT_INTS, dtype=torch.int32)
 
 
 @decompress_with_status.register_fake
 def _(blob, shape, dtype):
-    from . import kernel_status
     torch._check(blob.dtype == torch.uint8, lambda: "a compressed blob must be a uint8 tensor")
     torch._check(blob.dim() == 1, lambda: "a compressed blob must be 1-D")
-    cpu.any_spec_of(dtype)
+    cpu.dtype_spec_of(dtype)
     return blob.new_empty(tuple(shape), dtype=dtype), blob.new_empty((kernel_status.SLOT_INTS,), dtype=torch.int32)

@@ -1,7 +1,10 @@
-"""Per-tensor ENEC parameter search (paper Eqs. 1-4) on the exponent histogram.
+"""Per-tensor ENEC parameter search (paper Eqs. 1-4) on the exponent histogram: the specification.
 
-Shared by every implementation: implementations only compute the histogram (exact integers), so
-they all pick the same (b, n, m) and produce byte-identical blobs.
+The native CPU library (enec_choose_params / enec_analyze) and the NPU host code
+(op_host/enec_host.cpp) run the same search in C++; from the same histogram (exact integers) and
+with the same rounding (see choose_params) they pick the same (b, n, m), so every implementation
+writes byte-identical blobs (tests/test_native.py and tests/test_ascendc_kernels.py hold them
+equal to this one).
 """
 from __future__ import annotations
 
@@ -24,19 +27,6 @@ def signed_distance(b: int, x: np.ndarray, w: int) -> np.ndarray:
     """(b - x) mod 2^W read as a signed W-bit integer."""
     d = (b - x) % (1 << w)
     return np.where(d >= (1 << (w - 1)), d - (1 << w), d)
-
-
-def min_code_width(b: int, present: np.ndarray, w: int) -> int:
-    """Smallest n (Eq. 1) such that every present exponent survives y = (b - x) mod 2^n.
-
-    Decoding computes x = (b - signext_n(y)) mod 2^W, so x is recovered iff the signed distance
-    b - x (mod 2^W) lies in [-2^(n-1), 2^(n-1)); n = W always qualifies.
-    """
-    if present.size == 0:
-        return 1
-    s = signed_distance(b, present, w)
-    need = np.where(s >= 0, s, -s - 1)          # magnitude bits before the sign bit
-    return min(w, int(need.max()).bit_length() + 1)
 
 
 def choose_params(hist: np.ndarray, spec: DTypeSpec) -> Params:

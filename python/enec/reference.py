@@ -218,13 +218,13 @@ def compress_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple,
         flag_parts.append(np.packbits(flags, axis=-1, bitorder="little"))
         for t in range(ys.shape[0]):
             outliers.append(_block_outliers(ys[t], flags[t], n, m))
-    hdr_wo = fmt.Header(spec, tuple(shape), numel, b, n, m)
+    hdr_wo = fmt.EnecHeader(spec, tuple(shape), numel, b, n, m)
     lay = hdr_wo.layout
     index = np.zeros(geo.blocks, dtype="<u8")
     if outliers:
         index[1:] = np.cumsum([o.size for o in outliers[:-1]])
     out_bytes = int(sum(o.size for o in outliers))
-    hdr = fmt.Header(spec, tuple(shape), numel, b, n, m, outlier_bytes=out_bytes)
+    hdr = fmt.EnecHeader(spec, tuple(shape), numel, b, n, m, outlier_bytes=out_bytes)
     blob = np.zeros(hdr.total_bytes, dtype=np.uint8)
     blob[:lay.header_bytes] = np.frombuffer(hdr.pack(), dtype=np.uint8)
     _put(blob, lay.raw_offset, raw_parts)
@@ -265,10 +265,10 @@ def _put(blob: np.ndarray, offset: int, parts) -> None:
         offset += p.size
 
 
-def decompress_words(blob, header: fmt.Header | None = None) -> np.ndarray:
-    """Decode a blob into a flat array of words (uint16 or uint32)."""
+def decompress_words(blob, hdr: fmt.EnecHeader) -> np.ndarray:
+    """Decode a blob, whose header codecs/enec.py has read, into a flat array of words (uint16
+    or uint32)."""
     buf = np.frombuffer(memoryview(blob).cast("B"), dtype=np.uint8)
-    hdr = header or fmt.parse_header(buf)
     spec, b, n, m = hdr.dtype, hdr.b, hdr.n, hdr.m
     lay = hdr.layout
     geo = fmt.geometry(hdr.numel)

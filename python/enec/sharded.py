@@ -123,7 +123,7 @@ def assign_files(sizes: dict, parts: int) -> list:
 # --------------------------------------------------------------------------------------------
 
 def _process_file(mode: str, src: str, dst: str, options: dict) -> dict:
-    from . import checkpoint                      # writes dst atomically (temporary file + rename)
+    from . import checkpoint                      # writes dst all at once or not at all (atomic_write)
     t0 = time.perf_counter()
     if mode == "compress":
         checkpoint.compress_file(src, dst, **options)
@@ -134,7 +134,8 @@ def _process_file(mode: str, src: str, dst: str, options: dict) -> dict:
 
 
 def _init_worker(threads: int):
-    """Worker processes share the cores: the codec's per-call threads follow torch's setting."""
+    """Worker processes share the cores: each codec call uses torch.get_num_threads() threads of
+    the native library's pool."""
     import torch
     torch.set_num_threads(threads)
 

@@ -1,10 +1,15 @@
 """The codec registry: which codec codes which dtype, and dispatch by the header's codec byte.
+Everything above (cpu.py, api.py) calls this module; it calls the codec modules, which call
+their implementations (numpy reference or native kernels) and format.py.
 
-    codec 1 "enec"    BF16, FP16, FP32           the ENEC exponent codec (enec.reference / native)
-    codec 2 "qlc"     FP8 e4m3/e5m2 (any 8-bit)  Quad Length Codes            (codecs/qlc.py)
-    codec 3 "apack"   INT8, UINT8 (any 8-bit)    APack ranges + rANS          (codecs/apack.py)
-    codec 4 "sparse"  every dtype above          zero-pattern formats + the dense codec of the
-                                                 dtype for the non-zeros     (codecs/sparse.py)
+    "enec"    BF16, FP16, FP32           the ENEC exponent codec       (codecs/enec.py)
+    "qlc"     FP8 e4m3/e5m2 (any 8-bit)  Quad Length Codes             (codecs/qlc.py)
+    "apack"   INT8, UINT8 (any 8-bit)    APack ranges + rANS           (codecs/apack.py)
+    "sparse"  every dtype above          zero-pattern formats + the dense codec of the
+                                         dtype for the non-zeros      (codecs/sparse.py)
+
+Each codec module has ID, NAME, DTYPES, read_header(common header) -> its header,
+inspect(buf, header) -> its info object, and its encode/decode.
 
 "auto" picks the dense codec of the dtype; when at least SPARSE_TRY_FRACTION of the elements are
 zero it also considers the sparse blob and keeps the smaller (building it only when a lower
@@ -17,18 +22,21 @@ import os
 import numpy as np
 
 from .. import format as fmt
-from ..errors import CorruptStreamError, EnecError, UnsupportedDTypeError
-from . import _bits, apack, qlc, sparse
+from ..errors import ChecksumMismatchError, CorruptStreamError, EnecError, UnsupportedDTypeError
+from ..params import check_plan
+from . import _bits, apack, enec, native, qlc, sparse
+from ._info import BlobInfo
+from .enec import REFERENCE, get_impl, implementations
 
 CODEC_CHOICES = ("auto", "enec", "qlc", "apack", "sparse")
-MODULES = {fmt.CODEC_QLC: qlc, fmt.CODEC_APACK: apack, fmt.CODEC_SPARSE: sparse}
+MODULES = {mod.ID: mod for mod in (enec, qlc, apack, sparse)}
 SPARSE_TRY_FRACTION = 1 / 64      # zeros are ENEC outliers: a few percent already pay
 _FP8 = ("float8_e4m3fn", "float8_e5m2")
 
 
 def dense_codec(spec: fmt.DTypeSpec) -> str:
     """The dense codec "auto" uses for a dtype."""
-    if spec.name in fmt.DTYPES_BY_NAME:
+    if spec.name in enec.DTYPES:
         return "enec"
     return "qlc" if spec.name in _FP8 else "apack"
 
@@ -37,9 +45,9 @@ def check_codec(codec: str, spec: fmt.DTypeSpec) -> None:
     """Raise a clear error when `codec` cannot code `spec`'s dtype."""
     if codec not in CODEC_CHOICES:
         raise EnecError(f"unknown codec {codec!r}; choose one of {', '.join(CODEC_CHOICES)}")
-    if codec == "enec" and spec.name not in fmt.DTYPES_BY_NAME:
-        raise UnsupportedDTypeError(f"codec 'enec' codes torch.bfloat16, torch.float16, torch.float32, "
-                                    f"not torch.{spec.name}")
+    if codec == "enec" and spec.name not in enec.DTYPES:
+        raise UnsupportedDTypeError(f"codec 'enec' codes " + ", ".join(f"torch.{n}" for n in enec.DTYPES)
+                                    + f", not torch.{spec.name}")
     if codec in ("qlc", "apack") and spec.word_bits != 8:
         raise UnsupportedDTypeError(f"codec {codec!r} codes 8-bit dtypes, not torch.{spec.name}")
 
@@ -48,43 +56,26 @@ def _native_codecs(enec_impl):
     """The native codec module when the ENEC implementation's name (reference or native), or
     ENEC_CODECS_IMPL=reference|native, asks for it and the library is built; else None."""
     name = os.environ.get("ENEC_CODECS_IMPL") or getattr(enec_impl, "name", "reference")
-    if name == "native":
-        from . import native
-        if native.available():
-            return native
-    return None
+    return native if name == "native" and native.available() else None
 
 
 def kernels(enec_impl):
     """(qlc kernels, apack kernels) matching the ENEC implementation's name (reference or
-    native); ENEC_CODECS_IMPL=reference|native overrides it for codecs 2-4."""
+    native); ENEC_CODECS_IMPL=reference|native overrides it for QLC, APack and sparse."""
     nat = _native_codecs(enec_impl)
     return (nat.QLC, nat.APACK) if nat else (qlc.Reference, apack.Reference)
 
 
 def sparse_kernels(enec_impl):
-    """Codec 4's pattern coder, chosen as `kernels` chooses (native.SPARSE or sparse.Reference)."""
+    """The sparse codec's pattern coder, chosen as `kernels` chooses (native.SPARSE or sparse.Reference)."""
     nat = _native_codecs(enec_impl)
     return nat.SPARSE if nat else sparse.Reference
 
 
-def _enec_params(words, spec, enec_impl):
-    """(exponent histogram, ENEC parameters) of `words`."""
-    if hasattr(enec_impl, "analyze"):   # native: histogram and the same search in one call
-        return enec_impl.analyze(words, spec)
-    from ..params import choose_params
-    hist = enec_impl.histogram(words, spec)
-    return hist, choose_params(hist, spec)
-
-
 def _dense(words, spec, shape, codec, enec_impl, params=None, out=None):
-    """The dense blob; an ENEC implementation may write it into `out` (else the caller copies)."""
+    """The dense blob; the ENEC implementation may write it into `out` (else the caller copies)."""
     if codec == "enec":
-        if params is None:
-            params = _enec_params(words, spec, enec_impl)[1]
-        if out is not None:
-            return enec_impl.encode(words, spec, tuple(shape), params, out=out)
-        return enec_impl.encode(words, spec, tuple(shape), params)
+        return enec.encode(words, spec, shape, enec_impl, params, out)
     qk, ak = kernels(enec_impl)
     if codec == "qlc":
         return qlc.encode(words, spec, shape, qk)
@@ -112,10 +103,7 @@ def _nonzero_params(hist, zeros, spec, enec_impl):
     word is in bin 0): the histogram the values' own analysis would find, without the pass."""
     h = hist.copy()
     h[0] -= zeros
-    if hasattr(enec_impl, "choose_params"):
-        return enec_impl.choose_params(h, spec)
-    from ..params import choose_params
-    return choose_params(h, spec)
+    return enec.params_of(h, spec, enec_impl)
 
 
 def _values_lower_bound(words, spec, dense, hist, zeros, nz_params) -> int:
@@ -123,18 +111,12 @@ def _values_lower_bound(words, spec, dense, hist, zeros, nz_params) -> int:
     exponent histogram (ENEC) or byte histogram (QLC, APack), zeros included; `nz_params`: the
     ENEC parameters of the non-zeros (`_nonzero_params`).
 
-    ENEC: the sections whose size follows from the parameters, plus one outlier group per 16
-    outlier elements. QLC and APack code each element with a static per-tensor code whose
+    ENEC: enec.lower_bound. QLC and APack code each element with a static per-tensor code whose
     lengths satisfy Kraft's inequality (APack's rANS up to _RANS_SLACK_BITS a symbol), so their
     output is at least the empirical entropy of the non-zero values."""
-    nnz = words.size - zeros
     if dense == "enec":
-        h = hist.copy()
-        h[0] -= zeros
-        b, n, m = nz_params.b, nz_params.n, nz_params.m
-        x = np.arange(h.size)
-        outliers = int(h[((b - x) & ((1 << n) - 1)) >= (1 << m)].sum())
-        return fmt.layout(spec, nnz, 1, m).outlier_offset + 2 * (n - m) * -(-outliers // fmt.GROUP_LEN)
+        return enec.lower_bound(hist, zeros, spec, nz_params)
+    nnz = words.size - zeros
     counts = hist[1:]                    # the byte histogram of 8-bit words
     counts = counts[counts > 0].astype(np.float64)
     bits = float(np.sum(counts * np.log2(nnz / counts))) if nnz else 0.0
@@ -171,7 +153,7 @@ def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: st
         return _dense(words, spec, shape, codec, enec_impl, out=out)
     hist = params = None
     if dense == "enec" and words.size:
-        hist, params = _enec_params(words, spec, enec_impl)
+        hist, params = enec.analyze(words, spec, enec_impl)
     elif words.size:
         hist = kernels(enec_impl)[0].histogram(words)
     zeros = _zeros(words, hist) if words.size else None
@@ -180,9 +162,8 @@ def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: st
     # the dense blob's exact size: the native ENEC library finds it without encoding (so the
     # dense blob is not built at all when the sparse one wins); otherwise it is built here
     blob = None
-    if dense == "enec" and hasattr(enec_impl, "encoded_size"):
-        dense_size = enec_impl.encoded_size(words, spec, shape, params)
-    else:
+    dense_size = enec.encoded_size(words, spec, shape, params, enec_impl) if dense == "enec" else None
+    if dense_size is None:
         blob = _dense(words, spec, shape, dense, enec_impl, params, out)
         dense_size = blob.size
     nz_params = _nonzero_params(hist, zeros, spec, enec_impl) if dense == "enec" else None
@@ -202,8 +183,42 @@ def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: st
     return blob if blob is not None else _dense(words, spec, shape, dense, enec_impl, params, out)
 
 
-def decode_words(buf: np.ndarray, header, enec_impl) -> np.ndarray:
-    """Decode a codec-2/3/4 blob whose header has been parsed."""
+def exponent_histogram(words: np.ndarray, spec: fmt.DTypeSpec, impl=None) -> np.ndarray:
+    """ENEC's exponent histogram of the words (2^W int64 counts), by the ENEC implementation."""
+    impl = impl or get_impl()
+    if not words.size:
+        return np.zeros(1 << spec.exp_bits, dtype=np.int64)
+    return np.asarray(impl.histogram(words, spec), dtype=np.int64)
+
+
+def compress(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: str = "auto", impl=None,
+             checksum: bool = False, out: np.ndarray | None = None, params=None) -> np.ndarray:
+    """The blob of a flat array of bit patterns (in `out`, a uint8 array, when the codec could
+    write it there; the caller checks). checksum: store the XXH64 of the words. params: a reused
+    ENEC plan (b, n, m), checked by params.check_plan."""
+    check_codec(codec, spec)
+    if params is not None:
+        params = check_plan(params, spec)
+    blob = encode_words(words, spec, tuple(shape), codec, impl or get_impl(), out=out, params=params)
+    if checksum:
+        fmt.set_checksum(blob, fmt.checksum_of(words))
+    return blob
+
+
+def read_header(buf, whole: bool = True):
+    """The header of a blob as its codec reads it (format.EnecHeader for ENEC, format.Header for
+    the others), checked. whole=False: only the header bytes need to be present."""
+    h = fmt.parse_header(buf) if whole else fmt.parse_header_prefix(buf)
+    mod = MODULES[h.codec]
+    if h.dtype.name not in mod.DTYPES:
+        raise CorruptStreamError(f"codec {mod.NAME} does not code dtype {h.dtype.name}")
+    return mod.read_header(h)
+
+
+def decode_words(buf: np.ndarray, header, enec_impl, out: np.ndarray | None = None) -> np.ndarray:
+    """Decode a blob whose header `read_header` returned (into `out` when the codec can)."""
+    if header.codec == fmt.CODEC_ENEC:
+        return enec.decode(buf, header, enec_impl, out)
     qk, ak = kernels(enec_impl)
     if header.codec == fmt.CODEC_QLC:
         return qlc.decode(buf, header, qk)
@@ -212,25 +227,44 @@ def decode_words(buf: np.ndarray, header, enec_impl) -> np.ndarray:
     if header.codec == fmt.CODEC_SPARSE:
         def dense_decode(b):
             b = np.ascontiguousarray(b)
-            h = fmt.parse_header(b)
+            h = read_header(b)
             if h.codec == fmt.CODEC_SPARSE:
                 raise CorruptStreamError("sparse: the values blob is itself sparse")
-            if h.codec == fmt.CODEC_ENEC:
-                return enec_impl.decode(b, h), h
             return decode_words(b, h, enec_impl), h
         return sparse.decode(buf, header, dense_decode, sparse_kernels(enec_impl))
     raise CorruptStreamError(f"unknown codec id {header.codec}")
 
 
-def validate_header(h) -> None:
-    mod = MODULES[h.codec]
-    if h.dtype.name not in mod.DTYPES:
-        raise CorruptStreamError(f"codec {mod.NAME} does not code dtype {h.dtype.name}")
-    mod.validate(h)
+def decompress(buf: np.ndarray, header, impl=None, out: np.ndarray | None = None) -> np.ndarray:
+    """The words of a blob (in `out`, a flat word array, when given), its checksum verified."""
+    words = decode_words(buf, header, impl or get_impl(), out)
+    if words.size != header.numel:
+        raise CorruptStreamError("decoder returned the wrong number of elements")
+    if out is not None and words.ctypes.data != out.ctypes.data:
+        out[...] = words.reshape(-1)
+        words = out
+    if header.checksum_kind == fmt.CHECKSUM_XXH64 and fmt.checksum_of(words) != header.checksum:
+        raise ChecksumMismatchError(
+            f"decompressed data does not match the blob's XXH64 checksum "
+            f"(stored {header.checksum:#018x}, computed {fmt.checksum_of(words):#018x}): the blob is corrupt")
+    return words
 
 
-def describe(buf: np.ndarray, h) -> dict:
-    return MODULES[h.codec].describe(buf, h)
+def decompress_range(buf: np.ndarray, header, lo: int, hi: int, impl=None) -> np.ndarray:
+    """Words [lo, hi) of a blob: only the blocks holding them are decoded when the codec can
+    (ENEC without a checksum); otherwise the whole blob is decoded (and its checksum verified)
+    and the range copied out of it."""
+    if header.codec == fmt.CODEC_ENEC:
+        words = enec.decode_range(buf, header, lo, hi, impl or get_impl())
+        if words is not None:
+            return words
+    return decompress(buf, header, impl)[lo:hi].copy()
+
+
+def inspect(buf: np.ndarray) -> BlobInfo:
+    """The codec's info object of a blob (parameters, table, section sizes, ratio)."""
+    h = read_header(buf)
+    return MODULES[h.codec].inspect(buf, h)
 
 
 def max_bytes(spec: fmt.DTypeSpec, numel: int, ndim: int, codec: str = "auto") -> int:
@@ -238,10 +272,10 @@ def max_bytes(spec: fmt.DTypeSpec, numel: int, ndim: int, codec: str = "auto") -
     check_codec(codec, spec)
     dense = dense_codec(spec) if codec in ("auto", "sparse") else codec
     if dense == "enec":
-        inner = fmt.max_compressed_bytes(spec, numel, ndim)
+        inner = enec.max_bytes(spec, numel, ndim)
     else:
         inner = MODULES[fmt.CODEC_IDS[dense]].max_bytes(numel, ndim)
     if codec == "sparse":       # dense format: a header plus the dense blob of a 1-D tensor
-        return fmt.header_bytes(ndim) + max(inner, fmt.max_compressed_bytes(spec, numel, 1)
+        return fmt.header_bytes(ndim) + max(inner, enec.max_bytes(spec, numel, 1)
                                             if dense == "enec" else inner)
     return inner

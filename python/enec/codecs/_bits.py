@@ -1,4 +1,4 @@
-"""Shared pieces of codecs 2-4: LSB-first bit packing, section placement, header checks.
+"""Shared pieces of QLC, APack and sparse: LSB-first bit packing, section placement, header checks.
 
 Bit order (docs/FORMAT.md §7.1): a bit stream is a byte array; bit i of the stream is bit (i % 8)
 of byte i // 8 (bit 0 = least significant), and a w-bit field v written at bit position p puts

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import format as fmt
 from ..errors import CorruptStreamError
-from . import _bits
+from . import _bits, _info
 
 ID = fmt.CODEC_APACK
 NAME = "apack"
@@ -297,7 +297,7 @@ def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, kern=Reference)
     rans_len = int(rans_ends[-1]) if chunks else 0
     off_off = _bits.round_up(sym_off + rans_len)
     total = off_off + (int(off_ends[-1]) if chunks else 0)
-    hdr = fmt.CodecHeader(ID, spec, tuple(shape), numel, (R, PROB_BITS, LANES, 0), CHUNK, chunks,
+    hdr = fmt.Header(ID, spec, tuple(shape), numel, (R, PROB_BITS, LANES, 0), CHUNK, chunks,
                           (table_off, index_off, sym_off, off_off, 0), total)
     blob = np.zeros(total, dtype=np.uint8)
     _bits.put(blob, 0, np.frombuffer(hdr.pack(), np.uint8))
@@ -310,7 +310,8 @@ def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, kern=Reference)
     return blob
 
 
-def validate(h: fmt.CodecHeader) -> None:
+def read_header(h: fmt.Header) -> fmt.Header:
+    """Check the header fields this codec defines; the header itself is its reading of them."""
     R, pb, lanes, p3 = h.params
     if not (1 <= R <= MAX_RANGES) or pb != PROB_BITS or lanes != LANES or p3 != 0 or h.offsets[4] != 0:
         raise CorruptStreamError(f"apack header: bad parameters {h.params}")
@@ -321,9 +322,10 @@ def validate(h: fmt.CodecHeader) -> None:
         raise CorruptStreamError("apack header: section offsets do not match the format's layout")
     if not (sym_off <= h.offsets[3] <= h.total_bytes) or h.offsets[3] % _bits.ALIGN:
         raise CorruptStreamError("apack header: offset-section start inconsistent")
+    return h
 
 
-def read_table(buf: np.ndarray, h: fmt.CodecHeader):
+def read_table(buf: np.ndarray, h: fmt.Header):
     R = h.params[0]
     t = _bits.section(buf, h.offsets[0], 3 * R, "apack table")
     starts = t[:R].astype(np.int64)
@@ -336,7 +338,7 @@ def read_table(buf: np.ndarray, h: fmt.CodecHeader):
     return starts, freqs
 
 
-def decode(buf: np.ndarray, h: fmt.CodecHeader, kern=Reference) -> np.ndarray:
+def decode(buf: np.ndarray, h: fmt.Header, kern=Reference) -> np.ndarray:
     starts, freqs = read_table(buf, h)
     _, _, widths, sizes, inv = table_luts(starts, h.dtype)
     _, index_off, sym_off, chunks = layout(h.numel, len(h.shape), starts.size)
@@ -356,12 +358,15 @@ def decode(buf: np.ndarray, h: fmt.CodecHeader, kern=Reference) -> np.ndarray:
     return kern.decode(rans, rans_ends, offs, off_ends, h.numel, freqs, widths, sizes, starts, inv)
 
 
-def describe(buf: np.ndarray, h: fmt.CodecHeader) -> dict:
+def inspect(buf: np.ndarray, h: fmt.Header) -> _info.TableInfo:
     starts, freqs = read_table(buf, h)
     _, _, widths, sizes, _ = table_luts(starts, h.dtype)
     _, index_off, sym_off, chunks = layout(h.numel, len(h.shape), starts.size)
-    return {"table": {"range_starts": starts.tolist(), "offset_bits": widths.tolist(),
-                      "freqs": freqs.tolist(), "value_order": h.dtype.name},
-            "section_bytes": {"header": h.header_bytes, "table": 3 * starts.size,
-                              "index": 16 * chunks, "symbols": h.offsets[3] - sym_off,
-                              "offsets": h.total_bytes - h.offsets[3]}}
+    return _info.TableInfo(
+        **_info.common_fields(buf, h),
+        section_bytes={"header": h.header_bytes, "table": 3 * starts.size,
+                       "index": 16 * chunks, "symbols": h.offsets[3] - sym_off,
+                       "offsets": h.total_bytes - h.offsets[3]},
+        table={"range_starts": starts.tolist(), "offset_bits": widths.tolist(),
+               "freqs": freqs.tolist(), "value_order": h.dtype.name},
+        block_elems=h.block_elems, blocks=h.blocks)

@@ -1,4 +1,5 @@
-"""Native kernels of codecs 2-4: python/enec/csrc/codecs_native.cpp through ctypes.
+"""Native kernels of QLC, APack and the sparse pattern coder: python/enec/csrc/codecs_native.cpp
+through ctypes.
 
 Optional: when the library is not built, `available()` is False and the numpy references run.
 The kernel classes have the signatures of `qlc.Reference`, `apack.Reference` and
@@ -9,11 +10,10 @@ another build.
 from __future__ import annotations
 
 import ctypes
-import glob
-import os
 
 import numpy as np
 
+from .. import _native_lib
 from ..errors import CorruptStreamError
 from . import apack, qlc, sparse
 
@@ -27,19 +27,8 @@ def _load():
     global _lib, _load_error
     if _lib is not None or _load_error is not None:
         return _lib
-    here = os.path.dirname(os.path.dirname(__file__))
-    paths = ([os.environ["ENEC_CODECS_LIB"]] if os.environ.get("ENEC_CODECS_LIB")
-             else sorted(glob.glob(os.path.join(here, "_enec_codecs*.so"))))
-    if not paths:
-        _load_error = "the native codec library is not built (pip install -e . builds it)"
-        return None
-    try:
-        lib = ctypes.CDLL(paths[0])
-        if lib.codecs_abi_version() != ABI_VERSION:
-            raise OSError(f"ABI version mismatch: library {lib.codecs_abi_version()}, expected "
-                          f"{ABI_VERSION} (rebuild: python setup.py build_ext --inplace)")
-    except (OSError, AttributeError) as e:
-        _load_error = str(e)
+    lib, _load_error = _native_lib.load("_enec_codecs", "ENEC_CODECS_LIB", "codecs_abi_version", ABI_VERSION)
+    if lib is None:
         return None
     i64, i32, vp = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
     lib.codecs_hist8.argtypes = [vp, i64, vp]

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import format as fmt
 from ..errors import CorruptStreamError
-from . import _bits
+from . import _bits, _info
 
 ID = fmt.CODEC_QLC
 NAME = "qlc"
@@ -169,7 +169,7 @@ def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, kern=Reference)
     prefix, data, ends = kern.encode(sym, area_of, index_of, k)
     table_off, index_off, prefix_off, data_off, chunks, prefix_bytes = layout(numel, len(shape), symbols.size)
     total = data_off + (int(ends[-1]) if chunks else 0)
-    hdr = fmt.CodecHeader(ID, spec, tuple(shape), numel, (0, 0, 0, 0), CHUNK, chunks,
+    hdr = fmt.Header(ID, spec, tuple(shape), numel, (0, 0, 0, 0), CHUNK, chunks,
                           (table_off, index_off, prefix_off, data_off, 0), total)
     blob = np.zeros(total, dtype=np.uint8)
     _bits.put(blob, 0, np.frombuffer(hdr.pack(), np.uint8))
@@ -181,7 +181,7 @@ def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, kern=Reference)
     return blob
 
 
-def read_table(buf: np.ndarray, h: fmt.CodecHeader):
+def read_table(buf: np.ndarray, h: fmt.Header):
     counts = _bits.section(buf, h.offsets[0], TABLE_FIXED, "qlc table").view("<u2").astype(np.int64)
     if np.any(counts > 256) or counts.sum() > 256:
         raise CorruptStreamError(f"qlc table: area sizes {counts.tolist()} exceed 256 symbols")
@@ -194,7 +194,8 @@ def read_table(buf: np.ndarray, h: fmt.CodecHeader):
     return counts, symbols.copy()
 
 
-def validate(h: fmt.CodecHeader) -> None:
+def read_header(h: fmt.Header) -> fmt.Header:
+    """Check the header fields this codec defines; the header itself is its reading of them."""
     if h.params != (0, 0, 0, 0) or h.offsets[4] != 0:
         raise CorruptStreamError("qlc header: reserved parameter bytes are not zero")
     if h.block_elems != CHUNK:
@@ -213,9 +214,10 @@ def validate(h: fmt.CodecHeader) -> None:
         raise CorruptStreamError("qlc header: section offsets do not match the format's layout")
     if h.total_bytes < data_off:
         raise CorruptStreamError("qlc header: total size ends before the data section")
+    return h
 
 
-def decode(buf: np.ndarray, h: fmt.CodecHeader, kern=Reference) -> np.ndarray:
+def decode(buf: np.ndarray, h: fmt.Header, kern=Reference) -> np.ndarray:
     counts, symbols = read_table(buf, h)
     table_off, index_off, prefix_off, data_off, chunks, prefix_bytes = layout(
         h.numel, len(h.shape), symbols.size)
@@ -232,11 +234,14 @@ def decode(buf: np.ndarray, h: fmt.CodecHeader, kern=Reference) -> np.ndarray:
     return kern.decode(prefix, buf[data_off:], ends, h.numel, counts, symbols)
 
 
-def describe(buf: np.ndarray, h: fmt.CodecHeader) -> dict:
+def inspect(buf: np.ndarray, h: fmt.Header) -> _info.TableInfo:
     counts, symbols = read_table(buf, h)
-    return {"table": {"area_sizes": counts.tolist(),
-                      "code_lengths": [PREFIX_BITS + area_width(int(c)) for c in counts],
-                      "symbols": symbols.tolist()},
-            "section_bytes": {"header": h.header_bytes, "table": TABLE_FIXED + symbols.size,
-                              "index": 8 * h.blocks, "prefixes": (PREFIX_BITS * h.numel + 7) // 8,
-                              "indices": h.total_bytes - h.offsets[3]}}
+    return _info.TableInfo(
+        **_info.common_fields(buf, h),
+        section_bytes={"header": h.header_bytes, "table": TABLE_FIXED + symbols.size,
+                       "index": 8 * h.blocks, "prefixes": (PREFIX_BITS * h.numel + 7) // 8,
+                       "indices": h.total_bytes - h.offsets[3]},
+        table={"area_sizes": counts.tolist(),
+               "code_lengths": [PREFIX_BITS + area_width(int(c)) for c in counts],
+               "symbols": symbols.tolist()},
+        block_elems=h.block_elems, blocks=h.blocks)

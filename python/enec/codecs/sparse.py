@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import format as fmt
 from ..errors import CorruptStreamError
-from . import _bits
+from . import _bits, _info
 
 ID = fmt.CODEC_SPARSE
 NAME = "sparse"
@@ -265,7 +265,7 @@ class Reference:
 def _put_head(blob, spec, shape, numel, fmt_id, param, inner_codec, nnz, pattern, vals_off, total):
     """Header, pattern and the zero gap before the values (at vals_off) into blob."""
     hb = fmt.header_bytes(len(shape))
-    hdr = fmt.CodecHeader(ID, spec, tuple(shape), numel, (fmt_id, param, inner_codec, 0), 0, nnz,
+    hdr = fmt.Header(ID, spec, tuple(shape), numel, (fmt_id, param, inner_codec, 0), 0, nnz,
                           (hb, vals_off, pattern.size, 0, 0), total)
     _bits.put(blob, 0, np.frombuffer(hdr.pack(), np.uint8))
     _bits.put(blob, hb, pattern)
@@ -343,7 +343,8 @@ def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, dense_encode, f
     return _assemble(spec, shape, numel, DENSE, 0, dcodec, numel, np.zeros(0, np.uint8), dense_blob)
 
 
-def validate(h: fmt.CodecHeader) -> None:
+def read_header(h: fmt.Header) -> fmt.Header:
+    """Check the header fields this codec defines; the header itself is its reading of them."""
     fmt_id, param, inner, p3 = h.params
     if fmt_id not in FORMAT_NAMES or p3 != 0 or h.block_elems != 0 or h.offsets[3:] != (0, 0):
         raise CorruptStreamError(f"sparse header: bad parameters {h.params}")
@@ -364,9 +365,10 @@ def validate(h: fmt.CodecHeader) -> None:
     if h.numel > MAX_ELEMS_PER_BYTE * h.total_bytes:
         raise CorruptStreamError(f"sparse header: {h.numel} elements in a {h.total_bytes}-byte blob "
                                  f"exceed the format's limit of {MAX_ELEMS_PER_BYTE} per byte")
+    return h
 
 
-def decode(buf: np.ndarray, h: fmt.CodecHeader, dense_decode, kernels=Reference) -> np.ndarray:
+def decode(buf: np.ndarray, h: fmt.Header, dense_decode, kernels=Reference) -> np.ndarray:
     """`dense_decode(blob) -> (words, header)` decodes the values blob; `kernels`: the pattern
     decoder (Reference or native.SPARSE)."""
     fmt_id, param, inner, _ = h.params
@@ -388,9 +390,11 @@ def decode(buf: np.ndarray, h: fmt.CodecHeader, dense_decode, kernels=Reference)
     return out
 
 
-def describe(buf: np.ndarray, h: fmt.CodecHeader) -> dict:
+def inspect(buf: np.ndarray, h: fmt.Header) -> _info.SparseInfo:
     fmt_id, param, inner, _ = h.params
     name = FORMAT_NAMES[fmt_id] + (f"({1 << param})" if fmt_id == BITMAP2 else f"({param})" if fmt_id == RLE else "")
-    return {"table": {"format": name, "nnz": h.blocks, "values_codec": fmt.CODEC_NAMES[inner]},
-            "section_bytes": {"header": h.header_bytes, "pattern": h.offsets[2],
-                              "values": h.total_bytes - h.offsets[1]}}
+    return _info.SparseInfo(
+        **_info.common_fields(buf, h),
+        section_bytes={"header": h.header_bytes, "pattern": h.offsets[2],
+                       "values": h.total_bytes - h.offsets[1]},
+        table={"format": name, "nnz": h.blocks, "values_codec": fmt.CODEC_NAMES[inner]})

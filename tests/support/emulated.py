@@ -37,10 +37,10 @@ import threading
 
 import numpy as np
 
-from . import format as fmt
-from . import kernel_status, reference
-from .errors import ChecksumMismatchError, CorruptStreamError, HeaderMismatchError
-from .params import Params, choose_params
+from enec import format as fmt
+from enec import kernel_status, reference
+from enec.errors import ChecksumMismatchError, CorruptStreamError, HeaderMismatchError
+from enec.params import Params, choose_params
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KERNEL_SOURCES = ["op_kernel/enec_compress.cpp", "op_kernel/enec_decompress.cpp"]
@@ -347,7 +347,7 @@ def parse_header(buf: np.ndarray, cores: int = DEFAULT_CORES, check_index: bool 
         sect = np.ascontiguousarray(buf[t.flagsOffset:t.outlierOffset])
         if L.EnecCheckOutlierIndex(_ptr(sect), sect.size, ctypes.byref(t), err, 512):
             raise CorruptStreamError(err.value.decode(errors="replace"))
-    return t, tuple(dims[:ndim.value]), fmt.DTYPES[t.dtype], ck_kind.value, ck.value
+    return t, tuple(dims[:ndim.value]), fmt.ENEC_DTYPES[t.dtype], ck_kind.value, ck.value
 
 
 def _decode(blob, cores: int, timing: list | None = None):
@@ -371,7 +371,7 @@ def _decode(blob, cores: int, timing: list | None = None):
         if timing is not None:
             timing.append(last_report("enec_decompress"))
     words = out[:t.numel]
-    from .cpu import checksum_of
+    from enec.format import checksum_of
     if checksum_of(words) != ck:
         raise ChecksumMismatchError("decompressed data does not match the blob's XXH64 checksum: the blob is corrupt")
     return words, shape, spec

@@ -1,0 +1,42 @@
+"""Loading enec's compiled libraries through ctypes: one loader for both (the ENEC codec's
+`_enec_native*.so` and the QLC/APack/sparse kernels' `_enec_codecs*.so`), each checked against
+the ABI version its Python binding was written for, so a stale build is refused with a message
+instead of being called with the wrong signatures."""
+from __future__ import annotations
+
+import ctypes
+import glob
+import importlib.machinery
+import os
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _candidates(stem: str) -> list:
+    """This interpreter's build first (its extension suffix), then any other build left here."""
+    own = [os.path.join(PACKAGE_DIR, stem + s) for s in importlib.machinery.EXTENSION_SUFFIXES]
+    others = sorted(glob.glob(os.path.join(PACKAGE_DIR, stem + "*.so")))
+    return [p for p in own if os.path.exists(p)] + [p for p in others if p not in own]
+
+
+def load(stem: str, env_var: str, version_symbol: str, version: int):
+    """(library, None) or (None, why not). `env_var` names another build to load instead (CI's
+    sanitizer builds); `version_symbol()` must return `version`."""
+    paths = [os.environ[env_var]] if os.environ.get(env_var) else _candidates(stem)
+    if not paths:
+        return None, f"the native library {stem} is not built (pip install -e . builds it)"
+    errors = []
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+            fn = getattr(lib, version_symbol)
+        except (OSError, AttributeError) as e:
+            errors.append(f"{path}: {e}")
+            continue
+        fn.argtypes, fn.restype = [], ctypes.c_int
+        got = fn()
+        if got == version:
+            return lib, None
+        errors.append(f"{path}: ABI version {got}, this enec needs {version} "
+                      f"(rebuild: python setup.py build_ext --inplace)")
+    return None, "; ".join(errors)
