@@ -5,7 +5,10 @@
     codec 3 "apack"   INT8, UINT8 (any 8-bit)    APack ranges + rANS          (codecs/apack.py)
     codec 4 "sparse"  every dtype above          zero-pattern formats + the dense codec of the
                                                  dtype for the non-zeros     (codecs/sparse.py)
+    codec 5 "entropy" BF16, FP16, FP32           rANS-coded exponent + top mantissa bits, the
+                                                 maximum-ratio codec          (codecs/entropy.py)
 
+"max" builds every codec that takes the dtype and keeps the smallest blob.
 "auto" picks the dense codec of the dtype; when at least SPARSE_TRY_FRACTION of the elements are
 zero it also considers the sparse blob and keeps the smaller (building it only when a lower
 bound of its size, from counts, does not already rule it out: `encode_words`).
@@ -18,10 +21,11 @@ import numpy as np
 
 from .. import format as fmt
 from ..errors import CorruptStreamError, EnecError, UnsupportedDTypeError
-from . import _bits, apack, qlc, sparse
+from . import _bits, apack, entropy, qlc, sparse
 
-CODEC_CHOICES = ("auto", "enec", "qlc", "apack", "sparse")
-MODULES = {fmt.CODEC_QLC: qlc, fmt.CODEC_APACK: apack, fmt.CODEC_SPARSE: sparse}
+CODEC_CHOICES = ("auto", "enec", "qlc", "apack", "sparse", "entropy", "max")
+MODULES = {fmt.CODEC_QLC: qlc, fmt.CODEC_APACK: apack, fmt.CODEC_SPARSE: sparse,
+           fmt.CODEC_ENTROPY: entropy}
 SPARSE_TRY_FRACTION = 1 / 64      # zeros are ENEC outliers: a few percent already pay
 _FP8 = ("float8_e4m3fn", "float8_e5m2")
 
@@ -37,8 +41,8 @@ def check_codec(codec: str, spec: fmt.DTypeSpec) -> None:
     """Raise a clear error when `codec` cannot code `spec`'s dtype."""
     if codec not in CODEC_CHOICES:
         raise EnecError(f"unknown codec {codec!r}; choose one of {', '.join(CODEC_CHOICES)}")
-    if codec == "enec" and spec.name not in fmt.DTYPES_BY_NAME:
-        raise UnsupportedDTypeError(f"codec 'enec' codes torch.bfloat16, torch.float16, torch.float32, "
+    if codec in ("enec", "entropy") and spec.name not in fmt.DTYPES_BY_NAME:
+        raise UnsupportedDTypeError(f"codec {codec!r} codes torch.bfloat16, torch.float16, torch.float32, "
                                     f"not torch.{spec.name}")
     if codec in ("qlc", "apack") and spec.word_bits != 8:
         raise UnsupportedDTypeError(f"codec {codec!r} codes 8-bit dtypes, not torch.{spec.name}")
@@ -60,6 +64,23 @@ def kernels(enec_impl):
     native); ENEC_CODECS_IMPL=reference|native overrides it for codecs 2-4."""
     nat = _native_codecs(enec_impl)
     return (nat.QLC, nat.APACK) if nat else (qlc.Reference, apack.Reference)
+
+
+def entropy_kernels(enec_impl):
+    """Codec 5's kernels, chosen as `kernels` chooses (entropy_native.ENTROPY or entropy.Reference)."""
+    name = os.environ.get("ENEC_CODECS_IMPL") or getattr(enec_impl, "name", "reference")
+    if name == "native":
+        from . import entropy_native
+        if entropy_native.available():
+            return entropy_native.ENTROPY
+    return entropy.Reference
+
+
+def applicable(spec: fmt.DTypeSpec) -> tuple:
+    """The dense codecs that take `spec`'s dtype ("max" tries each of them and "auto")."""
+    if spec.name in fmt.DTYPES_BY_NAME:
+        return ("enec", "entropy")
+    return ("qlc", "apack")
 
 
 def sparse_kernels(enec_impl):
@@ -85,6 +106,8 @@ def _dense(words, spec, shape, codec, enec_impl, params=None, out=None):
         if out is not None:
             return enec_impl.encode(words, spec, tuple(shape), params, out=out)
         return enec_impl.encode(words, spec, tuple(shape), params)
+    if codec == "entropy":
+        return entropy.encode(words, spec, shape, entropy_kernels(enec_impl))
     qk, ak = kernels(enec_impl)
     if codec == "qlc":
         return qlc.encode(words, spec, shape, qk)
@@ -162,6 +185,14 @@ def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: st
     if codec == "sparse":
         return sparse.encode(words, spec, shape, dense_encode, force=sparse_force,
                              kernels=sparse_kernels(enec_impl))
+    if codec == "max":
+        best = encode_words(words, spec, shape, "auto", enec_impl)
+        for other in applicable(spec):
+            if other != dense:
+                blob = _dense(words, spec, shape, other, enec_impl)
+                if blob.size < best.size:
+                    best = blob
+        return best
     if codec != "auto":
         return _dense(words, spec, shape, codec, enec_impl, out=out)
     hist = params = None
@@ -204,6 +235,8 @@ def decode_words(buf: np.ndarray, header, enec_impl) -> np.ndarray:
         return qlc.decode(buf, header, qk)
     if header.codec == fmt.CODEC_APACK:
         return apack.decode(buf, header, ak)
+    if header.codec == fmt.CODEC_ENTROPY:
+        return entropy.decode(buf, header, entropy_kernels(enec_impl))
     if header.codec == fmt.CODEC_SPARSE:
         def dense_decode(b):
             b = np.ascontiguousarray(b)
@@ -231,6 +264,10 @@ def describe(buf: np.ndarray, h) -> dict:
 def max_bytes(spec: fmt.DTypeSpec, numel: int, ndim: int, codec: str = "auto") -> int:
     """Largest blob `codec` can produce for `numel` elements of `spec` (any data)."""
     check_codec(codec, spec)
+    if codec == "max":
+        return max(max_bytes(spec, numel, ndim, c) for c in ("auto",) + applicable(spec))
+    if codec == "entropy":
+        return entropy.max_bytes(spec, numel, ndim)
     dense = dense_codec(spec) if codec in ("auto", "sparse") else codec
     if dense == "enec":
         inner = fmt.max_compressed_bytes(spec, numel, ndim)
