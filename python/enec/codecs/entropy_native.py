@@ -49,6 +49,14 @@ def _load():
     lib.entropy_encode.restype = i64
     lib.entropy_decode.argtypes = [vp, i64, vp, vp, i64, i32, i32, vp, i32, vp, i32]
     lib.entropy_decode.restype = i32
+    for f in ("entropy_set_simd",):
+        getattr(lib, f).argtypes = [i32]
+        getattr(lib, f).restype = i32
+    for f in ("entropy_simd_level", "entropy_simd_detected"):
+        getattr(lib, f).argtypes = []
+        getattr(lib, f).restype = i32
+    lib.entropy_advise_huge.argtypes = [vp, i64]
+    lib.entropy_advise_huge.restype = None
     _lib = lib
     return lib
 
@@ -60,6 +68,42 @@ def available() -> bool:
 def load_error():
     _load()
     return _load_error
+
+
+SIMD_NAMES = {0: "portable C++", 1: "AVX2"}
+
+
+def simd_level() -> int:
+    """The kernels in use: 0 portable C++, 1 AVX2 (the rANS decoder)."""
+    return int(_load().entropy_simd_level())
+
+
+def simd_detected() -> int:
+    """The best kernel level this CPU supports (ignores set_simd)."""
+    return int(_load().entropy_simd_detected())
+
+
+def set_simd(enable) -> None:
+    """Cap the kernel level (every level writes the same bytes; for tests): True = the best the
+    CPU has, False or 0 = portable C++, 1 = at most AVX2."""
+    _load().entropy_set_simd(1 if enable is True else 0 if enable is False else int(enable))
+
+
+_HUGE = 2 << 20
+
+
+def _empty(n: int, dtype) -> np.ndarray:
+    """An uninitialised array; a large one starts on a 2 MB boundary with transparent huge pages
+    (fewer first-touch page faults for the blob and the decoded words)."""
+    dtype = np.dtype(dtype)
+    nbytes = n * dtype.itemsize
+    if nbytes < (8 << 20):
+        return np.empty(n, dtype=dtype)
+    raw = np.empty(nbytes + _HUGE, dtype=np.uint8)
+    skip = (-raw.ctypes.data) % _HUGE
+    a = raw[skip:skip + nbytes].view(dtype)
+    _load().entropy_advise_huge(a.ctypes.data, a.nbytes)
+    return a
 
 
 def _threads() -> int:
@@ -99,7 +143,7 @@ class ENTROPY:
         words = np.ascontiguousarray(words).reshape(-1)
         table_off, index_off, raw_off, rans_off, blocks, raw_bytes = lay
         cap = blocks * entropy.STATE_BYTES + 2 * words.size
-        blob = np.empty(rans_off + cap, dtype=np.uint8)
+        blob = _empty(rans_off + cap, np.uint8)
         blob[raw_off + raw_bytes:rans_off] = 0
         blob[index_off + 8 * blocks:raw_off] = 0
         ends = blob[index_off:index_off + 8 * blocks].view("<i8")
@@ -131,7 +175,7 @@ class ENTROPY:
         if ends.size and (np.any(np.diff(ends) < 0) or ends[0] < 0 or ends[-1] > rans.size):
             raise CorruptStreamError("entropy block index: offsets not increasing or past the section end")
         f32 = np.ascontiguousarray(freqs, dtype=np.uint32)
-        out = np.empty(numel, dtype=np.uint16 if spec.word_bits == 16 else np.uint32)
+        out = _empty(numel, np.uint16 if spec.word_bits == 16 else np.uint32)
         rc = _load().entropy_decode(_p(raw_buf), raw_buf.size, _p(rans), _p(ends), numel, spec.code, k,
                                     f32.ctypes.data, f32.size, _p(out), _threads())
         if rc:

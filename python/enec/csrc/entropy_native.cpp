@@ -19,6 +19,14 @@
 #include <thread>
 #include <type_traits>
 #include <vector>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define ENTROPY_X86 1
+#define ENTROPY_AVX2 __attribute__((target("avx2,popcnt")))
+#endif
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 namespace {
 
@@ -41,6 +49,18 @@ enum Err {
     kCapacity = -7,      // encoder output capacity too small
     kBadDtype = -8,
 };
+
+// Kernel levels: 0 portable C++, 1 AVX2 (the rANS decoder; every level writes the same bytes).
+int detect_simd() {
+#ifdef ENTROPY_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt")) return 1;
+#endif
+    return 0;
+}
+const int kDetected = detect_simd();
+std::atomic<int> g_simd_cap{1};
+inline int simd_level() { return std::min(kDetected, g_simd_cap.load(std::memory_order_relaxed)); }
 
 inline uint32_t load_u32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
 inline uint16_t load_u16(const uint8_t* p) { uint16_t v; std::memcpy(&v, p, 2); return v; }
@@ -112,26 +132,67 @@ struct RawReader {
     }
 };
 
+// Eight RW-bit fields <-> RW bytes (RW <= 16): the bit stream of 8 consecutive elements, which
+// starts on a byte boundary whenever the element index is a multiple of 8.
+template <int RW>
+inline void pack8(const uint32_t* v, uint8_t* out) {
+    unsigned __int128 acc = 0;
+    for (int i = 0; i < 8; i++) acc |= (unsigned __int128)v[i] << (RW * i);
+    std::memcpy(out, &acc, RW);
+}
+// Reads 16 bytes (the caller guarantees them): whole-register loads, no partial copy whose
+// reload would miss store forwarding.
+template <int RW>
+inline void unpack8(const uint8_t* in, uint32_t* v) {
+    uint64_t lo, hi;
+    std::memcpy(&lo, in, 8);
+    std::memcpy(&hi, in + 8, 8);
+    const unsigned __int128 acc = ((unsigned __int128)hi << 64) | lo;
+    for (int i = 0; i < 8; i++) v[i] = (uint32_t)(acc >> (RW * i)) & ((1u << RW) - 1);
+}
+
 // ------------------------------------------------------------------------- tables
 
-struct EncSym { uint64_t xmax; uint32_t freq; uint32_t cum; };
+struct EncSym { uint64_t xmax; double rcp; uint32_t freq; uint32_t cum; };
 struct DecSlot { uint16_t sym; uint16_t freq; uint16_t bias; uint16_t pad; };
 
-bool build_tables(const uint32_t* freqs, int alpha, std::vector<EncSym>* enc, std::vector<DecSlot>* dec) {
+// The decoder's per-slot tables: a struct per slot for the scalar loop, two u32 arrays (freq << 16
+// | bias, and the symbol) for the AVX2 gathers.
+struct DecTables {
+    std::vector<DecSlot> slot;
+    std::vector<uint32_t> fb, sym;
+};
+
+// q = floor(x / f) for x < 2^32, 1 <= f <= 4096, without a division: x·(1/f) in double is within
+// 2^-20 of x/f, and x/f is either an integer or at least 1/4096 away from the next one, so adding
+// 2^-13 and truncating gives the exact quotient.
+inline uint32_t div_freq(uint32_t x, double rcp) {
+    return (uint32_t)((double)x * rcp + 0x1p-13);
+}
+
+bool build_tables(const uint32_t* freqs, int alpha, std::vector<EncSym>* enc, DecTables* dec) {
     uint64_t sum = 0;
     for (int s = 0; s < alpha; s++) {
         if (freqs[s] > PROB_SCALE) return false;
         sum += freqs[s];
     }
     if (sum != PROB_SCALE) return false;
-    if (enc) enc->assign(alpha, EncSym{0, 0, 0});
-    if (dec) dec->assign(PROB_SCALE, DecSlot{0, 0, 0, 0});
+    if (enc) enc->assign(alpha, EncSym{0, 0.0, 0, 0});
+    if (dec) {
+        dec->slot.assign(PROB_SCALE, DecSlot{0, 0, 0, 0});
+        dec->fb.assign(PROB_SCALE, 0);
+        dec->sym.assign(PROB_SCALE, 0);
+    }
     uint32_t cum = 0;
     for (int s = 0; s < alpha; s++) {
         uint32_t f = freqs[s];
-        if (enc) (*enc)[s] = EncSym{(uint64_t)f << (32 - PROB_BITS), f, cum};
+        if (enc) (*enc)[s] = EncSym{(uint64_t)f << (32 - PROB_BITS), f ? 1.0 / f : 0.0, f, cum};
         if (dec)
-            for (uint32_t j = 0; j < f; j++) (*dec)[cum + j] = DecSlot{(uint16_t)s, (uint16_t)f, (uint16_t)j, 0};
+            for (uint32_t j = 0; j < f; j++) {
+                dec->slot[cum + j] = DecSlot{(uint16_t)s, (uint16_t)f, (uint16_t)j, 0};
+                dec->fb[cum + j] = (f << 16) | j;
+                dec->sym[cum + j] = (uint32_t)s;
+            }
         cum += f;
     }
     return true;
@@ -160,27 +221,42 @@ struct Codec {
                             std::vector<uint8_t>& out, std::vector<uint16_t>& sym, std::vector<uint16_t>& wbuf) {
         const int64_t s0 = b * BLOCK;
         const int64_t nb = std::min(BLOCK, numel - s0);
-        RawWriter<RW> rw(raw_out + b * BLOCK_RAW_BYTES);
+        uint8_t* ro = raw_out + b * BLOCK_RAW_BYTES;
         const Word* x = words + s0;
         uint16_t* sy = sym.data();
-        for (int64_t j = 0; j < nb; j++) {
+        int64_t j = 0;
+        if (RW <= 16) {
+            for (; j + 8 <= nb; j += 8) {
+                uint32_t r[8];
+                for (int i = 0; i < 8; i++) { sy[j + i] = (uint16_t)sym_of(x[j + i]); r[i] = raw_of(x[j + i]); }
+                pack8<RW <= 16 ? RW : 16>(r, ro);
+                ro += RW;
+            }
+        }
+        RawWriter<RW> rw(ro);
+        for (; j < nb; j++) {
             Word w = x[j];
             sy[j] = (uint16_t)sym_of(w);
             rw.put(raw_of(w));
         }
-        if (nb < BLOCK) rw.finish();
+        rw.finish();
         // rANS, backwards; words written backwards from the end of wbuf so that they come out in
         // the decoder's order (element order, lane order within a step)
         uint32_t st[LANES];
         for (int l = 0; l < LANES; l++) st[l] = RANS_L;
+        // wbuf holds BLOCK + 1 words: a word is stored at wp[-1] before knowing whether it is
+        // emitted (branch-free), and at most one word per element is emitted
         uint16_t* wend = wbuf.data() + wbuf.size();
         uint16_t* wp = wend;
         for (int64_t j = nb - 1; j >= 0; j--) {
             const int l = (int)(j & (LANES - 1));
             const EncSym e = enc[sy[j]];
             uint32_t s = st[l];
-            if ((uint64_t)s >= e.xmax) { *--wp = (uint16_t)s; s >>= 16; }
-            const uint32_t q = s / e.freq;
+            const bool emit = (uint64_t)s >= e.xmax;
+            wp[-1] = (uint16_t)s;
+            wp -= emit;
+            s = emit ? s >> 16 : s;
+            const uint32_t q = div_freq(s, e.rcp);
             st[l] = (q << PROB_BITS) + (s - q * e.freq) + e.cum;
         }
         const int64_t nw = wend - wp;
@@ -200,7 +276,7 @@ struct Codec {
         std::vector<int64_t> first(T + 1);
         for (int t = 0; t <= T; t++) first[t] = blocks * t / T;
         run_threads(T, [&](int t) {
-            std::vector<uint16_t> sym(BLOCK), wbuf(BLOCK);
+            std::vector<uint16_t> sym(BLOCK), wbuf(BLOCK + 1);
             auto& out = bufs[t];
             out.reserve((size_t)(first[t + 1] - first[t]) * (STATE_BYTES + BLOCK / 2));
             for (int64_t b = first[t]; b < first[t + 1]; b++) {
@@ -219,29 +295,44 @@ struct Codec {
         return base;
     }
 
-    static int decode_block(const uint8_t* raw, int64_t raw_len, const uint8_t* rans, const int64_t* ends,
-                            int64_t numel, int64_t b, const DecSlot* dec, Word* out, uint16_t* sy) {
-        const int64_t s0 = b * BLOCK;
-        const int64_t nb = std::min(BLOCK, numel - s0);
+    // One block's decoder state: lane states, word pointer, the symbols decoded so far.
+    struct BlockDec {
+        uint32_t st[LANES];
+        const uint8_t* wp;
+        const uint8_t* wend;
+        int64_t j = 0, nb = 0, s0 = 0;
+    };
+
+    static int begin_block(const uint8_t* rans, const int64_t* ends, int64_t numel, int64_t b, BlockDec& d) {
+        d.s0 = b * BLOCK;
+        d.nb = std::min(BLOCK, numel - d.s0);
+        d.j = 0;
         const int64_t start = b ? ends[b - 1] : 0, end = ends[b];
         if (end - start < STATE_BYTES || ((end - start) & 1)) return kShortBlock;
         const uint8_t* p = rans + start;
-        uint32_t st[LANES];
         for (int l = 0; l < LANES; l++) {
-            st[l] = load_u32(p + 4 * l);
-            if (st[l] < RANS_L) return kLowState;
+            d.st[l] = load_u32(p + 4 * l);
+            if (d.st[l] < RANS_L) return kLowState;
         }
-        const uint8_t* wp = p + STATE_BYTES;
-        const uint8_t* wend = rans + end;
-        int64_t j = 0;
+        d.wp = p + STATE_BYTES;
+        d.wend = rans + end;
+        return 0;
+    }
+
+    // Decodes the rest of the block's symbols (from d.j) with scalar code, then checks its end.
+    static int finish_symbols(BlockDec& d, const DecSlot* dec, uint16_t* sy) {
+        int64_t j = d.j;
+        uint32_t* st = d.st;
+        const uint8_t* wp = d.wp;
+        const uint8_t* wend = d.wend;
+        const int64_t nb = d.nb;
         // full steps of 8 elements: one word read per lane at most, bounds checked once per step
-        for (; j + LANES <= nb; j += LANES) {
-            if (wend - wp < 2 * LANES) break;       // near the end: the checked loop below
+        for (; j + LANES <= nb && wend - wp >= 2 * LANES; j += LANES) {
             for (int l = 0; l < LANES; l++) {
                 uint32_t s = st[l];
-                const DecSlot d = dec[s & (PROB_SCALE - 1)];
-                sy[j + l] = d.sym;
-                s = (uint32_t)d.freq * (s >> PROB_BITS) + d.bias;
+                const DecSlot e = dec[s & (PROB_SCALE - 1)];
+                sy[j + l] = e.sym;
+                s = (uint32_t)e.freq * (s >> PROB_BITS) + e.bias;
                 const bool need = s < RANS_L;
                 const uint32_t w = load_u16(wp);
                 s = need ? (s << 16) | w : s;
@@ -252,9 +343,9 @@ struct Codec {
         for (; j < nb; j++) {
             const int l = (int)(j & (LANES - 1));
             uint32_t s = st[l];
-            const DecSlot d = dec[s & (PROB_SCALE - 1)];
-            sy[j] = d.sym;
-            s = (uint32_t)d.freq * (s >> PROB_BITS) + d.bias;
+            const DecSlot e = dec[s & (PROB_SCALE - 1)];
+            sy[j] = e.sym;
+            s = (uint32_t)e.freq * (s >> PROB_BITS) + e.bias;
             if (s < RANS_L) {
                 if (wend - wp < 2) return kWordsRunOut;
                 s = (s << 16) | load_u16(wp);
@@ -265,26 +356,105 @@ struct Codec {
         if (wp != wend) return kBadEnd;
         for (int l = 0; l < LANES; l++)
             if (st[l] != RANS_L) return kBadEnd;
-        const int64_t rs = b * BLOCK_RAW_BYTES;
-        RawReader<RW> rr(raw + rs, raw + raw_len);
-        Word* o = out + s0;
-        for (int64_t i = 0; i < nb; i++) o[i] = word_of(sy[i], rr.get());
         return 0;
     }
 
+    // Joins symbols and raw fields into the block's words.
+    static void merge_block(const uint8_t* raw, int64_t raw_len, const BlockDec& d, const uint16_t* sy, Word* out) {
+        const uint8_t* ri = raw + (d.s0 / BLOCK) * BLOCK_RAW_BYTES;
+        Word* o = out + d.s0;
+        int64_t i = 0;
+        if (RW <= 16) {
+            // 8 elements' raw bytes at a time while 16 bytes remain to read (unpack8 reads RW)
+            for (; i + 8 <= d.nb && (raw + raw_len) - ri >= 16; i += 8) {
+                uint32_t r[8];
+                unpack8<RW <= 16 ? RW : 16>(ri, r);
+                for (int q = 0; q < 8; q++) o[i + q] = word_of(sy[i + q], r[q]);
+                ri += RW;
+            }
+        }
+        RawReader<RW> rr(ri, raw + raw_len);
+        for (; i < d.nb; i++) o[i] = word_of(sy[i], rr.get());
+    }
+
+#ifdef ENTROPY_X86
+    // G blocks at once, 8 lanes of each in one AVX2 register: the blocks' dependency chains
+    // (gather, multiply, renormalisation) overlap. A lane's word is found by a popcount of the
+    // lanes before it that need one; words are loaded 8 at a time (16 bytes, so a block's loop
+    // stops while 16 bytes remain and the scalar code finishes it).
+    template <int G>
+    ENTROPY_AVX2 static void symbols_avx2(BlockDec* d, const DecTables& t, uint16_t* const* sy) {
+        alignas(32) static const struct Perm { int32_t idx[256][8]; Perm() {
+            for (int m = 0; m < 256; m++)
+                for (int l = 0; l < 8; l++) idx[m][l] = __builtin_popcount(m & ((1 << l) - 1)) & 7;
+        } } perm;
+        int64_t steps = BLOCK;
+        for (int g = 0; g < G; g++) steps = std::min(steps, d[g].nb);
+        steps /= LANES;
+        __m256i x[G];
+        const uint8_t* wp[G];
+        for (int g = 0; g < G; g++) { x[g] = _mm256_loadu_si256((const __m256i*)d[g].st); wp[g] = d[g].wp; }
+        const __m256i mask12 = _mm256_set1_epi32(PROB_SCALE - 1), lo16 = _mm256_set1_epi32(0xFFFF);
+        const __m256i zero = _mm256_setzero_si256();
+        const int* fb = (const int*)t.fb.data();
+        const int* sm = (const int*)t.sym.data();
+        int64_t step = 0;
+        for (; step < steps; step++) {
+            bool room = true;
+            for (int g = 0; g < G; g++) room &= d[g].wend - wp[g] >= 16;
+            if (!room) break;
+            for (int g = 0; g < G; g++) {
+                const __m256i slot = _mm256_and_si256(x[g], mask12);
+                const __m256i e = _mm256_i32gather_epi32(fb, slot, 4);
+                const __m256i s = _mm256_i32gather_epi32(sm, slot, 4);
+                __m256i nx = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srli_epi32(e, 16), _mm256_srli_epi32(x[g], PROB_BITS)),
+                                              _mm256_and_si256(e, lo16));
+                const __m256i need = _mm256_cmpeq_epi32(_mm256_srli_epi32(nx, 16), zero);
+                const int m = _mm256_movemask_ps(_mm256_castsi256_ps(need));
+                const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)wp[g]));
+                const __m256i wl = _mm256_permutevar8x32_epi32(w, _mm256_load_si256((const __m256i*)perm.idx[m]));
+                x[g] = _mm256_blendv_epi8(nx, _mm256_or_si256(_mm256_slli_epi32(nx, 16), wl), need);
+                wp[g] += 2 * __builtin_popcount(m);
+                const __m128i s16 = _mm_packus_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+                _mm_storeu_si128((__m128i*)(sy[g] + step * LANES), s16);
+            }
+        }
+        for (int g = 0; g < G; g++) {
+            _mm256_storeu_si256((__m256i*)d[g].st, x[g]);
+            d[g].wp = wp[g];
+            d[g].j = step * LANES;
+        }
+    }
+#endif
+
     static int decode(const uint8_t* raw, int64_t raw_len, const uint8_t* rans, const int64_t* ends,
-                      int64_t numel, const DecSlot* dec, Word* out, int nthreads) {
+                      int64_t numel, const DecTables& dec, Word* out, int nthreads) {
         const int64_t blocks = (numel + BLOCK - 1) / BLOCK;
         if ((numel * RW + 7) / 8 != raw_len) return kBadSizes;
         const int T = useful_threads(nthreads, numel, blocks);
+        const bool avx2 = simd_level() >= 1;
+        constexpr int G = 4;                       // blocks decoded together by the AVX2 loop
         std::atomic<int> err{0};
         std::atomic<int64_t> next{0};
         run_threads(T, [&](int) {
-            std::vector<uint16_t> sy(BLOCK);
+            std::vector<uint16_t> sy((size_t)G * BLOCK);
+            uint16_t* syp[G];
+            for (int g = 0; g < G; g++) syp[g] = sy.data() + (size_t)g * BLOCK;
+            BlockDec d[G];
             for (;;) {
-                const int64_t b = next.fetch_add(1);
-                if (b >= blocks || err.load(std::memory_order_relaxed)) break;
-                const int rc = decode_block(raw, raw_len, rans, ends, numel, b, dec, out, sy.data());
+                if (err.load(std::memory_order_relaxed)) break;
+                const int64_t b0 = next.fetch_add(avx2 ? G : 1);
+                if (b0 >= blocks) break;
+                const int n = (int)std::min<int64_t>(avx2 ? G : 1, blocks - b0);
+                int rc = 0;
+                for (int g = 0; g < n && !rc; g++) rc = begin_block(rans, ends, numel, b0 + g, d[g]);
+#ifdef ENTROPY_X86
+                if (!rc && avx2 && n == G) symbols_avx2<G>(d, dec, syp);
+#endif
+                for (int g = 0; g < n && !rc; g++) {
+                    rc = finish_symbols(d[g], dec.slot.data(), syp[g]);
+                    if (!rc) merge_block(raw, raw_len, d[g], syp[g], out);
+                }
                 if (rc) { int z = 0; err.compare_exchange_strong(z, rc); break; }
             }
         });
@@ -315,6 +485,26 @@ int64_t dispatch(int dtype, int k, F fn) {
 extern "C" {
 
 int entropy_abi_version() { return 1; }
+
+// Caps the kernel level (0 portable, 1 AVX2); returns the level now in use.
+int entropy_set_simd(int level) {
+    g_simd_cap.store(std::max(0, level));
+    return simd_level();
+}
+int entropy_simd_level() { return simd_level(); }
+int entropy_simd_detected() { return kDetected; }
+
+// Transparent huge pages for a large output buffer (fewer first-touch page faults).
+void entropy_advise_huge(void* p, int64_t len) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t huge = 2u << 20;
+    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t e = ((uintptr_t)p + (uintptr_t)len) & ~(huge - 1);
+    if (e > a) madvise((void*)a, e - a, MADV_HUGEPAGE);
+#else
+    (void)p; (void)len;
+#endif
+}
 
 // Histogram of the symbols with MAX_TOP mantissa bits (2^(W+2) bins), over nthreads threads.
 int entropy_histogram(const void* words, int64_t numel, int dtype, int64_t* hist, int nthreads) {
@@ -383,11 +573,11 @@ int entropy_decode(const uint8_t* raw, int64_t raw_len, const uint8_t* rans, con
     Fields f;
     if (!fields_of(dtype, &f) || k < 0 || k > MAX_TOP || alpha != (1 << (f.W + k))) return kBadTable;
     if (numel == 0) return raw_len == 0 ? 0 : kBadSizes;
-    std::vector<DecSlot> dec;
+    DecTables dec;
     if (!build_tables(freqs, alpha, nullptr, &dec)) return kBadTable;
     return (int)dispatch<Codec>(dtype, k, [&](auto c) -> int64_t {
         using C = decltype(c);
-        return C::decode(raw, raw_len, rans, ends, numel, dec.data(), (typename C::word_type*)out, nthreads);
+        return C::decode(raw, raw_len, rans, ends, numel, dec, (typename C::word_type*)out, nthreads);
     });
 }
 
