@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -136,6 +137,12 @@ struct RawReader {
 // starts on a byte boundary whenever the element index is a multiple of 8.
 template <int RW>
 inline void pack8(const uint32_t* v, uint8_t* out) {
+    if (RW <= 8) {                      // 64 bits suffice: cheaper shifts than 128-bit ones
+        uint64_t acc = 0;
+        for (int i = 0; i < 8; i++) acc |= (uint64_t)v[i] << (RW * i);
+        std::memcpy(out, &acc, RW);
+        return;
+    }
     unsigned __int128 acc = 0;
     for (int i = 0; i < 8; i++) acc |= (unsigned __int128)v[i] << (RW * i);
     std::memcpy(out, &acc, RW);
@@ -146,6 +153,10 @@ template <int RW>
 inline void unpack8(const uint8_t* in, uint32_t* v) {
     uint64_t lo, hi;
     std::memcpy(&lo, in, 8);
+    if (RW <= 8) {
+        for (int i = 0; i < 8; i++) v[i] = (uint32_t)(lo >> (RW * i)) & ((1u << RW) - 1);
+        return;
+    }
     std::memcpy(&hi, in + 8, 8);
     const unsigned __int128 acc = ((unsigned __int128)hi << 64) | lo;
     for (int i = 0; i < 8; i++) v[i] = (uint32_t)(acc >> (RW * i)) & ((1u << RW) - 1);
@@ -154,6 +165,13 @@ inline void unpack8(const uint8_t* in, uint32_t* v) {
 // ------------------------------------------------------------------------- tables
 
 struct EncSym { uint64_t xmax; double rcp; uint32_t freq; uint32_t cum; };
+
+// The encoder's per-symbol tables for the AVX2 gathers: freq | cum << 16, and 1/freq.
+struct EncTables {
+    std::vector<EncSym> sym;
+    std::vector<uint32_t> fc;
+    std::vector<double> rcp;
+};
 struct DecSlot { uint16_t sym; uint16_t freq; uint16_t bias; uint16_t pad; };
 
 // The decoder's per-slot tables: a struct per slot for the scalar loop, two u32 arrays (freq << 16
@@ -170,14 +188,18 @@ inline uint32_t div_freq(uint32_t x, double rcp) {
     return (uint32_t)((double)x * rcp + 0x1p-13);
 }
 
-bool build_tables(const uint32_t* freqs, int alpha, std::vector<EncSym>* enc, DecTables* dec) {
+bool build_tables(const uint32_t* freqs, int alpha, EncTables* enc, DecTables* dec) {
     uint64_t sum = 0;
     for (int s = 0; s < alpha; s++) {
         if (freqs[s] > PROB_SCALE) return false;
         sum += freqs[s];
     }
     if (sum != PROB_SCALE) return false;
-    if (enc) enc->assign(alpha, EncSym{0, 0.0, 0, 0});
+    if (enc) {
+        enc->sym.assign(alpha, EncSym{0, 0.0, 0, 0});
+        enc->fc.assign(alpha, 0);
+        enc->rcp.assign(alpha, 0.0);
+    }
     if (dec) {
         dec->slot.assign(PROB_SCALE, DecSlot{0, 0, 0, 0});
         dec->fb.assign(PROB_SCALE, 0);
@@ -186,7 +208,11 @@ bool build_tables(const uint32_t* freqs, int alpha, std::vector<EncSym>* enc, De
     uint32_t cum = 0;
     for (int s = 0; s < alpha; s++) {
         uint32_t f = freqs[s];
-        if (enc) (*enc)[s] = EncSym{(uint64_t)f << (32 - PROB_BITS), f ? 1.0 / f : 0.0, f, cum};
+        if (enc) {
+            enc->sym[s] = EncSym{(uint64_t)f << (32 - PROB_BITS), f ? 1.0 / f : 0.0, f, cum};
+            enc->fc[s] = f | (cum << 16);
+            enc->rcp[s] = f ? 1.0 / f : 0.0;
+        }
         if (dec)
             for (uint32_t j = 0; j < f; j++) {
                 dec->slot[cum + j] = DecSlot{(uint16_t)s, (uint16_t)f, (uint16_t)j, 0};
@@ -217,8 +243,63 @@ struct Codec {
     }
 
     // Encodes block b: raw fields to raw_out (the whole stream), rANS bytes appended to `out`.
-    static int encode_block(const Word* words, int64_t numel, int64_t b, const EncSym* enc, uint8_t* raw_out,
-                            std::vector<uint8_t>& out, std::vector<uint16_t>& sym, std::vector<uint16_t>& wbuf) {
+#ifdef ENTROPY_X86
+    // The rANS steps of a full block, 8 lanes in one AVX2 register, backwards; the same states and
+    // words as the scalar loop. floor(x/f) in double as div_freq does. Emitted words are compacted
+    // (lanes ascending) to the top of 8 slots stored just below wp.
+    ENTROPY_AVX2 static uint16_t* rans_avx2(const uint16_t* sy, int64_t nb, const EncTables& et, uint32_t* st,
+                                            uint16_t* wp) {
+        alignas(32) static const struct Perm { int32_t idx[256][8]; Perm() {
+            for (int m = 0; m < 256; m++) {
+                const int c = __builtin_popcount(m);
+                int k = 8 - c;
+                for (int l = 0; l < 8; l++) idx[m][l] = 0;
+                for (int l = 0; l < 8; l++) if (m >> l & 1) idx[m][k++] = l;
+            }
+        } } perm;
+        __m256i x = _mm256_loadu_si256((const __m256i*)st);
+        const int* fc = (const int*)et.fc.data();
+        const double* rcp = et.rcp.data();
+        const __m256i lo16 = _mm256_set1_epi32(0xFFFF), k4096 = _mm256_set1_epi32(PROB_SCALE);
+        const __m256i flip = _mm256_set1_epi32((int)0x80000000u);
+        const __m256d two31 = _mm256_set1_pd(2147483648.0), eps = _mm256_set1_pd(0x1p-13);
+        for (int64_t t = nb / LANES - 1; t >= 0; t--) {
+            const __m256i s = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(sy + t * LANES)));
+            const __m256i e = _mm256_i32gather_epi32(fc, s, 4);
+            const __m256i f = _mm256_and_si256(e, lo16);
+            const __m256i cum = _mm256_srli_epi32(e, 16);
+            // emit when x >= f·2^20, i.e. (x >> 20) >= f (both below 2^13: a signed compare is exact)
+            const __m256i keep = _mm256_cmpgt_epi32(f, _mm256_srli_epi32(x, 32 - PROB_BITS));
+            const int m = ~_mm256_movemask_ps(_mm256_castsi256_ps(keep)) & 0xFF;
+            const __m256i words = _mm256_permutevar8x32_epi32(_mm256_and_si256(x, lo16),
+                                                              _mm256_load_si256((const __m256i*)perm.idx[m]));
+            const __m128i w16 = _mm_packus_epi32(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
+            _mm_storeu_si128((__m128i*)(wp - 8), w16);
+            wp -= __builtin_popcount(m);
+            x = _mm256_blendv_epi8(_mm256_srli_epi32(x, 16), x, keep);
+            // q = floor(x / f): x as double (unsigned: flip the top bit, convert signed, add 2^31)
+            const __m256i xs = _mm256_xor_si256(x, flip);
+            const __m128i idx_lo = _mm256_castsi256_si128(s), idx_hi = _mm256_extracti128_si256(s, 1);
+            const __m256d d_lo = _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(xs)), two31);
+            const __m256d d_hi = _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(xs, 1)), two31);
+            const __m256d all = _mm256_castsi256_pd(_mm256_set1_epi32(-1)), z = _mm256_setzero_pd();
+            const __m256d r_lo = _mm256_mask_i32gather_pd(z, rcp, idx_lo, all, 8);
+            const __m256d r_hi = _mm256_mask_i32gather_pd(z, rcp, idx_hi, all, 8);
+            const __m128i q_lo = _mm256_cvttpd_epi32(_mm256_add_pd(_mm256_mul_pd(d_lo, r_lo), eps));
+            const __m128i q_hi = _mm256_cvttpd_epi32(_mm256_add_pd(_mm256_mul_pd(d_hi, r_hi), eps));
+            const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(q_lo), q_hi, 1);
+            // x' = (q << 12) + (x - q·f) + cum = x + q·(4096 - f) + cum
+            x = _mm256_add_epi32(_mm256_add_epi32(x, cum), _mm256_mullo_epi32(q, _mm256_sub_epi32(k4096, f)));
+        }
+        _mm256_storeu_si256((__m256i*)st, x);
+        return wp;
+    }
+#endif
+
+    // Encodes block b: raw fields to raw_out (the whole stream), rANS bytes to out (room for the
+    // worst case, STATE_BYTES + 2·BLOCK); returns the rANS bytes written.
+    static int64_t encode_block(const Word* words, int64_t numel, int64_t b, const EncTables& et, uint8_t* raw_out,
+                                uint8_t* out, std::vector<uint16_t>& sym, std::vector<uint16_t>& wbuf) {
         const int64_t s0 = b * BLOCK;
         const int64_t nb = std::min(BLOCK, numel - s0);
         uint8_t* ro = raw_out + b * BLOCK_RAW_BYTES;
@@ -244,13 +325,20 @@ struct Codec {
         // the decoder's order (element order, lane order within a step)
         uint32_t st[LANES];
         for (int l = 0; l < LANES; l++) st[l] = RANS_L;
-        // wbuf holds BLOCK + 1 words: a word is stored at wp[-1] before knowing whether it is
-        // emitted (branch-free), and at most one word per element is emitted
+        // wbuf holds BLOCK + 8 words: a word is stored below wp before knowing whether it is
+        // emitted (branch-free; the AVX2 loop stores 8 at a time), at most one word per element
         uint16_t* wend = wbuf.data() + wbuf.size();
         uint16_t* wp = wend;
-        for (int64_t j = nb - 1; j >= 0; j--) {
+        j = nb - 1;
+#ifdef ENTROPY_X86
+        if (simd_level() >= 1 && nb == BLOCK) {
+            wp = rans_avx2(sy, nb, et, st, wp);
+            j = -1;
+        }
+#endif
+        for (; j >= 0; j--) {
             const int l = (int)(j & (LANES - 1));
-            const EncSym e = enc[sy[j]];
+            const EncSym e = et.sym[sy[j]];
             uint32_t s = st[l];
             const bool emit = (uint64_t)s >= e.xmax;
             wp[-1] = (uint16_t)s;
@@ -260,36 +348,46 @@ struct Codec {
             st[l] = (q << PROB_BITS) + (s - q * e.freq) + e.cum;
         }
         const int64_t nw = wend - wp;
-        const size_t at = out.size();
-        out.resize(at + STATE_BYTES + 2 * nw);
-        for (int l = 0; l < LANES; l++) store_u32(out.data() + at + 4 * l, st[l]);
-        std::memcpy(out.data() + at + STATE_BYTES, wp, 2 * nw);
-        return 0;
+        for (int l = 0; l < LANES; l++) store_u32(out + 4 * l, st[l]);
+        std::memcpy(out + STATE_BYTES, wp, 2 * nw);
+        return STATE_BYTES + 2 * nw;
     }
 
-    static int64_t encode(const Word* words, int64_t numel, const EncSym* enc, uint8_t* raw_out,
+    static int64_t encode(const Word* words, int64_t numel, const EncTables& enc, uint8_t* raw_out,
                           uint8_t* rans_out, int64_t rans_cap, int64_t* ends, int nthreads) {
         const int64_t blocks = (numel + BLOCK - 1) / BLOCK;
         if (!blocks) return 0;
         const int T = useful_threads(nthreads, numel, blocks);
-        std::vector<std::vector<uint8_t>> bufs(T);
-        std::vector<int64_t> first(T + 1);
+        constexpr int64_t kBlockMax = STATE_BYTES + 2 * BLOCK;
+        // thread 0 writes into rans_out (its run starts at 0); the others into their own buffer
+        // (new[] leaves pages untouched until written), copied into place once all are done
+        std::vector<std::unique_ptr<uint8_t[]>> bufs(T);
+        std::vector<int64_t> first(T + 1), used(T, 0);
         for (int t = 0; t <= T; t++) first[t] = blocks * t / T;
+        std::atomic<int> overflow{0};
         run_threads(T, [&](int t) {
-            std::vector<uint16_t> sym(BLOCK), wbuf(BLOCK + 1);
-            auto& out = bufs[t];
-            out.reserve((size_t)(first[t + 1] - first[t]) * (STATE_BYTES + BLOCK / 2));
+            std::vector<uint16_t> sym(BLOCK), wbuf(BLOCK + 8);
+            const int64_t nblk = first[t + 1] - first[t];
+            uint8_t* out;
+            int64_t cap;
+            if (t == 0) { out = rans_out; cap = rans_cap; }
+            else { bufs[t].reset(new uint8_t[nblk * kBlockMax]); out = bufs[t].get(); cap = nblk * kBlockMax; }
+            int64_t pos = 0;
             for (int64_t b = first[t]; b < first[t + 1]; b++) {
-                encode_block(words, numel, b, enc, raw_out, out, sym, wbuf);
-                ends[b] = (int64_t)out.size();          // relative to the thread's start for now
+                const int64_t worst = STATE_BYTES + 2 * std::min(BLOCK, numel - b * BLOCK);
+                if (cap - pos < worst) { overflow = 1; return; }   // the caller's room is too small
+                pos += encode_block(words, numel, b, enc, raw_out, out + pos, sym, wbuf);
+                ends[b] = pos;                          // relative to the thread's start for now
             }
+            used[t] = pos;
         });
+        if (overflow) return kCapacity;
         int64_t base = 0;
         std::vector<int64_t> start(T);
-        for (int t = 0; t < T; t++) { start[t] = base; base += (int64_t)bufs[t].size(); }
+        for (int t = 0; t < T; t++) { start[t] = base; base += used[t]; }
         if (base > rans_cap) return kCapacity;
         run_threads(T, [&](int t) {
-            if (!bufs[t].empty()) std::memcpy(rans_out + start[t], bufs[t].data(), bufs[t].size());
+            if (t > 0 && used[t]) std::memcpy(rans_out + start[t], bufs[t].get(), used[t]);
             for (int64_t b = first[t]; b < first[t + 1]; b++) ends[b] += start[t];
         });
         return base;
@@ -556,11 +654,11 @@ int64_t entropy_encode(const void* words, int64_t numel, int dtype, int k, const
     Fields f;
     if (!fields_of(dtype, &f) || k < 0 || k > MAX_TOP || alpha != (1 << (f.W + k))) return kBadTable;
     if (numel == 0) return 0;
-    std::vector<EncSym> enc;
+    EncTables enc;
     if (!build_tables(freqs, alpha, &enc, nullptr)) return kBadTable;
     return dispatch<Codec>(dtype, k, [&](auto c) -> int64_t {
         using C = decltype(c);
-        return C::encode((const typename C::word_type*)words, numel, enc.data(), raw_out, rans_out,
+        return C::encode((const typename C::word_type*)words, numel, enc, raw_out, rans_out,
                          rans_cap, ends, nthreads);
     });
 }
