@@ -29,7 +29,8 @@ __all__ = ["compress", "decompress", "compress_into", "decompress_into"]
 def compress(x: torch.Tensor, checksum: bool = False, codec: str = "auto") -> torch.Tensor:
     """Compress a BF16/FP16/FP32/FP8/INT8/UINT8 tensor into a self-describing uint8 blob; with
     checksum=True the blob carries an XXH64 of the data, verified on decompress. `codec`:
-    "auto" (by dtype, sparse when smaller), "enec", "qlc", "apack" or "sparse"."""
+    "auto" (by dtype, sparse when smaller), "enec", "qlc", "apack", "sparse", "entropy" or "max"
+    (the smallest of all)."""
     return cpu.compress_tensor(x, checksum=checksum, codec=codec)
 
 
