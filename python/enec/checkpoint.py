@@ -594,6 +594,8 @@ def _table_summary(table) -> str:
         return f"{len(table['range_starts'])} ranges"
     if "format" in table:                                      # sparse
         return f"{table['format']}, nnz {table['nnz']}, values {table['values_codec']}"
+    if "mantissa_bits_in_symbol" in table:                     # entropy
+        return f"{len(table['freqs'])} symbols, exponent + {table['mantissa_bits_in_symbol']} mantissa bits"
     return ""
 
 

@@ -135,17 +135,19 @@ struct RawReader {
 
 // Eight RW-bit fields <-> RW bytes (RW <= 16): the bit stream of 8 consecutive elements, which
 // starts on a byte boundary whenever the element index is a multiple of 8.
+// wide: the caller owns 8 (RW <= 8) or 16 bytes at out, so the whole register is stored (the
+// bytes past RW are rewritten by the next group); otherwise exactly RW bytes.
 template <int RW>
-inline void pack8(const uint32_t* v, uint8_t* out) {
+inline void pack8(const uint32_t* v, uint8_t* out, bool wide) {
     if (RW <= 8) {                      // 64 bits suffice: cheaper shifts than 128-bit ones
         uint64_t acc = 0;
         for (int i = 0; i < 8; i++) acc |= (uint64_t)v[i] << (RW * i);
-        std::memcpy(out, &acc, RW);
+        std::memcpy(out, &acc, wide ? 8 : RW);
         return;
     }
     unsigned __int128 acc = 0;
     for (int i = 0; i < 8; i++) acc |= (unsigned __int128)v[i] << (RW * i);
-    std::memcpy(out, &acc, RW);
+    std::memcpy(out, &acc, wide ? 16 : RW);
 }
 // Reads 16 bytes (the caller guarantees them): whole-register loads, no partial copy whose
 // reload would miss store forwarding.
@@ -307,10 +309,12 @@ struct Codec {
         uint16_t* sy = sym.data();
         int64_t j = 0;
         if (RW <= 16) {
+            // groups whose wide store stays inside the block's raw bytes (the next group, or the
+            // block's tail, rewrites the bytes past RW): all but the last two
             for (; j + 8 <= nb; j += 8) {
                 uint32_t r[8];
                 for (int i = 0; i < 8; i++) { sy[j + i] = (uint16_t)sym_of(x[j + i]); r[i] = raw_of(x[j + i]); }
-                pack8<RW <= 16 ? RW : 16>(r, ro);
+                pack8<RW <= 16 ? RW : 16>(r, ro, j + 24 <= nb);
                 ro += RW;
             }
         }
