@@ -123,7 +123,7 @@ def exponent_bound(tensors, whole: bool) -> float:
         c = h[h > 0].astype(np.float64)
         bits += float(np.sum(c * np.log2(c.sum() / c))) + c.sum() * (1 + M)
     n = sum(t.numel() for t in tensors)
-    return n * 8 * tensors[0].element_size() / bits
+    return float(n * 8 * tensors[0].element_size() / bits)
 
 
 def enec_into_codec(tensors, impl_name):
@@ -337,17 +337,17 @@ def entropy_targets(rows, syn_name, threads):
         z = by.get((ds, "zipnn"))
         if z and ds.startswith("MiniLM"):
             out.append({"target": f"{ds}, {codec}: ratio >= ZipNN", "enec": r["ratio"], "peer": z["ratio"],
-                        "factor": r["ratio"] / z["ratio"], "met": r["ratio"] >= z["ratio"]})
+                        "factor": r["ratio"] / z["ratio"], "met": bool(r["ratio"] >= z["ratio"])})
         if r.get("exponent_bound"):
             out.append({"target": f"{ds}, {codec}: ratio >= 0.99 x exponent bound", "enec": r["ratio"],
                         "peer": r["exponent_bound"], "factor": r["ratio"] / r["exponent_bound"],
-                        "met": r["ratio"] >= 0.99 * r["exponent_bound"]})
+                        "met": bool(r["ratio"] >= 0.99 * r["exponent_bound"])})
         if ds == syn_name and z:
             for key, label, need in (("compress_GBps", "compress", 3.0), ("decompress_GBps", "decompress", 1.5)):
                 for stat in ("", "_median"):
                     a, b = r[key + stat], z[key + stat]
                     out.append({"target": f"{ds}, {codec}: {label} >= {need:g}x ZipNN ({'median' if stat else 'best'})",
-                                "enec": a, "peer": b, "factor": a / b, "met": a >= need * b})
+                                "enec": a, "peer": b, "factor": a / b, "met": bool(a >= need * b)})
     return out
 
 

@@ -326,6 +326,8 @@ def read_table(buf: np.ndarray, h: fmt.CodecHeader):
         raise CorruptStreamError(f"entropy table: frequencies sum to {int(freqs.sum())}, expected {want}")
     if nsym and (freqs[first] == 0 or freqs[first + nsym - 1] == 0):
         raise CorruptStreamError("entropy table: the symbol range does not start and end at a used symbol")
+    if not nsym and first:
+        raise CorruptStreamError("entropy table: an empty table must start at symbol 0")
     return k, freqs, first, nsym
 
 
