@@ -112,7 +112,7 @@ def _encode(name: str, t: torch.Tensor, checksum: bool, codec: str = "auto"):
     if t.device.type != "cpu":
         t = t.cpu()
     try:
-        blob = compress(t, checksum=checksum, codec=codec)
+        blob = compress(t, checksum=checksum) if codec == "auto" else compress(t, checksum=checksum, codec=codec)
     except UnsupportedDTypeError:
         try:                              # the codec takes other dtypes: this tensor gets "auto"
             blob = compress(t, checksum=checksum) if codec != "auto" else None

@@ -461,14 +461,50 @@ struct Codec {
         return 0;
     }
 
+#ifdef ENTROPY_X86
+    // 8 elements at a time for 16-bit words: each lane's raw field is fetched from the group's
+    // RW bytes by a byte shuffle (4 bytes per lane) and a per-lane shift, then joined with its
+    // symbol. Reads 16 bytes at ri; RW <= 13 keeps every lane's bytes inside them.
+    ENTROPY_AVX2 static int64_t merge_avx2(const uint8_t*& ri, const uint8_t* end, const uint16_t* sy, Word* o,
+                                          int64_t nb) {
+        if (sizeof(Word) != 2 || RW > 13) return 0;
+        alignas(32) static const struct Ctl { int8_t shuf[32]; int32_t shift[8]; Ctl() {
+            for (int l = 0; l < 8; l++) {
+                const int b0 = (RW * l) / 8;
+                for (int q = 0; q < 4; q++) shuf[4 * l + q] = (int8_t)(b0 + q);   // (each half holds the same 16 bytes)
+                shift[l] = (RW * l) % 8;
+            }
+        } } ctl;
+        const __m256i shuf = _mm256_load_si256((const __m256i*)ctl.shuf);
+        const __m256i shift = _mm256_load_si256((const __m256i*)ctl.shift);
+        const __m256i mask = _mm256_set1_epi32((1 << RW) - 1), one = _mm256_set1_epi32(1);
+        int64_t i = 0;
+        for (; i + 8 <= nb && end - ri >= 16; i += 8) {
+            const __m256i bytes = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)ri));
+            const __m256i r = _mm256_and_si256(_mm256_srlv_epi32(_mm256_shuffle_epi8(bytes, shuf), shift), mask);
+            const __m256i sym = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(sy + i)));
+            const __m256i w = _mm256_or_si256(_mm256_or_si256(_mm256_slli_epi32(_mm256_and_si256(r, one), W + M),
+                                                              _mm256_slli_epi32(sym, M - K)),
+                                              _mm256_srli_epi32(r, 1));
+            const __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(w, w), 0x08);
+            _mm_storeu_si128((__m128i*)(o + i), _mm256_castsi256_si128(p));
+            ri += RW;
+        }
+        return i;
+    }
+#endif
+
     // Joins symbols and raw fields into the block's words.
     static void merge_block(const uint8_t* raw, int64_t raw_len, const BlockDec& d, const uint16_t* sy, Word* out) {
         const uint8_t* ri = raw + (d.s0 / BLOCK) * BLOCK_RAW_BYTES;
         Word* o = out + d.s0;
         int64_t i = 0;
+#ifdef ENTROPY_X86
+        if (simd_level() >= 1) i = merge_avx2(ri, raw + raw_len, sy, o, d.nb);
+#endif
         if (RW <= 16) {
             // 8 elements' raw bytes at a time while 16 bytes remain to read (unpack8 reads RW)
-            for (; i + 8 <= d.nb && (raw + raw_len) - ri >= 16; i += 8) {
+            for (; i + 8 <= d.nb && (raw + raw_len) - ri >= 16; i += 8) {   // (continues where AVX2 stopped)
                 uint32_t r[8];
                 unpack8<RW <= 16 ? RW : 16>(ri, r);
                 for (int q = 0; q < 8; q++) o[i + q] = word_of(sy[i + q], r[q]);
