@@ -112,6 +112,13 @@ def test_size_is_within_a_fraction_of_the_entropy_bound(impl, dtype):
     assert bound <= blob.numel() <= bound * 1.003 + 40 * 13 + 1024
 
 
+def test_block_independence_costs_under_half_a_percent(impl):
+    x = _weights(16384 * 5, torch.bfloat16)
+    info = enec.inspect(enec.compress(x, codec="entropy"))
+    assert info.independent_decode_bytes == 5 * (32 + 8)       # lane states + index entry a block
+    assert info.independent_decode_bytes < 0.005 * info.compressed_bytes
+
+
 def test_minilm_bf16_beats_enec_and_nears_the_bound(minilm_bf16):
     """On real weights (all-MiniLM-L6-v2, BF16), tensor by tensor: smaller than ENEC and within
     0.5 % of the per-tensor bound of symbols + raw bits."""

@@ -257,4 +257,5 @@ def _inspect_codec(arr, h) -> BlobInfo:
         flagged_groups=None, total_groups=None,
         checksum=None if h.checksum_kind == fmt.CHECKSUM_NONE else "xxh64",
         section_bytes=d["section_bytes"], original_bytes=h.numel * h.dtype.word_bytes,
-        compressed_bytes=arr.size, independent_decode_bytes=0, table=d["table"])
+        compressed_bytes=arr.size, independent_decode_bytes=d.get("independent_decode_bytes", 0),
+        table=d["table"])

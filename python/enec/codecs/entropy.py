@@ -360,4 +360,6 @@ def describe(buf: np.ndarray, h: fmt.CodecHeader) -> dict:
                       "freqs": freqs[first:first + nsym].tolist(), "prob_bits": PROB_BITS, "lanes": LANES},
             "section_bytes": {"header": h.header_bytes, "table": TABLE_FIXED + 2 * nsym,
                               "index": 8 * blocks, "raw": raw_bytes,
-                              "rans": h.total_bytes - rans_off}}
+                              "rans": h.total_bytes - rans_off},
+            # what block independence costs: each block's lane states and index entry
+            "independent_decode_bytes": (STATE_BYTES + 8) * blocks}
