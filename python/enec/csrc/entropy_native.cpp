@@ -181,6 +181,11 @@ struct DecSlot { uint16_t sym; uint16_t freq; uint16_t bias; uint16_t pad; };
 struct DecTables {
     std::vector<DecSlot> slot;
     std::vector<uint32_t> fb, sym;
+    // When the used symbols span at most 256 values: one u32 per slot, (f - 1) | bias << 12 |
+    // (sym - first) << 24, so the AVX2 loop needs one gather per 8 symbols instead of two.
+    bool packed = false;
+    uint32_t first = 0;
+    std::vector<uint32_t> one;
 };
 
 // q = floor(x / f) for x < 2^32, 1 <= f <= 4096, without a division: x·(1/f) in double is within
@@ -206,6 +211,12 @@ bool build_tables(const uint32_t* freqs, int alpha, EncTables* enc, DecTables* d
         dec->slot.assign(PROB_SCALE, DecSlot{0, 0, 0, 0});
         dec->fb.assign(PROB_SCALE, 0);
         dec->sym.assign(PROB_SCALE, 0);
+        int lo = alpha, hi = -1;
+        for (int q = 0; q < alpha; q++)
+            if (freqs[q]) { lo = std::min(lo, q); hi = q; }
+        dec->packed = hi - lo < 256;
+        dec->first = (uint32_t)lo;
+        dec->one.assign(dec->packed ? PROB_SCALE : 0, 0);
     }
     uint32_t cum = 0;
     for (int s = 0; s < alpha; s++) {
@@ -220,6 +231,7 @@ bool build_tables(const uint32_t* freqs, int alpha, EncTables* enc, DecTables* d
                 dec->slot[cum + j] = DecSlot{(uint16_t)s, (uint16_t)f, (uint16_t)j, 0};
                 dec->fb[cum + j] = (f << 16) | j;
                 dec->sym[cum + j] = (uint32_t)s;
+                if (dec->packed) dec->one[cum + j] = (f - 1) | (j << 12) | ((uint32_t)(s - (int)dec->first) << 24);
             }
         cum += f;
     }
@@ -520,7 +532,7 @@ struct Codec {
     // (gather, multiply, renormalisation) overlap. A lane's word is found by a popcount of the
     // lanes before it that need one; words are loaded 8 at a time (16 bytes, so a block's loop
     // stops while 16 bytes remain and the scalar code finishes it).
-    template <int G>
+    template <int G, bool PACKED>
     ENTROPY_AVX2 static void symbols_avx2(BlockDec* d, const DecTables& t, uint16_t* const* sy) {
         alignas(32) static const struct Perm { int32_t idx[256][8]; Perm() {
             for (int m = 0; m < 256; m++)
@@ -536,6 +548,9 @@ struct Codec {
         const __m256i zero = _mm256_setzero_si256();
         const int* fb = (const int*)t.fb.data();
         const int* sm = (const int*)t.sym.data();
+        const int* one = (const int*)t.one.data();
+        const __m256i m12 = _mm256_set1_epi32(0xFFF), ones = _mm256_set1_epi32(1);
+        const __m256i first = _mm256_set1_epi32((int)t.first);
         int64_t step = 0;
         for (; step < steps; step++) {
             bool room = true;
@@ -543,10 +558,19 @@ struct Codec {
             if (!room) break;
             for (int g = 0; g < G; g++) {
                 const __m256i slot = _mm256_and_si256(x[g], mask12);
-                const __m256i e = _mm256_i32gather_epi32(fb, slot, 4);
-                const __m256i s = _mm256_i32gather_epi32(sm, slot, 4);
-                __m256i nx = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srli_epi32(e, 16), _mm256_srli_epi32(x[g], PROB_BITS)),
-                                              _mm256_and_si256(e, lo16));
+                __m256i f, bias, s;
+                if (PACKED) {
+                    const __m256i e = _mm256_i32gather_epi32(one, slot, 4);
+                    f = _mm256_add_epi32(_mm256_and_si256(e, m12), ones);
+                    bias = _mm256_and_si256(_mm256_srli_epi32(e, 12), m12);
+                    s = _mm256_add_epi32(_mm256_srli_epi32(e, 24), first);
+                } else {
+                    const __m256i e = _mm256_i32gather_epi32(fb, slot, 4);
+                    f = _mm256_srli_epi32(e, 16);
+                    bias = _mm256_and_si256(e, lo16);
+                    s = _mm256_i32gather_epi32(sm, slot, 4);
+                }
+                __m256i nx = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32(x[g], PROB_BITS)), bias);
                 const __m256i need = _mm256_cmpeq_epi32(_mm256_srli_epi32(nx, 16), zero);
                 const int m = _mm256_movemask_ps(_mm256_castsi256_ps(need));
                 const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)wp[g]));
@@ -587,7 +611,10 @@ struct Codec {
                 int rc = 0;
                 for (int g = 0; g < n && !rc; g++) rc = begin_block(rans, ends, numel, b0 + g, d[g]);
 #ifdef ENTROPY_X86
-                if (!rc && avx2 && n == G) symbols_avx2<G>(d, dec, syp);
+                if (!rc && avx2 && n == G) {
+                    if (dec.packed) symbols_avx2<G, true>(d, dec, syp);
+                    else symbols_avx2<G, false>(d, dec, syp);
+                }
 #endif
                 for (int g = 0; g < n && !rc; g++) {
                     rc = finish_symbols(d[g], dec.slot.data(), syp[g]);
