@@ -310,6 +310,34 @@ struct Codec {
     }
 #endif
 
+#ifdef ENTROPY_X86
+    // The field split of 16 bfloat16 words at a time (RW <= 8): symbols stored as u16, raw fields
+    // packed by pairwise merges (16 -> 32 -> 64 -> 128-bit lanes), 8 fields = RW bytes per 128-bit
+    // half. Stops while 40 elements remain, so its 8-byte stores stay inside the block's raw bytes
+    // (the bytes past RW are rewritten by the next group); pack8 and the bit writer go on from there.
+    ENTROPY_AVX2 static int64_t split_avx2(const Word* x, int64_t nb, uint16_t* sy, uint8_t*& ro) {
+        if (sizeof(Word) != 2 || RW > 8) return 0;
+        const __m256i symmask = _mm256_set1_epi16((short)((1 << (W + K)) - 1));
+        const __m256i lowmask = _mm256_set1_epi16((short)((1 << (M - K)) - 1));
+        const __m256i lo16 = _mm256_set1_epi32(0xFFFF), lo32 = _mm256_set1_epi64x(0xFFFFFFFFll);
+        int64_t j = 0;
+        for (; j + 40 <= nb; j += 16) {
+            const __m256i w = _mm256_loadu_si256((const __m256i*)(x + j));
+            _mm256_storeu_si256((__m256i*)(sy + j), _mm256_and_si256(_mm256_srli_epi16(w, M - K), symmask));
+            const __m256i r = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(w, lowmask), 1),
+                                              _mm256_srli_epi16(w, W + M));
+            const __m256i p = _mm256_or_si256(_mm256_and_si256(r, lo16), _mm256_slli_epi32(_mm256_srli_epi32(r, 16), RW));
+            const __m256i q = _mm256_or_si256(_mm256_and_si256(p, lo32), _mm256_slli_epi64(_mm256_srli_epi64(p, 32), 2 * RW));
+            const __m256i o = _mm256_or_si256(q, _mm256_slli_epi64(_mm256_srli_si256(q, 8), 4 * RW));
+            const uint64_t a = (uint64_t)_mm256_extract_epi64(o, 0), b = (uint64_t)_mm256_extract_epi64(o, 2);
+            std::memcpy(ro, &a, 8);
+            std::memcpy(ro + RW, &b, 8);
+            ro += 2 * RW;
+        }
+        return j;
+    }
+#endif
+
     // Encodes block b: raw fields to raw_out (the whole stream), rANS bytes to out (room for the
     // worst case, STATE_BYTES + 2·BLOCK); returns the rANS bytes written.
     static int64_t encode_block(const Word* words, int64_t numel, int64_t b, const EncTables& et, uint8_t* raw_out,
@@ -320,6 +348,9 @@ struct Codec {
         const Word* x = words + s0;
         uint16_t* sy = sym.data();
         int64_t j = 0;
+#ifdef ENTROPY_X86
+        if (simd_level() >= 1) j = split_avx2(x, nb, sy, ro);
+#endif
         if (RW <= 16) {
             // groups whose wide store stays inside the block's raw bytes (the next group, or the
             // block's tail, rewrites the bytes past RW): all but the last two
