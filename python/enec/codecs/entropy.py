@@ -18,6 +18,9 @@ so any number of workers can decode any subset of blocks. The cost is 40 bytes a
 """
 from __future__ import annotations
 
+import heapq
+import math
+
 import numpy as np
 
 from .. import format as fmt
@@ -85,7 +88,8 @@ def quantize(counts: np.ndarray) -> np.ndarray:
     """12-bit frequencies summing to 4096: >= 1 for every present symbol, 0 for absent ones, all
     0 when there are no elements. Start from max(1, floor(c·4096/N)), then move single units
     greedily: add where c·log2((f+1)/f) is largest, remove where c·log2(f/(f-1)) is smallest
-    (ties: the lower symbol). This is the table every implementation uses (chosen here)."""
+    (ties: the lower symbol). This is the table every implementation uses (chosen here). A heap
+    keeps each step O(log S): a per-tensor cost, paid for every tensor of a checkpoint."""
     c = np.asarray(counts, dtype=np.int64)
     f = np.zeros(c.size, dtype=np.int64)
     N = int(c.sum())
@@ -93,16 +97,28 @@ def quantize(counts: np.ndarray) -> np.ndarray:
         return f
     present = c > 0
     f[present] = np.maximum(1, c[present] * PROB_SCALE // N)
-    cf = c.astype(np.float64)
-    while f.sum() < PROB_SCALE:
-        fs = np.where(present, f, 1).astype(np.float64)
-        gain = np.where(present, cf * np.log2((fs + 1) / fs), -1.0)
-        f[int(np.argmax(gain))] += 1
-    while f.sum() > PROB_SCALE:
-        fs = np.where(f > 1, f, 2).astype(np.float64)
-        loss = np.where(f > 1, cf * np.log2(fs / (fs - 1)), np.inf)
-        f[int(np.argmin(loss))] -= 1
-    return f
+    total = int(f.sum())
+    cnt = c.tolist()
+    fl = f.tolist()
+    syms = np.flatnonzero(present).tolist()
+    if total < PROB_SCALE:
+        heap = [(-cnt[i] * math.log2((fl[i] + 1) / fl[i]), i) for i in syms]
+        heapq.heapify(heap)
+        while total < PROB_SCALE:
+            _, i = heapq.heappop(heap)
+            fl[i] += 1
+            total += 1
+            heapq.heappush(heap, (-cnt[i] * math.log2((fl[i] + 1) / fl[i]), i))
+    elif total > PROB_SCALE:
+        heap = [(cnt[i] * math.log2(fl[i] / (fl[i] - 1)), i) for i in syms if fl[i] > 1]
+        heapq.heapify(heap)
+        while total > PROB_SCALE:
+            _, i = heapq.heappop(heap)
+            fl[i] -= 1
+            total -= 1
+            if fl[i] > 1:
+                heapq.heappush(heap, (cnt[i] * math.log2(fl[i] / (fl[i] - 1)), i))
+    return np.array(fl, dtype=np.int64)
 
 
 def coded_bits(counts: np.ndarray, freqs: np.ndarray) -> float:
