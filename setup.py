@@ -54,6 +54,9 @@ setup(
                            extra_compile_args=cflags, extra_link_args=ldflags, language="c++"),
                  # QLC / APack kernels (codecs 2, 3), loaded by enec.codecs.native
                  Extension("enec._enec_codecs", ["python/enec/csrc/codecs_native.cpp"],
+                           extra_compile_args=cflags, extra_link_args=ldflags, language="c++"),
+                 # entropy codec kernels (codec 5), loaded by enec.codecs.entropy_native
+                 Extension("enec._enec_entropy", ["python/enec/csrc/entropy_native.cpp"],
                            extra_compile_args=cflags, extra_link_args=ldflags, language="c++")],
     cmdclass={"build_ext": BuildPlainLibrary},
 )

@@ -55,6 +55,22 @@ def structured_mutator(data: bytes, max_size: int, seed: int) -> bytes:
         h = codecs.read_header(bytes(b))
     except enec.EnecError:
         return atheris.Mutate(data, max_size)
+    if h.codec != fmt.CODEC_ENEC:       # an entropy-codec blob: its table, block index, rANS bytes
+        o = h.offsets
+        kind = rng.randrange(4)
+        if kind == 0 and o[1] > o[0]:
+            b[o[0] + rng.randrange(o[1] - o[0])] ^= rng.randint(1, 255)
+        elif kind == 1 and h.blocks:
+            off = o[1] + 8 * rng.randrange(h.blocks)
+            old = struct.unpack_from("<Q", b, off)[0]
+            val = rng.choice([old + 2 * rng.randint(-64, 64), old ^ (1 << rng.randrange(64)), rng.getrandbits(64),
+                              2**64 - 2])
+            struct.pack_into("<Q", b, off, val % 2**64)
+        elif kind == 2 and len(b) > o[3]:
+            b[o[3] + rng.randrange(len(b) - o[3])] ^= rng.randint(1, 255)
+        else:
+            b[rng.randrange(len(b))] ^= rng.randint(1, 255)
+        return bytes(b[:max_size])
     lay = h.layout
     kind = rng.randrange(5)
     if kind == 0 and lay.flags_bytes:                       # a flag bit
@@ -97,8 +113,10 @@ def seeds(directory):
     for dtype in (torch.bfloat16, torch.float16, torch.float32):
         for n in (1, 300, 16384 + 77):
             x = (torch.randn(n, generator=g) * 0.02).to(dtype)
-            for checksum in (False, True):
-                SEEDS.append(bytes(enec.compress(x, checksum=checksum).numpy()))
+            # the CPU decoders also get entropy-codec blobs (the kernel decodes ENEC only)
+            codecs = ("auto",) if TARGET == "emulated" else ("auto", "entropy")
+            for checksum, codec in [(c, k) for c in (False, True) for k in codecs]:
+                SEEDS.append(bytes(enec.compress(x, checksum=checksum, codec=codec).numpy()))
                 with open(os.path.join(directory, f"seed{k}"), "wb") as f:
                     f.write(SEEDS[-1])
                 k += 1

@@ -14,6 +14,7 @@ from safetensors import safe_open as st_open
 from safetensors.torch import load_file as st_load
 from safetensors.torch import save_file as st_save
 
+import enec
 from enec import checkpoint
 import testdata
 from conftest import assert_bit_equal
@@ -348,3 +349,36 @@ def test_interrupt_turned_into_another_error_is_still_an_interrupt(monkeypatch, 
     assert cli.main(["inspect", "x.safetensors"]) == 130
     assert "interrupted; no output written" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGINT) is before          # the handler is put back
+
+
+def test_cli_compress_max_and_codec_entropy(tmp_path):
+    """--max keeps the smallest blob per tensor (entropy for bell-shaped float weights, never
+    larger than auto's); --codec entropy applies to the float tensors, the others get auto; both
+    decompress to the original file byte for byte."""
+    g = torch.Generator().manual_seed(8)
+    w = torch.randn(400, 300, generator=g)
+    sd = {"bf16": (w * 0.02).bfloat16(), "fp16": (w * 0.02).half(), "fp32": w * 0.02,
+          "fp8": (w * 40).to(torch.float8_e4m3fn), "ids": torch.arange(33)}
+    src = tmp_path / "in.safetensors"
+    st_save(sd, str(src))
+    sizes = {}
+    for opt in ([], ["--max"], ["--codec", "entropy"]):
+        out, back = tmp_path / f"c{len(opt)}.safetensors", tmp_path / f"b{len(opt)}.safetensors"
+        r = _cli("compress", src, out, *opt)
+        assert r.returncode == 0, r.stderr
+        sizes[" ".join(opt)] = os.path.getsize(out)
+        r = _cli("inspect", out)
+        codec_of = {line.split()[0]: line.split()[1] for line in r.stdout.splitlines()[1:-1]}
+        floats = "enec" if not opt else "entropy"
+        fp8 = codec_of.pop("fp8")
+        assert codec_of == {"bf16": floats, "fp16": floats, "fp32": floats, "ids": "raw"}
+        if opt == ["--max"]:             # the smaller of the two FP8 codecs
+            sizes_fp8 = {c: enec.compress(sd["fp8"], codec=c).numel() for c in ("qlc", "apack")}
+            assert fp8 == min(sizes_fp8, key=sizes_fp8.get)
+        else:
+            assert fp8 == "qlc"
+        assert _cli("decompress", out, back).returncode == 0
+        assert back.read_bytes() == src.read_bytes()
+    assert sizes["--max"] < sizes[""]
+    r = _cli("compress", src, tmp_path / "x.safetensors", "--max", "--codec", "enec")
+    assert r.returncode != 0 and "not allowed with" in r.stderr

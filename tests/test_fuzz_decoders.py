@@ -143,6 +143,74 @@ def test_valid_blobs_roundtrip(impl, case):
     assert torch.equal(_bytes(enec.decompress(blob)), _bytes(x))
 
 
+# ------------------------------------------------------------------------------ entropy codec (codec 5)
+
+@st.composite
+def entropy_blobs(draw):
+    dtype = draw(st.sampled_from(DTYPES))
+    n = draw(st.sampled_from([0, 1, 17, 300, 16384, 16384 + 300, 40000]))
+    g = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
+    kind = draw(st.sampled_from(["normal", "bits", "constant"]))
+    if kind == "bits":
+        lim = 2**15 if dtype != torch.float32 else 2**31
+        x = torch.randint(-lim, lim, (n,), generator=g, dtype=torch.int64).to(
+            torch.int16 if dtype != torch.float32 else torch.int32).view(dtype)
+    elif kind == "constant":
+        x = torch.full((n,), 0.75, dtype=dtype)
+    else:
+        x = (torch.randn(n, generator=g) * 0.02).to(dtype)
+    checksum = draw(st.booleans())
+    return x, enec.compress(x, checksum=checksum, codec="entropy").numpy().copy(), checksum
+
+
+def _entropy_mutate(b: np.ndarray, kind, pos, byte, big):
+    """Aimed at the table, the block index and the lane states (the fields that steer reads)."""
+    try:
+        h = fmt.parse_header(b)
+    except enec.EnecError:
+        return b
+    b = b.copy()
+    o = h.offsets
+    if kind == "table":
+        span = max(1, o[1] - o[0])
+        b[o[0] + pos % span] ^= byte
+    elif kind == "index" and h.blocks:
+        off = o[1] + 8 * (pos % h.blocks)
+        old = int(b[off:off + 8].view(np.uint64)[0])
+        val = [big, old + 2 * (byte - 128), old ^ (1 << (byte % 64)), 0, 2**64 - 2][pos % 5]
+        b[off:off + 8] = np.frombuffer(struct.pack("<Q", val % 2**64), np.uint8)
+    elif kind == "states" and b.size > o[3]:
+        b[o[3] + pos % (b.size - o[3])] ^= byte
+    return b
+
+
+@FUZZ
+@given(entropy_blobs(), st.lists(st.one_of(mutations(), st.tuples(st.sampled_from(["table", "index", "states"]),
+                                                                   st.integers(0, 2**31), st.integers(1, 255),
+                                                                   st.integers(0, 2**64 - 1))),
+                                 min_size=1, max_size=3))
+def test_mutated_entropy_blobs(impl, case, muts):
+    x, blob, checksum = case
+    bad = blob
+    for m in muts:
+        if m[0] in ("flag_bit", "index_entry"):          # ENEC's sections: aim at this codec's index
+            m = ("index",) + tuple(m[1:])
+        bad = _entropy_mutate(bad, *m) if m[0] in ("table", "index", "states") else mutate(bad, *m)
+    tracemalloc.start()
+    try:
+        y = enec.decompress(bad)
+    except enec.EnecError:
+        return
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert peak < 16 * bad.size + (4 << 20), f"decode of a {bad.size}-byte blob peaked at {peak} bytes"
+    h = enec.header_of(bad)
+    assert tuple(y.shape) == h.shape
+    if checksum and h.checksum_kind == fmt.CHECKSUM_XXH64 and np.array_equal(bad[:fmt.HEADER_FIXED_BYTES], blob[:fmt.HEADER_FIXED_BYTES]):
+        assert torch.equal(_bytes(y), _bytes(x))
+
+
 # ------------------------------------------------------------------------------ emulated kernels
 
 @pytest.fixture(scope="module")

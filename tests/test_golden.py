@@ -70,8 +70,13 @@ def golden_impl(request, monkeypatch):
     nat = codecs.get_impl("native")
     nat.set_simd(level)
     assert nat.simd_level() == level
+    from enec.codecs import entropy_native     # the entropy kernels' levels: portable, AVX2
+    if entropy_native.available():
+        entropy_native.set_simd(min(level, entropy_native.simd_detected()))
     yield request.param[0]
     nat.set_simd(True)
+    if entropy_native.available():
+        entropy_native.set_simd(True)
 
 
 def _blob(case) -> bytes:
@@ -103,13 +108,15 @@ _ids = list(BY_NAME)
 def test_manifest_covers_every_codec_dtype_and_shape():
     """Every codec x dtype it takes: empty, 0-dim, one block, several blocks; with and without
     checksum. The codec/dtype table is docs/FORMAT.md §7's, written out in the generator."""
-    want = {(codec, dtype) for codec, dts in gen.CODEC_DTYPES.items() for dtype in dts}
-    assert len(want) == 18
+    want = {(codec, dtype) for table in (gen.CODEC_DTYPES, gen.ADDED_CODEC_DTYPES)
+            for codec, dts in table.items() for dtype in dts}
+    assert len(want) == 21
     have = {}
     for c in CASES:
         numel = int(np.prod(c["shape"])) if c["shape"] else 1
         kind = ("empty" if numel == 0 else "0-dim" if not c["shape"] else
-                "several" if numel > {"enec": gen.ENEC_BLOCK}.get(c["codec"], gen.BYTE_CHUNK) else "one")
+                "several" if numel > {"enec": gen.ENEC_BLOCK, "entropy": gen.ENEC_BLOCK}.get(c["codec"], gen.BYTE_CHUNK)
+                else "one")
         have.setdefault((c["codec"], c["dtype"]), set()).add((kind, c["checksum"]))
     assert set(have) == want
     for key, kinds in have.items():
@@ -131,7 +138,9 @@ def test_golden_files_are_small_and_match_the_manifest():
     on_disk = {f"{gen.VERSION_DIR}/{f}" for f in os.listdir(os.path.join(GOLDEN, gen.VERSION_DIR))
                if f != "manifest.json"}
     assert on_disk == {c["file"] for c in CASES}, "golden files and manifest disagree"
-    assert total < 400_000, total
+    # ~375 KB for codecs 1-4; the entropy codec's 21 cases (added to v1 with codec 5) ~110 KB more,
+    # most of it the FP32 several-blocks case (two 16384-element blocks of raw mantissas)
+    assert total < 500_000, total
 
 
 @pytest.mark.parametrize("name", _ids)

@@ -19,6 +19,8 @@ CODEC_DTYPES = {   # docs/FORMAT.md §7, dtype table
     "apack": (torch.float8_e4m3fn, torch.float8_e5m2, torch.int8, torch.uint8),
     "sparse": (torch.bfloat16, torch.float16, torch.float32, torch.float8_e4m3fn,
                torch.float8_e5m2, torch.int8, torch.uint8),
+    "entropy": (torch.bfloat16, torch.float16, torch.float32),
+    "max": (torch.bfloat16, torch.float16, torch.float32, torch.float8_e4m3fn, torch.int8),
     "auto": (torch.bfloat16, torch.float16, torch.float32, torch.float8_e4m3fn,
              torch.float8_e5m2, torch.int8, torch.uint8),
 }

@@ -14,6 +14,7 @@ LAYERS = {
     "params": 1, "kernel_status": 1, "codecs._bits": 1, "codecs._info": 1, "_torch_private": 1, "_native_lib": 1,
     "reference": 2, "native": 2,
     "codecs.enec": 3, "codecs.qlc": 3, "codecs.apack": 3, "codecs.sparse": 3, "codecs.native": 3,
+    "codecs.entropy": 3, "codecs.entropy_native": 3,
     "codecs": 4,
     "cpu": 5,
     "ops": 6,

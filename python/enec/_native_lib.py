@@ -1,5 +1,6 @@
-"""Loading enec's compiled libraries through ctypes: one loader for both (the ENEC codec's
-`_enec_native*.so` and the QLC/APack/sparse kernels' `_enec_codecs*.so`), each checked against
+"""Loading enec's compiled libraries through ctypes: one loader for all three (the ENEC codec's
+`_enec_native*.so`, the QLC/APack/sparse kernels' `_enec_codecs*.so` and the entropy codec's
+`_enec_entropy*.so`), each checked against
 the ABI version its Python binding was written for, so a stale build is refused with a message
 instead of being called with the wrong signatures."""
 from __future__ import annotations

@@ -41,7 +41,9 @@ def compress(x: torch.Tensor, checksum: bool = False, codec: str = "auto", out: 
     (docs/FORMAT.md). The input is never modified. checksum=True stores an XXH64 of the data
     that decompress verifies. codec="auto" picks ENEC for BF16/FP16/FP32, Quad Length Codes for
     FP8 and APack for INT8/UINT8, and the sparse formats instead when the tensor has many zeros
-    and that is smaller; "enec", "qlc", "apack" or "sparse" forces one.
+    and that is smaller; "enec", "qlc", "apack", "sparse" or "entropy" (BF16/FP16/FP32: rANS-coded
+    exponents, the highest ratio, several times slower than ENEC) forces one; "max" builds every
+    codec that takes the dtype and keeps the smallest blob.
 
     out: a 1-D uint8 tensor to write the blob into (a reused or pinned buffer: no allocation,
     no page faults); the result is then the view out[:size]. max_compressed_size(x.numel(),

@@ -105,28 +105,32 @@ def _st_dtype(dt: torch.dtype, name: str) -> str:
 # compression of single tensors
 # ---------------------------------------------------------------------------------------------
 
-def _encode(name: str, t: torch.Tensor, checksum: bool):
+def _encode(name: str, t: torch.Tensor, checksum: bool, codec: str = "auto"):
     """(stored tensor, metadata entry or None). Raw when no codec takes the dtype or it does not
-    shrink the tensor."""
+    shrink the tensor. codec: as enec.compress takes it ("max": the smallest blob; a codec that
+    does not take this tensor's dtype falls back to "auto" for it)."""
     if not isinstance(t, torch.Tensor):
         raise EnecError(f"state_dict entry {name!r} is not a tensor")
     t = t.detach()
     if t.device.type != "cpu":
         t = t.cpu()
     try:
-        blob = compress(t, checksum=checksum)
+        blob = compress(t, checksum=checksum) if codec == "auto" else compress(t, checksum=checksum, codec=codec)
     except UnsupportedDTypeError:
-        blob = None
+        try:                              # the codec takes other dtypes: this tensor gets "auto"
+            blob = compress(t, checksum=checksum) if codec != "auto" else None
+        except UnsupportedDTypeError:
+            blob = None
     if blob is not None and blob.numel() < t.numel() * t.element_size():
         return blob, {"codec": _codec_name(blob), "dtype": _dtype_name(t.dtype), "shape": list(t.shape)}
     return t, None
 
 
-def compress_state_dict(state_dict: dict, checksum: bool = False, progress=None):
+def compress_state_dict(state_dict: dict, checksum: bool = False, progress=None, codec: str = "auto"):
     """(tensors to store, enec metadata). Tensors that do not shrink are stored raw."""
     out, meta = {}, {}
     for name, t in state_dict.items():
-        out[name], info = _encode(name, t, checksum)
+        out[name], info = _encode(name, t, checksum, codec)
         if info is not None:
             meta[name] = info
         if progress:
@@ -437,8 +441,10 @@ def load_file(path, device="cpu") -> dict:
         return {k: f.get_tensor(k) for k in f.keys()}
 
 
-def compress_file(src, dst, force: bool = False, checksum: bool = False, progress=None) -> dict:
-    """Compress a safetensors file (keeps its metadata). Memory: the blobs, plus one tensor."""
+def compress_file(src, dst, force: bool = False, checksum: bool = False, progress=None,
+                  codec: str = "auto") -> dict:
+    """Compress a safetensors file (keeps its metadata). Memory: the blobs, plus one tensor.
+    codec: "auto" (ENEC for floats: fast), "max" (the smallest blob of every codec), or one codec."""
     _check_output(dst, force)
     src = os.fspath(src)
     with _st_open(src, framework="pt") as f:
@@ -448,7 +454,7 @@ def compress_file(src, dst, force: bool = False, checksum: bool = False, progres
         entries, meta = [], {}
         for name in f.keys():
             t = f.get_tensor(name)
-            stored, info = _encode(name, t, checksum)
+            stored, info = _encode(name, t, checksum, codec)
             if info is None:              # raw: re-read from the memory map while writing
                 del stored, t
                 sl = f.get_slice(name)
@@ -658,6 +664,8 @@ def _table_summary(table) -> str:
         return f"{len(table['range_starts'])} ranges"
     if "format" in table:                                      # sparse
         return f"{table['format']}, nnz {table['nnz']}, values {table['values_codec']}"
+    if "mantissa_bits_in_symbol" in table:                     # entropy
+        return f"{len(table['freqs'])} symbols, exponent + {table['mantissa_bits_in_symbol']} mantissa bits"
     return ""
 
 

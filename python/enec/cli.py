@@ -38,13 +38,14 @@ def cmd_compress(a):
     if os.path.isdir(a.input):       # a sharded checkpoint folder: enec.sharded (workers / torchrun)
         from . import sharded
         return sharded.run_cli("compress", a.input, a.output, a.workers, a.distributed, a.timeout,
-                               force=a.force, checksum=a.checksum)
+                               force=a.force, checksum=a.checksum, codec=a.codec)
     from . import checkpoint
     step, done = _progress(_count(a.input), "compress")
     t = time.perf_counter()
     src = os.path.getsize(a.input)        # before: with --force the output may replace the input
     try:
-        meta = checkpoint.compress_file(a.input, a.output, force=a.force, checksum=a.checksum, progress=step)
+        meta = checkpoint.compress_file(a.input, a.output, force=a.force, checksum=a.checksum, progress=step,
+                                        codec=a.codec)
     finally:
         done()
     dst = os.path.getsize(a.output)
@@ -106,6 +107,14 @@ def main(argv=None) -> int:
     c.add_argument("output", help="the compressed file (a valid safetensors file) or folder to write")
     c.add_argument("--force", action="store_true", help="overwrite an existing output")
     c.add_argument("--checksum", action="store_true", help="store an XXH64 of every tensor")
+    from .codecs import CODEC_CHOICES
+    how = c.add_mutually_exclusive_group()
+    how.add_argument("--codec", choices=CODEC_CHOICES, default="auto",
+                     help="codec for every tensor it takes (others get auto); default auto: ENEC for "
+                          "floats, the fast one")
+    how.add_argument("--max", dest="codec", action="store_const", const="max",
+                     help="the smallest blob of all codecs for each tensor (the entropy codec for most "
+                          "float weights): slower to compress and decompress, for disk and downloads")
     from .sharded import add_arguments as add_folder_arguments
     add_folder_arguments(c)   # --workers N / --distributed / --timeout for a sharded folder
     c.set_defaults(fn=cmd_compress)

@@ -24,7 +24,9 @@ CODEC_ENEC = 1                 # the exponent codec of the ENEC paper
 CODEC_QLC = 2                  # Quad Length Codes (8-bit symbols), python/enec/codecs/qlc.py
 CODEC_APACK = 3                # APack range + offset coding, python/enec/codecs/apack.py
 CODEC_SPARSE = 4               # zero-pattern formats + a dense codec, python/enec/codecs/sparse.py
-CODEC_NAMES = {CODEC_ENEC: "enec", CODEC_QLC: "qlc", CODEC_APACK: "apack", CODEC_SPARSE: "sparse"}
+CODEC_ENTROPY = 5              # rANS-coded exponent (+ top mantissa bits), python/enec/codecs/entropy.py
+CODEC_NAMES = {CODEC_ENEC: "enec", CODEC_QLC: "qlc", CODEC_APACK: "apack", CODEC_SPARSE: "sparse",
+               CODEC_ENTROPY: "entropy"}
 CODEC_IDS = {v: k for k, v in CODEC_NAMES.items()}
 
 BLOCK_ELEMS = 16384            # N: elements per block (the last block may be shorter)

@@ -37,8 +37,8 @@ def compress(x: torch.Tensor, checksum: bool = False, codec: str = "auto",
              params: Optional[Sequence[int]] = None) -> torch.Tensor:
     """Compress a BF16/FP16/FP32/FP8/INT8/UINT8 tensor into a self-describing uint8 blob; with
     checksum=True the blob carries an XXH64 of the data, verified on decompress. `codec`:
-    "auto" (by dtype, sparse when smaller), "enec", "qlc", "apack" or "sparse". `params`: a plan
-    [b, n, m] from enec.plan (ENEC dtypes only)."""
+    "auto" (by dtype, sparse when smaller), "enec", "qlc", "apack", "sparse", "entropy" or "max"
+    (the smallest of all). `params`: a plan [b, n, m] from enec.plan (ENEC dtypes only)."""
     return cpu.compress_tensor(x, checksum=checksum, codec=codec, params=params)
 
 

@@ -40,6 +40,11 @@ CODEC_DTYPES = {
     "apack": ("float8_e4m3fn", "float8_e5m2", "int8", "uint8"),
     "sparse": ("bfloat16", "float16", "float32", "float8_e4m3fn", "float8_e5m2", "int8", "uint8"),
 }
+# codecs added to format version 1 later (docs/FORMAT.md §8): their cases follow the original
+# ones in the manifest, and their blobs were added (`--add`) without rewriting any earlier blob
+ADDED_CODEC_DTYPES = {
+    "entropy": ("bfloat16", "float16", "float32"),
+}
 ENEC_BLOCK = 16384             # docs/FORMAT.md §3: elements per ENEC block
 BYTE_CHUNK = 65536             # docs/FORMAT.md §7.2/7.3: elements per QLC / APack chunk
 
@@ -161,31 +166,35 @@ def cases() -> list[dict]:
         out.append(dict(name=name, codec=codec, dtype=dtype, shape=list(shape), checksum=checksum,
                         input=kw))
 
-    for codec, dtypes in CODEC_DTYPES.items():
-        for dtype in dtypes:
-            sparse = codec == "sparse"
-            z = dict(zero_fraction=0.4) if sparse else {}
-            add(codec, dtype, "empty", (3, 0))
-            add(codec, dtype, "empty-checksum", (0,), checksum=True)
-            add(codec, dtype, "scalar", ())
-            add(codec, dtype, "scalar-checksum", (), checksum=True)
-            add(codec, dtype, "one-block", (30, 50), **z)
-            add(codec, dtype, "one-block-checksum", (7, 11, 13), checksum=True, **z)
-            if codec == "enec":
-                several = (3, ENEC_BLOCK // 3 + 100)          # 2 blocks, the last one short
-            elif sparse:
-                several = (2, BYTE_CHUNK // 2 + 700)          # values blob of several chunks/blocks
-                z = dict(zero_fraction=0.98, skew=True)
-            else:
-                several = (2, BYTE_CHUNK // 2 + 60)           # 2 chunks, the last one short
-                z = dict(skew=True)
-            add(codec, dtype, "several-blocks", several, **z)
+    def codec_cases(codec_dtypes):
+        for codec, dtypes in codec_dtypes.items():
+            for dtype in dtypes:
+                sparse = codec == "sparse"
+                z = dict(zero_fraction=0.4) if sparse else {}
+                add(codec, dtype, "empty", (3, 0))
+                add(codec, dtype, "empty-checksum", (0,), checksum=True)
+                add(codec, dtype, "scalar", ())
+                add(codec, dtype, "scalar-checksum", (), checksum=True)
+                add(codec, dtype, "one-block", (30, 50), **z)
+                add(codec, dtype, "one-block-checksum", (7, 11, 13), checksum=True, **z)
+                if codec in ("enec", "entropy"):
+                    several = (3, ENEC_BLOCK // 3 + 100)          # 2 blocks, the last one short
+                elif sparse:
+                    several = (2, BYTE_CHUNK // 2 + 700)          # values blob of several chunks/blocks
+                    z = dict(zero_fraction=0.98, skew=True)
+                else:
+                    several = (2, BYTE_CHUNK // 2 + 60)           # 2 chunks, the last one short
+                    z = dict(skew=True)
+                add(codec, dtype, "several-blocks", several, **z)
+
+    codec_cases(CODEC_DTYPES)
     # sparse pattern formats (docs/FORMAT.md §7.4): data on which each one is the smallest
     for dtype in ("bfloat16", "float8_e4m3fn"):   # (APack's dense int8 blob beats most patterns)
         add("sparse", dtype, "pattern-dense", (40, 25))                               # no zeros
         add("sparse", dtype, "pattern-bitmap", (40, 25), zero_fraction=0.5)
         add("sparse", dtype, "pattern-bitmap2", (64, 64), zero_fraction=0.9, zero_runs=64)
         add("sparse", dtype, "pattern-rle", (100, 100), zero_fraction=0.995)
+    codec_cases(ADDED_CODEC_DTYPES)
     return out
 
 
@@ -239,8 +248,33 @@ def build() -> tuple[dict, dict]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="write the blobs and the manifest")
+    ap.add_argument("--add", action="store_true", help="write the blobs of cases the manifest lacks "
+                    "(a codec added to this format version) and append them to the manifest; "
+                    "refuses if any existing case would change")
     args = ap.parse_args(argv)
     manifest, blobs = build()
+    if args.add:
+        with open(MANIFEST) as fh:
+            old = json.load(fh)
+        n_old = len(old["cases"])
+        if manifest["cases"][:n_old] != old["cases"] or any(
+                open(os.path.join(HERE, c["file"]), "rb").read() != blobs[c["file"]] for c in old["cases"]):
+            print("existing golden cases would change: refusing to add")
+            return 1
+        new = manifest["cases"][n_old:]
+        for c in new:
+            path = os.path.join(HERE, c["file"])
+            if os.path.exists(path):
+                print(f"{c['file']} exists but is not in the manifest: refusing to overwrite it")
+                return 1
+        for c in new:
+            with open(os.path.join(HERE, c["file"]), "wb") as fh:
+                fh.write(blobs[c["file"]])
+        with open(MANIFEST, "w") as fh:
+            json.dump(manifest, fh, indent=1)
+            fh.write("\n")
+        print(f"added {len(new)} blobs")
+        return 0
     if args.write:
         if os.path.exists(os.path.join(HERE, VERSION_DIR)):
             print(f"{VERSION_DIR}/ exists: golden blobs are written once per format version")

@@ -7,10 +7,13 @@ their implementations (numpy reference or native kernels) and format.py.
     "apack"   INT8, UINT8 (any 8-bit)    APack ranges + rANS           (codecs/apack.py)
     "sparse"  every dtype above          zero-pattern formats + the dense codec of the
                                          dtype for the non-zeros      (codecs/sparse.py)
+    "entropy" BF16, FP16, FP32           rANS-coded exponent + top mantissa bits, the
+                                         maximum-ratio codec           (codecs/entropy.py)
 
 Each codec module has ID, NAME, DTYPES, read_header(common header) -> its header,
 inspect(buf, header) -> its info object, and its encode/decode.
 
+"max" builds every codec that takes the dtype and keeps the smallest blob.
 "auto" picks the dense codec of the dtype; when at least SPARSE_TRY_FRACTION of the elements are
 zero it also considers the sparse blob and keeps the smaller (building it only when a lower
 bound of its size, from counts, does not already rule it out: `encode_words`).
@@ -24,12 +27,12 @@ import numpy as np
 from .. import format as fmt
 from ..errors import ChecksumMismatchError, CorruptStreamError, EnecError, UnsupportedDTypeError
 from ..params import check_plan
-from . import _bits, apack, enec, native, qlc, sparse
+from . import _bits, apack, enec, entropy, entropy_native, native, qlc, sparse
 from ._info import BlobInfo
 from .enec import REFERENCE, get_impl, implementations
 
-CODEC_CHOICES = ("auto", "enec", "qlc", "apack", "sparse")
-MODULES = {mod.ID: mod for mod in (enec, qlc, apack, sparse)}
+CODEC_CHOICES = ("auto", "enec", "qlc", "apack", "sparse", "entropy", "max")
+MODULES = {mod.ID: mod for mod in (enec, qlc, apack, sparse, entropy)}
 SPARSE_TRY_FRACTION = 1 / 64      # zeros are ENEC outliers: a few percent already pay
 _FP8 = ("float8_e4m3fn", "float8_e5m2")
 
@@ -45,9 +48,10 @@ def check_codec(codec: str, spec: fmt.DTypeSpec) -> None:
     """Raise a clear error when `codec` cannot code `spec`'s dtype."""
     if codec not in CODEC_CHOICES:
         raise EnecError(f"unknown codec {codec!r}; choose one of {', '.join(CODEC_CHOICES)}")
-    if codec == "enec" and spec.name not in enec.DTYPES:
-        raise UnsupportedDTypeError(f"codec 'enec' codes " + ", ".join(f"torch.{n}" for n in enec.DTYPES)
-                                    + f", not torch.{spec.name}")
+    for name, mod in (("enec", enec), ("entropy", entropy)):
+        if codec == name and spec.name not in mod.DTYPES:
+            raise UnsupportedDTypeError(f"codec {name!r} codes " + ", ".join(f"torch.{n}" for n in mod.DTYPES)
+                                        + f", not torch.{spec.name}")
     if codec in ("qlc", "apack") and spec.word_bits != 8:
         raise UnsupportedDTypeError(f"codec {codec!r} codes 8-bit dtypes, not torch.{spec.name}")
 
@@ -66,6 +70,21 @@ def kernels(enec_impl):
     return (nat.QLC, nat.APACK) if nat else (qlc.Reference, apack.Reference)
 
 
+def entropy_kernels(enec_impl):
+    """Codec 5's kernels, chosen as `kernels` chooses (entropy_native.ENTROPY or entropy.Reference)."""
+    name = os.environ.get("ENEC_CODECS_IMPL") or getattr(enec_impl, "name", "reference")
+    if name == "native" and entropy_native.available():
+        return entropy_native.ENTROPY
+    return entropy.Reference
+
+
+def applicable(spec: fmt.DTypeSpec) -> tuple:
+    """The dense codecs that take `spec`'s dtype ("max" tries each of them and "auto")."""
+    if spec.name in enec.DTYPES:
+        return ("enec", "entropy")
+    return ("qlc", "apack")
+
+
 def sparse_kernels(enec_impl):
     """The sparse codec's pattern coder, chosen as `kernels` chooses (native.SPARSE or sparse.Reference)."""
     nat = _native_codecs(enec_impl)
@@ -76,6 +95,8 @@ def _dense(words, spec, shape, codec, enec_impl, params=None, out=None):
     """The dense blob; the ENEC implementation may write it into `out` (else the caller copies)."""
     if codec == "enec":
         return enec.encode(words, spec, shape, enec_impl, params, out)
+    if codec == "entropy":
+        return entropy.encode(words, spec, shape, entropy_kernels(enec_impl))
     qk, ak = kernels(enec_impl)
     if codec == "qlc":
         return qlc.encode(words, spec, shape, qk)
@@ -149,6 +170,14 @@ def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: st
     if codec == "sparse":
         return sparse.encode(words, spec, shape, dense_encode, force=sparse_force,
                              kernels=sparse_kernels(enec_impl))
+    if codec == "max":
+        best = encode_words(words, spec, shape, "auto", enec_impl)
+        for other in applicable(spec):
+            if other != dense:
+                blob = _dense(words, spec, shape, other, enec_impl)
+                if blob.size < best.size:
+                    best = blob
+        return best
     if codec != "auto":
         return _dense(words, spec, shape, codec, enec_impl, out=out)
     hist = params = None
@@ -224,6 +253,8 @@ def decode_words(buf: np.ndarray, header, enec_impl, out: np.ndarray | None = No
         return qlc.decode(buf, header, qk)
     if header.codec == fmt.CODEC_APACK:
         return apack.decode(buf, header, ak)
+    if header.codec == fmt.CODEC_ENTROPY:
+        return entropy.decode(buf, header, entropy_kernels(enec_impl))
     if header.codec == fmt.CODEC_SPARSE:
         def dense_decode(b):
             b = np.ascontiguousarray(b)
@@ -270,6 +301,10 @@ def inspect(buf: np.ndarray) -> BlobInfo:
 def max_bytes(spec: fmt.DTypeSpec, numel: int, ndim: int, codec: str = "auto") -> int:
     """Largest blob `codec` can produce for `numel` elements of `spec` (any data)."""
     check_codec(codec, spec)
+    if codec == "max":
+        return max(max_bytes(spec, numel, ndim, c) for c in ("auto",) + applicable(spec))
+    if codec == "entropy":
+        return entropy.max_bytes(spec, numel, ndim)
     dense = dense_codec(spec) if codec in ("auto", "sparse") else codec
     if dense == "enec":
         inner = enec.max_bytes(spec, numel, ndim)

@@ -1,0 +1,171 @@
+"""Native kernels of the entropy codec (codec 5): python/enec/csrc/entropy_native.cpp through
+ctypes (the library enec._enec_entropy).
+
+Optional: when the library is not built, `available()` is False and the numpy reference runs.
+`ENTROPY` has the signatures of `entropy.Reference` (plus `encode_into`, which writes the sections
+straight into the blob) and produces the same bytes (tests/test_codecs_entropy.py).
+ENEC_ENTROPY_LIB points at another build (CI's sanitizer build). Calls release the GIL (ctypes)
+and split their blocks over torch.get_num_threads() threads.
+"""
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from .._native_lib import load
+from ..errors import CorruptStreamError
+from . import entropy
+
+ABI_VERSION = 1          # entropy_abi_version() of the library this module was written for
+
+_lib = None
+_load_error = None
+
+
+def _load():
+    global _lib, _load_error
+    if _lib is not None or _load_error is not None:
+        return _lib
+    lib, _load_error = load("_enec_entropy", "ENEC_ENTROPY_LIB", "entropy_abi_version", ABI_VERSION)
+    if lib is None:
+        return None
+    i64, i32, vp = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
+    lib.entropy_histogram.argtypes = [vp, i64, i32, vp, i32]
+    lib.entropy_histogram.restype = i32
+    lib.entropy_encode.argtypes = [vp, i64, i32, i32, vp, i32, vp, vp, i64, vp, i32]
+    lib.entropy_encode.restype = i64
+    lib.entropy_decode.argtypes = [vp, i64, vp, vp, i64, i32, i32, vp, i32, vp, i32]
+    lib.entropy_decode.restype = i32
+    for f in ("entropy_set_simd",):
+        getattr(lib, f).argtypes = [i32]
+        getattr(lib, f).restype = i32
+    for f in ("entropy_simd_level", "entropy_simd_detected"):
+        getattr(lib, f).argtypes = []
+        getattr(lib, f).restype = i32
+    lib.entropy_advise_huge.argtypes = [vp, i64]
+    lib.entropy_advise_huge.restype = None
+    _lib = lib
+    return lib
+
+
+def available() -> bool:
+    return _load() is not None
+
+
+def load_error():
+    _load()
+    return _load_error
+
+
+SIMD_NAMES = {0: "portable C++", 1: "AVX2"}
+
+
+def simd_level() -> int:
+    """The kernels in use: 0 portable C++, 1 AVX2 (the rANS decoder)."""
+    return int(_load().entropy_simd_level())
+
+
+def simd_detected() -> int:
+    """The best kernel level this CPU supports (ignores set_simd)."""
+    return int(_load().entropy_simd_detected())
+
+
+def set_simd(enable) -> None:
+    """Cap the kernel level (every level writes the same bytes; for tests): True = the best the
+    CPU has, False or 0 = portable C++, 1 = at most AVX2."""
+    _load().entropy_set_simd(1 if enable is True else 0 if enable is False else int(enable))
+
+
+_HUGE = 2 << 20
+
+
+def _empty(n: int, dtype) -> np.ndarray:
+    """An uninitialised array; a large one starts on a 2 MB boundary with transparent huge pages
+    (fewer first-touch page faults for the blob and the decoded words)."""
+    dtype = np.dtype(dtype)
+    nbytes = n * dtype.itemsize
+    if nbytes < (8 << 20):
+        return np.empty(n, dtype=dtype)
+    raw = np.empty(nbytes + _HUGE, dtype=np.uint8)
+    skip = (-raw.ctypes.data) % _HUGE
+    a = raw[skip:skip + nbytes].view(dtype)
+    _load().entropy_advise_huge(a.ctypes.data, a.nbytes)
+    return a
+
+
+def _threads() -> int:
+    import torch                         # the thread count the rest of enec uses
+    return max(1, torch.get_num_threads())
+
+
+def _p(a: np.ndarray) -> int:
+    return a.ctypes.data if a.size else 0
+
+
+# the reference's messages, so that both implementations give the same verdict in the same words
+ERRORS = {-1: "entropy: a block's rANS bytes are fewer than its lane states, or odd",
+          -2: "entropy: a rANS lane state is below 2^16",
+          -3: "entropy: a block's rANS words run out before its elements",
+          -4: "entropy: a block's rANS stream does not end where the block ends",
+          -5: "entropy: invalid frequency table",
+          -6: "entropy: raw section size disagrees with the element count"}
+
+
+class ENTROPY:
+    name = "native"
+
+    @staticmethod
+    def histogram(words, spec):
+        words = np.ascontiguousarray(words).reshape(-1)
+        hist = np.zeros(entropy.alphabet(spec, entropy.MAX_TOP), dtype=np.int64)
+        rc = _load().entropy_histogram(_p(words), words.size, spec.code, hist.ctypes.data, _threads())
+        if rc:
+            raise RuntimeError(f"entropy_histogram failed ({rc})")
+        return hist
+
+    @staticmethod
+    def encode_into(words, spec, k, freqs, lay):
+        """A blob (np.empty of the worst-case size: pages never written cost nothing) with the raw,
+        index and rANS sections written and every gap zeroed, and the blob's size."""
+        words = np.ascontiguousarray(words).reshape(-1)
+        table_off, index_off, raw_off, rans_off, blocks, raw_bytes = lay
+        cap = blocks * entropy.STATE_BYTES + 2 * words.size
+        blob = _empty(rans_off + cap, np.uint8)
+        blob[raw_off + raw_bytes:rans_off] = 0
+        blob[index_off + 8 * blocks:raw_off] = 0
+        ends = blob[index_off:index_off + 8 * blocks].view("<i8")
+        f32 = np.ascontiguousarray(freqs, dtype=np.uint32)
+        used = _load().entropy_encode(_p(words), words.size, spec.code, k, f32.ctypes.data, f32.size,
+                                      blob.ctypes.data + raw_off, blob.ctypes.data + rans_off, cap,
+                                      blob.ctypes.data + index_off, _threads())
+        if used < 0:
+            raise RuntimeError(f"entropy_encode failed ({used})")
+        del ends
+        return blob, rans_off + int(used)
+
+    @staticmethod
+    def encode(words, spec, k, freqs):
+        """The reference's (raw bytes, rANS bytes, ends), from encode_into (for tests)."""
+        words = np.ascontiguousarray(words).reshape(-1)
+        lay = entropy.layout(words.size, 1, spec, k, 0)
+        blob, total = ENTROPY.encode_into(words, spec, k, freqs, lay)
+        _, index_off, raw_off, rans_off, blocks, raw_bytes = lay
+        ends = blob[index_off:index_off + 8 * blocks].view("<i8").astype(np.int64)
+        return blob[raw_off:raw_off + raw_bytes].copy(), blob[rans_off:total].copy(), ends
+
+    @staticmethod
+    def decode(raw_buf, rans, ends, numel, spec, k, freqs):
+        raw_buf, rans = np.ascontiguousarray(raw_buf), np.ascontiguousarray(rans)
+        ends = np.ascontiguousarray(ends, dtype=np.int64)
+        if ends.size != (numel + entropy.BLOCK - 1) // entropy.BLOCK:
+            raise CorruptStreamError("entropy: block index has the wrong length")
+        if ends.size and (np.any(np.diff(ends) < 0) or ends[0] < 0 or ends[-1] > rans.size):
+            raise CorruptStreamError("entropy block index: offsets not increasing or past the section end")
+        f32 = np.ascontiguousarray(freqs, dtype=np.uint32)
+        out = _empty(numel, np.uint16 if spec.word_bits == 16 else np.uint32)
+        rc = _load().entropy_decode(_p(raw_buf), raw_buf.size, _p(rans), _p(ends), numel, spec.code, k,
+                                    f32.ctypes.data, f32.size, _p(out), _threads())
+        if rc:
+            raise CorruptStreamError(ERRORS.get(rc, f"entropy: decode error {rc}"))
+        return out

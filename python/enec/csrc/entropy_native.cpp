@@ -1,0 +1,780 @@
+// Native kernels of enec's entropy codec (codec 5, docs/FORMAT.md §7.5): a plain C ABI loaded with
+// ctypes by python/enec/codecs/entropy_native.py.
+//
+// The table (k and the 12-bit frequencies) is chosen in Python from the histogram computed here,
+// so these kernels do only the per-element work and must write exactly the bytes of the numpy
+// reference (python/enec/codecs/entropy.py). The decoder validates everything it reads and returns
+// a negative code on corrupt input; it never reads or writes outside the buffers it is given.
+//
+// An element splits into a symbol (exponent << k | top k mantissa bits) and a raw field ((low
+// mantissa bits) << 1 | sign, RW = M - k + 1 bits, packed LSB-first at bit RW·i). Symbols are coded
+// in blocks of 16384 elements with 8 interleaved rANS lanes (element j of a block: lane j % 8),
+// 32-bit states in [2^16, 2^32), 16-bit words, 12-bit frequencies. Blocks are independent, so
+// threads take contiguous runs of them.
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <thread>
+#include <type_traits>
+#include <vector>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define ENTROPY_X86 1
+#define ENTROPY_AVX2 __attribute__((target("avx2,popcnt")))
+#endif
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace {
+
+constexpr int64_t BLOCK = 16384;
+constexpr int LANES = 8;
+constexpr int PROB_BITS = 12;
+constexpr uint32_t PROB_SCALE = 1u << PROB_BITS;
+constexpr uint32_t RANS_L = 1u << 16;
+constexpr int STATE_BYTES = 4 * LANES;
+constexpr int MAX_TOP = 2;
+constexpr int64_t MIN_THREAD_ELEMS = 1 << 18;    // below this, another thread costs more than it saves
+
+enum Err {
+    kShortBlock = -1,    // a block's bytes are fewer than its states, or odd
+    kLowState = -2,      // a lane state below 2^16
+    kWordsRunOut = -3,   // the block needs more words than it has
+    kBadEnd = -4,        // states not back at 2^16, or words left over
+    kBadTable = -5,      // frequencies do not sum to 4096 / symbol outside the alphabet
+    kBadSizes = -6,      // section sizes disagree with numel
+    kCapacity = -7,      // encoder output capacity too small
+    kBadDtype = -8,
+};
+
+// Kernel levels: 0 portable C++, 1 AVX2 (the rANS decoder; every level writes the same bytes).
+int detect_simd() {
+#ifdef ENTROPY_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt")) return 1;
+#endif
+    return 0;
+}
+const int kDetected = detect_simd();
+std::atomic<int> g_simd_cap{1};
+inline int simd_level() { return std::min(kDetected, g_simd_cap.load(std::memory_order_relaxed)); }
+
+inline uint32_t load_u32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
+inline uint16_t load_u16(const uint8_t* p) { uint16_t v; std::memcpy(&v, p, 2); return v; }
+inline void store_u32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+
+// Runs fn(thread_index) for t in [0, n) on n threads (the caller runs index 0).
+template <class F>
+void run_threads(int n, F fn) {
+    if (n <= 1) { fn(0); return; }
+    std::vector<std::thread> th;
+    th.reserve(n - 1);
+    for (int i = 1; i < n; i++) th.emplace_back(fn, i);
+    fn(0);
+    for (auto& t : th) t.join();
+}
+
+inline int useful_threads(int nthreads, int64_t numel, int64_t blocks) {
+    int64_t t = std::min<int64_t>(nthreads, std::max<int64_t>(1, numel / MIN_THREAD_ELEMS));
+    return (int)std::max<int64_t>(1, std::min<int64_t>(t, blocks));
+}
+
+// Field widths of a dtype code: word bits, exponent bits W, mantissa bits M.
+struct Fields { int word_bits, W, M; };
+inline bool fields_of(int dtype, Fields* f) {
+    switch (dtype) {
+        case 0: *f = {16, 8, 7}; return true;     // bfloat16
+        case 1: *f = {16, 5, 10}; return true;    // float16
+        case 2: *f = {32, 8, 23}; return true;    // float32
+        default: return false;
+    }
+}
+
+// ------------------------------------------------------------------------- raw bit stream
+
+// Appends RW-bit fields LSB-first; flushes 32 bits at a time (RW <= 24, so 64 bits never overflow).
+template <int RW>
+struct RawWriter {
+    uint8_t* p;
+    uint64_t acc = 0;
+    int n = 0;
+    explicit RawWriter(uint8_t* out) : p(out) {}
+    inline void put(uint32_t v) {
+        acc |= (uint64_t)v << n;
+        n += RW;
+        if (n >= 32) { store_u32(p, (uint32_t)acc); p += 4; acc >>= 32; n -= 32; }
+    }
+    inline void finish() {   // the last partial word: whole bytes only, padding bits zero
+        while (n > 0) { *p++ = (uint8_t)acc; acc >>= 8; n -= 8; }
+    }
+};
+
+// Reads RW-bit fields LSB-first from [p, end); never reads past end.
+template <int RW>
+struct RawReader {
+    const uint8_t* p;
+    const uint8_t* end;
+    uint64_t acc = 0;
+    int n = 0;
+    RawReader(const uint8_t* b, const uint8_t* e) : p(b), end(e) {}
+    inline uint32_t get() {
+        if (n < RW) {
+            if (end - p >= 4) { acc |= (uint64_t)load_u32(p) << n; p += 4; n += 32; }
+            else { while (p < end && n < 56) { acc |= (uint64_t)(*p++) << n; n += 8; } }
+        }
+        uint32_t v = (uint32_t)(acc & ((1u << RW) - 1));
+        acc >>= RW;
+        n -= RW;
+        return v;
+    }
+};
+
+// Eight RW-bit fields <-> RW bytes (RW <= 16): the bit stream of 8 consecutive elements, which
+// starts on a byte boundary whenever the element index is a multiple of 8.
+// wide: the caller owns 8 (RW <= 8) or 16 bytes at out, so the whole register is stored (the
+// bytes past RW are rewritten by the next group); otherwise exactly RW bytes.
+template <int RW>
+inline void pack8(const uint32_t* v, uint8_t* out, bool wide) {
+    if (RW <= 8) {                      // 64 bits suffice: cheaper shifts than 128-bit ones
+        uint64_t acc = 0;
+        for (int i = 0; i < 8; i++) acc |= (uint64_t)v[i] << (RW * i);
+        std::memcpy(out, &acc, wide ? 8 : RW);
+        return;
+    }
+    unsigned __int128 acc = 0;
+    for (int i = 0; i < 8; i++) acc |= (unsigned __int128)v[i] << (RW * i);
+    std::memcpy(out, &acc, wide ? 16 : RW);
+}
+// Reads 16 bytes (the caller guarantees them): whole-register loads, no partial copy whose
+// reload would miss store forwarding.
+template <int RW>
+inline void unpack8(const uint8_t* in, uint32_t* v) {
+    uint64_t lo, hi;
+    std::memcpy(&lo, in, 8);
+    if (RW <= 8) {
+        for (int i = 0; i < 8; i++) v[i] = (uint32_t)(lo >> (RW * i)) & ((1u << RW) - 1);
+        return;
+    }
+    std::memcpy(&hi, in + 8, 8);
+    const unsigned __int128 acc = ((unsigned __int128)hi << 64) | lo;
+    for (int i = 0; i < 8; i++) v[i] = (uint32_t)(acc >> (RW * i)) & ((1u << RW) - 1);
+}
+
+// ------------------------------------------------------------------------- tables
+
+struct EncSym { uint64_t xmax; double rcp; uint32_t freq; uint32_t cum; };
+
+// The encoder's per-symbol tables for the AVX2 gathers: freq | cum << 16, and 1/freq.
+struct EncTables {
+    std::vector<EncSym> sym;
+    std::vector<uint32_t> fc;
+    std::vector<double> rcp;
+};
+struct DecSlot { uint16_t sym; uint16_t freq; uint16_t bias; uint16_t pad; };
+
+// The decoder's per-slot tables: a struct per slot for the scalar loop, two u32 arrays (freq << 16
+// | bias, and the symbol) for the AVX2 gathers.
+struct DecTables {
+    std::vector<DecSlot> slot;
+    std::vector<uint32_t> fb, sym;
+    // When the used symbols span at most 256 values: one u32 per slot, (f - 1) | bias << 12 |
+    // (sym - first) << 24, so the AVX2 loop needs one gather per 8 symbols instead of two.
+    bool packed = false;
+    uint32_t first = 0;
+    std::vector<uint32_t> one;
+};
+
+// q = floor(x / f) for x < 2^32, 1 <= f <= 4096, without a division: x·(1/f) in double is within
+// 2^-20 of x/f, and x/f is either an integer or at least 1/4096 away from the next one, so adding
+// 2^-13 and truncating gives the exact quotient.
+inline uint32_t div_freq(uint32_t x, double rcp) {
+    return (uint32_t)((double)x * rcp + 0x1p-13);
+}
+
+bool build_tables(const uint32_t* freqs, int alpha, EncTables* enc, DecTables* dec) {
+    uint64_t sum = 0;
+    for (int s = 0; s < alpha; s++) {
+        if (freqs[s] > PROB_SCALE) return false;
+        sum += freqs[s];
+    }
+    if (sum != PROB_SCALE) return false;
+    if (enc) {
+        enc->sym.assign(alpha, EncSym{0, 0.0, 0, 0});
+        enc->fc.assign(alpha, 0);
+        enc->rcp.assign(alpha, 0.0);
+    }
+    if (dec) {
+        dec->slot.assign(PROB_SCALE, DecSlot{0, 0, 0, 0});
+        dec->fb.assign(PROB_SCALE, 0);
+        dec->sym.assign(PROB_SCALE, 0);
+        int lo = alpha, hi = -1;
+        for (int q = 0; q < alpha; q++)
+            if (freqs[q]) { lo = std::min(lo, q); hi = q; }
+        dec->packed = hi - lo < 256;
+        dec->first = (uint32_t)lo;
+        dec->one.assign(dec->packed ? PROB_SCALE : 0, 0);
+    }
+    uint32_t cum = 0;
+    for (int s = 0; s < alpha; s++) {
+        uint32_t f = freqs[s];
+        if (enc) {
+            enc->sym[s] = EncSym{(uint64_t)f << (32 - PROB_BITS), f ? 1.0 / f : 0.0, f, cum};
+            enc->fc[s] = f | (cum << 16);
+            enc->rcp[s] = f ? 1.0 / f : 0.0;
+        }
+        if (dec)
+            for (uint32_t j = 0; j < f; j++) {
+                dec->slot[cum + j] = DecSlot{(uint16_t)s, (uint16_t)f, (uint16_t)j, 0};
+                dec->fb[cum + j] = (f << 16) | j;
+                dec->sym[cum + j] = (uint32_t)s;
+                if (dec->packed) dec->one[cum + j] = (f - 1) | (j << 12) | ((uint32_t)(s - (int)dec->first) << 24);
+            }
+        cum += f;
+    }
+    return true;
+}
+
+// ------------------------------------------------------------------------- codec per dtype
+
+template <typename Word, int W, int M, int K>
+struct Codec {
+    using word_type = Word;
+    static constexpr int RW = M - K + 1;
+    static constexpr int64_t BLOCK_RAW_BYTES = BLOCK * RW / 8;   // 16384·RW bits: whole 32-bit words
+
+    static inline uint32_t sym_of(Word w) {
+        return (uint32_t)((w >> (M - K)) & ((1u << (W + K)) - 1));
+    }
+    static inline uint32_t raw_of(Word w) {
+        return (uint32_t)(((w & ((1u << (M - K)) - 1)) << 1) | ((w >> (W + M)) & 1));
+    }
+    static inline Word word_of(uint32_t sym, uint32_t raw) {
+        return (Word)(((Word)(raw & 1) << (W + M)) | ((Word)sym << (M - K)) | (Word)(raw >> 1));
+    }
+
+    // Encodes block b: raw fields to raw_out (the whole stream), rANS bytes appended to `out`.
+#ifdef ENTROPY_X86
+    // The rANS steps of a full block, 8 lanes in one AVX2 register, backwards; the same states and
+    // words as the scalar loop. floor(x/f) in double as div_freq does. Emitted words are compacted
+    // (lanes ascending) to the top of 8 slots stored just below wp.
+    ENTROPY_AVX2 static uint16_t* rans_avx2(const uint16_t* sy, int64_t nb, const EncTables& et, uint32_t* st,
+                                            uint16_t* wp) {
+        alignas(32) static const struct Perm { int32_t idx[256][8]; Perm() {
+            for (int m = 0; m < 256; m++) {
+                const int c = __builtin_popcount(m);
+                int k = 8 - c;
+                for (int l = 0; l < 8; l++) idx[m][l] = 0;
+                for (int l = 0; l < 8; l++) if (m >> l & 1) idx[m][k++] = l;
+            }
+        } } perm;
+        __m256i x = _mm256_loadu_si256((const __m256i*)st);
+        const int* fc = (const int*)et.fc.data();
+        const double* rcp = et.rcp.data();
+        const __m256i lo16 = _mm256_set1_epi32(0xFFFF), k4096 = _mm256_set1_epi32(PROB_SCALE);
+        const __m256i flip = _mm256_set1_epi32((int)0x80000000u);
+        const __m256d two31 = _mm256_set1_pd(2147483648.0), eps = _mm256_set1_pd(0x1p-13);
+        for (int64_t t = nb / LANES - 1; t >= 0; t--) {
+            const __m256i s = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(sy + t * LANES)));
+            const __m256i e = _mm256_i32gather_epi32(fc, s, 4);
+            const __m256i f = _mm256_and_si256(e, lo16);
+            const __m256i cum = _mm256_srli_epi32(e, 16);
+            // emit when x >= f·2^20, i.e. (x >> 20) >= f (both below 2^13: a signed compare is exact)
+            const __m256i keep = _mm256_cmpgt_epi32(f, _mm256_srli_epi32(x, 32 - PROB_BITS));
+            const int m = ~_mm256_movemask_ps(_mm256_castsi256_ps(keep)) & 0xFF;
+            const __m256i words = _mm256_permutevar8x32_epi32(_mm256_and_si256(x, lo16),
+                                                              _mm256_load_si256((const __m256i*)perm.idx[m]));
+            const __m128i w16 = _mm_packus_epi32(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
+            _mm_storeu_si128((__m128i*)(wp - 8), w16);
+            wp -= __builtin_popcount(m);
+            x = _mm256_blendv_epi8(_mm256_srli_epi32(x, 16), x, keep);
+            // q = floor(x / f): x as double (unsigned: flip the top bit, convert signed, add 2^31)
+            const __m256i xs = _mm256_xor_si256(x, flip);
+            const __m128i idx_lo = _mm256_castsi256_si128(s), idx_hi = _mm256_extracti128_si256(s, 1);
+            const __m256d d_lo = _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(xs)), two31);
+            const __m256d d_hi = _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(xs, 1)), two31);
+            const __m256d all = _mm256_castsi256_pd(_mm256_set1_epi32(-1)), z = _mm256_setzero_pd();
+            const __m256d r_lo = _mm256_mask_i32gather_pd(z, rcp, idx_lo, all, 8);
+            const __m256d r_hi = _mm256_mask_i32gather_pd(z, rcp, idx_hi, all, 8);
+            const __m128i q_lo = _mm256_cvttpd_epi32(_mm256_add_pd(_mm256_mul_pd(d_lo, r_lo), eps));
+            const __m128i q_hi = _mm256_cvttpd_epi32(_mm256_add_pd(_mm256_mul_pd(d_hi, r_hi), eps));
+            const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(q_lo), q_hi, 1);
+            // x' = (q << 12) + (x - q·f) + cum = x + q·(4096 - f) + cum
+            x = _mm256_add_epi32(_mm256_add_epi32(x, cum), _mm256_mullo_epi32(q, _mm256_sub_epi32(k4096, f)));
+        }
+        _mm256_storeu_si256((__m256i*)st, x);
+        return wp;
+    }
+#endif
+
+#ifdef ENTROPY_X86
+    // The field split of 16 bfloat16 words at a time (RW <= 8): symbols stored as u16, raw fields
+    // packed by pairwise merges (16 -> 32 -> 64 -> 128-bit lanes), 8 fields = RW bytes per 128-bit
+    // half. Stops while 40 elements remain, so its 8-byte stores stay inside the block's raw bytes
+    // (the bytes past RW are rewritten by the next group); pack8 and the bit writer go on from there.
+    ENTROPY_AVX2 static int64_t split_avx2(const Word* x, int64_t nb, uint16_t* sy, uint8_t*& ro) {
+        if (sizeof(Word) != 2 || RW > 8) return 0;
+        const __m256i symmask = _mm256_set1_epi16((short)((1 << (W + K)) - 1));
+        const __m256i lowmask = _mm256_set1_epi16((short)((1 << (M - K)) - 1));
+        const __m256i lo16 = _mm256_set1_epi32(0xFFFF), lo32 = _mm256_set1_epi64x(0xFFFFFFFFll);
+        int64_t j = 0;
+        for (; j + 40 <= nb; j += 16) {
+            const __m256i w = _mm256_loadu_si256((const __m256i*)(x + j));
+            _mm256_storeu_si256((__m256i*)(sy + j), _mm256_and_si256(_mm256_srli_epi16(w, M - K), symmask));
+            const __m256i r = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(w, lowmask), 1),
+                                              _mm256_srli_epi16(w, W + M));
+            const __m256i p = _mm256_or_si256(_mm256_and_si256(r, lo16), _mm256_slli_epi32(_mm256_srli_epi32(r, 16), RW));
+            const __m256i q = _mm256_or_si256(_mm256_and_si256(p, lo32), _mm256_slli_epi64(_mm256_srli_epi64(p, 32), 2 * RW));
+            const __m256i o = _mm256_or_si256(q, _mm256_slli_epi64(_mm256_srli_si256(q, 8), 4 * RW));
+            const uint64_t a = (uint64_t)_mm256_extract_epi64(o, 0), b = (uint64_t)_mm256_extract_epi64(o, 2);
+            std::memcpy(ro, &a, 8);
+            std::memcpy(ro + RW, &b, 8);
+            ro += 2 * RW;
+        }
+        return j;
+    }
+#endif
+
+    // Encodes block b: raw fields to raw_out (the whole stream), rANS bytes to out (room for the
+    // worst case, STATE_BYTES + 2·BLOCK); returns the rANS bytes written.
+    static int64_t encode_block(const Word* words, int64_t numel, int64_t b, const EncTables& et, uint8_t* raw_out,
+                                uint8_t* out, std::vector<uint16_t>& sym, std::vector<uint16_t>& wbuf) {
+        const int64_t s0 = b * BLOCK;
+        const int64_t nb = std::min(BLOCK, numel - s0);
+        uint8_t* ro = raw_out + b * BLOCK_RAW_BYTES;
+        const Word* x = words + s0;
+        uint16_t* sy = sym.data();
+        int64_t j = 0;
+#ifdef ENTROPY_X86
+        if (simd_level() >= 1) j = split_avx2(x, nb, sy, ro);
+#endif
+        if (RW <= 16) {
+            // groups whose wide store stays inside the block's raw bytes (the next group, or the
+            // block's tail, rewrites the bytes past RW): all but the last two
+            for (; j + 8 <= nb; j += 8) {
+                uint32_t r[8];
+                for (int i = 0; i < 8; i++) { sy[j + i] = (uint16_t)sym_of(x[j + i]); r[i] = raw_of(x[j + i]); }
+                pack8<RW <= 16 ? RW : 16>(r, ro, j + 24 <= nb);
+                ro += RW;
+            }
+        }
+        RawWriter<RW> rw(ro);
+        for (; j < nb; j++) {
+            Word w = x[j];
+            sy[j] = (uint16_t)sym_of(w);
+            rw.put(raw_of(w));
+        }
+        rw.finish();
+        // rANS, backwards; words written backwards from the end of wbuf so that they come out in
+        // the decoder's order (element order, lane order within a step)
+        uint32_t st[LANES];
+        for (int l = 0; l < LANES; l++) st[l] = RANS_L;
+        // wbuf holds BLOCK + 8 words: a word is stored below wp before knowing whether it is
+        // emitted (branch-free; the AVX2 loop stores 8 at a time), at most one word per element
+        uint16_t* wend = wbuf.data() + wbuf.size();
+        uint16_t* wp = wend;
+        j = nb - 1;
+#ifdef ENTROPY_X86
+        if (simd_level() >= 1 && nb == BLOCK) {
+            wp = rans_avx2(sy, nb, et, st, wp);
+            j = -1;
+        }
+#endif
+        for (; j >= 0; j--) {
+            const int l = (int)(j & (LANES - 1));
+            const EncSym e = et.sym[sy[j]];
+            uint32_t s = st[l];
+            const bool emit = (uint64_t)s >= e.xmax;
+            wp[-1] = (uint16_t)s;
+            wp -= emit;
+            s = emit ? s >> 16 : s;
+            const uint32_t q = div_freq(s, e.rcp);
+            st[l] = (q << PROB_BITS) + (s - q * e.freq) + e.cum;
+        }
+        const int64_t nw = wend - wp;
+        for (int l = 0; l < LANES; l++) store_u32(out + 4 * l, st[l]);
+        std::memcpy(out + STATE_BYTES, wp, 2 * nw);
+        return STATE_BYTES + 2 * nw;
+    }
+
+    static int64_t encode(const Word* words, int64_t numel, const EncTables& enc, uint8_t* raw_out,
+                          uint8_t* rans_out, int64_t rans_cap, int64_t* ends, int nthreads) {
+        const int64_t blocks = (numel + BLOCK - 1) / BLOCK;
+        if (!blocks) return 0;
+        const int T = useful_threads(nthreads, numel, blocks);
+        constexpr int64_t kBlockMax = STATE_BYTES + 2 * BLOCK;
+        // thread 0 writes into rans_out (its run starts at 0); the others into their own buffer
+        // (new[] leaves pages untouched until written), copied into place once all are done
+        std::vector<std::unique_ptr<uint8_t[]>> bufs(T);
+        std::vector<int64_t> first(T + 1), used(T, 0);
+        for (int t = 0; t <= T; t++) first[t] = blocks * t / T;
+        std::atomic<int> overflow{0};
+        run_threads(T, [&](int t) {
+            std::vector<uint16_t> sym(BLOCK), wbuf(BLOCK + 8);
+            const int64_t nblk = first[t + 1] - first[t];
+            uint8_t* out;
+            int64_t cap;
+            if (t == 0) { out = rans_out; cap = rans_cap; }
+            else { bufs[t].reset(new uint8_t[nblk * kBlockMax]); out = bufs[t].get(); cap = nblk * kBlockMax; }
+            int64_t pos = 0;
+            for (int64_t b = first[t]; b < first[t + 1]; b++) {
+                const int64_t worst = STATE_BYTES + 2 * std::min(BLOCK, numel - b * BLOCK);
+                if (cap - pos < worst) { overflow = 1; return; }   // the caller's room is too small
+                pos += encode_block(words, numel, b, enc, raw_out, out + pos, sym, wbuf);
+                ends[b] = pos;                          // relative to the thread's start for now
+            }
+            used[t] = pos;
+        });
+        if (overflow) return kCapacity;
+        int64_t base = 0;
+        std::vector<int64_t> start(T);
+        for (int t = 0; t < T; t++) { start[t] = base; base += used[t]; }
+        if (base > rans_cap) return kCapacity;
+        run_threads(T, [&](int t) {
+            if (t > 0 && used[t]) std::memcpy(rans_out + start[t], bufs[t].get(), used[t]);
+            for (int64_t b = first[t]; b < first[t + 1]; b++) ends[b] += start[t];
+        });
+        return base;
+    }
+
+    // One block's decoder state: lane states, word pointer, the symbols decoded so far.
+    struct BlockDec {
+        uint32_t st[LANES];
+        const uint8_t* wp;
+        const uint8_t* wend;
+        int64_t j = 0, nb = 0, s0 = 0;
+    };
+
+    static int begin_block(const uint8_t* rans, const int64_t* ends, int64_t numel, int64_t b, BlockDec& d) {
+        d.s0 = b * BLOCK;
+        d.nb = std::min(BLOCK, numel - d.s0);
+        d.j = 0;
+        const int64_t start = b ? ends[b - 1] : 0, end = ends[b];
+        if (end - start < STATE_BYTES || ((end - start) & 1)) return kShortBlock;
+        const uint8_t* p = rans + start;
+        for (int l = 0; l < LANES; l++) {
+            d.st[l] = load_u32(p + 4 * l);
+            if (d.st[l] < RANS_L) return kLowState;
+        }
+        d.wp = p + STATE_BYTES;
+        d.wend = rans + end;
+        return 0;
+    }
+
+    // Decodes the rest of the block's symbols (from d.j) with scalar code, then checks its end.
+    static int finish_symbols(BlockDec& d, const DecSlot* dec, uint16_t* sy) {
+        int64_t j = d.j;
+        uint32_t* st = d.st;
+        const uint8_t* wp = d.wp;
+        const uint8_t* wend = d.wend;
+        const int64_t nb = d.nb;
+        // full steps of 8 elements: one word read per lane at most, bounds checked once per step
+        for (; j + LANES <= nb && wend - wp >= 2 * LANES; j += LANES) {
+            for (int l = 0; l < LANES; l++) {
+                uint32_t s = st[l];
+                const DecSlot e = dec[s & (PROB_SCALE - 1)];
+                sy[j + l] = e.sym;
+                s = (uint32_t)e.freq * (s >> PROB_BITS) + e.bias;
+                const bool need = s < RANS_L;
+                const uint32_t w = load_u16(wp);
+                s = need ? (s << 16) | w : s;
+                wp += need ? 2 : 0;
+                st[l] = s;
+            }
+        }
+        for (; j < nb; j++) {
+            const int l = (int)(j & (LANES - 1));
+            uint32_t s = st[l];
+            const DecSlot e = dec[s & (PROB_SCALE - 1)];
+            sy[j] = e.sym;
+            s = (uint32_t)e.freq * (s >> PROB_BITS) + e.bias;
+            if (s < RANS_L) {
+                if (wend - wp < 2) return kWordsRunOut;
+                s = (s << 16) | load_u16(wp);
+                wp += 2;
+            }
+            st[l] = s;
+        }
+        if (wp != wend) return kBadEnd;
+        for (int l = 0; l < LANES; l++)
+            if (st[l] != RANS_L) return kBadEnd;
+        return 0;
+    }
+
+#ifdef ENTROPY_X86
+    // 8 elements at a time for 16-bit words: each lane's raw field is fetched from the group's
+    // RW bytes by a byte shuffle (4 bytes per lane) and a per-lane shift, then joined with its
+    // symbol. Reads 16 bytes at ri; RW <= 13 keeps every lane's bytes inside them.
+    ENTROPY_AVX2 static int64_t merge_avx2(const uint8_t*& ri, const uint8_t* end, const uint16_t* sy, Word* o,
+                                          int64_t nb) {
+        if (sizeof(Word) != 2 || RW > 13) return 0;
+        alignas(32) static const struct Ctl { int8_t shuf[32]; int32_t shift[8]; Ctl() {
+            for (int l = 0; l < 8; l++) {
+                const int b0 = (RW * l) / 8;
+                for (int q = 0; q < 4; q++) shuf[4 * l + q] = (int8_t)(b0 + q);   // (each half holds the same 16 bytes)
+                shift[l] = (RW * l) % 8;
+            }
+        } } ctl;
+        const __m256i shuf = _mm256_load_si256((const __m256i*)ctl.shuf);
+        const __m256i shift = _mm256_load_si256((const __m256i*)ctl.shift);
+        const __m256i mask = _mm256_set1_epi32((1 << RW) - 1), one = _mm256_set1_epi32(1);
+        int64_t i = 0;
+        for (; i + 8 <= nb && end - ri >= 16; i += 8) {
+            const __m256i bytes = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)ri));
+            const __m256i r = _mm256_and_si256(_mm256_srlv_epi32(_mm256_shuffle_epi8(bytes, shuf), shift), mask);
+            const __m256i sym = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(sy + i)));
+            const __m256i w = _mm256_or_si256(_mm256_or_si256(_mm256_slli_epi32(_mm256_and_si256(r, one), W + M),
+                                                              _mm256_slli_epi32(sym, M - K)),
+                                              _mm256_srli_epi32(r, 1));
+            const __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(w, w), 0x08);
+            _mm_storeu_si128((__m128i*)(o + i), _mm256_castsi256_si128(p));
+            ri += RW;
+        }
+        return i;
+    }
+#endif
+
+    // Joins symbols and raw fields into the block's words.
+    static void merge_block(const uint8_t* raw, int64_t raw_len, const BlockDec& d, const uint16_t* sy, Word* out) {
+        const uint8_t* ri = raw + (d.s0 / BLOCK) * BLOCK_RAW_BYTES;
+        Word* o = out + d.s0;
+        int64_t i = 0;
+#ifdef ENTROPY_X86
+        if (simd_level() >= 1) i = merge_avx2(ri, raw + raw_len, sy, o, d.nb);
+#endif
+        if (RW <= 16) {
+            // 8 elements' raw bytes at a time while 16 bytes remain to read (unpack8 reads RW)
+            for (; i + 8 <= d.nb && (raw + raw_len) - ri >= 16; i += 8) {   // (continues where AVX2 stopped)
+                uint32_t r[8];
+                unpack8<RW <= 16 ? RW : 16>(ri, r);
+                for (int q = 0; q < 8; q++) o[i + q] = word_of(sy[i + q], r[q]);
+                ri += RW;
+            }
+        }
+        RawReader<RW> rr(ri, raw + raw_len);
+        for (; i < d.nb; i++) o[i] = word_of(sy[i], rr.get());
+    }
+
+#ifdef ENTROPY_X86
+    // G blocks at once, 8 lanes of each in one AVX2 register: the blocks' dependency chains
+    // (gather, multiply, renormalisation) overlap. A lane's word is found by a popcount of the
+    // lanes before it that need one; words are loaded 8 at a time (16 bytes, so a block's loop
+    // stops while 16 bytes remain and the scalar code finishes it).
+    template <int G, bool PACKED>
+    ENTROPY_AVX2 static void symbols_avx2(BlockDec* d, const DecTables& t, uint16_t* const* sy) {
+        alignas(32) static const struct Perm { int32_t idx[256][8]; Perm() {
+            for (int m = 0; m < 256; m++)
+                for (int l = 0; l < 8; l++) idx[m][l] = __builtin_popcount(m & ((1 << l) - 1)) & 7;
+        } } perm;
+        int64_t steps = BLOCK;
+        for (int g = 0; g < G; g++) steps = std::min(steps, d[g].nb);
+        steps /= LANES;
+        __m256i x[G];
+        const uint8_t* wp[G];
+        for (int g = 0; g < G; g++) { x[g] = _mm256_loadu_si256((const __m256i*)d[g].st); wp[g] = d[g].wp; }
+        const __m256i mask12 = _mm256_set1_epi32(PROB_SCALE - 1), lo16 = _mm256_set1_epi32(0xFFFF);
+        const __m256i zero = _mm256_setzero_si256();
+        const int* fb = (const int*)t.fb.data();
+        const int* sm = (const int*)t.sym.data();
+        const int* one = (const int*)t.one.data();
+        const __m256i m12 = _mm256_set1_epi32(0xFFF), ones = _mm256_set1_epi32(1);
+        const __m256i first = _mm256_set1_epi32((int)t.first);
+        int64_t step = 0;
+        for (; step < steps; step++) {
+            bool room = true;
+            for (int g = 0; g < G; g++) room &= d[g].wend - wp[g] >= 16;
+            if (!room) break;
+            for (int g = 0; g < G; g++) {
+                const __m256i slot = _mm256_and_si256(x[g], mask12);
+                __m256i f, bias, s;
+                if (PACKED) {
+                    const __m256i e = _mm256_i32gather_epi32(one, slot, 4);
+                    f = _mm256_add_epi32(_mm256_and_si256(e, m12), ones);
+                    bias = _mm256_and_si256(_mm256_srli_epi32(e, 12), m12);
+                    s = _mm256_add_epi32(_mm256_srli_epi32(e, 24), first);
+                } else {
+                    const __m256i e = _mm256_i32gather_epi32(fb, slot, 4);
+                    f = _mm256_srli_epi32(e, 16);
+                    bias = _mm256_and_si256(e, lo16);
+                    s = _mm256_i32gather_epi32(sm, slot, 4);
+                }
+                __m256i nx = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32(x[g], PROB_BITS)), bias);
+                const __m256i need = _mm256_cmpeq_epi32(_mm256_srli_epi32(nx, 16), zero);
+                const int m = _mm256_movemask_ps(_mm256_castsi256_ps(need));
+                const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)wp[g]));
+                const __m256i wl = _mm256_permutevar8x32_epi32(w, _mm256_load_si256((const __m256i*)perm.idx[m]));
+                x[g] = _mm256_blendv_epi8(nx, _mm256_or_si256(_mm256_slli_epi32(nx, 16), wl), need);
+                wp[g] += 2 * __builtin_popcount(m);
+                const __m128i s16 = _mm_packus_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+                _mm_storeu_si128((__m128i*)(sy[g] + step * LANES), s16);
+            }
+        }
+        for (int g = 0; g < G; g++) {
+            _mm256_storeu_si256((__m256i*)d[g].st, x[g]);
+            d[g].wp = wp[g];
+            d[g].j = step * LANES;
+        }
+    }
+#endif
+
+    static int decode(const uint8_t* raw, int64_t raw_len, const uint8_t* rans, const int64_t* ends,
+                      int64_t numel, const DecTables& dec, Word* out, int nthreads) {
+        const int64_t blocks = (numel + BLOCK - 1) / BLOCK;
+        if ((numel * RW + 7) / 8 != raw_len) return kBadSizes;
+        const int T = useful_threads(nthreads, numel, blocks);
+        const bool avx2 = simd_level() >= 1;
+        constexpr int G = 4;                       // blocks decoded together by the AVX2 loop
+        std::atomic<int> err{0};
+        std::atomic<int64_t> next{0};
+        run_threads(T, [&](int) {
+            std::vector<uint16_t> sy((size_t)G * BLOCK);
+            uint16_t* syp[G];
+            for (int g = 0; g < G; g++) syp[g] = sy.data() + (size_t)g * BLOCK;
+            BlockDec d[G];
+            for (;;) {
+                if (err.load(std::memory_order_relaxed)) break;
+                const int64_t b0 = next.fetch_add(avx2 ? G : 1);
+                if (b0 >= blocks) break;
+                const int n = (int)std::min<int64_t>(avx2 ? G : 1, blocks - b0);
+                int rc = 0;
+                for (int g = 0; g < n && !rc; g++) rc = begin_block(rans, ends, numel, b0 + g, d[g]);
+#ifdef ENTROPY_X86
+                if (!rc && avx2 && n == G) {
+                    if (dec.packed) symbols_avx2<G, true>(d, dec, syp);
+                    else symbols_avx2<G, false>(d, dec, syp);
+                }
+#endif
+                for (int g = 0; g < n && !rc; g++) {
+                    rc = finish_symbols(d[g], dec.slot.data(), syp[g]);
+                    if (!rc) merge_block(raw, raw_len, d[g], syp[g], out);
+                }
+                if (rc) { int z = 0; err.compare_exchange_strong(z, rc); break; }
+            }
+        });
+        return err.load();
+    }
+};
+
+// Dispatch on (dtype, k).
+template <template <typename, int, int, int> class C, class F>
+int64_t dispatch(int dtype, int k, F fn) {
+    if (k < 0 || k > MAX_TOP) return kBadTable;
+    switch (dtype * 3 + k) {
+        case 0: return fn(C<uint16_t, 8, 7, 0>());
+        case 1: return fn(C<uint16_t, 8, 7, 1>());
+        case 2: return fn(C<uint16_t, 8, 7, 2>());
+        case 3: return fn(C<uint16_t, 5, 10, 0>());
+        case 4: return fn(C<uint16_t, 5, 10, 1>());
+        case 5: return fn(C<uint16_t, 5, 10, 2>());
+        case 6: return fn(C<uint32_t, 8, 23, 0>());
+        case 7: return fn(C<uint32_t, 8, 23, 1>());
+        case 8: return fn(C<uint32_t, 8, 23, 2>());
+    }
+    return kBadDtype;
+}
+
+}  // namespace
+
+extern "C" {
+
+int entropy_abi_version() { return 1; }
+
+// Caps the kernel level (0 portable, 1 AVX2); returns the level now in use.
+int entropy_set_simd(int level) {
+    g_simd_cap.store(std::max(0, level));
+    return simd_level();
+}
+int entropy_simd_level() { return simd_level(); }
+int entropy_simd_detected() { return kDetected; }
+
+// Transparent huge pages for a large output buffer (fewer first-touch page faults).
+void entropy_advise_huge(void* p, int64_t len) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t huge = 2u << 20;
+    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t e = ((uintptr_t)p + (uintptr_t)len) & ~(huge - 1);
+    if (e > a) madvise((void*)a, e - a, MADV_HUGEPAGE);
+#else
+    (void)p; (void)len;
+#endif
+}
+
+// Histogram of the symbols with MAX_TOP mantissa bits (2^(W+2) bins), over nthreads threads.
+int entropy_histogram(const void* words, int64_t numel, int dtype, int64_t* hist, int nthreads) {
+    Fields f;
+    if (!fields_of(dtype, &f)) return kBadDtype;
+    const int bins = 1 << (f.W + MAX_TOP);
+    const int shift = f.M - MAX_TOP;
+    const int T = useful_threads(nthreads, numel, std::max<int64_t>(1, numel / MIN_THREAD_ELEMS));
+    std::vector<std::vector<int64_t>> part(T, std::vector<int64_t>(4 * bins, 0));
+    run_threads(T, [&](int t) {
+        const int64_t a = numel * t / T, e = numel * (t + 1) / T;
+        int64_t* h = part[t].data();
+        const uint32_t mask = (uint32_t)bins - 1;
+        int64_t i = a;
+        if (f.word_bits == 16) {
+            const uint16_t* x = (const uint16_t*)words;
+            // four sub-histograms: consecutive equal symbols do not serialise on one counter
+            for (; i + 4 <= e; i += 4) {
+                h[(x[i] >> shift) & mask]++;
+                h[bins + ((x[i + 1] >> shift) & mask)]++;
+                h[2 * bins + ((x[i + 2] >> shift) & mask)]++;
+                h[3 * bins + ((x[i + 3] >> shift) & mask)]++;
+            }
+            for (; i < e; i++) h[(x[i] >> shift) & mask]++;
+        } else {
+            const uint32_t* x = (const uint32_t*)words;
+            for (; i + 4 <= e; i += 4) {
+                h[(x[i] >> shift) & mask]++;
+                h[bins + ((x[i + 1] >> shift) & mask)]++;
+                h[2 * bins + ((x[i + 2] >> shift) & mask)]++;
+                h[3 * bins + ((x[i + 3] >> shift) & mask)]++;
+            }
+            for (; i < e; i++) h[(x[i] >> shift) & mask]++;
+        }
+    });
+    for (int s = 0; s < bins; s++) {
+        int64_t v = 0;
+        for (int t = 0; t < T; t++) v += part[t][s] + part[t][bins + s] + part[t][2 * bins + s] + part[t][3 * bins + s];
+        hist[s] = v;
+    }
+    return 0;
+}
+
+// words: numel words of the dtype; freqs: 2^(W+k) frequencies summing to 4096; raw_out: the raw
+// stream (ceil(numel·RW/8) bytes); rans_out: rans_cap bytes; ends: one per block (cumulative).
+// Returns the rANS bytes written, or a negative code.
+int64_t entropy_encode(const void* words, int64_t numel, int dtype, int k, const uint32_t* freqs, int alpha,
+                       uint8_t* raw_out, uint8_t* rans_out, int64_t rans_cap, int64_t* ends, int nthreads) {
+    Fields f;
+    if (!fields_of(dtype, &f) || k < 0 || k > MAX_TOP || alpha != (1 << (f.W + k))) return kBadTable;
+    if (numel == 0) return 0;
+    EncTables enc;
+    if (!build_tables(freqs, alpha, &enc, nullptr)) return kBadTable;
+    return dispatch<Codec>(dtype, k, [&](auto c) -> int64_t {
+        using C = decltype(c);
+        return C::encode((const typename C::word_type*)words, numel, enc, raw_out, rans_out,
+                         rans_cap, ends, nthreads);
+    });
+}
+
+// raw: the raw stream (raw_len bytes); rans: the rANS section; ends: one per block, cumulative,
+// non-decreasing, the last one the section's length (checked by the caller); out: numel words.
+// Returns 0 or a negative code.
+int entropy_decode(const uint8_t* raw, int64_t raw_len, const uint8_t* rans, const int64_t* ends, int64_t numel,
+                   int dtype, int k, const uint32_t* freqs, int alpha, void* out, int nthreads) {
+    Fields f;
+    if (!fields_of(dtype, &f) || k < 0 || k > MAX_TOP || alpha != (1 << (f.W + k))) return kBadTable;
+    if (numel == 0) return raw_len == 0 ? 0 : kBadSizes;
+    DecTables dec;
+    if (!build_tables(freqs, alpha, nullptr, &dec)) return kBadTable;
+    return (int)dispatch<Codec>(dtype, k, [&](auto c) -> int64_t {
+        using C = decltype(c);
+        return C::decode(raw, raw_len, rans, ends, numel, dec, (typename C::word_type*)out, nthreads);
+    });
+}
+
+}  // extern "C"

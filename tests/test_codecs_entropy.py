@@ -1,0 +1,355 @@
+"""The entropy codec (codec 5): bit-exact round trips on every bit pattern, native == reference byte
+for byte (every k, every SIMD level), sizes against an independent entropy oracle, hostile blobs,
+codec="max"."""
+import os
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+import enec
+from enec import codecs, cpu
+from enec import format as fmt
+from enec.codecs import entropy, entropy_native
+from codec_oracles import entropy_bits
+from conftest import assert_bit_equal
+
+FLOATS = [torch.bfloat16, torch.float16, torch.float32]
+_INT = {torch.bfloat16: torch.int16, torch.float16: torch.int16, torch.float32: torch.int32}
+# docs/FORMAT.md §7.5, written out: (exponent bits W, mantissa bits M) per dtype
+_WM = {torch.bfloat16: (8, 7), torch.float16: (5, 10), torch.float32: (8, 23)}
+
+
+def _from_bits(ints: np.ndarray, dtype) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(ints)).view(dtype)
+
+
+def _all_patterns_16(dtype, seed=0):
+    """Every 16-bit pattern (NaN payloads, ±0, ±Inf, subnormals), 1-3 times each, shuffled."""
+    g = np.random.default_rng(seed)
+    w = np.repeat(np.arange(65536, dtype=np.uint16), 1 + np.arange(65536) % 3)
+    g.shuffle(w)
+    return _from_bits(w.view(np.int16), dtype)
+
+
+def _fp32_specials(n=70_000, seed=1):
+    g = np.random.default_rng(seed)
+    pats = np.array([0x00000000, 0x80000000, 0x7F800000, 0xFF800000, 0x7FC00001, 0xFFC12345, 0x7F800001,
+                     0x00000001, 0x807FFFFF, 0x7F7FFFFF, 0x3F800000], dtype=np.uint32)
+    w = g.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32)
+    w[::3] = pats[g.integers(0, pats.size, w[::3].size)]
+    return _from_bits(w.view(np.int32), torch.float32)
+
+
+def _weights(n, dtype, seed=2, std=0.02):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(n, generator=g) * std).to(dtype)
+
+
+def _rt(x, codec="entropy"):
+    blob = enec.compress(x, codec=codec)
+    assert enec.inspect(blob).codec == ("entropy" if codec == "entropy" else enec.inspect(blob).codec)
+    y = enec.decompress(blob)
+    assert_bit_equal(y, x.contiguous())
+    return blob
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+def test_every_16_bit_pattern_round_trips(impl, dtype):
+    _rt(_all_patterns_16(dtype))
+
+
+def test_fp32_special_and_random_bits_round_trip(impl):
+    _rt(_fp32_specials())
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+@pytest.mark.parametrize("shape", [(0,), (), (1,), (3, 0, 2), (7,), (9,), (3, 5, 7), (16384,), (16385,),
+                                   (2, 16384 + 9)])
+def test_shapes(impl, dtype, shape):
+    g = torch.Generator().manual_seed(3)
+    _rt((torch.randn(shape, generator=g) * 0.02).to(dtype))
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_non_contiguous_input(impl, dtype):
+    x = _weights(600 * 70, dtype).reshape(600, 70)
+    for v in (x.t(), x[1::3, ::2], x[:, 5].unsqueeze(0).expand(4, -1)):
+        assert not v.is_contiguous()
+        _rt(v)
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_all_equal_tensor_has_one_symbol_and_no_rans_words(impl, dtype):
+    x = torch.full((40_000,), -1.5, dtype=dtype)
+    blob = _rt(x)
+    info = enec.inspect(blob)
+    assert info.table["freqs"] == [4096]                       # a one-symbol table
+    blocks = -(-40_000 // 16384)
+    assert info.section_bytes["rans"] == 32 * blocks           # lane states only: 0 bits a symbol
+
+
+def _oracle_bits(x, k):
+    """Bits of the symbols at their order-0 entropy plus the raw fields, for top-k symbols
+    (docs/FORMAT.md §7.5; computed here from the bit patterns, not with enec's code)."""
+    W, M = _WM[x.dtype]
+    w = x.contiguous().reshape(-1).view(_INT[x.dtype]).numpy().astype(np.int64)
+    w &= (1 << (1 + W + M)) - 1
+    sym = (w >> (M - k)) & ((1 << (W + k)) - 1)
+    return entropy_bits(np.bincount(sym)) + w.size * (M - k + 1)
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_size_is_within_a_fraction_of_the_entropy_bound(impl, dtype):
+    x = _weights(200_000, dtype)
+    blob = enec.compress(x, codec="entropy")
+    k = enec.inspect(blob).table["mantissa_bits_in_symbol"]
+    best = min(_oracle_bits(x, j) for j in range(3))
+    assert abs(_oracle_bits(x, k) - best) <= 0.002 * best     # the chosen k is (near) the best one
+    bound = best / 8
+    # 12-bit frequencies: a small loss against the entropy; blocks: 40 bytes each; header/table
+    assert bound <= blob.numel() <= bound * 1.003 + 40 * 13 + 1024
+
+
+def test_block_independence_costs_under_half_a_percent(impl):
+    x = _weights(16384 * 5, torch.bfloat16)
+    info = enec.inspect(enec.compress(x, codec="entropy"))
+    assert info.independent_decode_bytes == 5 * (32 + 8)       # lane states + index entry a block
+    assert info.independent_decode_bytes < 0.005 * info.compressed_bytes
+
+
+def test_minilm_bf16_beats_enec_and_nears_the_bound(minilm_bf16):
+    """On real weights (all-MiniLM-L6-v2, BF16), tensor by tensor: smaller than ENEC and within
+    0.5 % of the per-tensor bound of symbols + raw bits."""
+    tot_e = tot_h = tot_b = 0
+    for name, t in minilm_bf16.items():
+        if not t.is_floating_point():
+            continue
+        b = enec.compress(t, codec="entropy")
+        tot_e += b.numel()
+        tot_h += enec.compress(t, codec="enec").numel()
+        k = enec.inspect(b).table["mantissa_bits_in_symbol"]
+        tot_b += _oracle_bits(t, k) / 8
+    assert tot_e < tot_h
+    assert tot_e <= tot_b * 1.005
+
+
+# ----------------------------------------------------------------------------- native == reference
+
+needs_native = pytest.mark.skipif(not entropy_native.available() and os.environ.get("ENEC_ALLOW_NO_CODECS_NATIVE") == "1",
+                                  reason="native entropy library not built")
+
+
+@pytest.fixture(params=["portable", "avx2"])
+def simd(request):
+    """Each kernel level this CPU has (a level it lacks is skipped, never counted as passing)."""
+    if not entropy_native.available():
+        pytest.fail(f"the native entropy library is not built: {entropy_native.load_error()}")
+    level = {"portable": 0, "avx2": 1}[request.param]
+    if entropy_native.simd_detected() < level:
+        pytest.skip(f"this CPU lacks {request.param}")
+    entropy_native.set_simd(level)
+    assert entropy_native.simd_level() == level
+    yield level
+    entropy_native.set_simd(True)
+
+
+def _native_inputs():
+    out = [_all_patterns_16(torch.bfloat16), _all_patterns_16(torch.float16), _fp32_specials(40_000)]
+    for dt in FLOATS:
+        for n in (0, 1, 7, 8, 9, 31, 1000, 16383, 16384, 16385, 50_001):
+            out.append(_weights(n, dt, seed=n))
+        out.append(torch.full((20_000,), 0.25, dtype=dt))
+        out.append(_weights(30_000, dt, std=1e4))
+    return out
+
+
+INPUTS = _native_inputs()
+
+
+@needs_native
+@pytest.mark.parametrize("i", range(len(INPUTS)))
+def test_native_blob_is_byte_identical(simd, i):
+    x = INPUTS[i]
+    spec = cpu.dtype_spec_of(x.dtype)
+    w = cpu.tensor_words(x, spec)
+    ref = entropy.encode(w, spec, tuple(x.shape), entropy.Reference)
+    nat = entropy.encode(w, spec, tuple(x.shape), entropy_native.ENTROPY)
+    assert np.array_equal(ref, nat)
+    h = fmt.parse_header(nat)
+    assert np.array_equal(entropy.decode(nat, h, entropy_native.ENTROPY), w)
+
+
+@needs_native
+@pytest.mark.parametrize("k", [0, 1, 2])
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_native_kernels_match_the_reference_at_every_k(simd, dtype, k):
+    x = _weights(16384 * 2 + 77, dtype, seed=k)
+    spec = cpu.dtype_spec_of(dtype)
+    w = cpu.tensor_words(x, spec)
+    assert np.array_equal(entropy_native.ENTROPY.histogram(w, spec), entropy.Reference.histogram(w, spec))
+    h = entropy.Reference.histogram(w, spec).reshape(-1, 1 << (2 - k)).sum(axis=1)
+    freqs = entropy.quantize(h)
+    r_raw, r_rans, r_ends = entropy.Reference.encode(w, spec, k, freqs)
+    n_raw, n_rans, n_ends = entropy_native.ENTROPY.encode(w, spec, k, freqs)
+    assert np.array_equal(r_raw, n_raw) and np.array_equal(r_rans, n_rans) and np.array_equal(r_ends, n_ends)
+    out = entropy_native.ENTROPY.decode(n_raw, n_rans, n_ends, w.size, spec, k, freqs)
+    assert np.array_equal(out, w)
+
+
+@needs_native
+def test_native_threads_give_the_same_bytes(simd):
+    x = _weights(16384 * 40 + 5, torch.bfloat16)
+    blobs = []
+    prev = torch.get_num_threads()
+    try:
+        for t in (1, 2, 3):
+            torch.set_num_threads(t)
+            blobs.append(enec.compress(x, codec="entropy"))
+            assert_bit_equal(enec.decompress(blobs[-1]), x)
+    finally:
+        torch.set_num_threads(prev)
+    assert all(torch.equal(b, blobs[0]) for b in blobs)
+
+
+# ----------------------------------------------------------------------------- hostile blobs
+
+def _blob(dtype=torch.bfloat16, n=16384 + 501):
+    return enec.compress(_weights(n, dtype), codec="entropy").numpy().copy()
+
+
+def _offsets(b):
+    h = fmt.parse_header(b)
+    return h, h.offsets
+
+
+def _u64(b, off, val):
+    b[off:off + 8] = np.frombuffer(struct.pack("<Q", val % 2**64), np.uint8)
+
+
+def _corrupt(kind):
+    b = _blob()
+    h, (t_off, i_off, r_off, s_off, _) = _offsets(b)
+    if kind == "truncated":
+        return b[:-3]
+    if kind == "trailing":
+        return np.concatenate([b, np.zeros(5, np.uint8)])
+    if kind == "table sum":
+        b[t_off + 4] ^= 1
+    elif kind == "table range":
+        b[t_off:t_off + 2] = np.frombuffer(struct.pack("<H", 1020), np.uint8)
+    elif kind == "table zero edge":
+        first, nsym = struct.unpack_from("<HH", b, t_off)
+        b[t_off + 2:t_off + 4] = np.frombuffer(struct.pack("<H", nsym + 1), np.uint8)
+    elif kind == "k":
+        b[8] = 3
+    elif kind == "prob bits":
+        b[9] = 11
+    elif kind == "lanes":
+        b[10] = 4
+    elif kind == "index past end":
+        _u64(b, i_off, 2**63)
+    elif kind == "index decreasing":
+        _u64(b, i_off, int(b[i_off + 8:i_off + 16].view("<u8")[0]) + 2)
+    elif kind == "index odd":
+        _u64(b, i_off, int(b[i_off:i_off + 8].view("<u8")[0]) + 1)
+    elif kind == "low state":
+        b[s_off:s_off + 4] = 0
+    elif kind == "words":
+        b[s_off + 40] ^= 0x5A
+    elif kind == "raw padding":
+        bits = h.numel * (8 - h.params[0])              # BF16 raw fields: 8 - k bits each
+        assert bits % 8, "the case needs padding bits in the raw section's last byte"
+        b[r_off + (bits + 7) // 8 - 1] |= 0x80
+    elif kind == "offset":
+        _u64(b, 64, int(b[64:72].view("<u8")[0]) + 32)
+    elif kind == "ndim":
+        b[7] = 40
+    return b
+
+
+KINDS = ["truncated", "trailing", "table sum", "table range", "table zero edge", "k", "prob bits", "lanes",
+         "index past end", "index decreasing", "index odd", "low state", "words", "raw padding", "offset", "ndim"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_hostile_blob_raises_a_clear_error(impl, kind):
+    bad = _corrupt(kind)
+    with pytest.raises(enec.CorruptStreamError):
+        y = enec.decompress(bad)
+        # a flipped word may still decode to a tensor only if the stream ends exactly right
+        raise AssertionError(f"decoded {y.shape} from a blob with a corrupt {kind}")
+
+
+def test_both_implementations_give_the_same_verdict():
+    for kind in KINDS:
+        if kind == "raw padding":
+            continue
+        bad = _corrupt(kind)
+        msgs = []
+        for name in codecs.implementations():
+            try:
+                cpu.decompress_tensor(bad, impl=codecs.get_impl(name))
+                msgs.append(None)
+            except enec.CorruptStreamError as e:
+                msgs.append(str(e))
+        assert len(set(msgs)) == 1, (kind, msgs)
+
+
+# ----------------------------------------------------------------------------- max, sizes, API
+
+@pytest.mark.parametrize("dtype", FLOATS + [torch.float8_e4m3fn, torch.int8], ids=str)
+def test_max_picks_the_smallest_codec(impl, dtype):
+    g = torch.Generator().manual_seed(4)
+    x = (torch.randn(30_000, generator=g) * 20).to(dtype)
+    x.view(torch.uint8)[: x.numel() * x.element_size() // 3] = 0       # zeros: sparse applies too
+    blob = enec.compress(x, codec="max")
+    assert_bit_equal(enec.decompress(blob), x)
+    floats = x.dtype in FLOATS
+    sizes = [enec.compress(x, codec=c).numel() for c in
+             (["auto", "enec", "entropy", "sparse"] if floats else ["auto", "qlc", "apack", "sparse"])]
+    assert blob.numel() == min(sizes)
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_max_compressed_size_holds_for_random_bits_and_out(impl, dtype):
+    n = 16384 + 33
+    g = np.random.default_rng(5)
+    w = g.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32 if dtype == torch.float32 else np.uint16)
+    x = _from_bits(w.view(np.int32 if dtype == torch.float32 else np.int16), dtype)
+    cap = enec.max_compressed_size(n, dtype, 1, codec="entropy")
+    blob = enec.compress(x, codec="entropy")
+    assert blob.numel() <= cap
+    out = torch.empty(cap, dtype=torch.uint8)
+    assert torch.equal(enec.compress(x, codec="entropy", out=out), blob)
+    assert enec.max_compressed_size(n, dtype, 1, codec="max") >= cap
+
+
+def test_entropy_rejects_8_bit_dtypes():
+    with pytest.raises(enec.UnsupportedDTypeError):
+        enec.compress(torch.zeros(4, dtype=torch.int8), codec="entropy")
+
+
+def test_checksum_is_verified(impl):
+    x = _weights(5000, torch.bfloat16)
+    b = enec.compress(x, codec="entropy", checksum=True).numpy().copy()
+    assert_bit_equal(enec.decompress(b), x)
+    b[fmt.CHECKSUM_OFFSET] ^= 1
+    with pytest.raises(enec.ChecksumMismatchError):
+        enec.decompress(b)
+
+
+def test_quantized_table_is_a_valid_12_bit_model():
+    """Every present symbol gets >= 1 of 4096, absent ones 0, the sum is 4096; its cost is near
+    the entropy (an independent oracle) on a peaked histogram."""
+    g = np.random.default_rng(6)
+    for _ in range(50):
+        c = g.integers(0, 1000, size=int(g.integers(1, 300))) * (g.random(1) < 0.7)
+        c[g.integers(0, c.size)] += 1 + int(g.integers(0, 10**6))           # never all zero
+        f = entropy.quantize(c)
+        assert f.sum() == 4096 and np.all((f > 0) == (c > 0))
+    c = np.round(1e6 * np.exp(-0.5 * ((np.arange(40) - 20) / 3.0) ** 2)).astype(np.int64) + 1
+    f = entropy.quantize(c)
+    assert entropy.coded_bits(c, f) <= entropy_bits(c) * 1.002
+    assert entropy.quantize(np.zeros(7, np.int64)).sum() == 0
