@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 with atheris.instrument_imports(include=["enec", "emulated"]):     # not all of torch (minutes)
     import enec
     from enec import codecs
+    from enec import format as fmt
     import emulated
 
 import torch
