@@ -48,9 +48,12 @@ class BuildPlainLibrary(build_ext):
 
 
 setup(
-    ext_modules=[Extension("enec._enec_native", ["python/enec/csrc/enec_native.cpp"],
+    ext_modules=[Extension("enec._enec_native", ["python/enec/csrc/enec_native.cpp",
+                                                 # the C++ layout, header and parameter search
+                                                 "op_host/enec_host.cpp"],
                            # its headers, by role and instruction set (rebuild on change; in the sdist)
-                           depends=sorted(glob.glob("python/enec/csrc/enec_native/*")),
+                           depends=sorted(glob.glob("python/enec/csrc/enec_native/*"))
+                           + ["op_host/enec_host.h", "op_kernel/enec_tiling.h"],
                            extra_compile_args=cflags, extra_link_args=ldflags, language="c++"),
                  # QLC / APack kernels (codecs 2, 3), loaded by enec.codecs.native
                  Extension("enec._enec_codecs", ["python/enec/csrc/codecs_native.cpp"],

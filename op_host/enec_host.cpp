@@ -2,11 +2,9 @@
 #include "enec_host.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
-#include <vector>
 
 namespace {
 
@@ -15,7 +13,6 @@ constexpr uint64_t kGroup = ENEC_GROUP_LEN;
 constexpr uint64_t kHeaderFixed = ENEC_HEADER_FIXED_BYTES;
 
 uint64_t RoundUp(uint64_t x, uint64_t k) { return (x + k - 1) / k * k; }
-int BitLength(uint64_t v) { int b = 0; while (v) { ++b; v >>= 1; } return b; }
 
 void Put(uint8_t* p, uint64_t v, int bytes)
 {
@@ -48,7 +45,7 @@ extern "C" {
 
 void EnecFormatConstants(uint64_t* out)
 {
-    const uint64_t v[12] = {ENEC_FORMAT_VERSION, ENEC_CODEC_ENEC, ENEC_BLOCK_ELEMS, ENEC_GROUP_LEN, 256,
+    const uint64_t v[12] = {ENEC_FORMAT_VERSION, ENEC_CODEC_ENEC, ENEC_BLOCK_ELEMS, ENEC_GROUP_LEN, ENEC_LANE_ROUND,
                             ENEC_SECTION_ALIGN, ENEC_HEADER_FIXED_BYTES, ENEC_HEADER_MAX_BYTES, 8, 12, 40,
                             ENEC_HEADER_TOTAL_OFFSET};
     std::memcpy(out, v, sizeof v);
@@ -96,54 +93,72 @@ uint64_t EnecOutlierIndex(const int32_t* counts, uint64_t blocks, uint32_t n, ui
     return pos;
 }
 
+// The search of python/enec/params.py (the spec; the tests compare the two on many histograms): for
+// every pivot b the smallest lossless n, then the m minimising m + (n - m)(1 - p_m^16); ties go to
+// the smaller n, then b, then m. The floating-point steps are the ones numpy does (exact integer
+// sums, one division, four squarings), so the costs are equal. Used by the native CPU library
+// (per tensor, so its speed matters for small tensors), the emulation and the NPU binding.
 int EnecChooseParams(const int64_t* hist, uint32_t dtype, uint32_t* bOut, uint32_t* nOut, uint32_t* mOut)
 {
     const uint32_t w = EnecExpBits(dtype);
     if (w == 0) return -1;
-    const uint32_t size = 1u << w;
-    std::vector<uint32_t> present;
-    double total = 0;
-    for (uint32_t x = 0; x < size; ++x) {
-        if (hist[x]) present.push_back(x);
-        total += static_cast<double>(hist[x]);
+    const int W = static_cast<int>(w), size = 1 << W;
+    int present = 0, first = -1;
+    int64_t totalInt = 0;
+    for (int x = 0; x < size; ++x) {
+        if (hist[x]) { ++present; if (first < 0) first = x; totalInt += hist[x]; }
     }
-    if (present.empty()) { *bOut = 0; *nOut = 1; *mOut = 0; return 0; }
-    if (present.size() == 1) { *bOut = present[0]; *nOut = 1; *mOut = 0; return 0; }
-    bool have = false;
-    double bestCost = 0;
-    uint32_t bestN = 0, bestB = 0, bestM = 0;
-    for (uint32_t b = 0; b < size; ++b) {
-        // Eq. 1: the smallest n in which every present exponent's signed distance fits
-        int64_t need = 0;
-        for (uint32_t x : present) {
-            int64_t d = (static_cast<int64_t>(b) - x) & (size - 1);
-            if (d >= static_cast<int64_t>(size / 2)) d -= size;
-            const int64_t mag = d >= 0 ? d : -d - 1;
-            if (mag > need) need = mag;
-        }
-        const uint32_t n = std::min<uint32_t>(w, static_cast<uint32_t>(BitLength(static_cast<uint64_t>(need))) + 1);
-        // codes by bit length, then the cumulative count of codes < 2^m
-        double byLen[9] = {0};
-        for (uint32_t x = 0; x < size; ++x) {
-            const uint64_t y = (static_cast<uint64_t>(b) - x) & ((1ull << n) - 1);
-            byLen[BitLength(y)] += static_cast<double>(hist[x]);
-        }
-        double below = 0;
-        for (uint32_t m = 0; m <= w; ++m) {
+    if (present == 0) { *bOut = 0; *nOut = 1; *mOut = 0; return 0; }
+    if (present == 1) { *bOut = static_cast<uint32_t>(first); *nOut = 1; *mOut = 0; return 0; }
+    const double total = static_cast<double>(totalInt);
+    double best = 0;
+    int bb = -1, bn = 0, bm = 0;
+    // Circular prefix sums of the histogram: the mass of any run of exponents in O(1). For pivot b
+    // the signed distance s = b - x (mod 2^W) of every exponent of a lossless n lies in
+    // [-2^(n-1), 2^(n-1)), where the code is y = s mod 2^n: bit length k (1 <= k < n) for s in
+    // [2^(k-1), 2^k), n for s < 0, 0 for s = 0. So n and the counts per code length are sums
+    // over runs of s, the same exact integers as visiting every exponent.
+    int64_t cum[2 * 256 + 1];
+    cum[0] = 0;
+    for (int i = 0; i < 2 * size; ++i) cum[i + 1] = cum[i] + hist[i & (size - 1)];
+    int mode = 0;
+    for (int x = 1; x < size; ++x) if (hist[x] > hist[mode]) mode = x;
+    // the mass of the exponents x = b - s for s in [sLo, sHi] (mod 2^W)
+    auto runMass = [&](int b, int sLo, int sHi) -> int64_t {
+        const int a = (b - sHi) & (size - 1);
+        return cum[a + (sHi - sLo + 1)] - cum[a];
+    };
+    // The pivot at the most common exponent first: its cost is near the optimum, so for every other
+    // pivot the m loop stops early (cost >= m). The order does not change the answer: ties are
+    // broken explicitly by (cost, n, b, m), the order in which params.py ranks them.
+    for (int bi = 0; bi <= size; ++bi) {
+        const int b = bi == 0 ? mode : bi - 1;
+        if (bi > 0 && b == mode) continue;
+        int n = 1;
+        while (n < W && runMass(b, -(1 << (n - 1)), (1 << (n - 1)) - 1) != totalInt) ++n;
+        int64_t byLen[17] = {};
+        byLen[0] = hist[b];
+        for (int k = 1; k < n; ++k) byLen[k] = runMass(b, 1 << (k - 1), (1 << k) - 1);
+        byLen[n] = runMass(b, -(1 << (n - 1)), -1);
+        int64_t below = 0;
+        for (int m = 0; m <= n; ++m) {              // m > n costs infinity in the spec
+            // cost >= m: once m exceeds the best cost, no larger m can win or tie
+            if (bb >= 0 && static_cast<double>(m) > best) break;
             below += byLen[m];
-            if (m > n) continue;
-            // Eq. 4, evaluated exactly like the numpy expression in params.py (p^16 by four
-            // squarings: pow() may differ in the last bit between math libraries)
-            const double p = below / total, p2 = p * p, p4 = p2 * p2, p8 = p4 * p4;
-            // volatile: each product rounded on its own as in numpy, never contracted into an FMA
+            const double p = static_cast<double>(below) / total;
+            // p^16 by four squarings, exactly as params.py (pow() may differ in the last bit)
+            const double p2 = p * p, p4 = p2 * p2, p8 = p4 * p4;
+            // volatile: every product rounded on its own as in numpy, never fused into an FMA
+            // (-ffp-contract=fast, the GCC default, would fuse with -march flags that have FMA)
             volatile double p16 = p8 * p8, spread = static_cast<double>(n - m) * (1.0 - p16);
             const double cost = static_cast<double>(m) + spread;
-            const bool better = !have || cost < bestCost ||
-                (cost == bestCost && (n < bestN || (n == bestN && (b < bestB || (b == bestB && m < bestM)))));
-            if (better) { have = true; bestCost = cost; bestN = n; bestB = b; bestM = m; }
+            if (bb < 0 || cost < best ||
+                (cost == best && (n < bn || (n == bn && (b < bb || (b == bb && m < bm)))))) {
+                best = cost; bb = b; bn = n; bm = m;
+            }
         }
     }
-    *bOut = bestB; *nOut = bestN; *mOut = bestM;
+    *bOut = static_cast<uint32_t>(bb); *nOut = static_cast<uint32_t>(bn); *mOut = static_cast<uint32_t>(bm);
     return 0;
 }
 
@@ -153,8 +168,8 @@ uint64_t EnecPackHeader(const EnecTilingData* t, uint32_t ndim, const uint64_t* 
     const uint32_t hb = EnecHeaderBytes(ndim);
     std::memset(out, 0, hb);
     std::memcpy(out, "ENEC", 4);
-    out[4] = 1;                                   // version
-    out[5] = 1;                                   // codec: ENEC
+    out[4] = ENEC_FORMAT_VERSION;
+    out[5] = ENEC_CODEC_ENEC;
     out[6] = static_cast<uint8_t>(t->dtype);
     out[7] = static_cast<uint8_t>(ndim);
     out[8] = static_cast<uint8_t>(t->b);

@@ -1,6 +1,7 @@
-// Host side of the enec NPU operators: plain C++ (no CANN, no torch), shared by the torch_npu
-// binding (op_host/enec_npu_binding.cpp, through enec_orchestrate.h) and the
-// emulation tests (tests/ascendc_emu, python/enec/emulated.py).
+// The C++ definition of the enec stream layout, header and parameter search: plain C++ (no CANN,
+// no torch), shared by the torch_npu binding (op_host/enec_npu_binding.cpp, through
+// enec_orchestrate.h), the emulation tests (tests/ascendc_emu, tests/support/emulated.py) and the
+// native CPU library (python/enec/csrc/enec_native.cpp, built with this file by setup.py).
 //
 // The byte layout follows docs/FORMAT.md and python/enec/format.py exactly; the parameter search
 // follows python/enec/params.py. Tests compare both against the Python definitions.

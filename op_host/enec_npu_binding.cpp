@@ -192,9 +192,9 @@ struct NpuDev {
     }
 };
 
-// What the AscendC kernels do not cover (codecs 2-4: QLC, APack, sparse; XXH64 checksums) runs
-// in the CPU kernel of the same op: the data goes to the host and the result comes back, so every
-// blob and every option works on an NPU tensor, only without the NPU's speed.
+// What the AscendC kernels do not cover (the other codecs (QLC, APack, sparse, entropy) and XXH64
+// checksums) runs in the CPU kernel of the same op: the data goes to the host and the result comes
+// back, so every blob and every option works on an NPU tensor, only without the NPU's speed.
 at::Tensor CompressOnHost(const at::Tensor& x, bool checksum, c10::string_view codec, at::OptionalIntArrayRef params)
 {
     static const auto op = c10::Dispatcher::singleton()

@@ -159,7 +159,7 @@ inline const char* EnecStatusMessage(int32_t code)
     switch (code) {
         case ENEC_STATUS_OK: return "ok";
         case ENEC_STATUS_NOT_ENEC: return "enec: corrupt blob: not an enec blob (bad magic or version, or too short)";
-        case ENEC_STATUS_OTHER_PATH: return "enec: blob is decoded on the host (codec 2-4 or a checksum)";
+        case ENEC_STATUS_OTHER_PATH: return "enec: blob is decoded on the host (a codec other than ENEC or a checksum)";
         case ENEC_STATUS_MISMATCH: return "enec: blob's dtype or shape differs from the requested ones";
         case ENEC_STATUS_CORRUPT_HEADER: return "enec: corrupt blob: header inconsistent with the format or the blob's size";
         case ENEC_STATUS_CORRUPT_INDEX: return "enec: corrupt blob: outlier index disagrees with the flags or the blob's size";

@@ -1,5 +1,5 @@
 // Tiling data shared by the enec AscendC kernels (device) and the host code that fills it
-// (op_host/enec_host.cpp, the torch_npu binding, the emulation tests). A plain struct: the host
+// (op_host/enec_host.cpp, the torch_npu binding, the emulation tests, the native CPU library). A plain struct: the host
 // copies it to device memory and passes its address as the kernels' last argument.
 // Every field is 64-bit so the layout is identical on every compiler (no padding).
 #ifndef ENEC_TILING_H
@@ -9,6 +9,7 @@
 #define ENEC_BLOCK_ELEMS 16384u   // N: elements per block
 #define ENEC_GROUP_LEN 16u        // L: codes per group
 #define ENEC_MAX_GROUPS 1024u     // N / L
+#define ENEC_LANE_ROUND 256u      // a short last block's lanes: its real elements rounded up to this
 #define ENEC_HEADER_TOTAL_OFFSET 88u   // header byte offset of the blob's total size (u64, docs/FORMAT.md §2)
 
 struct EnecTilingData {
@@ -50,8 +51,8 @@ struct EnecTilingData {
 #endif
 
 // Block geometry and section offsets of a blob (docs/FORMAT.md §3): the one C++ definition, used
-// by the host tiling (op_host EnecComputeTiling) and by the decompress kernel when it validates a
-// header on the device.
+// by the host tiling (op_host EnecComputeTiling, which the native CPU library calls too) and by the
+// decompress kernel when it validates a header on the device.
 ENEC_LAYOUT_FN uint64_t EnecRoundUp(uint64_t x, uint64_t k) { return (x + k - 1) / k * k; }
 ENEC_LAYOUT_FN uint64_t EnecRawBits(uint64_t dtype) { return dtype == 0 ? 8 : dtype == 1 ? 11 : 24; }
 ENEC_LAYOUT_FN uint64_t EnecHeaderBytesFor(uint64_t ndim)
@@ -65,7 +66,7 @@ ENEC_LAYOUT_FN void EnecLayout(EnecTilingData& t, uint64_t dtype, uint64_t numel
     t.blocks = (numel + N - 1) / N;
     t.fullBlocks = numel / N;
     t.lastReal = t.blocks ? numel - (t.blocks - 1) * N : 0;
-    t.lastLanes = t.blocks ? EnecRoundUp(t.lastReal, 256) : 0;
+    t.lastLanes = t.blocks ? EnecRoundUp(t.lastReal, ENEC_LANE_ROUND) : 0;
     uint64_t raw = t.fullBlocks * N * EnecRawBits(dtype) / 8;
     uint64_t low = t.fullBlocks * N * m / 8;
     uint64_t flags = t.fullBlocks * (N / L / 8);

@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-$(mktemp -d)}
 SAN="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"
-g++ -std=c++17 $SAN -shared -fPIC -pthread python/enec/csrc/enec_native.cpp -o "$out/enec_native_asan.so"
+g++ -std=c++17 $SAN -shared -fPIC -pthread python/enec/csrc/enec_native.cpp op_host/enec_host.cpp \
+    -o "$out/enec_native_asan.so"
 g++ -std=c++17 $SAN -shared -fPIC -pthread python/enec/csrc/codecs_native.cpp -o "$out/enec_codecs_asan.so"
 g++ -std=c++17 $SAN -shared -fPIC -pthread python/enec/csrc/entropy_native.cpp -o "$out/enec_entropy_asan.so"
 export ENEC_NATIVE_LIB="$out/enec_native_asan.so" ENEC_CPU_IMPL=native ENEC_REQUIRE_NATIVE=1

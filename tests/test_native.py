@@ -220,6 +220,20 @@ def test_more_threads_than_cores(threads):
         torch.set_num_threads(old)
 
 
+def test_native_library_is_built_on_the_one_cpp_layout():
+    """The native library compiles op_host/enec_host.cpp, the C++ layout, header and parameter
+    search of the emulation and the NPU binding: the format constants it carries are format.py's."""
+    import ctypes
+    from enec import native
+    lib = native._load()
+    got = np.zeros(12, dtype=np.uint64)
+    lib.EnecFormatConstants(ctypes.c_void_p(got.ctypes.data))
+    assert [int(v) for v in got] == [
+        fmt.VERSION, fmt.CODEC_ENEC, fmt.BLOCK_ELEMS, fmt.GROUP_LEN, fmt.BLOCK_ROUND, fmt.SECTION_ALIGN,
+        fmt.HEADER_FIXED_BYTES, fmt.HEADER_FIXED_BYTES + 8 * fmt.MAX_NDIM, fmt.INDEX_ENTRY_BYTES,
+        fmt.CHECKSUM_KIND_OFFSET, fmt.CHECKSUM_OFFSET, fmt._HEADER.size - 8]
+
+
 @pytest.mark.parametrize("spec", [fmt.BF16, fmt.FP16, fmt.FP32])
 def test_native_parameter_choice_equals_params_py(spec):
     """compress takes (b, n, m) from the native search (enec_analyze); python/enec/params.py is

@@ -16,7 +16,7 @@ from .errors import CorruptStreamError
 from .params import Params
 
 name = "native"
-ABI_VERSION = 2          # enec_native_version() of the library this module was written for
+ABI_VERSION = 3          # enec_native_version() of the library this module was written for
 
 _lib = None
 _load_error = None
@@ -33,10 +33,9 @@ def _load():
     i64, i32, vp = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
     lib.enec_histogram.argtypes = [vp, i64, i32, vp, i32]
     lib.enec_histogram.restype = i32
-    lib.enec_encode.argtypes = [vp, i64, i32, i32, i32, i32, i64, i64, i64, i64, i64, vp, i32]
+    lib.enec_encode.argtypes = [vp, i64, i32, i32, vp, i32, i32, i32, vp, i32]
     lib.enec_encode.restype = i64
-    lib.enec_decode.argtypes = [vp, i64, i32, i64, i32, i32, i32, i64, i64, i64, i64, i64, vp, i32,
-                                ctypes.c_char_p, i32, i64, i64]
+    lib.enec_decode.argtypes = [vp, i64, i32, i64, i32, i32, i32, i32, vp, i32, ctypes.c_char_p, i32, i64, i64]
     lib.enec_decode.restype = i32
     lib.enec_advise_huge.argtypes = [vp, i64]
     lib.enec_advise_huge.restype = None
@@ -162,22 +161,13 @@ def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape, params, out: np.ndarra
     lanes = fmt.geometry(numel).total_lanes
     bound = lay.outlier_offset + lanes * (params.n - params.m) // 8
     blob = out[:bound] if out is not None and out.size >= bound else _empty(bound, np.uint8)
-    # the library writes every section; zero only the alignment gaps (the header is written below)
-    for end, nxt in ((lay.raw_offset + lay.raw_bytes, lay.low_offset),
-                     (lay.low_offset + lay.low_bytes, lay.flags_offset),
-                     (lay.flags_offset + lay.flags_bytes, lay.index_offset),
-                     (lay.index_offset + lay.index_bytes, lay.outlier_offset)):
-        if nxt > end:
-            blob[end:nxt] = 0
-    out_bytes = _load().enec_encode(
-        _ptr(words), numel, spec.code, params.b, params.n, params.m, lay.raw_offset,
-        lay.low_offset, lay.flags_offset, lay.index_offset, lay.outlier_offset, blob.ctypes.data,
-        _threads())
-    if out_bytes < 0:
-        raise RuntimeError(f"native encoder failed with code {out_bytes}")
-    hdr = fmt.EnecHeader(spec, tuple(shape), numel, params.b, params.n, params.m, outlier_bytes=out_bytes)
-    blob[:lay.header_bytes] = np.frombuffer(hdr.pack(), dtype=np.uint8)
-    return blob[:lay.outlier_offset + out_bytes]
+    # the library writes the whole blob: header, sections and the gaps between them
+    dims = (ctypes.c_uint64 * max(1, len(shape)))(*shape)
+    size = _load().enec_encode(_ptr(words), numel, spec.code, len(shape), dims, params.b, params.n,
+                               params.m, blob.ctypes.data, _threads())
+    if size < 0:
+        raise RuntimeError(f"native encoder failed with code {size}")
+    return blob[:size]
 
 
 def decode(buf: np.ndarray, header: fmt.EnecHeader, out: np.ndarray | None = None) -> np.ndarray:
@@ -189,7 +179,6 @@ def decode_blocks(buf: np.ndarray, header: fmt.EnecHeader, t_begin: int, t_end: 
                   out: np.ndarray | None = None) -> np.ndarray:
     """Decode blocks [t_begin, t_end) only: elements t_begin*N up to min(t_end*N, numel)."""
     buf = np.ascontiguousarray(buf)
-    lay = header.layout
     count = max(0, min(t_end * fmt.BLOCK_ELEMS, header.numel) - t_begin * fmt.BLOCK_ELEMS)
     word = np.uint16 if header.dtype.word_bits == 16 else np.uint32
     if out is None:
@@ -198,9 +187,8 @@ def decode_blocks(buf: np.ndarray, header: fmt.EnecHeader, t_begin: int, t_end: 
         raise ValueError("decode_blocks: out must be a contiguous array of the decoded words")
     err = ctypes.create_string_buffer(256)
     rc = _load().enec_decode(
-        _ptr(buf), buf.size, header.dtype.code, header.numel, header.b, header.n, header.m,
-        lay.raw_offset, lay.low_offset, lay.flags_offset, lay.index_offset, lay.outlier_offset,
-        _ptr(out), _threads(), err, len(err), t_begin, t_end)
+        _ptr(buf), buf.size, header.dtype.code, header.numel, len(header.shape), header.b, header.n,
+        header.m, _ptr(out), _threads(), err, len(err), t_begin, t_end)
     if rc != 0:
         raise CorruptStreamError(err.value.decode())
     return out

@@ -1,10 +1,10 @@
 """Per-tensor ENEC parameter search (paper Eqs. 1-4) on the exponent histogram: the specification.
 
-The native CPU library (enec_choose_params / enec_analyze) and the NPU host code
-(op_host/enec_host.cpp) run the same search in C++; from the same histogram (exact integers) and
-with the same rounding (see choose_params) they pick the same (b, n, m), so every implementation
-writes byte-identical blobs (tests/test_native.py and tests/test_ascendc_kernels.py hold them
-equal to this one).
+Its one C++ implementation, EnecChooseParams in op_host/enec_host.cpp, serves the native CPU
+library (enec_choose_params / enec_analyze), the emulation and the NPU binding; from the same
+histogram (exact integers) and with the same rounding (see choose_params) it picks the same
+(b, n, m), so every implementation writes byte-identical blobs (tests/test_native.py and
+tests/test_ascendc_kernels.py hold it equal to this one).
 """
 from __future__ import annotations
 

@@ -293,7 +293,8 @@ STATUS_CORRUPT_INDEX = kernel_status.CORRUPT_INDEX
 
 
 class HostPath(Exception):
-    """The blob is one the NPU binding decodes on the host (codecs 2-4 or a checksum)."""
+    """The blob is one the NPU binding decodes on the host (the other codecs (QLC, APack, sparse,
+    entropy) or a checksum)."""
 
 
 def decompress_op(blob, shape: tuple | None = None, spec: fmt.DTypeSpec | None = None, cores: int = DEFAULT_CORES,
@@ -324,7 +325,7 @@ def decompress_op(blob, shape: tuple | None = None, spec: fmt.DTypeSpec | None =
     report["status"] = status.value
     if check:
         if status.value == STATUS_OTHER_PATH:
-            raise HostPath("this blob is decoded on the host by the NPU binding (checksum or codec 2-4)")
+            raise HostPath("this blob is decoded on the host by the NPU binding (checksum or a codec other than ENEC)")
         kernel_status.check(np.array([status.value], dtype=np.int32))
     return out[:numel], report
 

@@ -3,8 +3,10 @@
 // Plain C ABI, no torch or Python headers: the package builds without torch and Python loads
 // this library with ctypes (which releases the GIL during each call). Every block is encoded and
 // decoded independently, so blocks are split across threads. Output is byte-identical to the
-// numpy reference (python/enec/reference.py); the layout constants mirror python/enec/format.py,
-// which passes every section offset in, so the layout is defined once.
+// numpy reference (python/enec/reference.py). The layout (section offsets), the header and the
+// parameter search come from op_host/enec_host.{h,cpp} and op_kernel/enec_tiling.h, the one C++
+// definition the emulation and the NPU binding use as well (python/enec/format.py and params.py
+// are the Python one; the tests hold the two equal).
 //
 // Three kernel sets produce the same bytes, detected at run time (the library itself is built
 // without -march so it runs everywhere); enec_set_simd(level) caps the level (tests compare every
@@ -23,7 +25,7 @@
 //
 // One translation unit: the headers under enec_native/ are included here only (all their names
 // have internal linkage). They are, by role:
-//   common.h       constants, block geometry, per-thread scratch, the per-call context
+//   common.h       constants and block geometry (from enec_host.h), per-thread scratch, the per-call context
 //   simd_level.h   run-time kernel selection (and the target attributes of the x86 sets)
 //   thread_pool.h  worker threads kept between calls, parallel_for
 //   halving.h      the format's halving bit-packing (portable) and its compile-time schedule
@@ -50,7 +52,7 @@
 
 extern "C" {
 
-int enec_native_version() { return 2; }
+int enec_native_version() { return 3; }
 
 // The kernels in use: 0 portable C++, 1 AVX2, 2 AVX-512.
 int enec_simd_level() { return simd_level(); }
@@ -78,6 +80,7 @@ void enec_advise_huge(void* p, int64_t len) {
 // Exponent histogram (2^W counts) of numel words.
 int enec_histogram(const void* words, int64_t numel, int dt, int64_t* hist, int nthreads) {
   const int W = exp_bits(dt);
+  if (W == 0) return -2;
   const int64_t bins = 1 << W;
   std::fill(hist, hist + bins, 0);
   if (numel <= 0) return 0;
@@ -121,67 +124,11 @@ int enec_histogram(const void* words, int64_t numel, int dt, int64_t* hist, int 
   return 0;
 }
 
-// Parameter choice, the same search as python/enec/params.py (the spec; the tests compare the
-// two on many histograms): for every pivot b the smallest lossless n, then the m minimising
-// m + (n - m)(1 - p_m^16); ties go to the smaller n, then b, then m. The floating-point steps are
-// the ones numpy does (exact integer sums, one division, four squarings), so the costs are equal.
+// Parameter choice: EnecChooseParams (op_host/enec_host.cpp), the search of python/enec/params.py.
 void enec_choose_params(const int64_t* hist, int dt, int* out) {
-  const int W = exp_bits(dt), size = 1 << W;
-  int present = 0, first = -1;
-  int64_t total_i = 0;
-  for (int x = 0; x < size; ++x)
-    if (hist[x]) { ++present; if (first < 0) first = x; total_i += hist[x]; }
-  if (present == 0) { out[0] = 0; out[1] = 1; out[2] = 0; return; }
-  if (present == 1) { out[0] = first; out[1] = 1; out[2] = 0; return; }
-  const double total = (double)total_i;
-  double best = 0;
-  int bb = -1, bn = 0, bm = 0;
-  // Circular prefix sums of the histogram: the mass of any run of exponents in O(1). For pivot b
-  // the signed distance s = b - x (mod 2^W) of every exponent of a lossless n lies in
-  // [-2^(n-1), 2^(n-1)), where the code is y = s mod 2^n: bit length k (1 <= k < n) for s in
-  // [2^(k-1), 2^k), n for s < 0, 0 for s = 0. So n and the counts per code length are sums
-  // over runs of s, the same exact integers as visiting every exponent.
-  int64_t cum[2 * 256 + 1];
-  cum[0] = 0;
-  for (int i = 0; i < 2 * size; ++i) cum[i + 1] = cum[i] + hist[i & (size - 1)];
-  int mode = 0;
-  for (int x = 1; x < size; ++x) if (hist[x] > hist[mode]) mode = x;
-  // the mass of the exponents x = b - s for s in [s_lo, s_hi] (mod 2^W)
-  auto run_mass = [&](int b, int s_lo, int s_hi) -> int64_t {
-    const int a = (b - s_hi) & (size - 1);
-    return cum[a + (s_hi - s_lo + 1)] - cum[a];
-  };
-  // The pivot at the most common exponent first: its cost is near the optimum, so for every other
-  // pivot the m loop stops early (cost >= m). The order does not change the answer: ties are
-  // broken explicitly by (cost, n, b, m), the order in which params.py ranks them.
-  for (int bi = 0; bi <= size; ++bi) {
-    const int b = bi == 0 ? mode : bi - 1;
-    if (bi > 0 && b == mode) continue;
-    int n = 1;
-    while (n < W && run_mass(b, -(1 << (n - 1)), (1 << (n - 1)) - 1) != total_i) ++n;
-    int64_t by_len[17] = {};
-    by_len[0] = hist[b];
-    for (int k = 1; k < n; ++k) by_len[k] = run_mass(b, 1 << (k - 1), (1 << k) - 1);
-    by_len[n] = run_mass(b, -(1 << (n - 1)), -1);
-    int64_t below = 0;
-    for (int m = 0; m <= n; ++m) {              // m > n costs infinity in the spec
-      // cost >= m: once m exceeds the best cost, no larger m can win or tie
-      if (bb >= 0 && (double)m > best) break;
-      below += by_len[m];
-      const double pr = (double)below / total;
-      // p^16 by four squarings, exactly as params.py (pow() may differ in the last bit)
-      const double p2 = pr * pr, p4 = p2 * p2, p8 = p4 * p4;
-      // volatile: every product rounded on its own as in numpy, never fused into an FMA
-      // (-ffp-contract=fast, the GCC default, would fuse with -march flags that have FMA)
-      volatile double p16 = p8 * p8, spread = (double)(n - m) * (1.0 - p16);
-      const double cost = (double)m + spread;
-      if (bb < 0 || cost < best ||
-          (cost == best && (n < bn || (n == bn && (b < bb || (b == bb && m < bm)))))) {
-        best = cost; bb = b; bn = n; bm = m;
-      }
-    }
-  }
-  out[0] = bb; out[1] = bn; out[2] = bm;
+  uint32_t b = 0, n = 1, m = 0;
+  EnecChooseParams(hist, (uint32_t)dt, &b, &n, &m);
+  out[0] = (int)b; out[1] = (int)n; out[2] = (int)m;
 }
 
 // Histogram and parameter choice in one call (small tensors: one crossing of the ctypes border).
@@ -197,9 +144,11 @@ int enec_analyze(const void* words, int64_t numel, int dt, int64_t* hist, int* p
 // exact dense size with the sparse candidate's before encoding either). Returns the bytes, or
 // -2 for invalid parameters.
 int64_t enec_outlier_bytes(const void* words, int64_t numel, int dt, int b, int n, int m, int nthreads) {
-  if (dt < 0 || dt > 2 || n < 1 || n > exp_bits(dt) || m < 0 || m > n || b < 0 || b >= (1 << exp_bits(dt)))
+  EnecTilingData tl;
+  if (dt < 0 || b < 0 || n < 0 || m < 0 || numel < 0 ||
+      EnecComputeTiling((uint32_t)dt, (uint64_t)numel, 0, (uint32_t)b, (uint32_t)n, (uint32_t)m, 1, &tl) != 0)
     return -2;
-  Geometry g(numel);
+  Geometry g(tl);
   const int h = n - m;
   if (h == 0 || g.blocks == 0) return 0;
   std::vector<int64_t> per(g.blocks, 0);
@@ -228,20 +177,31 @@ int64_t enec_outlier_bytes(const void* words, int64_t numel, int dt, int b, int 
   return total;
 }
 
-// Encode into blob (sized to the format's maximum). Writes the raw, low, flag, index and outlier
-// sections at the given offsets; returns the outlier section's size in bytes (>= 0) or a
-// negative error code.
-int64_t enec_encode(const void* words, int64_t numel, int dt, int b, int n, int m,
-                    int64_t raw_off, int64_t low_off, int64_t flags_off, int64_t index_off,
-                    int64_t out_off, uint8_t* blob, int nthreads) {
-  if (dt < 0 || dt > 2 || n < 1 || n > exp_bits(dt) || m < 0 || m > n || b < 0 || b >= (1 << exp_bits(dt)))
+// Encode a whole blob (header included, checksum kind 0) into blob, sized to the format's maximum
+// for these parameters. The section offsets are EnecComputeTiling's, the header EnecPackHeader's.
+// Returns the blob's size in bytes (> 0) or a negative error code.
+int64_t enec_encode(const void* words, int64_t numel, int dt, int ndim, const uint64_t* shape, int b, int n,
+                    int m, uint8_t* blob, int nthreads) {
+  EnecTilingData tl;
+  if (dt < 0 || b < 0 || n < 0 || m < 0 || numel < 0 || ndim < 0 ||
+      EnecComputeTiling((uint32_t)dt, (uint64_t)numel, (uint32_t)ndim, (uint32_t)b, (uint32_t)n, (uint32_t)m, 1,
+                        &tl) != 0)
     return -2;
+  const int64_t raw_off = (int64_t)tl.rawOffset, low_off = (int64_t)tl.lowOffset, flags_off = (int64_t)tl.flagsOffset,
+                index_off = (int64_t)tl.indexOffset, out_off = (int64_t)tl.outlierOffset;
+  // The sections are written below; the alignment gaps between them must be zero. A gap is the
+  // (at most ENEC_SECTION_ALIGN - 1) bytes before a section's start, so zero those now and let the
+  // encoder overwrite the ones that are data.
+  for (const int64_t off : {low_off, flags_off, index_off, out_off}) {
+    const int64_t from = std::max<int64_t>(raw_off, off - (int64_t)(ENEC_SECTION_ALIGN - 1));
+    std::memset(blob + from, 0, (size_t)(off - from));
+  }
   // non-temporal stores need 32-byte aligned destinations: native.py's own buffers are 64-byte
   // aligned; a caller's buffer (compress into `out`) may not be
   const bool stream = numel >= kStreamElems && ((uintptr_t)blob & 63) == 0;
   Ctx p{dt, b, n, m, stream, numel, raw_off, low_off, flags_off, index_off, out_off, words, blob};
-  Geometry g(numel);
-  if (g.blocks == 0) return 0;
+  Geometry g(tl);
+  if (g.blocks == 0) return (int64_t)EnecPackHeader(&tl, (uint32_t)ndim, shape, 0, blob);
   const int h = n - m;
   const int level = simd_level();
   const int64_t CB = 4;                                   // blocks per chunk
@@ -363,20 +323,31 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int b, int n, int 
   {
     WorkerPool::get().run(nthreads, [&](int ti) { body(ti, &next); });
   }
-  return incl[nchunks - 1].load();
+  return (int64_t)EnecPackHeader(&tl, (uint32_t)ndim, shape, (uint64_t)incl[nchunks - 1].load(), blob);
 }
 
 // Decode. Returns 0, or a negative code with a message in err.
-// Decode blocks [t_begin, t_end) into out, which receives elements t_begin*N ... The whole
-// outlier index is still checked against the flags (a cheap sequential pass).
-int enec_decode(const uint8_t* blob, int64_t size, int dt, int64_t numel, int b, int n, int m,
-                int64_t raw_off, int64_t low_off, int64_t flags_off, int64_t index_off, int64_t out_off,
+// Decode blocks [t_begin, t_end) of a blob of `size` bytes whose header (already validated by the
+// caller) gives dt, numel, ndim, b, n, m into out, which receives elements t_begin*N ... The
+// section offsets are EnecComputeTiling's. The whole outlier index is still checked against the
+// flags (a cheap sequential pass).
+int enec_decode(const uint8_t* blob, int64_t size, int dt, int64_t numel, int ndim, int b, int n, int m,
                 void* out, int nthreads, char* err, int errlen, int64_t t_begin, int64_t t_end) {
-  if (dt < 0 || dt > 2 || n < 1 || n > exp_bits(dt) || m < 0 || m > n || b < 0 || b >= (1 << exp_bits(dt))) {
+  EnecTilingData tl;
+  if (dt < 0 || b < 0 || n < 0 || m < 0 || numel < 0 || ndim < 0 ||
+      EnecComputeTiling((uint32_t)dt, (uint64_t)numel, (uint32_t)ndim, (uint32_t)b, (uint32_t)n, (uint32_t)m, 1,
+                        &tl) != 0) {
     std::snprintf(err, errlen, "invalid parameters b=%d n=%d m=%d", b, n, m);
     return -1;
   }
-  Geometry g(numel);
+  const int64_t raw_off = (int64_t)tl.rawOffset, low_off = (int64_t)tl.lowOffset, flags_off = (int64_t)tl.flagsOffset,
+                index_off = (int64_t)tl.indexOffset, out_off = (int64_t)tl.outlierOffset;
+  if (size < out_off) {
+    std::snprintf(err, errlen, "blob of %lld bytes ends before its outlier section (%lld)", (long long)size,
+                  (long long)out_off);
+    return -1;
+  }
+  Geometry g(tl);
   const int h = n - m;
   const int64_t out_bytes = size - out_off;
   if (t_begin < 0 || t_end > g.blocks || t_begin > t_end) {

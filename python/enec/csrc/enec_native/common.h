@@ -9,11 +9,15 @@
 #include <memory>
 #include <vector>
 
+// The format's layout (block size, group length, section offsets, header) and the parameter search
+// are defined once in C++, in op_kernel/enec_tiling.h and op_host/enec_host.{h,cpp}, which the
+// emulation and the NPU binding use too; setup.py compiles enec_host.cpp into this library.
+#include "../../../../op_host/enec_host.h"
+
 namespace {
 
-constexpr int64_t kBlock = 16384;   // N
-constexpr int kGroupLen = 16;       // L
-constexpr int kRound = 256;         // last-block lane rounding
+constexpr int64_t kBlock = ENEC_BLOCK_ELEMS;       // N
+constexpr int kGroupLen = ENEC_GROUP_LEN;          // L
 constexpr int64_t kGroups = kBlock / kGroupLen;
 constexpr int64_t kStreamElems = 1 << 22;   // outputs of this many elements or more bypass the caches
 
@@ -21,20 +25,17 @@ enum DType { BF16 = 0, FP16 = 1, FP32 = 2 };
 
 inline int64_t round_up(int64_t x, int64_t k) { return (x + k - 1) / k * k; }
 inline int64_t packed_bytes(int64_t count, int width) { return count * width / 8; }
-inline int raw_bits(int dt) { return dt == BF16 ? 8 : dt == FP16 ? 11 : 24; }
-inline int exp_bits(int dt) { return dt == FP16 ? 5 : 8; }
+inline int exp_bits(int dt) { return (int)EnecExpBits((uint32_t)dt); }
 inline int64_t outlier_slots(int64_t f) { return kGroupLen * round_up(f, 16); }
-inline int64_t raw_block_bytes(int dt, int64_t lanes) { return packed_bytes(lanes, raw_bits(dt)); }
+inline int64_t raw_block_bytes(int dt, int64_t lanes) { return packed_bytes(lanes, (int)EnecRawBits(dt)); }
 
+// Block geometry of a tensor, as EnecLayout defines it.
 struct Geometry {
   int64_t numel, blocks, full;
   int64_t last_real, last_lanes;
-  explicit Geometry(int64_t n) : numel(n) {
-    blocks = (n + kBlock - 1) / kBlock;
-    full = n / kBlock;
-    last_real = blocks ? n - (blocks - 1) * kBlock : 0;
-    last_lanes = blocks ? round_up(last_real, kRound) : 0;
-  }
+  explicit Geometry(const EnecTilingData& t)
+      : numel((int64_t)t.numel), blocks((int64_t)t.blocks), full((int64_t)t.fullBlocks),
+        last_real((int64_t)t.lastReal), last_lanes((int64_t)t.lastLanes) {}
   int64_t lanes(int64_t t) const { return t < full ? kBlock : last_lanes; }
   int64_t real(int64_t t) const { return t < full ? kBlock : last_real; }
 };
@@ -78,7 +79,7 @@ inline int useful_threads(int nthreads, int64_t elems) {
 struct Ctx {
   int dt, b, n, m;
   bool nt;   // large output: write it with non-temporal stores (no read-for-ownership)
-  int64_t numel, raw_off, low_off, flags_off, index_off, out_off;
+  int64_t numel, raw_off, low_off, flags_off, index_off, out_off;   // section offsets: EnecLayout's
   const void* words;
   uint8_t* blob;
   uint8_t* raw_out(int64_t t) const { return blob + raw_off + t * raw_block_bytes(dt, kBlock); }
