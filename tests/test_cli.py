@@ -223,7 +223,10 @@ def test_interrupted_compression_says_so_and_leaves_nothing(tmp_path):
             out.unlink()
             continue
         assert p.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
-        assert sorted(os.listdir(tmp_path)) == ["in.safetensors"]
+        if "was written (it is complete)" in err:          # the interrupt came after the output's name
+            assert sorted(checkpoint.load_file(out)) == sorted(st_load(str(src)))
+            out.unlink()
+        assert sorted(os.listdir(tmp_path)) == ["in.safetensors"], err
 
 
 def test_cli_every_codec_in_one_file(tmp_path):
@@ -382,3 +385,20 @@ def test_cli_compress_max_and_codec_entropy(tmp_path):
     assert sizes["--max"] < sizes[""]
     r = _cli("compress", src, tmp_path / "x.safetensors", "--max", "--codec", "enec")
     assert r.returncode != 0 and "not allowed with" in r.stderr
+
+
+def test_interrupt_message_says_whether_the_output_was_written(tmp_path, monkeypatch, capsys):
+    """An interrupt after the output got its name must not claim that nothing was written."""
+    import enec.cli as cli
+    out = tmp_path / "out.safetensors"
+
+    def after_write(a):
+        out.write_bytes(b"complete")
+        raise KeyboardInterrupt
+
+    def before_write(a):
+        raise KeyboardInterrupt
+    for fn, expect in ((before_write, "no output written"), (after_write, "was written (it is complete)")):
+        monkeypatch.setattr(cli, "cmd_compress", fn)
+        assert cli.main(["compress", str(tmp_path / "in.safetensors"), str(out)]) == 130
+        assert expect in capsys.readouterr().err

@@ -148,18 +148,34 @@ def main(argv=None) -> int:
         previous = signal.signal(signal.SIGINT, on_sigint)
     except ValueError:               # not the main thread: leave the handler alone
         previous = None
+    before = _identity(getattr(a, "output", None))
     try:
         rc = a.fn(a)
     except BaseException as e:
         if not (interrupted or isinstance(e, KeyboardInterrupt)):
             return _report(a, e)
-        # the output was never given a name: nothing to clean up
-        print(f"enec {a.cmd}: interrupted; no output written", file=sys.stderr)
+        # outputs get their name only when complete (checkpoint.atomic_write): either the
+        # interrupt came before that and nothing was written, or after it and the output is whole
+        after = _identity(getattr(a, "output", None))
+        if after is not None and after != before:
+            print(f"enec {a.cmd}: interrupted after {a.output} was written (it is complete)", file=sys.stderr)
+        else:
+            print(f"enec {a.cmd}: interrupted; no output written", file=sys.stderr)
         return 130
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     return rc if isinstance(rc, int) else 0
+
+
+def _identity(path):
+    """(inode, device, mtime) of a path, None when there is none: tells whether a command
+    replaced or created its output."""
+    try:
+        st = os.stat(path) if path else None
+    except OSError:
+        return None
+    return st and (st.st_ino, st.st_dev, st.st_mtime_ns)
 
 
 def _report(a, e: BaseException) -> int:
