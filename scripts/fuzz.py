@@ -56,12 +56,16 @@ def structured_mutator(data: bytes, max_size: int, seed: int) -> bytes:
         h = codecs.read_header(bytes(b))
     except enec.EnecError:
         return atheris.Mutate(data, max_size)
-    if h.codec != fmt.CODEC_ENEC:       # an entropy-codec blob: its table, block index, rANS bytes
-        o = h.offsets
+    if h.codec != fmt.CODEC_ENEC:
+        if h.codec != fmt.CODEC_ENTROPY or not b:       # QLC/APack/sparse: libFuzzer's own mutations
+            return atheris.Mutate(data, max_size)
+        # an entropy-codec blob: its table, block index, rANS bytes (the header only was read, so
+        # every offset is bounded by the blob's real length here)
+        o = [min(v, len(b)) for v in h.offsets]
         kind = rng.randrange(4)
         if kind == 0 and o[1] > o[0]:
             b[o[0] + rng.randrange(o[1] - o[0])] ^= rng.randint(1, 255)
-        elif kind == 1 and h.blocks:
+        elif kind == 1 and h.blocks and o[1] + 8 * h.blocks <= len(b):
             off = o[1] + 8 * rng.randrange(h.blocks)
             old = struct.unpack_from("<Q", b, off)[0]
             val = rng.choice([old + 2 * rng.randint(-64, 64), old ^ (1 << rng.randrange(64)), rng.getrandbits(64),
