@@ -291,3 +291,170 @@ def test_scan_threads_agree(threads, scan_path):
             assert a.nonempty == b.nonempty and a.fillers == b.fillers, (dens, threads)
     finally:
         torch.set_num_threads(old)
+
+
+# --------------------------------------------------------------------------- "auto" without extraction
+# With the native libraries, "auto" on a BF16/FP16/FP32 tensor with zeros takes the zero bitmap
+# from the histogram's pass (enec_analyze_bitmap), counts the pattern sizes from it
+# (SPARSE.count), bounds the dense size from it (size_lower_bound) and encodes the non-zeros
+# straight from the words (enec_encode_nonzeros). Oracles: the extracted values through the
+# ordinary encoder, np.packbits, the numpy scan, and the reference implementation's "auto".
+
+from enec import format as fmt  # noqa: E402
+from enec import native as enec_native  # noqa: E402
+from enec.codecs import enec as enec_codec  # noqa: E402
+from enec.params import Params  # noqa: E402
+
+FLOAT_WORDS = [("bfloat16", np.uint16), ("float16", np.uint16), ("float32", np.uint32)]
+
+
+def _float_words(numel, zero_frac, name, rng, zero_runs=False):
+    """Bit patterns of N(0, 0.02²) values of dtype `name`, no accidental zero, then zeros at a
+    random `zero_frac` of the positions (or in runs)."""
+    v = (rng.standard_normal(numel) * 0.02).astype(np.float32)
+    if name == "bfloat16":
+        w = (v.view(np.uint32) >> 16).astype(np.uint16)
+    elif name == "float16":
+        w = v.astype(np.float16).view(np.uint16)
+    else:
+        w = v.view(np.uint32).copy()
+    w[w == 0] = 1
+    if zero_runs:
+        for s in rng.integers(0, max(numel, 1), int(numel * zero_frac / 50) + 1):
+            w[s:s + 50] = 0
+    else:
+        w[rng.random(numel) < zero_frac] = 0
+    return w
+
+
+@pytest.fixture(params=[2, 1, 0], ids=["avx512", "avx2", "portable"])
+def enec_level(request):
+    if request.param > enec_native.simd_detected():
+        pytest.skip("this CPU lacks the kernel level")
+    enec_native.set_simd(request.param)
+    yield request.param
+    enec_native.set_simd(2)
+
+
+@pytest.mark.parametrize("name,word", FLOAT_WORDS)
+@pytest.mark.parametrize("numel", [0, 1, 63, 64, 65, 16383, 16384, 16385, 100_003])
+def test_encode_nonzeros_equals_the_extracted_values(name, word, numel, enec_level):
+    spec = fmt.dtype_spec(name)
+    rng = np.random.default_rng(numel)
+    for frac in (0.0, 0.03, 0.5, 0.999, 1.0):
+        w = _float_words(numel, frac, name, rng)
+        values = w[w != 0]
+        bitmap = np.packbits(w != 0, bitorder="little")
+        params = enec_codec.analyze(values, spec, enec_native)[1] if values.size else Params(0, 1, 0)
+        want = enec_native.encode(values, spec, (values.size,), params)
+        got = enec_native.encode_nonzeros(w, bitmap, values.size, spec, params)
+        assert np.array_equal(got, want), (frac, enec_level)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_encode_nonzeros_threads(threads):
+    old = torch.get_num_threads()
+    rng = np.random.default_rng(threads)
+    w = _float_words((1 << 21) + 4099, 0.2, "bfloat16", rng, zero_runs=True)
+    spec = fmt.dtype_spec("bfloat16")
+    values = w[w != 0]
+    params = enec_codec.analyze(values, spec, enec_native)[1]
+    try:
+        torch.set_num_threads(threads)
+        got = enec_native.encode_nonzeros(w, np.packbits(w != 0, bitorder="little"), values.size, spec, params)
+    finally:
+        torch.set_num_threads(old)
+    assert np.array_equal(got, enec_native.encode(values, spec, (values.size,), params))
+
+
+def test_encode_nonzeros_rejects_a_bitmap_that_disagrees():
+    spec = fmt.dtype_spec("float16")
+    w = _float_words(5000, 0.1, "float16", np.random.default_rng(0))
+    bitmap = np.packbits(w != 0, bitorder="little")
+    nnz = int(np.count_nonzero(w))
+    params = Params(15, 5, 2)
+    for bad_nnz in (nnz - 1, nnz + 1):
+        with pytest.raises(ValueError, match="non-zeros"):
+            enec_native.encode_nonzeros(w, bitmap, bad_nnz, spec, params)
+    with pytest.raises(ValueError, match="bitmap of"):
+        enec_native.encode_nonzeros(w, bitmap[:-1], nnz, spec, params)
+
+
+@pytest.mark.parametrize("name,word", FLOAT_WORDS)
+@pytest.mark.parametrize("numel", [1, 64, 4097, 300_001])
+def test_analyze_bitmap_is_analyze_plus_the_bitmap(name, word, numel, enec_level):
+    spec = fmt.dtype_spec(name)
+    w = _float_words(numel, 0.05, name, np.random.default_rng(numel))
+    hist, params, bitmap = enec_native.analyze_bitmap(w, spec)
+    h2, p2 = enec_native.analyze(w, spec)
+    assert np.array_equal(hist, h2) and params == p2
+    assert np.array_equal(bitmap, np.packbits(w != 0, bitorder="little"))
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_count_from_the_bitmap_equals_the_scan(shape):
+    numel = _numel(shape)
+    rng = np.random.default_rng(numel + 11)
+    for pos in _position_sets(numel, rng):
+        words = np.zeros(numel, np.uint16)
+        words[pos] = rng.integers(1, 65535, pos.size, dtype=np.uint16)
+        a, b = REF.scan(words), NAT.count(words, np.packbits(words != 0, bitorder="little"))
+        assert b.nnz == a.nnz and b.values is None
+        assert a.nonempty == b.nonempty and a.fillers == b.fillers
+        assert b.candidates(shape) == sparse.candidates(numel, shape, pos)
+
+
+@pytest.mark.parametrize("name,word", FLOAT_WORDS)
+def test_dense_size_lower_bound_holds(name, word):
+    spec = fmt.dtype_spec(name)
+    rng = np.random.default_rng(7)
+    for numel, frac, runs in ((1, 1.0, False), (70_000, 0.03, False), (70_000, 0.3, True), (16384 * 3 + 17, 0.5, False),
+                              (100_000, 0.0, False)):
+        w = _float_words(numel, frac, name, rng, zero_runs=runs)
+        params = enec_native.analyze(w, spec)[1]
+        bitmap = np.packbits(w != 0, bitorder="little")
+        for shape in ((numel,), (1, numel)):
+            bound = enec_native.size_lower_bound(bitmap, numel, spec, len(shape), params)
+            exact = enec_native.encode(w, spec, shape, params).size
+            assert bound <= exact
+            assert bound >= fmt.layout(spec, numel, len(shape), params.m).outlier_offset
+
+
+@pytest.mark.parametrize("name,word", FLOAT_WORDS)
+@pytest.mark.parametrize("frac,runs", [(0.0, False), (0.01, False), (0.03, False), (0.3, False), (0.9, False),
+                                       (0.05, True), (1.0, False)])
+def test_auto_without_extraction_gives_the_reference_blob(name, word, frac, runs, monkeypatch):
+    spec = fmt.dtype_spec(name)
+    w = _float_words(200_003, frac, name, np.random.default_rng(int(frac * 100)), zero_runs=runs)
+    monkeypatch.delenv("ENEC_CODECS_IMPL", raising=False)
+    for shape in ((200_003,), (1, 200_003)):
+        want = codecs.encode_words(w, spec, shape, "auto", codecs.get_impl("reference"))
+        got = codecs.encode_words(w, spec, shape, "auto", codecs.get_impl("native"))
+        assert np.array_equal(got, want), shape
+
+
+def test_auto_zeros_the_sample_misses(monkeypatch):
+    """Zeros only between the 16 sampled spans: the histogram's pass writes no bitmap, the scan
+    finds it (values not extracted); same blob as the reference."""
+    spec = fmt.dtype_spec("bfloat16")
+    n = 1 << 20
+    w = _float_words(n, 0.0, "bfloat16", np.random.default_rng(3))
+    w[n // 15 + 512: 2 * n // 15 - 512] = 0           # 6.6 %, between the second and third spans
+    assert not codecs._likely_sparse(w)
+    monkeypatch.setattr(enec_native, "analyze_bitmap", lambda *a: pytest.fail("bitmap pass although no zero sampled"))
+    got = codecs.encode_words(w, spec, (n,), "auto", codecs.get_impl("native"))
+    assert np.array_equal(got, codecs.encode_words(w, spec, (n,), "auto", codecs.get_impl("reference")))
+    assert codecs.read_header(got).codec == fmt.CODEC_SPARSE
+
+
+def test_auto_skips_the_dense_size_pass_when_the_bound_decides(monkeypatch):
+    """BF16 with 3 % scattered zeros: a zero sits in ~40 % of the dense blob's groups, so the
+    bitmap's bound of the dense size already exceeds the sparse blob; neither the dense blob
+    nor its exact size is computed, and nothing is extracted."""
+    spec = fmt.dtype_spec("bfloat16")
+    w = _float_words(300_000, 0.03, "bfloat16", np.random.default_rng(5))
+    want = codecs.encode_words(w, spec, (300_000,), "auto", codecs.get_impl("reference"))
+    monkeypatch.setattr(enec_native, "encoded_size", lambda *a: pytest.fail("exact dense size computed"))
+    monkeypatch.setattr(enec_native, "encode", lambda *a, **k: pytest.fail("an extracted tensor encoded"))
+    got = codecs.encode_words(w, spec, (300_000,), "auto", codecs.get_impl("native"))
+    assert np.array_equal(got, want) and codecs.read_header(got).codec == fmt.CODEC_SPARSE

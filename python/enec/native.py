@@ -16,7 +16,7 @@ from .errors import CorruptStreamError
 from .params import Params
 
 name = "native"
-ABI_VERSION = 3          # enec_native_version() of the library this module was written for
+ABI_VERSION = 4          # enec_native_version() of the library this module was written for
 
 _lib = None
 _load_error = None
@@ -49,6 +49,12 @@ def _load():
     lib.enec_choose_params.restype = None
     lib.enec_analyze.argtypes = [vp, i64, i32, vp, vp, i32]
     lib.enec_analyze.restype = i32
+    lib.enec_encode_nonzeros.argtypes = [vp, i64, vp, i64, i32, i32, i32, i32, vp, i32]
+    lib.enec_encode_nonzeros.restype = i64
+    lib.enec_zero_group_outlier_bytes.argtypes = [vp, i64, i32, i32, i32, i32]
+    lib.enec_zero_group_outlier_bytes.restype = i64
+    lib.enec_analyze_bitmap.argtypes = [vp, i64, i32, vp, vp, vp, i32]
+    lib.enec_analyze_bitmap.restype = i32
     lib.enec_simd_detected.argtypes = []
     lib.enec_simd_detected.restype = i32
     _lib = lib
@@ -58,7 +64,7 @@ def _load():
 _HUGE = 2 << 20
 
 
-def _empty(n: int, dtype) -> np.ndarray:
+def empty(n: int, dtype) -> np.ndarray:
     """A 64-byte aligned output array (the library streams large outputs with aligned
     non-temporal stores). Large ones start on a 2 MB boundary and get transparent huge pages:
     fewer first-touch faults, and the decoder hands each thread whole 2 MB pages (the skipped
@@ -140,6 +146,18 @@ def analyze(words: np.ndarray, spec: fmt.DTypeSpec):
     return hist, Params(int(out[0]), int(out[1]), int(out[2]))
 
 
+def analyze_bitmap(words: np.ndarray, spec: fmt.DTypeSpec):
+    """(histogram, params, zero bitmap) from one pass over the words: the bitmap is the sparse
+    codec's bitmap pattern (bit i = word i is non-zero), what encode_nonzeros takes."""
+    words = np.ascontiguousarray(words).reshape(-1)
+    hist = np.empty(1 << spec.exp_bits, dtype=np.int64)
+    out = np.zeros(3, dtype=np.int32)
+    bitmap = np.empty((words.size + 7) // 8, dtype=np.uint8)
+    _load().enec_analyze_bitmap(_ptr(words), words.size, spec.code, hist.ctypes.data, out.ctypes.data,
+                                _ptr(bitmap), _threads())
+    return hist, Params(int(out[0]), int(out[1]), int(out[2])), bitmap
+
+
 def encoded_size(words: np.ndarray, spec: fmt.DTypeSpec, shape, params) -> int:
     """The size of encode(words, spec, shape, params), found without encoding (one read pass)."""
     words = np.ascontiguousarray(words).reshape(-1)
@@ -155,12 +173,7 @@ def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape, params, out: np.ndarra
     worst case for these parameters, else into a new array (the caller copies it)."""
     words = np.ascontiguousarray(words).reshape(-1)
     numel = words.size
-    lay = fmt.layout(spec, numel, len(shape), params.m)
-    # the worst case for these parameters (np.empty: pages never written cost no memory): a
-    # block's outlier slots never outnumber its lanes, so outliers take at most lanes*(n-m)/8
-    lanes = fmt.geometry(numel).total_lanes
-    bound = lay.outlier_offset + lanes * (params.n - params.m) // 8
-    blob = out[:bound] if out is not None and out.size >= bound else _empty(bound, np.uint8)
+    blob = _blob_buffer(spec, numel, len(shape), params, out)
     # the library writes the whole blob: header, sections and the gaps between them
     dims = (ctypes.c_uint64 * max(1, len(shape)))(*shape)
     size = _load().enec_encode(_ptr(words), numel, spec.code, len(shape), dims, params.b, params.n,
@@ -168,6 +181,46 @@ def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape, params, out: np.ndarra
     if size < 0:
         raise RuntimeError(f"native encoder failed with code {size}")
     return blob[:size]
+
+
+def _blob_buffer(spec: fmt.DTypeSpec, numel: int, ndim: int, params, out) -> np.ndarray:
+    """`out` when it can hold the worst case for these parameters, else a new array (np.empty:
+    pages never written cost no memory): a block's outlier slots never outnumber its lanes, so
+    outliers take at most lanes*(n-m)/8."""
+    lay = fmt.layout(spec, numel, ndim, params.m)
+    bound = lay.outlier_offset + fmt.geometry(numel).total_lanes * (params.n - params.m) // 8
+    return out[:bound] if out is not None and out.size >= bound else empty(bound, np.uint8)
+
+
+def encode_nonzeros(words: np.ndarray, bitmap: np.ndarray, nnz: int, spec: fmt.DTypeSpec, params,
+                    out: np.ndarray | None = None) -> np.ndarray:
+    """encode(words[words != 0], spec, (nnz,), params, out) without extracting the non-zeros:
+    `bitmap` is the sparse codec's bitmap pattern of `words` (bit i = word i is non-zero)."""
+    words = np.ascontiguousarray(words).reshape(-1)
+    bitmap = np.ascontiguousarray(bitmap, dtype=np.uint8).reshape(-1)
+    if bitmap.size != (words.size + 7) // 8:
+        raise ValueError(f"bitmap of {bitmap.size} bytes for {words.size} words")
+    blob = _blob_buffer(spec, nnz, 1, params, out)
+    size = _load().enec_encode_nonzeros(_ptr(words), words.size, _ptr(bitmap), nnz, spec.code, params.b,
+                                        params.n, params.m, blob.ctypes.data, _threads())
+    if size == -3:
+        raise ValueError(f"the bitmap does not hold {nnz} non-zeros")
+    if size < 0:
+        raise RuntimeError(f"native encoder failed with code {size}")
+    return blob[:size]
+
+
+def size_lower_bound(bitmap: np.ndarray, numel: int, spec: fmt.DTypeSpec, ndim: int, params) -> int:
+    """A lower bound of encode(words, spec, shape, params).size from the words' zero pattern
+    alone (`bitmap`, as in encode_nonzeros): the sections the parameters fix, plus the outliers
+    of the groups that hold a zero word when the zero exponent is an outlier code."""
+    bitmap = np.ascontiguousarray(bitmap, dtype=np.uint8).reshape(-1)
+    if bitmap.size != (numel + 7) // 8:
+        raise ValueError(f"bitmap of {bitmap.size} bytes for {numel} words")
+    zb = _load().enec_zero_group_outlier_bytes(_ptr(bitmap), numel, spec.code, params.b, params.n, params.m)
+    if zb < 0:
+        raise RuntimeError(f"native size bound failed with code {zb}")
+    return fmt.layout(spec, numel, ndim, params.m).outlier_offset + zb
 
 
 def decode(buf: np.ndarray, header: fmt.EnecHeader, out: np.ndarray | None = None) -> np.ndarray:
@@ -182,7 +235,7 @@ def decode_blocks(buf: np.ndarray, header: fmt.EnecHeader, t_begin: int, t_end: 
     count = max(0, min(t_end * fmt.BLOCK_ELEMS, header.numel) - t_begin * fmt.BLOCK_ELEMS)
     word = np.uint16 if header.dtype.word_bits == 16 else np.uint32
     if out is None:
-        out = _empty(count, word)
+        out = empty(count, word)
     elif out.dtype != word or out.size != count or not out.flags.c_contiguous:
         raise ValueError("decode_blocks: out must be a contiguous array of the decoded words")
     err = ctypes.create_string_buffer(256)

@@ -181,6 +181,9 @@ def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: st
     if codec != "auto":
         return _dense(words, spec, shape, codec, enec_impl, out=out)
     hist = params = None
+    if dense == "enec" and words.size and enec.can_encode_nonzeros(enec_impl) \
+            and sparse_kernels(enec_impl) is native.SPARSE:
+        return _auto_enec_native(words, spec, shape, enec_impl, out)
     if dense == "enec" and words.size:
         hist, params = enec.analyze(words, spec, enec_impl)
     elif words.size:
@@ -210,6 +213,62 @@ def encode_words(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, codec: st
     if alt is not None:
         return alt
     return blob if blob is not None else _dense(words, spec, shape, dense, enec_impl, params, out)
+
+
+def _likely_sparse(words) -> bool:
+    """Whether a sample of the words (16 spans of 256) holds at least half of SPARSE_TRY_FRACTION
+    zeros: then "auto" finds the zero bitmap in the histogram's pass (a speed choice only)."""
+    span, n = 256, words.size
+    if n <= 16 * span:
+        sample = words
+    else:
+        sample = np.concatenate([words[k * (n - span) // 15:][:span] for k in range(16)])
+    return sample.size - np.count_nonzero(sample) >= SPARSE_TRY_FRACTION / 2 * sample.size
+
+
+def _auto_enec_native(words, spec, shape, enec_impl, out):
+    """"auto" for BF16/FP16/FP32 with the native libraries: encode_words' decision (the same
+    blob), with fewer passes over the words. When a sample holds zeros, the histogram's pass also
+    writes the zero bitmap, and the pattern sizes are counted from it; the values blob is encoded
+    straight from the words and the bitmap (no extraction); the dense blob's exact size (a pass
+    over the words) is found only when a lower bound of it, from the bitmap, does not already
+    lose to the sparse blob."""
+    numel = words.size
+    bitmap = None
+    if _likely_sparse(words):
+        hist, params, bitmap = enec.analyze_bitmap(words, spec, enec_impl)
+    else:
+        hist, params = enec.analyze(words, spec, enec_impl)
+    if hist[0] < SPARSE_TRY_FRACTION * numel:
+        return _dense(words, spec, shape, "enec", enec_impl, params, out)
+    kern = sparse_kernels(enec_impl)
+    sc = kern.count(words, bitmap) if bitmap is not None else kern.scan(words, values=False)
+    zeros = numel - sc.nnz
+    if zeros < SPARSE_TRY_FRACTION * numel:
+        return _dense(words, spec, shape, "enec", enec_impl, params, out)
+    nz_params = _nonzero_params(hist, zeros, spec, enec_impl)
+    hb = fmt.header_bytes(len(shape))
+    sparse_bound = (_bits.round_up(hb + sc.candidates(shape)[0][0])
+                    + _values_lower_bound(words, spec, "enec", hist, zeros, nz_params))
+    dense_bound = enec.size_lower_bound(sc.bitmap, numel, spec, len(shape), params, enec_impl)
+    dense_size = None
+    if sparse_bound >= dense_bound:
+        dense_size = enec.encoded_size(words, spec, shape, params, enec_impl)
+        if sparse_bound >= dense_size:
+            return _dense(words, spec, shape, "enec", enec_impl, params, out)
+
+    def values_encode(_values, sp, shp, out=None):    # the non-zeros, gathered by the encoder
+        return enec.encode_nonzeros(words, sc.bitmap, sc.nnz, spec, enec_impl, nz_params, out), fmt.CODEC_ENEC
+
+    below = dense_size if dense_size is not None else max_bytes(spec, numel, len(shape), "sparse") + 1
+    alt = sparse.encode_patterned(words, spec, shape, values_encode, below, sparse_kernels(enec_impl), sc=sc,
+                                  values_room=lambda nnz: max_bytes(spec, nnz, 1, "enec"),
+                                  alloc=lambda nbytes: enec.output_buffer(nbytes, enec_impl))
+    if alt is not None and dense_size is None and alt.size >= dense_bound:
+        dense_size = enec.encoded_size(words, spec, shape, params, enec_impl)
+    if alt is not None and (dense_size is None or alt.size < dense_size):
+        return alt
+    return _dense(words, spec, shape, "enec", enec_impl, params, out)
 
 
 def exponent_histogram(words: np.ndarray, spec: fmt.DTypeSpec, impl=None) -> np.ndarray:

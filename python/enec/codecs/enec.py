@@ -96,6 +96,34 @@ def encoded_size(words, spec: fmt.DTypeSpec, shape, params, impl) -> int | None:
     return None
 
 
+def output_buffer(nbytes: int, impl) -> np.ndarray:
+    """An uninitialised uint8 array for a blob the implementation writes (the native library's
+    is aligned for its streaming stores and asks for huge pages)."""
+    return impl.empty(nbytes, np.uint8) if hasattr(impl, "empty") else np.empty(nbytes, np.uint8)
+
+
+def can_encode_nonzeros(impl) -> bool:
+    """Whether the implementation codes a tensor's non-zeros straight from its words and its
+    zero bitmap (analyze_bitmap, encode_nonzeros, size_lower_bound): the native library."""
+    return all(hasattr(impl, f) for f in ("analyze_bitmap", "encode_nonzeros", "size_lower_bound"))
+
+
+def analyze_bitmap(words, spec: fmt.DTypeSpec, impl):
+    """(exponent histogram, ENEC parameters, zero bitmap) from one pass (can_encode_nonzeros)."""
+    return impl.analyze_bitmap(words, spec)
+
+
+def encode_nonzeros(words, bitmap, nnz: int, spec: fmt.DTypeSpec, impl, params, out=None) -> np.ndarray:
+    """The blob of the 1-D tensor words[words != 0] (`bitmap`: bit i = word i is non-zero),
+    without extracting it (can_encode_nonzeros)."""
+    return impl.encode_nonzeros(words, bitmap, nnz, spec, params, out)
+
+
+def size_lower_bound(bitmap, numel: int, spec: fmt.DTypeSpec, ndim: int, params, impl) -> int:
+    """A lower bound of the blob's size from the words' zero bitmap alone (can_encode_nonzeros)."""
+    return impl.size_lower_bound(bitmap, numel, spec, ndim, params)
+
+
 def lower_bound(hist, zeros: int, spec: fmt.DTypeSpec, params) -> int:
     """Bytes the blob of the non-zero words needs at least: `hist` is the exponent histogram of
     all words (a zero word is in bin 0), `params` the non-zeros' parameters. The sections whose

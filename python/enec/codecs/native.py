@@ -17,7 +17,7 @@ from .. import _native_lib
 from ..errors import CorruptStreamError
 from . import apack, qlc, sparse
 
-ABI_VERSION = 3          # codecs_abi_version() of the library this module was written for
+ABI_VERSION = 4          # codecs_abi_version() of the library this module was written for
 
 _lib = None
 _load_error = None
@@ -195,20 +195,39 @@ class SPARSE:
     name = "native"
 
     @staticmethod
-    def scan(words):
-        """sparse.scan in one native pass (no positions: they are found only if a format needs them)."""
+    def scan(words, values=True):
+        """sparse.scan in one native pass (no positions: they are found only if a format needs them).
+        values=False: the Scan's values are None (not extracted: the caller codes them from the
+        words and the bitmap)."""
         words = np.ascontiguousarray(words).reshape(-1)
         if words.dtype.itemsize not in (1, 2, 4):
             return sparse.scan(words)
-        values = np.empty_like(words)
+        want_values = values
+        values = np.empty_like(words) if want_values else None
         bitmap = np.zeros((words.size + 7) // 8, dtype=np.uint8)
         counts = np.zeros(32, dtype=np.int64)
         import torch                         # the thread count the rest of enec uses
-        nnz = _load().sparse_scan(_p(words), words.size, words.dtype.itemsize, _p(values), _p(bitmap), _p(counts),
+        nnz = _load().sparse_scan(_p(words), words.size, words.dtype.itemsize, _p(values) if want_values else None,
+                                  _p(bitmap), _p(counts), torch.get_num_threads())
+        nonempty = {p: int(counts[k]) for k, p in enumerate(sparse.BITMAP2_LOG2)}
+        fillers = {w: int(counts[8 + k]) for k, w in enumerate(sparse.RLE_WIDTHS)}
+        return sparse.Scan(words, values[:nnz] if want_values else None, bitmap, nonempty, fillers, nnz)
+
+    @staticmethod
+    def count(words, bitmap):
+        """The Scan of `words` from their bitmap pattern (computed elsewhere, e.g. by
+        enec.native.analyze_bitmap): the counts without reading the words; values not extracted."""
+        words = np.ascontiguousarray(words).reshape(-1)
+        bitmap = np.ascontiguousarray(bitmap, dtype=np.uint8).reshape(-1)
+        if bitmap.size != (words.size + 7) // 8:
+            raise ValueError(f"bitmap of {bitmap.size} bytes for {words.size} words")
+        counts = np.zeros(32, dtype=np.int64)
+        import torch
+        nnz = _load().sparse_scan(None, words.size, words.dtype.itemsize, None, _p(bitmap), _p(counts),
                                   torch.get_num_threads())
         nonempty = {p: int(counts[k]) for k, p in enumerate(sparse.BITMAP2_LOG2)}
         fillers = {w: int(counts[8 + k]) for k, w in enumerate(sparse.RLE_WIDTHS)}
-        return sparse.Scan(words, values[:nnz], bitmap, nonempty, fillers)
+        return sparse.Scan(words, None, bitmap, nonempty, fillers, nnz)
 
     @staticmethod
     def encode_pattern(fmt_id, param, numel, shape, pos):

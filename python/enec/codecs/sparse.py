@@ -127,9 +127,9 @@ class Scan:
     non-zero words, the bitmap pattern, the counts of `candidate_sizes`; the positions (for
     the other formats) only when asked for."""
 
-    def __init__(self, words, values, bitmap, nonempty, fillers):
+    def __init__(self, words, values, bitmap, nonempty, fillers, nnz=None):
         self.words, self.values, self.bitmap = words, values, bitmap
-        self.nnz = values.size
+        self.nnz = values.size if nnz is None else nnz
         self.nonempty, self.fillers = nonempty, fillers
         self._pos = None
 
@@ -288,12 +288,12 @@ def _pattern(kernels, fmt_id, param, numel, shape, sc: Scan) -> np.ndarray:
 
 
 def encode_patterned(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, dense_encode, below: int,
-                     kernels=Reference, sc: Scan | None = None, values_room=None):
+                     kernels=Reference, sc: Scan | None = None, values_room=None, alloc=None):
     """The blob of the smallest pattern format (not dense) when it is smaller than `below`
     bytes, else None. `dense_encode(words, spec, shape, out=None) -> (blob, codec id)` codes the
     values; with `values_room(nnz)` (the most bytes the values blob can take) they are encoded
-    straight into the blob's buffer, after the smallest pattern, when the codec can (no copy of
-    a values blob of tens of MB)."""
+    straight into the blob's buffer (`alloc(nbytes)`, default np.empty), after the smallest
+    pattern, when the codec can (no copy of a values blob of tens of MB)."""
     words = np.ascontiguousarray(words).reshape(-1)
     sc = sc if sc is not None else kernels.scan(words)
     numel = words.size
@@ -301,7 +301,8 @@ def encode_patterned(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, dense
     cands = sc.candidates(shape)
     buf, vals_off = None, _bits.round_up(hb + cands[0][0])
     if values_room is not None:
-        buf = np.empty(vals_off + values_room(sc.nnz), dtype=np.uint8)   # untouched pages cost nothing
+        nbytes = vals_off + values_room(sc.nnz)                 # untouched pages cost nothing
+        buf = alloc(nbytes) if alloc is not None else np.empty(nbytes, dtype=np.uint8)
         vblob, vcodec = dense_encode(sc.values, spec, (sc.nnz,), out=buf[vals_off:])
     else:
         vblob, vcodec = dense_encode(sc.values, spec, (sc.nnz,))

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <thread>
 #include <vector>
+#include "popcount.h"
 #if defined(__x86_64__) || defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -96,7 +97,7 @@ constexpr uint64_t RANS_L = 1ull << 16;
 
 extern "C" {
 
-int codecs_abi_version() { return 3; }   // 2: sparse pattern kernels, 3: sparse_scan
+int codecs_abi_version() { return 4; }   // 2: sparse pattern kernels, 3: sparse_scan, 4: its values optional
 
 void codecs_hist8(const uint8_t* x, int64_t n, int64_t* hist) {
     int64_t h[4][256];
@@ -333,7 +334,7 @@ inline int64_t popcount_bits(const uint8_t* buf, int64_t len, int64_t start, int
     int64_t c = 0;
     for (int64_t off = 0; off < n; off += 56) {
         int w = (int)(n - off < 56 ? n - off : 56);
-        c += __builtin_popcountll(bits_at(buf, len, start + off, w));
+        c += enec_bits::popcount64(bits_at(buf, len, start + off, w));
     }
     return c;
 }
@@ -371,7 +372,7 @@ int64_t compact_avx512(const T* w, const uint8_t* bitmap, int64_t lo, int64_t hi
         for (int k = 0; k < 64; k += per) {
             const uint64_t m = per == 64 ? mask : (mask >> k) & ((1ull << per) - 1);
             const __m512i v = _mm512_loadu_si512(w + base + k);
-            const int c = __builtin_popcountll(m);
+            const int c = enec_bits::popcount64(m);
             const uint64_t keep = c == 64 ? ~0ull : (1ull << c) - 1;
             if (sizeof(T) == 1)
                 _mm512_mask_storeu_epi8(out + at, keep, _mm512_maskz_compress_epi8(m, v));
@@ -383,6 +384,28 @@ int64_t compact_avx512(const T* w, const uint8_t* bitmap, int64_t lo, int64_t hi
         }
     }
     return at;
+}
+
+// Bitmap bits of the full 64-word chunks [lo, hi) (lo, hi multiples of 64 from the range start).
+template <class T>
+__attribute__((target("avx512f,avx512bw")))
+void nonzero_bits_avx512(const T* w, int64_t lo, int64_t hi, uint8_t* bitmap) {
+    for (int64_t base = lo; base < hi; base += 64) {
+        uint64_t mask;
+        if (sizeof(T) == 1) {
+            mask = _mm512_test_epi8_mask(_mm512_loadu_si512(w + base), _mm512_set1_epi8(-1));
+        } else if (sizeof(T) == 2) {
+            const __m512i ones = _mm512_set1_epi16(-1);
+            mask = (uint64_t)_mm512_test_epi16_mask(_mm512_loadu_si512(w + base), ones)
+                 | (uint64_t)_mm512_test_epi16_mask(_mm512_loadu_si512(w + base + 32), ones) << 32;
+        } else {
+            const __m512i ones = _mm512_set1_epi32(-1);
+            mask = 0;
+            for (int k = 0; k < 4; ++k)
+                mask |= (uint64_t)_mm512_test_epi32_mask(_mm512_loadu_si512(w + base + 16 * k), ones) << (16 * k);
+        }
+        std::memcpy(bitmap + base / 8, &mask, 8);
+    }
 }
 #else
 #define SPARSE_X86 0
@@ -437,7 +460,9 @@ int sparse_set_simd(int enable) {
 
 // One pass over numel words of wbytes (1, 2 or 4) bytes, for codec 4's "auto" decision (the
 // numbers sparse.candidates computes from the positions, without building them):
-//   values:  the non-zero words, in order (numel words of room)
+//   values:  the non-zero words, in order (numel words of room), or null: not extracted (codec
+//            "auto" encodes them straight from the words and the bitmap, enec_encode_nonzeros)
+//   words null: the bitmap is given (enec_analyze_bitmap wrote it) and only counted
 //   bitmap:  the bitmap pattern (ceil(numel / 8) bytes, bit i = element i is non-zero)
 //   counts:  [0, 8)  non-empty blocks of 2^p elements, p = 2 .. 9 (bitmap2)
 //            [8, 32) run-length fillers of width w = 1 .. 24: sum over the gaps g (the zeros
@@ -461,54 +486,100 @@ int64_t sparse_scan(const void* words, int64_t numel, int wbytes, void* values, 
         R[t].lo = std::min(numel, supers * t / T * kSuper);
         R[t].hi = std::min(numel, supers * (t + 1) / T * kSuper);
     }
-    // pass 1: bitmap, block counts, gaps, non-zero count of range r
+    // The bitmap bits of words [lo, hi) (lo a multiple of 64).
+    auto fill_bits = [&](auto* w, int64_t lo, int64_t hi) {
+        const int64_t full_end = hi - (hi - lo) % 64;
+        int64_t b = lo;
+#if SPARSE_X86
+        if (kHasVbmi2 && g_sparse_simd.load(std::memory_order_relaxed)) {
+            nonzero_bits_avx512(w, lo, full_end, bitmap);
+            b = full_end;
+        }
+#endif
+        for (; b < full_end; b += 64) {
+            const uint64_t m = nonzero_mask64(w + b);
+            std::memcpy(bitmap + b / 8, &m, 8);
+        }
+        if (full_end < hi) {
+            const uint64_t m = nonzero_mask(w + full_end, (int)(hi - full_end));
+            std::memcpy(bitmap + full_end / 8, &m, (hi - full_end + 7) / 8);
+        }
+    };
+    // pass 1: bitmap (unless given: words null), block counts, gaps, non-zero count of range r.
+    // The counters are locals: stores to the bitmap (uint8_t) could alias r's fields and would
+    // keep them in memory otherwise.
     auto pass1 = [&](auto* w, Range& r) {
         r.small.assign(kSmall, 0);
-        int64_t run = 0;
+        int64_t* small = r.small.data();
+        int64_t run = 0, nnz = 0, max_small = 0, lead = 0;
+        bool any = false;
+        int64_t nonempty[8] = {};
         uint64_t wide = 0;             // which 64-element chunks of the current 512 block are non-empty
-        for (int64_t base = r.lo; base < r.hi; base += 64) {
-            const int vc = (int)std::min<int64_t>(64, r.hi - base);
-            const uint64_t mask = vc == 64 ? nonzero_mask64(w + base) : nonzero_mask(w + base, vc);
-            std::memcpy(bitmap + base / 8, &mask, (vc + 7) / 8);
-            r.nnz += __builtin_popcountll(mask);
-            // bitmap2, blocks of 4 .. 64 inside the 64 elements: fold each block onto its first bit
-            if (mask == ~0ull) {
-                for (int p = 2; p <= 6; ++p) r.nonempty[p - 2] += 64 >> p;
-            } else {
-                uint64_t f = mask | mask >> 1;
-                f |= f >> 2;  r.nonempty[0] += __builtin_popcountll(f & 0x1111111111111111ull);
-                f |= f >> 4;  r.nonempty[1] += __builtin_popcountll(f & 0x0101010101010101ull);
-                f |= f >> 8;  r.nonempty[2] += __builtin_popcountll(f & 0x0001000100010001ull);
-                f |= f >> 16; r.nonempty[3] += __builtin_popcountll(f & 0x0000000100000001ull);
-                f |= f >> 32; r.nonempty[4] += f & 1;
-            }
-            // blocks of 128 .. 512: 2, 4, 8 consecutive 64-element chunks
-            const int64_t c = base >> 6;
-            wide |= (uint64_t)(mask != 0) << (c & 7);
-            if ((c & 7) == 7 || base + vc == r.hi) {
-                r.nonempty[5] += __builtin_popcountll((wide | wide >> 1) & 0x55);
-                r.nonempty[6] += __builtin_popcountll((wide | wide >> 1 | wide >> 2 | wide >> 3) & 0x11);
-                r.nonempty[7] += wide != 0;
-                wide = 0;
-            }
-            if (mask == ~0ull && run == 0) continue;    // no gap ends here
-            // the zeros before each non-zero: one step per run of zeros
-            int pos = 0;
-            while (pos < vc) {
-                const uint64_t rest = mask >> pos;
-                if (!rest) { run += vc - pos; break; }
-                const int z = __builtin_ctzll(rest);
-                run += z;
-                if (!r.any) { r.lead = run; r.any = true; }
-                else if (run < kSmall) { r.small[run]++; r.max_small = std::max(r.max_small, run); }
-                else r.large.push_back(run);
-                run = 0;
-                pos += z;
-                const uint64_t ones = ~(mask >> pos);     // the non-zeros starting at pos
-                pos += ones ? __builtin_ctzll(ones) : 64 - pos;
+        auto add_gap = [&](int64_t g) {
+            if (g < kSmall) { small[g]++; max_small = std::max(max_small, g); }
+            else r.large.push_back(g);
+        };
+        constexpr int64_t kTile = 4096;     // the bitmap of a tile is written, then read back from cache
+        for (int64_t tile = r.lo; tile < r.hi; tile += kTile) {
+            const int64_t tile_end = std::min<int64_t>(r.hi, tile + kTile);
+            if (w) fill_bits(w, tile, tile_end);
+            for (int64_t base = tile; base < tile_end; base += 64) {
+                const int vc = (int)std::min<int64_t>(64, tile_end - base);
+                uint64_t mask = 0;
+                if (vc == 64) std::memcpy(&mask, bitmap + base / 8, 8);
+                else std::memcpy(&mask, bitmap + base / 8, (vc + 7) / 8);
+                nnz += enec_bits::popcount64(mask);
+                // bitmap2, blocks of 4 .. 64 inside the 64 elements: fold each block onto its first bit
+                if (mask == ~0ull) {
+                    for (int p = 2; p <= 6; ++p) nonempty[p - 2] += 64 >> p;
+                } else {
+                    uint64_t f = mask | mask >> 1;
+                    f |= f >> 2;  nonempty[0] += enec_bits::popcount64(f & 0x1111111111111111ull);
+                    f |= f >> 4;  nonempty[1] += enec_bits::popcount64(f & 0x0101010101010101ull);
+                    f |= f >> 8;  nonempty[2] += enec_bits::popcount64(f & 0x0001000100010001ull);
+                    f |= f >> 16; nonempty[3] += enec_bits::popcount64(f & 0x0000000100000001ull);
+                    f |= f >> 32; nonempty[4] += f & 1;
+                }
+                // blocks of 128 .. 512: 2, 4, 8 consecutive 64-element chunks
+                const int64_t c = base >> 6;
+                wide |= (uint64_t)(mask != 0) << (c & 7);
+                if ((c & 7) == 7 || base + vc == r.hi) {
+                    nonempty[5] += enec_bits::popcount64((wide | wide >> 1) & 0x55);
+                    nonempty[6] += enec_bits::popcount64((wide | wide >> 1 | wide >> 2 | wide >> 3) & 0x11);
+                    nonempty[7] += wide != 0;
+                    wide = 0;
+                }
+                if (mask == ~0ull && run == 0) continue;    // no gap ends here
+                if (mask == 0) { run += vc; continue; }     // the gap goes on
+                // the gap that ends at the chunk's first non-zero (it may have begun chunks before)
+                const int first = __builtin_ctzll(mask), last = 63 - __builtin_clzll(mask);
+                const int64_t g0 = run + first;
+                if (!any) { lead = g0; any = true; }
+                else if (g0) add_gap(g0);
+                // gaps between the first and the last non-zero, found with bit operations: runs of
+                // one and two zeros (nearly all of them in a mostly dense tensor) are counted,
+                // longer runs visited one by one
+                const uint64_t span = (last == 63 ? ~0ull : (1ull << (last + 1)) - 1) & (~0ull << first);
+                const uint64_t zi = ~mask & span;
+                if (zi) {
+                    const uint64_t starts = zi & ~(zi << 1);
+                    const uint64_t one = starts & ~(zi >> 1), two = starts & (zi >> 1) & ~(zi >> 2);
+                    small[1] += enec_bits::popcount64(one);
+                    small[2] += enec_bits::popcount64(two);
+                    max_small = std::max<int64_t>(max_small, two ? 2 : 1);
+                    for (uint64_t longer = starts & (zi >> 1) & (zi >> 2); longer; longer &= longer - 1) {
+                        const int st = __builtin_ctzll(longer);
+                        add_gap(__builtin_ctzll(~(zi >> st)));
+                    }
+                }
+                run = vc - 1 - last;                        // zeros after the last non-zero
             }
         }
-        if (r.any) r.trail = run; else r.lead = run;
+        r.nnz = nnz;
+        r.max_small = max_small;
+        r.any = any;
+        for (int k = 0; k < 8; ++k) r.nonempty[k] = nonempty[k];
+        if (any) { r.lead = lead; r.trail = run; } else r.lead = run;
     };
     // pass 2: the non-zeros of range r to values[at ...], by the bitmap of pass 1
     auto pass2 = [&](auto* w, auto* out, const Range& r, int64_t at) {
@@ -551,7 +622,7 @@ int64_t sparse_scan(const void* words, int64_t numel, int wbytes, void* values, 
         parallel([&](int t) { pass1(w, R[t]); });
         std::vector<int64_t> at(T + 1, 0);
         for (int t = 0; t < T; ++t) at[t + 1] = at[t] + R[t].nnz;
-        parallel([&](int t) { pass2(w, out, R[t], at[t]); });
+        if (out && w) parallel([&](int t) { pass2(w, out, R[t], at[t]); });
         return at[T];
     };
     int64_t nnz;

@@ -42,6 +42,7 @@
 
 #include <sys/mman.h>
 
+#include "popcount.h"
 #include "enec_native/common.h"
 #include "enec_native/simd_level.h"
 #include "enec_native/thread_pool.h"
@@ -52,7 +53,7 @@
 
 extern "C" {
 
-int enec_native_version() { return 3; }
+int enec_native_version() { return 4; }   // 4: enec_encode_nonzeros, enec_zero_group_outlier_bytes, enec_analyze_bitmap
 
 // The kernels in use: 0 portable C++, 1 AVX2, 2 AVX-512.
 int enec_simd_level() { return simd_level(); }
@@ -77,8 +78,45 @@ void enec_advise_huge(void* p, int64_t len) {
 #endif
 }
 
-// Exponent histogram (2^W counts) of numel words.
-int enec_histogram(const void* words, int64_t numel, int dt, int64_t* hist, int nthreads) {
+}  // extern "C"
+
+namespace {
+
+// The zero bitmap of words [s, e) (s a multiple of 64): bit i = word i is non-zero, the sparse
+// codec's bitmap pattern. Written while the words are in cache from the histogram.
+#if ENEC_X86
+template <class T>
+ENEC_AVX512 int64_t nonzero_bits_avx512(const T* w, int64_t s, int64_t e, uint8_t* bitmap) {
+  int64_t i = s;
+  for (; i + 64 <= e; i += 64) {
+    uint64_t mask = 0;
+    for (int k = 0; k < 64; k += 64 / (int)sizeof(T)) {
+      const __m512i v = _mm512_loadu_si512(w + i + k);
+      const uint64_t mk = sizeof(T) == 2 ? (uint64_t)_mm512_test_epi16_mask(v, v) : (uint64_t)_mm512_test_epi32_mask(v, v);
+      mask |= mk << k;
+    }
+    std::memcpy(bitmap + i / 8, &mask, 8);
+  }
+  return i;
+}
+#endif
+template <class T>
+void nonzero_bits(const T* w, int64_t s, int64_t e, uint8_t* bitmap, int level) {
+  int64_t i = s;
+#if ENEC_X86
+  if (level == kAVX512) i = nonzero_bits_avx512(w, s, e, bitmap);
+#endif
+  (void)level;
+  for (; i < e; i += 64) {
+    const int c = (int)std::min<int64_t>(64, e - i);
+    uint64_t mask = 0;
+    for (int k = 0; k < c; ++k) mask |= (uint64_t)(w[i + k] != 0) << k;
+    std::memcpy(bitmap + i / 8, &mask, (size_t)(c + 7) / 8);
+  }
+}
+
+// enec_histogram, and with `bitmap` the zero bitmap of the words in the same pass.
+int histogram_impl(const void* words, int64_t numel, int dt, int64_t* hist, uint8_t* bitmap, int nthreads) {
   const int W = exp_bits(dt);
   if (W == 0) return -2;
   const int64_t bins = 1 << W;
@@ -111,17 +149,34 @@ int enec_histogram(const void* words, int64_t numel, int dt, int64_t* hist, int 
       if ((v < lo || v >= lo + 15) && sh[v] > zb) { zb = sh[v]; z = v; }
   }
   // descending order: the start of the data is read last and is still in cache for the encoder
+  const int64_t tile = bitmap ? 1 << 14 : per;     // with a bitmap: histogram a tile, then its bits
   parallel_for(chunks, nthreads, 1, true, [&](int64_t c, int ti) {
-    const int64_t s = c * per, e = std::min(numel, s + per);
+    const int64_t s0 = c * per, e0 = std::min(numel, s0 + per);
+    for (int64_t s = s0; s < e0; s += tile) {
+      const int64_t e = std::min(e0, s + tile);
 #if ENEC_X86
-    if (level == kAVX512) { avx512::histogram(words, s, e, dt, lo, z, partial[ti].data()); return; }
-    if (level == kAVX2) { avx2::histogram(words, s, e, dt, lo, z, partial[ti].data()); return; }
+      if (level == kAVX512) avx512::histogram(words, s, e, dt, lo, z, partial[ti].data());
+      else if (level == kAVX2) avx2::histogram(words, s, e, dt, lo, z, partial[ti].data());
+      else
 #endif
-    histogram_portable(words, s, e, dt, partial[ti].data());
+        histogram_portable(words, s, e, dt, partial[ti].data());
+      if (!bitmap) continue;
+      if (dt == FP32) nonzero_bits((const uint32_t*)words, s, e, bitmap, level);
+      else nonzero_bits((const uint16_t*)words, s, e, bitmap, level);
+    }
   });
   for (auto& p : partial)
     for (int64_t k = 0; k < bins; ++k) hist[k] += p[k];
   return 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+// Exponent histogram (2^W counts) of numel words.
+int enec_histogram(const void* words, int64_t numel, int dt, int64_t* hist, int nthreads) {
+  return histogram_impl(words, numel, dt, hist, nullptr, nthreads);
 }
 
 // Parameter choice: EnecChooseParams (op_host/enec_host.cpp), the search of python/enec/params.py.
@@ -134,6 +189,17 @@ void enec_choose_params(const int64_t* hist, int dt, int* out) {
 // Histogram and parameter choice in one call (small tensors: one crossing of the ctypes border).
 int enec_analyze(const void* words, int64_t numel, int dt, int64_t* hist, int* params, int nthreads) {
   const int rc = enec_histogram(words, numel, dt, hist, nthreads);
+  if (rc) return rc;
+  enec_choose_params(hist, dt, params);
+  return 0;
+}
+
+// enec_analyze, and the zero bitmap of the words (ceil(numel / 8) bytes, bit i = word i is
+// non-zero: the sparse codec's bitmap pattern) from the same pass over them: codec "auto" on a
+// tensor that holds zeros needs both, and a second pass costs as much as the first.
+int enec_analyze_bitmap(const void* words, int64_t numel, int dt, int64_t* hist, int* params, uint8_t* bitmap,
+                        int nthreads) {
+  const int rc = histogram_impl(words, numel, dt, hist, bitmap, nthreads);
   if (rc) return rc;
   enec_choose_params(hist, dt, params);
   return 0;
@@ -177,11 +243,130 @@ int64_t enec_outlier_bytes(const void* words, int64_t numel, int dt, int b, int 
   return total;
 }
 
-// Encode a whole blob (header included, checksum kind 0) into blob, sized to the format's maximum
-// for these parameters. The section offsets are EnecComputeTiling's, the header EnecPackHeader's.
-// Returns the blob's size in bytes (> 0) or a negative error code.
-int64_t enec_encode(const void* words, int64_t numel, int dt, int ndim, const uint64_t* shape, int b, int n,
-                    int m, uint8_t* blob, int nthreads) {
+}  // extern "C"
+
+namespace {
+
+// The non-zero words of a tensor as the input of enec_encode_nonzeros: bitmap bit i (little-endian
+// bit order) says word i of src is non-zero; start[t] is the index in src of the non-zero that
+// opens block t of the gathered tensor.
+struct Gather {
+  const void* src;
+  int64_t src_numel;
+  const uint8_t* bitmap;
+  std::vector<int64_t> start;
+
+  // bitmap bits [64 wi, 64 wi + 64), those past src_numel cleared
+  uint64_t word(int64_t wi) const {
+    const int64_t at = wi * 8, nbytes = (src_numel + 7) / 8;
+    uint64_t m = 0;
+    if (at + 8 <= nbytes && (wi + 1) * 64 <= src_numel) {     // a whole word (a fixed-size copy: no call)
+      std::memcpy(&m, bitmap + at, 8);
+      return m;
+    }
+    if (at >= nbytes) return 0;
+    std::memcpy(&m, bitmap + at, (size_t)std::min<int64_t>(8, nbytes - at));
+    const int64_t valid = src_numel - wi * 64;
+    return valid >= 64 ? m : m & ((1ull << valid) - 1);
+  }
+};
+
+// The lowest k set bits of mask (k below its popcount).
+inline uint64_t lowest_set_bits(uint64_t mask, int k) {
+  uint64_t rest = mask;
+  for (int i = 0; i < k; ++i) rest &= rest - 1;
+  return mask ^ rest;
+}
+
+// Fill g.start for `blocks` blocks of kBlock non-zeros; false when the bitmap does not hold
+// exactly nnz non-zeros. One sequential walk over the bitmap (1/64 of the words).
+bool gather_starts(Gather& g, int64_t blocks, int64_t nnz) {
+  g.start.assign((size_t)blocks, 0);
+  int64_t cum = 0, t = 0;
+  for (int64_t wi = 0; wi * 64 < g.src_numel; ++wi) {
+    const uint64_t m = g.word(wi);
+    const int c = enec_bits::popcount64(m);
+    while (t < blocks && cum + c > t * kBlock) {
+      const uint64_t below = lowest_set_bits(m, (int)(t * kBlock - cum));   // the set bits before it
+      g.start[(size_t)t] = wi * 64 + __builtin_ctzll(m ^ below);
+      ++t;
+    }
+    cum += c;
+  }
+  return cum == nnz && t == blocks;
+}
+
+// The `count` non-zero words of g.src from index `from` on (a set bit there) into dst.
+template <class T>
+void gather_portable(const Gather& g, int64_t from, int64_t count, T* dst) {
+  const T* w = (const T*)g.src;
+  int64_t wi = from >> 6, got = 0;
+  uint64_t mask = g.word(wi) & (~0ull << (from & 63));
+  while (got < count) {
+    const int c = enec_bits::popcount64(mask);
+    if (got + c > count) mask = lowest_set_bits(mask, (int)(count - got));
+    const int64_t base = wi * 64;
+    if (mask == ~0ull) {
+      std::memcpy(dst + got, w + base, 64 * sizeof(T));
+      got += 64;
+    } else {
+      for (uint64_t r = mask; r; r &= r - 1) dst[got++] = w[base + __builtin_ctzll(r)];
+    }
+    mask = g.word(++wi);
+  }
+}
+
+#if ENEC_X86
+// The same with AVX-512 VBMI2's compress. Whole 64-word chunks inside the tensor are loaded
+// plainly, the last one with masked loads (they never touch a word whose bit is clear); dst has
+// a register of slack past `count` words (Scratch::GW), so the stores need no mask.
+template <class T>
+ENEC_AVX512 void gather_avx512(const Gather& g, int64_t from, int64_t count, T* dst) {
+  constexpr int per = 64 / sizeof(T);          // words per register
+  const T* w = (const T*)g.src;
+  int64_t wi = from >> 6, got = 0;
+  uint64_t mask = g.word(wi) & (~0ull << (from & 63));
+  while (got < count) {
+    const int c = enec_bits::popcount64(mask);
+    if (got + c > count) mask = lowest_set_bits(mask, (int)(count - got));
+    const T* src = w + wi * 64;
+    const bool whole = (wi + 1) * 64 <= g.src_numel;
+    for (int k = 0; k < 64; k += per) {
+      const uint64_t m = (mask >> k) & (per == 64 ? ~0ull : (1ull << per) - 1);
+      if (!m) continue;
+      if (sizeof(T) == 2) {
+        const __m512i v = whole ? _mm512_loadu_si512(src + k) : _mm512_maskz_loadu_epi16((__mmask32)m, src + k);
+        _mm512_storeu_si512(dst + got, _mm512_maskz_compress_epi16((__mmask32)m, v));
+      } else {
+        const __m512i v = whole ? _mm512_loadu_si512(src + k) : _mm512_maskz_loadu_epi32((__mmask16)m, src + k);
+        _mm512_storeu_si512(dst + got, _mm512_maskz_compress_epi32((__mmask16)m, v));
+      }
+      got += enec_bits::popcount64(m);
+    }
+    mask = g.word(++wi);
+  }
+}
+#endif
+
+// Block t's non-zeros into the thread's scratch block; returns the words pointer for its Ctx.
+const void* gather_block(const Gather& g, const Geometry& geo, int64_t t, int dt, int level, Scratch& s) {
+  const int64_t count = geo.real(t), from = g.start[(size_t)t];
+#if ENEC_X86
+  if (level == kAVX512) {
+    if (dt == FP32) gather_avx512(g, from, count, (uint32_t*)s.GW.p);
+    else gather_avx512(g, from, count, (uint16_t*)s.GW.p);
+    return s.GW.p;
+  }
+#endif
+  (void)level;
+  if (dt == FP32) gather_portable(g, from, count, (uint32_t*)s.GW.p);
+  else gather_portable(g, from, count, (uint16_t*)s.GW.p);
+  return s.GW.p;
+}
+
+// enec_encode's work; with `gather`, the tensor is the non-zeros of gather->src (numel of them).
+int64_t encode_blob(const void* words, int64_t numel, int dt, int ndim, const uint64_t* shape, int b, int n,
+                    int m, uint8_t* blob, int nthreads, Gather* gather) {
   EnecTilingData tl;
   if (dt < 0 || b < 0 || n < 0 || m < 0 || numel < 0 || ndim < 0 ||
       EnecComputeTiling((uint32_t)dt, (uint64_t)numel, (uint32_t)ndim, (uint32_t)b, (uint32_t)n, (uint32_t)m, 1,
@@ -201,6 +386,7 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int ndim, const ui
   const bool stream = numel >= kStreamElems && ((uintptr_t)blob & 63) == 0;
   Ctx p{dt, b, n, m, stream, numel, raw_off, low_off, flags_off, index_off, out_off, words, blob};
   Geometry g(tl);
+  if (gather && !gather_starts(*gather, g.blocks, numel)) return -3;
   if (g.blocks == 0) return (int64_t)EnecPackHeader(&tl, (uint32_t)ndim, shape, 0, blob);
   const int h = n - m;
   const int level = simd_level();
@@ -282,17 +468,26 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int ndim, const ui
       int64_t sizes[4] = {0, 0, 0, 0}, total = 0;
       for (int64_t t = t0; t < t1; ++t) {
         uint8_t* dst = tmp.p + (t - t0) * max_ob;
+        Ctx gathered;
+        const Ctx* pc = &p;
+        if (gather) {                // block t's words: its non-zeros, gathered into scratch
+          gathered = p;
+          gathered.words = gather_block(*gather, g, t, dt, level, s);
+          gathered.first = t * kBlock;
+          pc = &gathered;
+        }
+        const Ctx& q = *pc;
         int64_t sz;
 #if ENEC_X86
         if (level == kAVX512 && t < g.full)
-          sz = dt == FP32 ? avx512::encode_block<FP32>(p, t, dst, s)
-             : dt == BF16 ? avx512::encode_block<BF16>(p, t, dst, s) : avx512::encode_block<FP16>(p, t, dst, s);
+          sz = dt == FP32 ? avx512::encode_block<FP32>(q, t, dst, s)
+             : dt == BF16 ? avx512::encode_block<BF16>(q, t, dst, s) : avx512::encode_block<FP16>(q, t, dst, s);
         else if (level == kAVX2 && t < g.full)
-          sz = dt == FP32 ? avx2::encode_block<FP32>(p, t, dst, s)
-             : dt == BF16 ? avx2::encode_block<BF16>(p, t, dst, s) : avx2::encode_block<FP16>(p, t, dst, s);
+          sz = dt == FP32 ? avx2::encode_block<FP32>(q, t, dst, s)
+             : dt == BF16 ? avx2::encode_block<BF16>(q, t, dst, s) : avx2::encode_block<FP16>(q, t, dst, s);
         else
 #endif
-          sz = encode_block_portable(p, g, t, dst, s);
+          sz = encode_block_portable(q, g, t, dst, s);
         sizes[t - t0] = sz;
         total += sz;
       }
@@ -324,6 +519,75 @@ int64_t enec_encode(const void* words, int64_t numel, int dt, int ndim, const ui
     WorkerPool::get().run(nthreads, [&](int ti) { body(ti, &next); });
   }
   return (int64_t)EnecPackHeader(&tl, (uint32_t)ndim, shape, (uint64_t)incl[nchunks - 1].load(), blob);
+}
+
+}  // namespace
+
+extern "C" {
+
+// Encode a whole blob (header included, checksum kind 0) into blob, sized to the format's maximum
+// for these parameters. The section offsets are EnecComputeTiling's, the header EnecPackHeader's.
+// Returns the blob's size in bytes (> 0) or a negative error code.
+int64_t enec_encode(const void* words, int64_t numel, int dt, int ndim, const uint64_t* shape, int b, int n,
+                    int m, uint8_t* blob, int nthreads) {
+  return encode_blob(words, numel, dt, ndim, shape, b, n, m, blob, nthreads, nullptr);
+}
+
+// The blob enec_encode writes for the 1-D tensor of the non-zero words of `words` (src_numel of
+// them; bitmap: ceil(src_numel / 8) bytes, bit i = word i is non-zero, the sparse codec's bitmap
+// pattern), without extracting them first: each block gathers its nnz-tensor words from `words`
+// into scratch. Same bytes as enec_encode on the extracted words (codec "auto" writes a sparse
+// blob's values this way). Returns the size, -2 for invalid parameters, or -3 when the bitmap does
+// not hold exactly nnz non-zeros.
+int64_t enec_encode_nonzeros(const void* words, int64_t src_numel, const uint8_t* bitmap, int64_t nnz, int dt,
+                             int b, int n, int m, uint8_t* blob, int nthreads) {
+  if (src_numel < 0 || nnz < 0 || nnz > src_numel) return -2;
+  Gather gather{words, src_numel, bitmap, {}};
+  const uint64_t shape[1] = {(uint64_t)nnz};
+  return encode_blob(nullptr, nnz, dt, 1, shape, b, n, m, blob, nthreads, &gather);
+}
+
+// A lower bound of the outlier bytes enec_encode writes for a tensor of numel words with these
+// parameters, from its zero pattern alone (bitmap as above): a word 0 has exponent 0, and when
+// that code is an outlier every group holding a zero is flagged. Codec "auto" uses it to keep a
+// sparse blob without the exact dense size's pass over the words. Returns the bytes, or -2.
+int64_t enec_zero_group_outlier_bytes(const uint8_t* bitmap, int64_t numel, int dt, int b, int n, int m) {
+  EnecTilingData tl;
+  if (dt < 0 || b < 0 || n < 0 || m < 0 || numel < 0 ||
+      EnecComputeTiling((uint32_t)dt, (uint64_t)numel, 0, (uint32_t)b, (uint32_t)n, (uint32_t)m, 1, &tl) != 0)
+    return -2;
+  const int h = n - m;
+  const uint32_t zero_code = (uint32_t)b & ((1u << n) - 1);      // y = (b - 0) mod 2^n
+  if (h == 0 || (zero_code >> m) == 0) return 0;
+  Geometry g(tl);
+  auto bit = [&](int64_t i) { return (bitmap[i >> 3] >> (i & 7)) & 1; };
+  int64_t total = 0;
+  for (int64_t t = 0; t < g.blocks; ++t) {
+    const int64_t lanes = g.lanes(t), real = g.real(t), G = lanes / kGroupLen, base = t * kBlock;
+    int64_t f = 0;
+    if (real == lanes && G % 64 == 0) {          // full rows of 64-bit words: OR the zero masks
+      for (int64_t j = 0; j < G; j += 64) {
+        uint64_t any_zero = 0;
+        for (int k = 0; k < kGroupLen; ++k) {
+          uint64_t w;
+          std::memcpy(&w, bitmap + (base + k * G + j) / 8, 8);
+          any_zero |= ~w;
+        }
+        f += enec_bits::popcount64(any_zero);
+      }
+    } else {                                     // a short last block, lane by lane (padding lanes: code 0)
+      for (int64_t j = 0; j < G; ++j) {
+        bool z = false;
+        for (int k = 0; k < kGroupLen && !z; ++k) {
+          const int64_t i = k * G + j;
+          z = i < real && !bit(base + i);
+        }
+        f += z;
+      }
+    }
+    total += f ? packed_bytes(outlier_slots(f), h) : 0;
+  }
+  return total;
 }
 
 // Decode. Returns 0, or a negative code with a message in err.
@@ -362,7 +626,7 @@ int enec_decode(const uint8_t* blob, int64_t size, int dt, int64_t numel, int nd
     const uint8_t* fl = blob + flags_off + t * (kBlock / 128);
     int64_t f = 0;
     int64_t q = 0;
-    for (; q + 8 <= G / 8; q += 8) { uint64_t v; std::memcpy(&v, fl + q, 8); f += __builtin_popcountll(v); }
+    for (; q + 8 <= G / 8; q += 8) { uint64_t v; std::memcpy(&v, fl + q, 8); f += enec_bits::popcount64(v); }
     for (; q < G / 8; ++q) f += __builtin_popcount(fl[q]);
     fcount[t] = f;
     if (h == 0 && f) { std::snprintf(err, errlen, "block %lld: flagged groups although n == m", (long long)t); return -1; }

@@ -57,6 +57,9 @@ struct Scratch {
   // FP16's 11-bit raw field (SIMD paths): RZ holds the halving-pack bytes before they are
   // interleaved (the low bytes, then the top 3 bits packed with width 3), R3 the top 3 bits
   AlignedBuf RZ{2 * kBlock + 128}, R3{kBlock + 128};
+  // one block of gathered input words (enec_encode_nonzeros), FP32 at most, and one register
+  // of slack for the gather's unmasked stores
+  AlignedBuf GW{4 * kBlock + 128};
   Scratch() : a(kBlock), b(kBlock), c(kBlock), d(kBlock), z(4 * kBlock) {}
 };
 
@@ -82,6 +85,9 @@ struct Ctx {
   int64_t numel, raw_off, low_off, flags_off, index_off, out_off;   // section offsets: EnecLayout's
   const void* words;
   uint8_t* blob;
+  // the element index `words` points at: 0 for a whole tensor; t * kBlock when `words` holds only
+  // block t (the non-zeros of a tensor gathered into a scratch block, enec_encode_nonzeros)
+  int64_t first = 0;
   uint8_t* raw_out(int64_t t) const { return blob + raw_off + t * raw_block_bytes(dt, kBlock); }
   uint8_t* low_out(int64_t t) const { return blob + low_off + t * packed_bytes(kBlock, m); }
   uint8_t* flags_out(int64_t t) const { return blob + flags_off + t * (kBlock / 128); }

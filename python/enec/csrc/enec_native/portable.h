@@ -22,7 +22,7 @@ inline uint16_t join16(uint16_t x, uint16_t raw, int mant) {
 // Load block t's exponents into x (lanes, zero padded) and pack its raw fields to out.
 void load_block(const Ctx& p, int64_t t, int64_t lanes, int64_t real, uint16_t* x, uint8_t* raw_out,
                 Scratch& s) {
-  const int64_t start = t * kBlock;
+  const int64_t start = t * kBlock - p.first;
   if (p.dt == FP32) {
     const uint32_t* w = (const uint32_t*)p.words + start;
     uint16_t* lo = s.c.data();
