@@ -391,8 +391,8 @@ def test_analyze_bitmap_is_analyze_plus_the_bitmap(name, word, numel, enec_level
     assert np.array_equal(bitmap, np.packbits(w != 0, bitorder="little"))
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_count_from_the_bitmap_equals_the_scan(shape):
+@pytest.mark.parametrize("shape", SHAPES + [(3 << 20,)], ids=str)
+def test_count_from_the_bitmap_equals_the_scan(shape, scan_path):
     numel = _numel(shape)
     rng = np.random.default_rng(numel + 11)
     for pos in _position_sets(numel, rng):
@@ -458,3 +458,20 @@ def test_auto_skips_the_dense_size_pass_when_the_bound_decides(monkeypatch):
     monkeypatch.setattr(enec_native, "encode", lambda *a, **k: pytest.fail("an extracted tensor encoded"))
     got = codecs.encode_words(w, spec, (300_000,), "auto", codecs.get_impl("native"))
     assert np.array_equal(got, want) and codecs.read_header(got).codec == fmt.CODEC_SPARSE
+
+
+def test_auto_moves_the_in_place_bitmap_when_another_pattern_wins():
+    """The histogram's pass writes the bitmap at its place in the sparse blob; when a run-length
+    or two-level pattern is smaller, the values start where the bitmap lies: it is moved out
+    before they are encoded. Same blob as the reference."""
+    spec = fmt.dtype_spec("bfloat16")
+    n = 1 << 20
+    w = _float_words(n, 0.0, "bfloat16", np.random.default_rng(9))
+    w[: n // 2] = 0                                    # half the tensor: one run of zeros
+    w[n // 2::97] = 0
+    assert codecs._likely_sparse(w)
+    got = codecs.encode_words(w, spec, (n,), "auto", codecs.get_impl("native"))
+    want = codecs.encode_words(w, spec, (n,), "auto", codecs.get_impl("reference"))
+    assert np.array_equal(got, want)
+    fmt_id = codecs.read_header(got).params[0]
+    assert codecs.read_header(got).codec == fmt.CODEC_SPARSE and fmt_id != sparse.BITMAP

@@ -146,13 +146,18 @@ def analyze(words: np.ndarray, spec: fmt.DTypeSpec):
     return hist, Params(int(out[0]), int(out[1]), int(out[2]))
 
 
-def analyze_bitmap(words: np.ndarray, spec: fmt.DTypeSpec):
+def analyze_bitmap(words: np.ndarray, spec: fmt.DTypeSpec, bitmap: np.ndarray | None = None):
     """(histogram, params, zero bitmap) from one pass over the words: the bitmap is the sparse
-    codec's bitmap pattern (bit i = word i is non-zero), what encode_nonzeros takes."""
+    codec's bitmap pattern (bit i = word i is non-zero), what encode_nonzeros takes; written into
+    `bitmap` (ceil(numel / 8) contiguous bytes, e.g. its place in a sparse blob) when given."""
     words = np.ascontiguousarray(words).reshape(-1)
     hist = np.empty(1 << spec.exp_bits, dtype=np.int64)
     out = np.zeros(3, dtype=np.int32)
-    bitmap = np.empty((words.size + 7) // 8, dtype=np.uint8)
+    nbytes = (words.size + 7) // 8
+    if bitmap is None:
+        bitmap = np.empty(nbytes, dtype=np.uint8)
+    elif bitmap.dtype != np.uint8 or bitmap.shape != (nbytes,) or not bitmap.flags.c_contiguous:
+        raise ValueError(f"bitmap must be {nbytes} contiguous bytes")
     _load().enec_analyze_bitmap(_ptr(words), words.size, spec.code, hist.ctypes.data, out.ctypes.data,
                                 _ptr(bitmap), _threads())
     return hist, Params(int(out[0]), int(out[1]), int(out[2])), bitmap

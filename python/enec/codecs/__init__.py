@@ -234,9 +234,14 @@ def _auto_enec_native(words, spec, shape, enec_impl, out):
     over the words) is found only when a lower bound of it, from the bitmap, does not already
     lose to the sparse blob."""
     numel = words.size
-    bitmap = None
+    bitmap = buf = None
     if _likely_sparse(words):
-        hist, params, bitmap = enec.analyze_bitmap(words, spec, enec_impl)
+        # the bitmap goes straight to its place in the sparse blob (the usual pattern with a few
+        # percent of zeros; encode_patterned moves it when another one wins)
+        hb = fmt.header_bytes(len(shape))
+        nbytes = (numel + 7) // 8
+        buf = enec.output_buffer(_bits.round_up(hb + nbytes) + max_bytes(spec, numel, 1, "enec"), enec_impl)
+        hist, params, bitmap = enec.analyze_bitmap(words, spec, enec_impl, buf[hb:hb + nbytes])
     else:
         hist, params = enec.analyze(words, spec, enec_impl)
     if hist[0] < SPARSE_TRY_FRACTION * numel:
@@ -263,7 +268,7 @@ def _auto_enec_native(words, spec, shape, enec_impl, out):
     below = dense_size if dense_size is not None else max_bytes(spec, numel, len(shape), "sparse") + 1
     alt = sparse.encode_patterned(words, spec, shape, values_encode, below, sparse_kernels(enec_impl), sc=sc,
                                   values_room=lambda nnz: max_bytes(spec, nnz, 1, "enec"),
-                                  alloc=lambda nbytes: enec.output_buffer(nbytes, enec_impl))
+                                  alloc=lambda nbytes: enec.output_buffer(nbytes, enec_impl), buf=buf)
     if alt is not None and dense_size is None and alt.size >= dense_bound:
         dense_size = enec.encoded_size(words, spec, shape, params, enec_impl)
     if alt is not None and (dense_size is None or alt.size < dense_size):

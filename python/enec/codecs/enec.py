@@ -108,9 +108,10 @@ def can_encode_nonzeros(impl) -> bool:
     return all(hasattr(impl, f) for f in ("analyze_bitmap", "encode_nonzeros", "size_lower_bound"))
 
 
-def analyze_bitmap(words, spec: fmt.DTypeSpec, impl):
-    """(exponent histogram, ENEC parameters, zero bitmap) from one pass (can_encode_nonzeros)."""
-    return impl.analyze_bitmap(words, spec)
+def analyze_bitmap(words, spec: fmt.DTypeSpec, impl, bitmap=None):
+    """(exponent histogram, ENEC parameters, zero bitmap) from one pass (can_encode_nonzeros);
+    the bitmap is written into `bitmap` when given."""
+    return impl.analyze_bitmap(words, spec, bitmap)
 
 
 def encode_nonzeros(words, bitmap, nnz: int, spec: fmt.DTypeSpec, impl, params, out=None) -> np.ndarray:

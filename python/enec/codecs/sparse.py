@@ -268,7 +268,8 @@ def _put_head(blob, spec, shape, numel, fmt_id, param, inner_codec, nnz, pattern
     hdr = fmt.Header(ID, spec, tuple(shape), numel, (fmt_id, param, inner_codec, 0), 0, nnz,
                           (hb, vals_off, pattern.size, 0, 0), total)
     _bits.put(blob, 0, np.frombuffer(hdr.pack(), np.uint8))
-    _bits.put(blob, hb, pattern)
+    if not (pattern.size and pattern.ctypes.data == blob.ctypes.data + hb):   # unless written in place
+        _bits.put(blob, hb, pattern)
     blob[hb + pattern.size:vals_off] = 0
 
 
@@ -288,23 +289,28 @@ def _pattern(kernels, fmt_id, param, numel, shape, sc: Scan) -> np.ndarray:
 
 
 def encode_patterned(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, dense_encode, below: int,
-                     kernels=Reference, sc: Scan | None = None, values_room=None, alloc=None):
+                     kernels=Reference, sc: Scan | None = None, values_room=None, alloc=None, buf=None):
     """The blob of the smallest pattern format (not dense) when it is smaller than `below`
     bytes, else None. `dense_encode(words, spec, shape, out=None) -> (blob, codec id)` codes the
     values; with `values_room(nnz)` (the most bytes the values blob can take) they are encoded
-    straight into the blob's buffer (`alloc(nbytes)`, default np.empty), after the smallest
-    pattern, when the codec can (no copy of a values blob of tens of MB)."""
+    straight into the blob's buffer (`buf` when it has the room, else `alloc(nbytes)`, default
+    np.empty), after the smallest pattern, when the codec can (no copy of a values blob of tens
+    of MB). The Scan's bitmap may already lie at its place in `buf` (then it is not copied)."""
     words = np.ascontiguousarray(words).reshape(-1)
     sc = sc if sc is not None else kernels.scan(words)
     numel = words.size
     hb = fmt.header_bytes(len(shape))
     cands = sc.candidates(shape)
-    buf, vals_off = None, _bits.round_up(hb + cands[0][0])
+    vals_off = _bits.round_up(hb + cands[0][0])
     if values_room is not None:
         nbytes = vals_off + values_room(sc.nnz)                 # untouched pages cost nothing
-        buf = alloc(nbytes) if alloc is not None else np.empty(nbytes, dtype=np.uint8)
+        if buf is None or buf.size < nbytes:
+            buf = alloc(nbytes) if alloc is not None else np.empty(nbytes, dtype=np.uint8)
+        elif np.may_share_memory(sc.bitmap, buf[vals_off:]):   # the values would overwrite it
+            sc.bitmap = sc.bitmap.copy()
         vblob, vcodec = dense_encode(sc.values, spec, (sc.nnz,), out=buf[vals_off:])
     else:
+        buf = None
         vblob, vcodec = dense_encode(sc.values, spec, (sc.nnz,))
     for nbytes, fmt_id, param in cands:
         total = _bits.round_up(hb + nbytes) + vblob.size

@@ -360,6 +360,102 @@ bool detect_vbmi2() {
 }
 const bool kHasVbmi2 = detect_vbmi2();
 
+bool detect_count512() {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+           __builtin_cpu_supports("avx512vpopcntdq") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512bw");
+}
+const bool kHasCount512 = detect_count512();
+
+// What sparse_scan's first pass counts, for one range (see there).
+struct PatternCounts {
+    int64_t nnz = 0, run = 0, max_small = 0;
+    int64_t nonempty[8] = {};
+    int64_t* small = nullptr;             // gaps of fewer than kSmall zeros, by length
+    std::vector<int64_t>* large = nullptr;
+};
+
+// The counts of 8 bitmap words (512 elements from a multiple of 512) with AVX-512: the bitmap2
+// folds with vector popcounts, and the gaps when every word holds a non-zero (then each gap is
+// the zeros after one word's last non-zero plus those before the next word's first, or lies
+// inside a word). Returns false, having changed nothing, when a word is all zeros: the caller
+// counts the group word by word.
+// (GCC 12 warns inside its own _mm512_reduce_add_epi64, which starts from an undefined register)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f,avx512cd,avx512vpopcntdq,avx512dq,avx512bw,popcnt")))
+bool count8_avx512(const uint8_t* bm, PatternCounts& c, int64_t small_cap) {
+    const __m512i m = _mm512_loadu_si512(bm);
+    if (_mm512_test_epi64_mask(m, m) != 0xFF) return false;
+    const __m512i ones = _mm512_set1_epi64(-1);
+    c.nnz += _mm512_reduce_add_epi64(_mm512_popcnt_epi64(m));
+    // blocks of 4 .. 64 elements inside each word (every word is non-empty)
+    __m512i f = _mm512_or_si512(m, _mm512_srli_epi64(m, 1));
+    f = _mm512_or_si512(f, _mm512_srli_epi64(f, 2));
+    c.nonempty[0] += _mm512_reduce_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(f, _mm512_set1_epi64(0x1111111111111111ll))));
+    f = _mm512_or_si512(f, _mm512_srli_epi64(f, 4));
+    c.nonempty[1] += _mm512_reduce_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(f, _mm512_set1_epi64(0x0101010101010101ll))));
+    f = _mm512_or_si512(f, _mm512_srli_epi64(f, 8));
+    c.nonempty[2] += _mm512_reduce_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(f, _mm512_set1_epi64(0x0001000100010001ll))));
+    f = _mm512_or_si512(f, _mm512_srli_epi64(f, 16));
+    c.nonempty[3] += _mm512_reduce_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(f, _mm512_set1_epi64(0x0000000100000001ll))));
+    c.nonempty[4] += 8;
+    c.nonempty[5] += 4;
+    c.nonempty[6] += 2;
+    c.nonempty[7] += 1;
+    // gaps: lead[i] zeros before word i's first non-zero, trail[i] after its last
+    const __m512i lead = _mm512_popcnt_epi64(_mm512_andnot_si512(m, _mm512_add_epi64(m, ones)));   // tz
+    const __m512i trail = _mm512_lzcnt_epi64(m);
+    // the gap that ends at word i's first non-zero: trail[i - 1] (word -1: the carried run) + lead[i]
+    const __m512i prev = _mm512_alignr_epi64(trail, _mm512_set1_epi64(c.run), 7);
+    const __m512i g = _mm512_add_epi64(prev, lead);
+    const __mmask8 g1 = _mm512_cmpeq_epi64_mask(g, _mm512_set1_epi64(1));
+    const __mmask8 g2 = _mm512_cmpeq_epi64_mask(g, _mm512_set1_epi64(2));
+    const __mmask8 g3 = _mm512_cmpgt_epi64_mask(g, _mm512_set1_epi64(2));
+    c.small[1] += __builtin_popcount(g1);
+    c.small[2] += __builtin_popcount(g2);
+    if (g3) {
+        alignas(64) int64_t gv[8];
+        _mm512_store_si512(gv, g);
+        for (unsigned k = g3; k; k &= k - 1) {
+            const int64_t x = gv[__builtin_ctz(k)];
+            if (x < small_cap) { c.small[x]++; c.max_small = std::max(c.max_small, x); }
+            else c.large->push_back(x);
+        }
+    }
+    // gaps inside each word, between its first and last non-zero
+    const __m512i span = _mm512_and_si512(_mm512_sllv_epi64(ones, lead), _mm512_srlv_epi64(ones, trail));
+    const __m512i zi = _mm512_andnot_si512(m, span);
+    const __m512i z1 = _mm512_srli_epi64(zi, 1), z2 = _mm512_srli_epi64(zi, 2);
+    const __m512i starts = _mm512_andnot_si512(_mm512_slli_epi64(zi, 1), zi);
+    const __m512i one = _mm512_andnot_si512(z1, starts);
+    const __m512i two = _mm512_andnot_si512(z2, _mm512_and_si512(starts, z1));
+    const __m512i longer = _mm512_and_si512(_mm512_and_si512(starts, z1), z2);
+    c.small[1] += _mm512_reduce_add_epi64(_mm512_popcnt_epi64(one));
+    c.small[2] += _mm512_reduce_add_epi64(_mm512_popcnt_epi64(two));
+    c.max_small = std::max<int64_t>(c.max_small, 2);
+    const __mmask8 lm = _mm512_test_epi64_mask(longer, longer);
+    if (lm) {
+        alignas(64) uint64_t lv[8], zv[8];
+        _mm512_store_si512(lv, longer);
+        _mm512_store_si512(zv, zi);
+        for (unsigned k = lm; k; k &= k - 1) {
+            const int i = __builtin_ctz(k);
+            for (uint64_t b = lv[i]; b; b &= b - 1) {
+                const int64_t x = __builtin_ctzll(~(zv[i] >> __builtin_ctzll(b)));
+                if (x < small_cap) { c.small[x]++; c.max_small = std::max(c.max_small, x); }
+                else c.large->push_back(x);
+            }
+        }
+    }
+    alignas(64) int64_t tv[8];
+    _mm512_store_si512(tv, trail);
+    c.run = tv[7];
+    return true;
+}
+#pragma GCC diagnostic pop
+
 // The non-zero words (bit set in `bitmap`) of the full 64-word chunks [lo, hi) to out + at;
 // masked stores never write past the last one (another thread fills what follows).
 template <class T>
@@ -447,8 +543,8 @@ extern "C" {
 
 // ------------------------------------------------------------------------------- sparse
 
-// Whether sparse_scan may use its AVX-512 compaction (tests run both paths); returns whether
-// the CPU has it.
+// Whether sparse_scan may use AVX-512 (its compaction, bitmap and counting; tests run both
+// paths); returns whether the CPU has the compaction's VBMI2.
 int sparse_set_simd(int enable) {
     g_sparse_simd.store(enable != 0);
 #if SPARSE_X86
@@ -509,6 +605,9 @@ int64_t sparse_scan(const void* words, int64_t numel, int wbytes, void* values, 
     // The counters are locals: stores to the bitmap (uint8_t) could alias r's fields and would
     // keep them in memory otherwise.
     auto pass1 = [&](auto* w, Range& r) {
+#if SPARSE_X86
+        const bool count512 = kHasCount512 && g_sparse_simd.load(std::memory_order_relaxed);
+#endif
         r.small.assign(kSmall, 0);
         int64_t* small = r.small.data();
         int64_t run = 0, nnz = 0, max_small = 0, lead = 0;
@@ -524,6 +623,21 @@ int64_t sparse_scan(const void* words, int64_t numel, int wbytes, void* values, 
             const int64_t tile_end = std::min<int64_t>(r.hi, tile + kTile);
             if (w) fill_bits(w, tile, tile_end);
             for (int64_t base = tile; base < tile_end; base += 64) {
+#if SPARSE_X86
+                // 8 words at a time with AVX-512 (after the range's first non-zero, from a 512 boundary)
+                if (count512 && any && (base & 511) == 0 && base + 512 <= tile_end) {
+                    PatternCounts pc;
+                    pc.nnz = nnz; pc.run = run; pc.max_small = max_small;
+                    std::copy(nonempty, nonempty + 8, pc.nonempty);
+                    pc.small = small; pc.large = &r.large;
+                    if (count8_avx512(bitmap + base / 8, pc, kSmall)) {
+                        nnz = pc.nnz; run = pc.run; max_small = pc.max_small;
+                        std::copy(pc.nonempty, pc.nonempty + 8, nonempty);
+                        base += 512 - 64;
+                        continue;
+                    }
+                }
+#endif
                 const int vc = (int)std::min<int64_t>(64, tile_end - base);
                 uint64_t mask = 0;
                 if (vc == 64) std::memcpy(&mask, bitmap + base / 8, 8);

@@ -149,20 +149,26 @@ int histogram_impl(const void* words, int64_t numel, int dt, int64_t* hist, uint
       if ((v < lo || v >= lo + 15) && sh[v] > zb) { zb = sh[v]; z = v; }
   }
   // descending order: the start of the data is read last and is still in cache for the encoder
-  const int64_t tile = bitmap ? 1 << 14 : per;     // with a bitmap: histogram a tile, then its bits
+  // With a bitmap: the AVX-512 histogram writes its bits from the same loads (all but a last
+  // partial group of 64); the other kernel sets histogram a tile, then write the tile's bits.
+  const int64_t tile = bitmap && level != kAVX512 ? 1 << 14 : per;
   parallel_for(chunks, nthreads, 1, true, [&](int64_t c, int ti) {
     const int64_t s0 = c * per, e0 = std::min(numel, s0 + per);
     for (int64_t s = s0; s < e0; s += tile) {
       const int64_t e = std::min(e0, s + tile);
+      int64_t bits_from = s;                 // the bitmap from here on is still to be written
 #if ENEC_X86
-      if (level == kAVX512) avx512::histogram(words, s, e, dt, lo, z, partial[ti].data());
-      else if (level == kAVX2) avx2::histogram(words, s, e, dt, lo, z, partial[ti].data());
-      else
+      if (level == kAVX512) {
+        avx512::histogram(words, s, e, dt, lo, z, partial[ti].data(), bitmap);
+        bits_from = s + (e - s) / 64 * 64;
+      } else if (level == kAVX2) {
+        avx2::histogram(words, s, e, dt, lo, z, partial[ti].data());
+      } else
 #endif
         histogram_portable(words, s, e, dt, partial[ti].data());
-      if (!bitmap) continue;
-      if (dt == FP32) nonzero_bits((const uint32_t*)words, s, e, bitmap, level);
-      else nonzero_bits((const uint16_t*)words, s, e, bitmap, level);
+      if (!bitmap || bits_from == e) continue;
+      if (dt == FP32) nonzero_bits((const uint32_t*)words, bits_from, e, bitmap, level);
+      else nonzero_bits((const uint16_t*)words, bits_from, e, bitmap, level);
     }
   });
   for (auto& p : partial)
@@ -278,20 +284,56 @@ inline uint64_t lowest_set_bits(uint64_t mask, int k) {
   return mask ^ rest;
 }
 
+#if ENEC_X86
+bool detect_vpopcnt() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq");
+}
+const bool kHasVpopcnt = detect_vpopcnt();
+
+// The non-zeros of the 8 whole bitmap words from word wi.
+__attribute__((target("avx512f,avx512vpopcntdq"))) int64_t popcount8_avx512(const uint8_t* bitmap, int64_t wi) {
+  alignas(64) int64_t c[8];
+  _mm512_store_si512(c, _mm512_popcnt_epi64(_mm512_loadu_si512(bitmap + wi * 8)));
+  return c[0] + c[1] + c[2] + c[3] + c[4] + c[5] + c[6] + c[7];
+}
+#endif
+
 // Fill g.start for `blocks` blocks of kBlock non-zeros; false when the bitmap does not hold
-// exactly nnz non-zeros. One sequential walk over the bitmap (1/64 of the words).
-bool gather_starts(Gather& g, int64_t blocks, int64_t nnz) {
+// exactly nnz non-zeros. One sequential walk over the bitmap (1/64 of the words; with AVX-512,
+// 8 words at a time where no block starts among them).
+bool gather_starts(Gather& g, int64_t blocks, int64_t nnz, int level) {
   g.start.assign((size_t)blocks, 0);
   int64_t cum = 0, t = 0;
-  for (int64_t wi = 0; wi * 64 < g.src_numel; ++wi) {
-    const uint64_t m = g.word(wi);
-    const int c = enec_bits::popcount64(m);
-    while (t < blocks && cum + c > t * kBlock) {
-      const uint64_t below = lowest_set_bits(m, (int)(t * kBlock - cum));   // the set bits before it
-      g.start[(size_t)t] = wi * 64 + __builtin_ctzll(m ^ below);
-      ++t;
+  const int64_t words = (g.src_numel + 63) / 64;
+#if ENEC_X86
+  const bool wide = level == kAVX512 && kHasVpopcnt;
+#else
+  const bool wide = false;
+#endif
+  (void)level;
+  for (int64_t wi = 0; wi < words;) {
+#if ENEC_X86
+    if (wide && (wi + 8) * 64 <= g.src_numel) {
+      const int64_t c8 = popcount8_avx512(g.bitmap, wi);
+      if (t >= blocks || cum + c8 <= t * kBlock) {      // no block starts in these 8 words
+        cum += c8;
+        wi += 8;
+        continue;
+      }
     }
-    cum += c;
+#endif
+    const int64_t stop = std::min(words, wi + 8);
+    for (; wi < stop; ++wi) {
+      const uint64_t m = g.word(wi);
+      const int c = enec_bits::popcount64(m);
+      while (t < blocks && cum + c > t * kBlock) {
+        const uint64_t below = lowest_set_bits(m, (int)(t * kBlock - cum));   // the set bits before it
+        g.start[(size_t)t] = wi * 64 + __builtin_ctzll(m ^ below);
+        ++t;
+      }
+      cum += c;
+    }
   }
   return cum == nnz && t == blocks;
 }
@@ -386,7 +428,7 @@ int64_t encode_blob(const void* words, int64_t numel, int dt, int ndim, const ui
   const bool stream = numel >= kStreamElems && ((uintptr_t)blob & 63) == 0;
   Ctx p{dt, b, n, m, stream, numel, raw_off, low_off, flags_off, index_off, out_off, words, blob};
   Geometry g(tl);
-  if (gather && !gather_starts(*gather, g.blocks, numel)) return -3;
+  if (gather && !gather_starts(*gather, g.blocks, numel, simd_level())) return -3;
   if (g.blocks == 0) return (int64_t)EnecPackHeader(&tl, (uint32_t)ndim, shape, 0, blob);
   const int h = n - m;
   const int level = simd_level();
@@ -565,16 +607,15 @@ int64_t enec_zero_group_outlier_bytes(const uint8_t* bitmap, int64_t numel, int 
   for (int64_t t = 0; t < g.blocks; ++t) {
     const int64_t lanes = g.lanes(t), real = g.real(t), G = lanes / kGroupLen, base = t * kBlock;
     int64_t f = 0;
-    if (real == lanes && G % 64 == 0) {          // full rows of 64-bit words: OR the zero masks
-      for (int64_t j = 0; j < G; j += 64) {
-        uint64_t any_zero = 0;
-        for (int k = 0; k < kGroupLen; ++k) {
-          uint64_t w;
-          std::memcpy(&w, bitmap + (base + k * G + j) / 8, 8);
-          any_zero |= ~w;
-        }
-        f += enec_bits::popcount64(any_zero);
+    if (real == lanes && G == kBlock / kGroupLen) {   // a full block: OR the rows' zero masks
+      constexpr int64_t kRowWords = kBlock / kGroupLen / 64;
+      uint64_t any_zero[kRowWords] = {};
+      for (int k = 0; k < kGroupLen; ++k) {
+        uint64_t row[kRowWords];
+        std::memcpy(row, bitmap + (base + k * G) / 8, sizeof row);
+        for (int64_t j = 0; j < kRowWords; ++j) any_zero[j] |= ~row[j];
       }
+      for (int64_t j = 0; j < kRowWords; ++j) f += enec_bits::popcount64(any_zero[j]);
     } else {                                     // a short last block, lane by lane (padding lanes: code 0)
       for (int64_t j = 0; j < G; ++j) {
         bool z = false;

@@ -206,8 +206,10 @@ ENEC_AVX512 void deinterleave_halves(const uint8_t* in, int64_t H, uint8_t* Z) {
 
 // Exponent histogram of words [s, e): 15 consecutive exponents [lo, lo+15) and one more (z) are
 // counted with byte compares (64 elements at a time); any other exponent goes to a scalar count.
+// With `bitmap` (s a multiple of 64), also the zero bitmap's bits of the whole 64-element groups
+// from s (bit i = word i is non-zero), from the same loads; the caller writes the rest.
 ENEC_AVX512 void histogram(const void* words, int64_t s, int64_t e, int dt, int lo, int z,
-                           int64_t* hist) {
+                           int64_t* hist, uint8_t* bitmap = nullptr) {
   constexpr int K = 16;
   __m512i bins[K];
   for (int k = 0; k < K - 1; ++k) bins[k] = _mm512_set1_epi8((char)(lo + k));
@@ -230,17 +232,26 @@ ENEC_AVX512 void histogram(const void* words, int64_t s, int64_t e, int dt, int 
       __m512i x;
       if (dt == FP32) {
         const uint32_t* w = (const uint32_t*)words + i;
-        const __m512i p01 = _mm512_permutex2var_epi8(_mm512_srli_epi32(_mm512_loadu_si512(w), 23), idx4,
-                                                     _mm512_srli_epi32(_mm512_loadu_si512(w + 16), 23));
-        const __m512i p23 = _mm512_permutex2var_epi8(_mm512_srli_epi32(_mm512_loadu_si512(w + 32), 23), idx4,
-                                                     _mm512_srli_epi32(_mm512_loadu_si512(w + 48), 23));
+        const __m512i w0 = _mm512_loadu_si512(w), w1 = _mm512_loadu_si512(w + 16);
+        const __m512i w2 = _mm512_loadu_si512(w + 32), w3 = _mm512_loadu_si512(w + 48);
+        const __m512i p01 = _mm512_permutex2var_epi8(_mm512_srli_epi32(w0, 23), idx4, _mm512_srli_epi32(w1, 23));
+        const __m512i p23 = _mm512_permutex2var_epi8(_mm512_srli_epi32(w2, 23), idx4, _mm512_srli_epi32(w3, 23));
         x = _mm512_inserti64x4(p01, _mm512_castsi512_si256(p23), 1);
+        if (bitmap) {
+          const uint64_t nz = (uint64_t)_mm512_test_epi32_mask(w0, w0) | (uint64_t)_mm512_test_epi32_mask(w1, w1) << 16
+                            | (uint64_t)_mm512_test_epi32_mask(w2, w2) << 32 | (uint64_t)_mm512_test_epi32_mask(w3, w3) << 48;
+          std::memcpy(bitmap + i / 8, &nz, 8);
+        }
       } else {
         const uint16_t* w = (const uint16_t*)words + i;
         const int sh = dt == BF16 ? 7 : 10;
-        x = _mm512_permutex2var_epi8(_mm512_srli_epi16(_mm512_loadu_si512(w), sh), idx,
-                                     _mm512_srli_epi16(_mm512_loadu_si512(w + 32), sh));
+        const __m512i wa = _mm512_loadu_si512(w), wc = _mm512_loadu_si512(w + 32);
+        x = _mm512_permutex2var_epi8(_mm512_srli_epi16(wa, sh), idx, _mm512_srli_epi16(wc, sh));
         if (dt == FP16) x = _mm512_and_si512(x, fp16mask);
+        if (bitmap) {
+          const uint64_t nz = (uint64_t)_mm512_test_epi16_mask(wa, wa) | (uint64_t)_mm512_test_epi16_mask(wc, wc) << 32;
+          std::memcpy(bitmap + i / 8, &nz, 8);
+        }
       }
 #pragma GCC unroll 16
       for (int k = 0; k < K; ++k)
