@@ -376,83 +376,95 @@ struct PatternCounts {
     std::vector<int64_t>* large = nullptr;
 };
 
-// The counts of 8 bitmap words (512 elements from a multiple of 512) with AVX-512: the bitmap2
-// folds with vector popcounts, and the gaps when every word holds a non-zero (then each gap is
-// the zeros after one word's last non-zero plus those before the next word's first, or lies
-// inside a word). Returns false, having changed nothing, when a word is all zeros: the caller
-// counts the group word by word.
+// The counts of up to `groups` groups of 8 bitmap words (512 elements each, from a multiple of
+// 512) with AVX-512: the bitmap2 folds with vector popcounts, and the gaps when every word of a
+// group holds a non-zero (then each gap is the zeros after one word's last non-zero plus those
+// before the next word's first, or lies inside a word). Stops before the first group with an
+// all-zero word (the caller counts that one word by word); returns the groups counted. The
+// popcounts are summed in vectors and reduced once.
 // (GCC 12 warns inside its own _mm512_reduce_add_epi64, which starts from an undefined register)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 __attribute__((target("avx512f,avx512cd,avx512vpopcntdq,avx512dq,avx512bw,popcnt")))
-bool count8_avx512(const uint8_t* bm, PatternCounts& c, int64_t small_cap) {
-    const __m512i m = _mm512_loadu_si512(bm);
-    if (_mm512_test_epi64_mask(m, m) != 0xFF) return false;
-    const __m512i ones = _mm512_set1_epi64(-1);
-    c.nnz += _mm512_reduce_add_epi64(_mm512_popcnt_epi64(m));
-    // blocks of 4 .. 64 elements inside each word (every word is non-empty)
-    __m512i f = _mm512_or_si512(m, _mm512_srli_epi64(m, 1));
-    f = _mm512_or_si512(f, _mm512_srli_epi64(f, 2));
-    c.nonempty[0] += _mm512_reduce_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(f, _mm512_set1_epi64(0x1111111111111111ll))));
-    f = _mm512_or_si512(f, _mm512_srli_epi64(f, 4));
-    c.nonempty[1] += _mm512_reduce_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(f, _mm512_set1_epi64(0x0101010101010101ll))));
-    f = _mm512_or_si512(f, _mm512_srli_epi64(f, 8));
-    c.nonempty[2] += _mm512_reduce_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(f, _mm512_set1_epi64(0x0001000100010001ll))));
-    f = _mm512_or_si512(f, _mm512_srli_epi64(f, 16));
-    c.nonempty[3] += _mm512_reduce_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(f, _mm512_set1_epi64(0x0000000100000001ll))));
-    c.nonempty[4] += 8;
-    c.nonempty[5] += 4;
-    c.nonempty[6] += 2;
-    c.nonempty[7] += 1;
-    // gaps: lead[i] zeros before word i's first non-zero, trail[i] after its last
-    const __m512i lead = _mm512_popcnt_epi64(_mm512_andnot_si512(m, _mm512_add_epi64(m, ones)));   // tz
-    const __m512i trail = _mm512_lzcnt_epi64(m);
-    // the gap that ends at word i's first non-zero: trail[i - 1] (word -1: the carried run) + lead[i]
-    const __m512i prev = _mm512_alignr_epi64(trail, _mm512_set1_epi64(c.run), 7);
-    const __m512i g = _mm512_add_epi64(prev, lead);
-    const __mmask8 g1 = _mm512_cmpeq_epi64_mask(g, _mm512_set1_epi64(1));
-    const __mmask8 g2 = _mm512_cmpeq_epi64_mask(g, _mm512_set1_epi64(2));
-    const __mmask8 g3 = _mm512_cmpgt_epi64_mask(g, _mm512_set1_epi64(2));
-    c.small[1] += __builtin_popcount(g1);
-    c.small[2] += __builtin_popcount(g2);
-    if (g3) {
-        alignas(64) int64_t gv[8];
-        _mm512_store_si512(gv, g);
-        for (unsigned k = g3; k; k &= k - 1) {
-            const int64_t x = gv[__builtin_ctz(k)];
-            if (x < small_cap) { c.small[x]++; c.max_small = std::max(c.max_small, x); }
-            else c.large->push_back(x);
-        }
-    }
-    // gaps inside each word, between its first and last non-zero
-    const __m512i span = _mm512_and_si512(_mm512_sllv_epi64(ones, lead), _mm512_srlv_epi64(ones, trail));
-    const __m512i zi = _mm512_andnot_si512(m, span);
-    const __m512i z1 = _mm512_srli_epi64(zi, 1), z2 = _mm512_srli_epi64(zi, 2);
-    const __m512i starts = _mm512_andnot_si512(_mm512_slli_epi64(zi, 1), zi);
-    const __m512i one = _mm512_andnot_si512(z1, starts);
-    const __m512i two = _mm512_andnot_si512(z2, _mm512_and_si512(starts, z1));
-    const __m512i longer = _mm512_and_si512(_mm512_and_si512(starts, z1), z2);
-    c.small[1] += _mm512_reduce_add_epi64(_mm512_popcnt_epi64(one));
-    c.small[2] += _mm512_reduce_add_epi64(_mm512_popcnt_epi64(two));
-    c.max_small = std::max<int64_t>(c.max_small, 2);
-    const __mmask8 lm = _mm512_test_epi64_mask(longer, longer);
-    if (lm) {
-        alignas(64) uint64_t lv[8], zv[8];
-        _mm512_store_si512(lv, longer);
-        _mm512_store_si512(zv, zi);
-        for (unsigned k = lm; k; k &= k - 1) {
-            const int i = __builtin_ctz(k);
-            for (uint64_t b = lv[i]; b; b &= b - 1) {
-                const int64_t x = __builtin_ctzll(~(zv[i] >> __builtin_ctzll(b)));
+int64_t count8_avx512(const uint8_t* bm, int64_t groups, PatternCounts& c, int64_t small_cap) {
+    const __m512i ones = _mm512_set1_epi64(-1), k1 = _mm512_set1_epi64(1), k2 = _mm512_set1_epi64(2);
+    const __m512i f4 = _mm512_set1_epi64(0x1111111111111111ll), f8 = _mm512_set1_epi64(0x0101010101010101ll);
+    const __m512i f16 = _mm512_set1_epi64(0x0001000100010001ll), f32 = _mm512_set1_epi64(0x0000000100000001ll);
+    __m512i nnz = _mm512_setzero_si512(), ne0 = nnz, ne1 = nnz, ne2 = nnz, ne3 = nnz, s1 = nnz, s2 = nnz;
+    __m512i prev_trail = _mm512_set1_epi64(c.run);
+    int64_t gs1 = 0, gs2 = 0, q = 0;
+    for (; q < groups; ++q) {
+        const __m512i m = _mm512_loadu_si512(bm + 64 * q);
+        if (_mm512_test_epi64_mask(m, m) != 0xFF) break;
+        nnz = _mm512_add_epi64(nnz, _mm512_popcnt_epi64(m));
+        // blocks of 4 .. 64 elements inside each word (every word is non-empty)
+        __m512i f = _mm512_or_si512(m, _mm512_srli_epi64(m, 1));
+        f = _mm512_or_si512(f, _mm512_srli_epi64(f, 2));
+        ne0 = _mm512_add_epi64(ne0, _mm512_popcnt_epi64(_mm512_and_si512(f, f4)));
+        f = _mm512_or_si512(f, _mm512_srli_epi64(f, 4));
+        ne1 = _mm512_add_epi64(ne1, _mm512_popcnt_epi64(_mm512_and_si512(f, f8)));
+        f = _mm512_or_si512(f, _mm512_srli_epi64(f, 8));
+        ne2 = _mm512_add_epi64(ne2, _mm512_popcnt_epi64(_mm512_and_si512(f, f16)));
+        f = _mm512_or_si512(f, _mm512_srli_epi64(f, 16));
+        ne3 = _mm512_add_epi64(ne3, _mm512_popcnt_epi64(_mm512_and_si512(f, f32)));
+        // gaps: lead[i] zeros before word i's first non-zero, trail[i] after its last
+        const __m512i lead = _mm512_popcnt_epi64(_mm512_andnot_si512(m, _mm512_add_epi64(m, ones)));   // tz
+        const __m512i trail = _mm512_lzcnt_epi64(m);
+        // the gap that ends at word i's first non-zero: trail[i - 1] (before word 0: the carried run) + lead[i]
+        const __m512i g = _mm512_add_epi64(_mm512_alignr_epi64(trail, prev_trail, 7), lead);
+        prev_trail = trail;
+        gs1 += __builtin_popcount(_mm512_cmpeq_epi64_mask(g, k1));
+        gs2 += __builtin_popcount(_mm512_cmpeq_epi64_mask(g, k2));
+        const __mmask8 g3 = _mm512_cmpgt_epi64_mask(g, k2);
+        if (g3) {
+            alignas(64) int64_t gv[8];
+            _mm512_store_si512(gv, g);
+            for (unsigned k = g3; k; k &= k - 1) {
+                const int64_t x = gv[__builtin_ctz(k)];
                 if (x < small_cap) { c.small[x]++; c.max_small = std::max(c.max_small, x); }
                 else c.large->push_back(x);
             }
         }
+        // gaps inside each word, between its first and last non-zero
+        const __m512i span = _mm512_and_si512(_mm512_sllv_epi64(ones, lead), _mm512_srlv_epi64(ones, trail));
+        const __m512i zi = _mm512_andnot_si512(m, span);
+        const __m512i z1 = _mm512_srli_epi64(zi, 1), z2 = _mm512_srli_epi64(zi, 2);
+        const __m512i starts = _mm512_andnot_si512(_mm512_slli_epi64(zi, 1), zi);
+        s1 = _mm512_add_epi64(s1, _mm512_popcnt_epi64(_mm512_andnot_si512(z1, starts)));
+        s2 = _mm512_add_epi64(s2, _mm512_popcnt_epi64(_mm512_andnot_si512(z2, _mm512_and_si512(starts, z1))));
+        const __m512i longer = _mm512_and_si512(_mm512_and_si512(starts, z1), z2);
+        const __mmask8 lm = _mm512_test_epi64_mask(longer, longer);
+        if (lm) {
+            alignas(64) uint64_t lv[8], zv[8];
+            _mm512_store_si512(lv, longer);
+            _mm512_store_si512(zv, zi);
+            for (unsigned k = lm; k; k &= k - 1) {
+                const int i = __builtin_ctz(k);
+                for (uint64_t b = lv[i]; b; b &= b - 1) {
+                    const int64_t x = __builtin_ctzll(~(zv[i] >> __builtin_ctzll(b)));
+                    if (x < small_cap) { c.small[x]++; c.max_small = std::max(c.max_small, x); }
+                    else c.large->push_back(x);
+                }
+            }
+        }
     }
+    if (q == 0) return 0;
+    c.nnz += _mm512_reduce_add_epi64(nnz);
+    c.nonempty[0] += _mm512_reduce_add_epi64(ne0);
+    c.nonempty[1] += _mm512_reduce_add_epi64(ne1);
+    c.nonempty[2] += _mm512_reduce_add_epi64(ne2);
+    c.nonempty[3] += _mm512_reduce_add_epi64(ne3);
+    c.nonempty[4] += 8 * q;
+    c.nonempty[5] += 4 * q;
+    c.nonempty[6] += 2 * q;
+    c.nonempty[7] += q;
+    c.small[1] += gs1 + _mm512_reduce_add_epi64(s1);
+    c.small[2] += gs2 + _mm512_reduce_add_epi64(s2);
+    c.max_small = std::max<int64_t>(c.max_small, 2);
     alignas(64) int64_t tv[8];
-    _mm512_store_si512(tv, trail);
+    _mm512_store_si512(tv, prev_trail);
     c.run = tv[7];
-    return true;
+    return q;
 }
 #pragma GCC diagnostic pop
 
@@ -570,7 +582,9 @@ int64_t sparse_scan(const void* words, int64_t numel, int wbytes, void* values, 
                     int64_t* counts, int nthreads) {
     constexpr int64_t kSuper = 512, kSmall = 1 << 12;
     const int64_t supers = (numel + kSuper - 1) / kSuper;
-    const int T = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, numel >> 20));
+    // threads start per call (~50 us): counting a given bitmap is ~20x cheaper than reading
+    // the words, so it splits only far larger tensors
+    const int T = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, numel >> (words ? 20 : 26)));
     struct Range {
         int64_t lo = 0, hi = 0, nnz = 0, lead = 0, trail = 0, max_small = 0;
         bool any = false;
@@ -630,10 +644,11 @@ int64_t sparse_scan(const void* words, int64_t numel, int wbytes, void* values, 
                     pc.nnz = nnz; pc.run = run; pc.max_small = max_small;
                     std::copy(nonempty, nonempty + 8, pc.nonempty);
                     pc.small = small; pc.large = &r.large;
-                    if (count8_avx512(bitmap + base / 8, pc, kSmall)) {
+                    const int64_t q = count8_avx512(bitmap + base / 8, (tile_end - base) / 512, pc, kSmall);
+                    if (q) {
                         nnz = pc.nnz; run = pc.run; max_small = pc.max_small;
                         std::copy(pc.nonempty, pc.nonempty + 8, nonempty);
-                        base += 512 - 64;
+                        base += 512 * q - 64;
                         continue;
                     }
                 }
