@@ -265,7 +265,7 @@ def _auto_enec_native(words, spec, shape, enec_impl, out):
     def values_encode(_values, sp, shp, out=None):    # the non-zeros, gathered by the encoder
         return enec.encode_nonzeros(words, sc.bitmap, sc.nnz, spec, enec_impl, nz_params, out), fmt.CODEC_ENEC
 
-    below = dense_size if dense_size is not None else max_bytes(spec, numel, len(shape), "sparse") + 1
+    below = dense_size if dense_size is not None else float("inf")
     alt = sparse.encode_patterned(words, spec, shape, values_encode, below, sparse_kernels(enec_impl), sc=sc,
                                   values_room=lambda nnz: max_bytes(spec, nnz, 1, "enec"),
                                   alloc=lambda nbytes: enec.output_buffer(nbytes, enec_impl), buf=buf)

@@ -190,6 +190,13 @@ def set_scan_simd(enable: bool) -> bool:
     return bool(_load().sparse_set_simd(1 if enable else 0))
 
 
+def _scan_of(words, values, bitmap, counts, nnz) -> sparse.Scan:
+    """The Scan of sparse_scan's outputs (counts: the bitmap2 block counts, then the fillers)."""
+    nonempty = {p: int(counts[k]) for k, p in enumerate(sparse.BITMAP2_LOG2)}
+    fillers = {w: int(counts[8 + k]) for k, w in enumerate(sparse.RLE_WIDTHS)}
+    return sparse.Scan(words, values, bitmap, nonempty, fillers, nnz)
+
+
 class SPARSE:
     """Zero-pattern coder of codec 4 (`sparse.Reference`'s signatures and bytes)."""
     name = "native"
@@ -209,9 +216,7 @@ class SPARSE:
         import torch                         # the thread count the rest of enec uses
         nnz = _load().sparse_scan(_p(words), words.size, words.dtype.itemsize, _p(values) if want_values else None,
                                   _p(bitmap), _p(counts), torch.get_num_threads())
-        nonempty = {p: int(counts[k]) for k, p in enumerate(sparse.BITMAP2_LOG2)}
-        fillers = {w: int(counts[8 + k]) for k, w in enumerate(sparse.RLE_WIDTHS)}
-        return sparse.Scan(words, values[:nnz] if want_values else None, bitmap, nonempty, fillers, nnz)
+        return _scan_of(words, values[:nnz] if want_values else None, bitmap, counts, nnz)
 
     @staticmethod
     def count(words, bitmap):
@@ -225,9 +230,7 @@ class SPARSE:
         import torch
         nnz = _load().sparse_scan(None, words.size, words.dtype.itemsize, None, _p(bitmap), _p(counts),
                                   torch.get_num_threads())
-        nonempty = {p: int(counts[k]) for k, p in enumerate(sparse.BITMAP2_LOG2)}
-        fillers = {w: int(counts[8 + k]) for k, w in enumerate(sparse.RLE_WIDTHS)}
-        return sparse.Scan(words, None, bitmap, nonempty, fillers, nnz)
+        return _scan_of(words, None, bitmap, counts, nnz)
 
     @staticmethod
     def encode_pattern(fmt_id, param, numel, shape, pos):

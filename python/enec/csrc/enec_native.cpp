@@ -83,31 +83,11 @@ void enec_advise_huge(void* p, int64_t len) {
 namespace {
 
 // The zero bitmap of words [s, e) (s a multiple of 64): bit i = word i is non-zero, the sparse
-// codec's bitmap pattern. Written while the words are in cache from the histogram.
-#if ENEC_X86
+// codec's bitmap pattern. Written while the words are in cache from the histogram (the AVX-512
+// histogram writes the bits of whole 64-word groups itself: this does the others).
 template <class T>
-ENEC_AVX512 int64_t nonzero_bits_avx512(const T* w, int64_t s, int64_t e, uint8_t* bitmap) {
-  int64_t i = s;
-  for (; i + 64 <= e; i += 64) {
-    uint64_t mask = 0;
-    for (int k = 0; k < 64; k += 64 / (int)sizeof(T)) {
-      const __m512i v = _mm512_loadu_si512(w + i + k);
-      const uint64_t mk = sizeof(T) == 2 ? (uint64_t)_mm512_test_epi16_mask(v, v) : (uint64_t)_mm512_test_epi32_mask(v, v);
-      mask |= mk << k;
-    }
-    std::memcpy(bitmap + i / 8, &mask, 8);
-  }
-  return i;
-}
-#endif
-template <class T>
-void nonzero_bits(const T* w, int64_t s, int64_t e, uint8_t* bitmap, int level) {
-  int64_t i = s;
-#if ENEC_X86
-  if (level == kAVX512) i = nonzero_bits_avx512(w, s, e, bitmap);
-#endif
-  (void)level;
-  for (; i < e; i += 64) {
+void nonzero_bits(const T* w, int64_t s, int64_t e, uint8_t* bitmap) {
+  for (int64_t i = s; i < e; i += 64) {
     const int c = (int)std::min<int64_t>(64, e - i);
     uint64_t mask = 0;
     for (int k = 0; k < c; ++k) mask |= (uint64_t)(w[i + k] != 0) << k;
@@ -167,8 +147,8 @@ int histogram_impl(const void* words, int64_t numel, int dt, int64_t* hist, uint
 #endif
         histogram_portable(words, s, e, dt, partial[ti].data());
       if (!bitmap || bits_from == e) continue;
-      if (dt == FP32) nonzero_bits((const uint32_t*)words, bits_from, e, bitmap, level);
-      else nonzero_bits((const uint16_t*)words, bits_from, e, bitmap, level);
+      if (dt == FP32) nonzero_bits((const uint32_t*)words, bits_from, e, bitmap);
+      else nonzero_bits((const uint16_t*)words, bits_from, e, bitmap);
     }
   });
   for (auto& p : partial)
@@ -338,23 +318,41 @@ bool gather_starts(Gather& g, int64_t blocks, int64_t nnz, int level) {
   return cum == nnz && t == blocks;
 }
 
+// The `count` non-zeros of g.src from index `from` on (a set bit there), a bitmap word at a time:
+// take() gives the bits of the current word still to take (at most the count left) and the index
+// of its bit 0, then moves to the next word.
+struct NonzeroRun {
+  const Gather& g;
+  int64_t wi, left;
+  uint64_t next;
+  NonzeroRun(const Gather& gg, int64_t from, int64_t count)
+      : g(gg), wi(from >> 6), left(count), next(gg.word(from >> 6) & (~0ull << (from & 63))) {}
+  uint64_t take(int64_t* base) {
+    uint64_t m = next;
+    const int c = enec_bits::popcount64(m);
+    if (c > left) m = lowest_set_bits(m, (int)left);
+    left -= std::min<int64_t>(c, left);
+    *base = wi * 64;
+    next = g.word(++wi);
+    return m;
+  }
+};
+
 // The `count` non-zero words of g.src from index `from` on (a set bit there) into dst.
 template <class T>
 void gather_portable(const Gather& g, int64_t from, int64_t count, T* dst) {
   const T* w = (const T*)g.src;
-  int64_t wi = from >> 6, got = 0;
-  uint64_t mask = g.word(wi) & (~0ull << (from & 63));
-  while (got < count) {
-    const int c = enec_bits::popcount64(mask);
-    if (got + c > count) mask = lowest_set_bits(mask, (int)(count - got));
-    const int64_t base = wi * 64;
+  NonzeroRun run(g, from, count);
+  int64_t got = 0;
+  while (run.left) {
+    int64_t base;
+    const uint64_t mask = run.take(&base);
     if (mask == ~0ull) {
       std::memcpy(dst + got, w + base, 64 * sizeof(T));
       got += 64;
     } else {
       for (uint64_t r = mask; r; r &= r - 1) dst[got++] = w[base + __builtin_ctzll(r)];
     }
-    mask = g.word(++wi);
   }
 }
 
@@ -365,14 +363,13 @@ void gather_portable(const Gather& g, int64_t from, int64_t count, T* dst) {
 template <class T>
 ENEC_AVX512 void gather_avx512(const Gather& g, int64_t from, int64_t count, T* dst) {
   constexpr int per = 64 / sizeof(T);          // words per register
-  const T* w = (const T*)g.src;
-  int64_t wi = from >> 6, got = 0;
-  uint64_t mask = g.word(wi) & (~0ull << (from & 63));
-  while (got < count) {
-    const int c = enec_bits::popcount64(mask);
-    if (got + c > count) mask = lowest_set_bits(mask, (int)(count - got));
-    const T* src = w + wi * 64;
-    const bool whole = (wi + 1) * 64 <= g.src_numel;
+  NonzeroRun run(g, from, count);
+  int64_t got = 0;
+  while (run.left) {
+    int64_t base;
+    const uint64_t mask = run.take(&base);
+    const T* src = (const T*)g.src + base;
+    const bool whole = base + 64 <= g.src_numel;
     for (int k = 0; k < 64; k += per) {
       const uint64_t m = (mask >> k) & (per == 64 ? ~0ull : (1ull << per) - 1);
       if (!m) continue;
@@ -385,7 +382,6 @@ ENEC_AVX512 void gather_avx512(const Gather& g, int64_t from, int64_t count, T* 
       }
       got += enec_bits::popcount64(m);
     }
-    mask = g.word(++wi);
   }
 }
 #endif
