@@ -141,12 +141,12 @@ needs_native = pytest.mark.skipif(not entropy_native.available() and os.environ.
                                   reason="native entropy library not built")
 
 
-@pytest.fixture(params=["portable", "avx2"])
+@pytest.fixture(params=["portable", "avx2", "avx512"])
 def simd(request):
     """Each kernel level this CPU has (a level it lacks is skipped, never counted as passing)."""
     if not entropy_native.available():
         pytest.fail(f"the native entropy library is not built: {entropy_native.load_error()}")
-    level = {"portable": 0, "avx2": 1}[request.param]
+    level = {"portable": 0, "avx2": 1, "avx512": 2}[request.param]
     if entropy_native.simd_detected() < level:
         pytest.skip(f"this CPU lacks {request.param}")
     entropy_native.set_simd(level)
@@ -162,6 +162,11 @@ def _native_inputs():
             out.append(_weights(n, dt, seed=n))
         out.append(torch.full((20_000,), 0.25, dtype=dt))
         out.append(_weights(30_000, dt, std=1e4))
+        # 9 blocks: the SIMD kernels' groups of 4 blocks (twice) and a lone block; with zeros too
+        # (a symbol far below the others: the decoder's table spans more than 256 symbols)
+        big = _weights(16384 * 9 + 5, dt, seed=9)
+        out.append(big)
+        out.append(big.masked_fill(torch.arange(big.numel()) % 97 == 0, 0.0))
     return out
 
 
@@ -196,6 +201,38 @@ def test_native_kernels_match_the_reference_at_every_k(simd, dtype, k):
     assert np.array_equal(r_raw, n_raw) and np.array_equal(r_rans, n_rans) and np.array_equal(r_ends, n_ends)
     out = entropy_native.ENTROPY.decode(n_raw, n_rans, n_ends, w.size, spec, k, freqs)
     assert np.array_equal(out, w)
+
+
+def _words_with_symbols(present, spec, k, n, seed=0):
+    """n words whose symbols (exponent and k top mantissa bits) take `present` distinct values,
+    skewed like weights (the rANS table's ranks are limited to 256 in the AVX-512 decoder)."""
+    g = np.random.default_rng(seed)
+    W, M = spec.exp_bits, spec.raw_bits - 1
+    syms = g.choice(1 << (W + k), present, replace=False)
+    pick = np.minimum(g.geometric(0.02, n) - 1, present - 1)       # skewed: a few symbols dominate
+    pick[:present] = np.arange(present)                             # every symbol at least once
+    g.shuffle(pick)
+    s = syms[pick].astype(np.uint64)
+    low = g.integers(0, 1 << (M - k + 1), n, dtype=np.uint64)      # sign and the other mantissa bits
+    w = ((low & 1) << (W + M)) | (s << (M - k)) | (low >> 1)
+    return w.astype(np.uint16 if spec.word_bits == 16 else np.uint32)
+
+
+@needs_native
+@pytest.mark.parametrize("present", [1, 255, 256, 257, 600])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=str)
+def test_native_kernels_at_the_ranked_table_limit(simd, dtype, present):
+    """256 symbols of non-zero frequency is where the AVX-512 decoder's ranked table ends."""
+    spec = cpu.dtype_spec_of(dtype)
+    k = 2
+    w = _words_with_symbols(present, spec, k, 16384 * 6 + 3)
+    h = entropy.Reference.histogram(w, spec).reshape(-1, 1 << (2 - k)).sum(axis=1)
+    assert np.count_nonzero(h) == present
+    freqs = entropy.quantize(h)
+    r_raw, r_rans, r_ends = entropy.Reference.encode(w, spec, k, freqs)
+    n_raw, n_rans, n_ends = entropy_native.ENTROPY.encode(w, spec, k, freqs)
+    assert np.array_equal(r_raw, n_raw) and np.array_equal(r_rans, n_rans) and np.array_equal(r_ends, n_ends)
+    assert np.array_equal(entropy_native.ENTROPY.decode(n_raw, n_rans, n_ends, w.size, spec, k, freqs), w)
 
 
 @needs_native

@@ -70,7 +70,7 @@ def golden_impl(request, monkeypatch):
     nat = codecs.get_impl("native")
     nat.set_simd(level)
     assert nat.simd_level() == level
-    from enec.codecs import entropy_native     # the entropy kernels' levels: portable, AVX2
+    from enec.codecs import entropy_native     # the entropy kernels' levels: portable, AVX2, AVX-512
     if entropy_native.available():
         entropy_native.set_simd(min(level, entropy_native.simd_detected()))
     yield request.param[0]

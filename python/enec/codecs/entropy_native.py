@@ -58,11 +58,11 @@ def load_error():
     return _load_error
 
 
-SIMD_NAMES = {0: "portable C++", 1: "AVX2"}
+SIMD_NAMES = {0: "portable C++", 1: "AVX2", 2: "AVX-512"}
 
 
 def simd_level() -> int:
-    """The kernels in use: 0 portable C++, 1 AVX2 (the rANS decoder)."""
+    """The kernels in use: 0 portable C++, 1 AVX2, 2 AVX-512 (BW, VBMI, VBMI2)."""
     return int(_load().entropy_simd_level())
 
 
@@ -73,8 +73,8 @@ def simd_detected() -> int:
 
 def set_simd(enable) -> None:
     """Cap the kernel level (every level writes the same bytes; for tests): True = the best the
-    CPU has, False or 0 = portable C++, 1 = at most AVX2."""
-    _load().entropy_set_simd(1 if enable is True else 0 if enable is False else int(enable))
+    CPU has, False or 0 = portable C++, 1 = at most AVX2, 2 = at most AVX-512."""
+    _load().entropy_set_simd(2 if enable is True else 0 if enable is False else int(enable))
 
 
 _HUGE = 2 << 20

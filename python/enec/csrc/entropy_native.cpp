@@ -20,10 +20,11 @@
 #include <thread>
 #include <type_traits>
 #include <vector>
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
+#include "enec_native/simd_level.h"   // detect_simd / simd_level / set cap: one definition for both libraries
+#if ENEC_X86
 #define ENTROPY_X86 1
-#define ENTROPY_AVX2 __attribute__((target("avx2,popcnt")))
+#define ENTROPY_AVX2 ENEC_AVX2
+#define ENTROPY_AVX512 ENEC_AVX512
 #endif
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -51,17 +52,8 @@ enum Err {
     kBadDtype = -8,
 };
 
-// Kernel levels: 0 portable C++, 1 AVX2 (the rANS decoder; every level writes the same bytes).
-int detect_simd() {
-#ifdef ENTROPY_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt")) return 1;
-#endif
-    return 0;
-}
-const int kDetected = detect_simd();
-std::atomic<int> g_simd_cap{1};
-inline int simd_level() { return std::min(kDetected, g_simd_cap.load(std::memory_order_relaxed)); }
+// Kernel levels (simd_level.h): 0 portable C++, 1 AVX2, 2 AVX-512 (BW, VBMI, VBMI2); every level
+// writes the same bytes.
 
 inline uint32_t load_u32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
 inline uint16_t load_u16(const uint8_t* p) { uint16_t v; std::memcpy(&v, p, 2); return v; }
@@ -174,7 +166,8 @@ struct EncTables {
     std::vector<uint32_t> fc;
     std::vector<double> rcp;
 };
-struct DecSlot { uint16_t sym; uint16_t freq; uint16_t bias; uint16_t pad; };
+// rank: the symbol's index among the symbols of non-zero frequency (when there are at most 256)
+struct DecSlot { uint16_t sym; uint16_t freq; uint16_t bias; uint16_t rank; };
 
 // The decoder's per-slot tables: a struct per slot for the scalar loop, two u32 arrays (freq << 16
 // | bias, and the symbol) for the AVX2 gathers.
@@ -186,6 +179,11 @@ struct DecTables {
     bool packed = false;
     uint32_t first = 0;
     std::vector<uint32_t> one;
+    // When at most 256 symbols have a non-zero frequency (the AVX-512 decoder): one u32 per slot,
+    // (f - 1) | bias << 12 | rank << 24, and each rank's symbol; the decoder keeps ranks (bytes)
+    // and turns them into symbols when it joins them with the raw fields.
+    bool ranked = false;
+    std::vector<uint32_t> rone, rank_sym;
 };
 
 // q = floor(x / f) for x < 2^32, 1 <= f <= 4096, without a division: x·(1/f) in double is within
@@ -217,7 +215,13 @@ bool build_tables(const uint32_t* freqs, int alpha, EncTables* enc, DecTables* d
         dec->packed = hi - lo < 256;
         dec->first = (uint32_t)lo;
         dec->one.assign(dec->packed ? PROB_SCALE : 0, 0);
+        int present = 0;
+        for (int q = 0; q < alpha; q++) present += freqs[q] != 0;
+        dec->ranked = present <= 256;
+        dec->rone.assign(dec->ranked ? PROB_SCALE : 0, 0);
+        dec->rank_sym.assign(256, 0);
     }
+    uint32_t rank = 0;
     uint32_t cum = 0;
     for (int s = 0; s < alpha; s++) {
         uint32_t f = freqs[s];
@@ -226,13 +230,17 @@ bool build_tables(const uint32_t* freqs, int alpha, EncTables* enc, DecTables* d
             enc->fc[s] = f | (cum << 16);
             enc->rcp[s] = f ? 1.0 / f : 0.0;
         }
-        if (dec)
+        if (dec) {
             for (uint32_t j = 0; j < f; j++) {
-                dec->slot[cum + j] = DecSlot{(uint16_t)s, (uint16_t)f, (uint16_t)j, 0};
+                dec->slot[cum + j] = DecSlot{(uint16_t)s, (uint16_t)f, (uint16_t)j, (uint16_t)(rank & 255)};
                 dec->fb[cum + j] = (f << 16) | j;
                 dec->sym[cum + j] = (uint32_t)s;
                 if (dec->packed) dec->one[cum + j] = (f - 1) | (j << 12) | ((uint32_t)(s - (int)dec->first) << 24);
+                if (dec->ranked) dec->rone[cum + j] = (f - 1) | (j << 12) | (rank << 24);
             }
+            if (f && dec->ranked) dec->rank_sym[rank] = (uint32_t)s;
+        }
+        rank += f != 0;
         cum += f;
     }
     return true;
@@ -338,15 +346,12 @@ struct Codec {
     }
 #endif
 
-    // Encodes block b: raw fields to raw_out (the whole stream), rANS bytes to out (room for the
-    // worst case, STATE_BYTES + 2·BLOCK); returns the rANS bytes written.
-    static int64_t encode_block(const Word* words, int64_t numel, int64_t b, const EncTables& et, uint8_t* raw_out,
-                                uint8_t* out, std::vector<uint16_t>& sym, std::vector<uint16_t>& wbuf) {
+    // Splits block b into its symbols (sy) and its raw fields (written to raw_out, the whole stream).
+    static void split_block(const Word* words, int64_t numel, int64_t b, uint8_t* raw_out, uint16_t* sy) {
         const int64_t s0 = b * BLOCK;
         const int64_t nb = std::min(BLOCK, numel - s0);
         uint8_t* ro = raw_out + b * BLOCK_RAW_BYTES;
         const Word* x = words + s0;
-        uint16_t* sy = sym.data();
         int64_t j = 0;
 #ifdef ENTROPY_X86
         if (simd_level() >= 1) j = split_avx2(x, nb, sy, ro);
@@ -368,15 +373,16 @@ struct Codec {
             rw.put(raw_of(w));
         }
         rw.finish();
-        // rANS, backwards; words written backwards from the end of wbuf so that they come out in
-        // the decoder's order (element order, lane order within a step)
-        uint32_t st[LANES];
+    }
+
+    // The rANS steps of one block's nb symbols, backwards from state 2^16 (scalar, or AVX2 for a
+    // full block). Words are written backwards below wp so that they come out in the decoder's
+    // order (element order, lane order within a step); returns the new wp. A word is stored below
+    // wp before knowing whether it is emitted (branch-free; the SIMD loops store 8 at a time), so
+    // the caller's buffer holds nb + 8 words.
+    static uint16_t* rans_block(const uint16_t* sy, int64_t nb, const EncTables& et, uint32_t* st, uint16_t* wp) {
         for (int l = 0; l < LANES; l++) st[l] = RANS_L;
-        // wbuf holds BLOCK + 8 words: a word is stored below wp before knowing whether it is
-        // emitted (branch-free; the AVX2 loop stores 8 at a time), at most one word per element
-        uint16_t* wend = wbuf.data() + wbuf.size();
-        uint16_t* wp = wend;
-        j = nb - 1;
+        int64_t j = nb - 1;
 #ifdef ENTROPY_X86
         if (simd_level() >= 1 && nb == BLOCK) {
             wp = rans_avx2(sy, nb, et, st, wp);
@@ -394,11 +400,73 @@ struct Codec {
             const uint32_t q = div_freq(s, e.rcp);
             st[l] = (q << PROB_BITS) + (s - q * e.freq) + e.cum;
         }
+        return wp;
+    }
+
+    // A block's rANS bytes: its final states, then its words.
+    static int64_t put_block(uint8_t* out, const uint32_t* st, const uint16_t* wp, const uint16_t* wend) {
         const int64_t nw = wend - wp;
         for (int l = 0; l < LANES; l++) store_u32(out + 4 * l, st[l]);
         std::memcpy(out + STATE_BYTES, wp, 2 * nw);
         return STATE_BYTES + 2 * nw;
     }
+
+#ifdef ENTROPY_X86
+    // The rANS steps of 2·P full blocks at once, backwards: block pairs share a 16-lane AVX-512
+    // register (8 lanes each) and the P pairs' dependency chains overlap. floor(x / f) in single
+    // precision: x·(1 + 2^-24) / f rounded once more is within 1/8 of x/f (x/f < 2^20), so the
+    // truncated quotient is off by at most one and one remainder test each way corrects it (the
+    // scalar loop's double-precision quotient is exact: same states, same words).
+    template <int P>
+    ENTROPY_AVX512 static void rans_avx512(const uint16_t* const* sy, const EncTables& et, uint32_t (*st)[LANES],
+                                           uint16_t** wp) {
+        const int* fc = (const int*)et.fc.data();
+        const __m512i lo16 = _mm512_set1_epi32(0xFFFF), k4096 = _mm512_set1_epi32(PROB_SCALE);
+        const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
+        __m512i x[P];
+        uint16_t* w[2 * P];
+        for (int p = 0; p < P; p++) {
+            x[p] = _mm512_set1_epi32(RANS_L);
+            w[2 * p] = wp[2 * p];
+            w[2 * p + 1] = wp[2 * p + 1];
+        }
+        for (int64_t t = BLOCK / LANES - 1; t >= 0; t--) {
+            for (int p = 0; p < P; p++) {
+                const __m128i sa = _mm_loadu_si128((const __m128i*)(sy[2 * p] + t * LANES));
+                const __m128i sb = _mm_loadu_si128((const __m128i*)(sy[2 * p + 1] + t * LANES));
+                const __m512i s = _mm512_cvtepu16_epi32(_mm256_inserti128_si256(_mm256_castsi128_si256(sa), sb, 1));
+                const __m512i e = _mm512_i32gather_epi32(s, fc, 4);
+                const __m512i f = _mm512_and_si512(e, lo16);
+                const __m512i cum = _mm512_srli_epi32(e, 16);
+                // emit when x >= f·2^20
+                const __mmask16 emit = _mm512_cmpge_epu32_mask(_mm512_srli_epi32(x[p], 32 - PROB_BITS), f);
+                const __m256i x16 = _mm512_cvtepi32_epi16(x[p]);
+                for (int h = 0; h < 2; h++) {
+                    // the half's emitted words, lanes ascending, at the top of 8 slots just below w
+                    const __mmask8 m = (__mmask8)(emit >> (8 * h));
+                    const int c = __builtin_popcount(m);
+                    const __m128i v = h ? _mm256_extracti128_si256(x16, 1) : _mm256_castsi256_si128(x16);
+                    const __m128i top = _mm_maskz_expand_epi16((__mmask8)(0xFF00u >> c), _mm_maskz_compress_epi16(m, v));
+                    _mm_storeu_si128((__m128i*)(w[2 * p + h] - 8), top);
+                    w[2 * p + h] -= c;
+                }
+                const __m512i xv = _mm512_mask_srli_epi32(x[p], emit, x[p], 16);
+                __m512i q = _mm512_cvttps_epu32(_mm512_div_ps(_mm512_cvtepu32_ps(xv), _mm512_cvtepi32_ps(f)));
+                const __m512i r = _mm512_sub_epi32(xv, _mm512_mullo_epi32(q, f));   // in [-f, 2f)
+                q = _mm512_mask_sub_epi32(q, _mm512_cmplt_epi32_mask(r, zero), q, one);
+                q = _mm512_mask_add_epi32(q, _mm512_cmpge_epi32_mask(r, f), q, one);
+                // x' = (q << 12) + (x - q·f) + cum = x + q·(4096 - f) + cum
+                x[p] = _mm512_add_epi32(_mm512_add_epi32(xv, cum), _mm512_mullo_epi32(q, _mm512_sub_epi32(k4096, f)));
+            }
+        }
+        for (int p = 0; p < P; p++) {
+            _mm256_storeu_si256((__m256i*)st[2 * p], _mm512_castsi512_si256(x[p]));
+            _mm256_storeu_si256((__m256i*)st[2 * p + 1], _mm512_extracti64x4_epi64(x[p], 1));
+            wp[2 * p] = w[2 * p];
+            wp[2 * p + 1] = w[2 * p + 1];
+        }
+    }
+#endif
 
     static int64_t encode(const Word* words, int64_t numel, const EncTables& enc, uint8_t* raw_out,
                           uint8_t* rans_out, int64_t rans_cap, int64_t* ends, int nthreads) {
@@ -412,19 +480,38 @@ struct Codec {
         std::vector<int64_t> first(T + 1), used(T, 0);
         for (int t = 0; t <= T; t++) first[t] = blocks * t / T;
         std::atomic<int> overflow{0};
+        constexpr int G = 4;     // full blocks encoded together by the AVX-512 loop (2 pairs)
+        const bool avx512 = simd_level() >= 2;
         run_threads(T, [&](int t) {
-            std::vector<uint16_t> sym(BLOCK), wbuf(BLOCK + 8);
+            // per block of a group: its symbols and its words (BLOCK + 8: see rans_block)
+            std::vector<uint16_t> sym((size_t)G * BLOCK), wbuf((size_t)G * (BLOCK + 8));
             const int64_t nblk = first[t + 1] - first[t];
             uint8_t* out;
             int64_t cap;
             if (t == 0) { out = rans_out; cap = rans_cap; }
             else { bufs[t].reset(new uint8_t[nblk * kBlockMax]); out = bufs[t].get(); cap = nblk * kBlockMax; }
             int64_t pos = 0;
-            for (int64_t b = first[t]; b < first[t + 1]; b++) {
-                const int64_t worst = STATE_BYTES + 2 * std::min(BLOCK, numel - b * BLOCK);
-                if (cap - pos < worst) { overflow = 1; return; }   // the caller's room is too small
-                pos += encode_block(words, numel, b, enc, raw_out, out + pos, sym, wbuf);
-                ends[b] = pos;                          // relative to the thread's start for now
+            for (int64_t b = first[t]; b < first[t + 1];) {
+                const int n = (avx512 && first[t + 1] - b >= G && (b + G) * BLOCK <= numel) ? G : 1;
+                uint16_t* sy[G];
+                uint16_t* wend[G];
+                uint16_t* wp[G];
+                uint32_t st[G][LANES];
+                for (int g = 0; g < n; g++) {
+                    sy[g] = sym.data() + (size_t)g * BLOCK;
+                    wend[g] = wp[g] = wbuf.data() + (size_t)(g + 1) * (BLOCK + 8);
+                    split_block(words, numel, b + g, raw_out, sy[g]);
+                }
+#ifdef ENTROPY_X86
+                if (n == G) rans_avx512<G / 2>(sy, enc, st, wp);
+#endif
+                if (n == 1) wp[0] = rans_block(sy[0], std::min(BLOCK, numel - b * BLOCK), enc, st[0], wp[0]);
+                for (int g = 0; g < n; g++, b++) {
+                    const int64_t worst = STATE_BYTES + 2 * std::min(BLOCK, numel - b * BLOCK);
+                    if (cap - pos < worst) { overflow = 1; return; }   // the caller's room is too small
+                    pos += put_block(out + pos, st[g], wp[g], wend[g]);
+                    ends[b] = pos;                          // relative to the thread's start for now
+                }
             }
             used[t] = pos;
         });
@@ -465,7 +552,9 @@ struct Codec {
     }
 
     // Decodes the rest of the block's symbols (from d.j) with scalar code, then checks its end.
-    static int finish_symbols(BlockDec& d, const DecSlot* dec, uint16_t* sy) {
+    // Sy = uint16_t: symbols; uint8_t: ranks (DecTables::ranked).
+    template <typename Sy>
+    static int finish_symbols(BlockDec& d, const DecSlot* dec, Sy* sy) {
         int64_t j = d.j;
         uint32_t* st = d.st;
         const uint8_t* wp = d.wp;
@@ -476,7 +565,7 @@ struct Codec {
             for (int l = 0; l < LANES; l++) {
                 uint32_t s = st[l];
                 const DecSlot e = dec[s & (PROB_SCALE - 1)];
-                sy[j + l] = e.sym;
+                sy[j + l] = (Sy)(sizeof(Sy) == 1 ? e.rank : e.sym);
                 s = (uint32_t)e.freq * (s >> PROB_BITS) + e.bias;
                 const bool need = s < RANS_L;
                 const uint32_t w = load_u16(wp);
@@ -489,7 +578,7 @@ struct Codec {
             const int l = (int)(j & (LANES - 1));
             uint32_t s = st[l];
             const DecSlot e = dec[s & (PROB_SCALE - 1)];
-            sy[j] = e.sym;
+            sy[j] = (Sy)(sizeof(Sy) == 1 ? e.rank : e.sym);
             s = (uint32_t)e.freq * (s >> PROB_BITS) + e.bias;
             if (s < RANS_L) {
                 if (wend - wp < 2) return kWordsRunOut;
@@ -620,6 +709,135 @@ struct Codec {
     }
 #endif
 
+#ifdef ENTROPY_X86
+    // 2·P blocks at once with a ranked table: block pairs share a 16-lane AVX-512 register and
+    // the P pairs' chains overlap; one gather per 16 symbols (rone). A half's words come from 16
+    // bytes at its word pointer, spread to the lanes that need one by an expand. Ranks are stored
+    // as bytes. Stops, like symbols_avx2, while a block has fewer than 16 bytes of words left.
+    template <int P>
+    ENTROPY_AVX512 static void symbols_avx512(BlockDec* d, const DecTables& t, uint8_t* const* rk) {
+        int64_t steps = BLOCK;
+        for (int g = 0; g < 2 * P; g++) steps = std::min(steps, d[g].nb);
+        steps /= LANES;
+        __m512i x[P];
+        const uint8_t* wp[2 * P];
+        for (int p = 0; p < P; p++)
+            x[p] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)d[2 * p].st)),
+                                      _mm256_loadu_si256((const __m256i*)d[2 * p + 1].st), 1);
+        for (int g = 0; g < 2 * P; g++) wp[g] = d[g].wp;
+        const int* one = (const int*)t.rone.data();
+        const __m512i m12 = _mm512_set1_epi32(PROB_SCALE - 1), ones = _mm512_set1_epi32(1);
+        const __m512i lim = _mm512_set1_epi32(RANS_L);
+        int64_t step = 0;
+        for (; step < steps; step++) {
+            bool room = true;
+            for (int g = 0; g < 2 * P; g++) room &= d[g].wend - wp[g] >= 16;
+            if (!room) break;
+            for (int p = 0; p < P; p++) {
+                const __m512i e = _mm512_i32gather_epi32(_mm512_and_si512(x[p], m12), one, 4);
+                const __m512i f = _mm512_add_epi32(_mm512_and_si512(e, m12), ones);
+                const __m512i bias = _mm512_and_si512(_mm512_srli_epi32(e, PROB_BITS), m12);
+                const __m512i nx = _mm512_add_epi32(_mm512_mullo_epi32(f, _mm512_srli_epi32(x[p], PROB_BITS)), bias);
+                const __mmask16 need = _mm512_cmplt_epu32_mask(nx, lim);
+                const __mmask8 ma = (__mmask8)need, mb = (__mmask8)(need >> 8);
+                const __m128i wa = _mm_maskz_expand_epi16(ma, _mm_loadu_si128((const __m128i*)wp[2 * p]));
+                const __m128i wb = _mm_maskz_expand_epi16(mb, _mm_loadu_si128((const __m128i*)wp[2 * p + 1]));
+                const __m512i w = _mm512_cvtepu16_epi32(_mm256_inserti128_si256(_mm256_castsi128_si256(wa), wb, 1));
+                x[p] = _mm512_mask_mov_epi32(nx, need, _mm512_or_si512(_mm512_slli_epi32(nx, 16), w));
+                wp[2 * p] += 2 * __builtin_popcount(ma);
+                wp[2 * p + 1] += 2 * __builtin_popcount(mb);
+                const __m128i r8 = _mm512_cvtepi32_epi8(_mm512_srli_epi32(e, 24));
+                _mm_storel_epi64((__m128i*)(rk[2 * p] + step * LANES), r8);
+                _mm_storeh_pd((double*)(rk[2 * p + 1] + step * LANES), _mm_castsi128_pd(r8));
+            }
+        }
+        for (int p = 0; p < P; p++) {
+            _mm256_storeu_si256((__m256i*)d[2 * p].st, _mm512_castsi512_si256(x[p]));
+            _mm256_storeu_si256((__m256i*)d[2 * p + 1].st, _mm512_extracti64x4_epi64(x[p], 1));
+        }
+        for (int g = 0; g < 2 * P; g++) {
+            d[g].wp = wp[g];
+            d[g].j = step * LANES;
+        }
+    }
+
+    // Byte permute and shifts that place the raw fields of 16 consecutive elements (2·RW bytes
+    // from a byte boundary) in 32-bit lanes: lane l takes the 4 bytes from (RW·l)/8, shifted
+    // right by (RW·l) % 8 (RW <= 24: the field stays inside them).
+    struct RawLanes {
+        alignas(64) int8_t perm[64];
+        alignas(64) int32_t shift[16];
+        RawLanes() {
+            for (int l = 0; l < 16; l++) {
+                for (int q = 0; q < 4; q++) perm[4 * l + q] = (int8_t)((RW * l) / 8 + q);
+                shift[l] = (RW * l) % 8;
+            }
+        }
+    };
+    ENTROPY_AVX512 static inline __m512i raw_lanes16(const uint8_t* ri, const RawLanes& c) {
+        const __m512i bytes = _mm512_permutexvar_epi8(_mm512_load_si512(c.perm), _mm512_loadu_si512(ri));
+        return _mm512_and_si512(_mm512_srlv_epi32(bytes, _mm512_load_si512(c.shift)), _mm512_set1_epi32((1 << RW) - 1));
+    }
+
+    // Joins ranks and raw fields into words: 32 elements a step for 16-bit words (the rank's
+    // symbol, already shifted into place, from word permutes over 8 registers holding the 256
+    // ranks), 16 for 32-bit words (a gather from the same table). Reads 64 bytes from each raw
+    // position, so it stops while fewer remain; returns the elements done.
+    ENTROPY_AVX512 static int64_t merge_ranks_avx512(const uint8_t*& ri, const uint8_t* end, const uint8_t* rk,
+                                                    const uint32_t* symw, Word* o, int64_t nb) {
+        static const RawLanes ctl;
+        int64_t i = 0;
+        if (sizeof(Word) == 2) {
+            alignas(64) uint16_t tab16[256];
+            for (int r = 0; r < 256; r++) tab16[r] = (uint16_t)symw[r];
+            __m512i tb[8];
+            for (int q = 0; q < 8; q++) tb[q] = _mm512_load_si512(tab16 + 32 * q);
+            const __m512i b6 = _mm512_set1_epi16(64), b7 = _mm512_set1_epi16(128);
+            for (; i + 32 <= nb && end - ri >= 2 * RW + 64; i += 32) {
+                const __m512i idx = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(rk + i)));
+                const __mmask32 h6 = _mm512_test_epi16_mask(idx, b6), h7 = _mm512_test_epi16_mask(idx, b7);
+                const __m512i lo = _mm512_mask_blend_epi16(h6, _mm512_permutex2var_epi16(tb[0], idx, tb[1]),
+                                                           _mm512_permutex2var_epi16(tb[2], idx, tb[3]));
+                const __m512i hi = _mm512_mask_blend_epi16(h6, _mm512_permutex2var_epi16(tb[4], idx, tb[5]),
+                                                           _mm512_permutex2var_epi16(tb[6], idx, tb[7]));
+                const __m512i sym = _mm512_mask_blend_epi16(h7, lo, hi);
+                const __m256i r0 = _mm512_cvtepi32_epi16(raw_lanes16(ri, ctl));
+                const __m256i r1 = _mm512_cvtepi32_epi16(raw_lanes16(ri + 2 * RW, ctl));
+                const __m512i r = _mm512_inserti64x4(_mm512_castsi256_si512(r0), r1, 1);
+                const __m512i w = _mm512_or_si512(sym, _mm512_or_si512(_mm512_slli_epi16(r, W + M), _mm512_srli_epi16(r, 1)));
+                _mm512_storeu_si512((void*)(o + i), w);
+                ri += 4 * RW;
+            }
+        } else {
+            for (; i + 16 <= nb && end - ri >= 64; i += 16) {
+                const __m512i idx = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(rk + i)));
+                const __m512i sym = _mm512_i32gather_epi32(idx, (const int*)symw, 4);
+                const __m512i r = raw_lanes16(ri, ctl);
+                const __m512i w = _mm512_or_si512(sym, _mm512_or_si512(_mm512_slli_epi32(r, W + M), _mm512_srli_epi32(r, 1)));
+                _mm512_storeu_si512((void*)(o + i), w);
+                ri += 2 * RW;
+            }
+        }
+        return i;
+    }
+#endif
+
+    // Joins a block's ranks and raw fields into its words (DecTables::ranked).
+    static void merge_ranks_block(const uint8_t* raw, int64_t raw_len, const BlockDec& d, const uint8_t* rk,
+                                  const uint32_t* symw, Word* out) {
+        const uint8_t* ri = raw + (d.s0 / BLOCK) * BLOCK_RAW_BYTES;
+        Word* o = out + d.s0;
+        int64_t i = 0;
+#ifdef ENTROPY_X86
+        if (simd_level() >= 2) i = merge_ranks_avx512(ri, raw + raw_len, rk, symw, o, d.nb);
+#endif
+        RawReader<RW> rr(ri, raw + raw_len);
+        for (; i < d.nb; i++) {
+            const uint32_t r = rr.get();
+            o[i] = (Word)(symw[rk[i]] | ((Word)(r & 1) << (W + M)) | (Word)(r >> 1));
+        }
+    }
+
     static int decode(const uint8_t* raw, int64_t raw_len, const uint8_t* rans, const int64_t* ends,
                       int64_t numel, const DecTables& dec, Word* out, int nthreads) {
         const int64_t blocks = (numel + BLOCK - 1) / BLOCK;
@@ -629,10 +847,19 @@ struct Codec {
         constexpr int G = 4;                       // blocks decoded together by the AVX2 loop
         std::atomic<int> err{0};
         std::atomic<int64_t> next{0};
+        // AVX-512: ranks (bytes) and the rank's symbol shifted into place, for the merge
+        const bool avx512 = simd_level() >= 2 && dec.ranked;
+        std::vector<uint32_t> symw(256, 0);
+        for (int r = 0; r < 256; r++) symw[r] = dec.rank_sym[r] << (M - K);
         run_threads(T, [&](int) {
-            std::vector<uint16_t> sy((size_t)G * BLOCK);
+            std::vector<uint16_t> sy(avx512 ? 0 : (size_t)G * BLOCK);
+            std::vector<uint8_t> rk(avx512 ? (size_t)G * BLOCK : 0);
             uint16_t* syp[G];
-            for (int g = 0; g < G; g++) syp[g] = sy.data() + (size_t)g * BLOCK;
+            uint8_t* rkp[G];
+            for (int g = 0; g < G; g++) {
+                syp[g] = avx512 ? nullptr : sy.data() + (size_t)g * BLOCK;
+                rkp[g] = avx512 ? rk.data() + (size_t)g * BLOCK : nullptr;
+            }
             BlockDec d[G];
             for (;;) {
                 if (err.load(std::memory_order_relaxed)) break;
@@ -642,14 +869,20 @@ struct Codec {
                 int rc = 0;
                 for (int g = 0; g < n && !rc; g++) rc = begin_block(rans, ends, numel, b0 + g, d[g]);
 #ifdef ENTROPY_X86
-                if (!rc && avx2 && n == G) {
-                    if (dec.packed) symbols_avx2<G, true>(d, dec, syp);
+                if (!rc && n == G) {
+                    if (avx512) symbols_avx512<G / 2>(d, dec, rkp);
+                    else if (dec.packed) symbols_avx2<G, true>(d, dec, syp);
                     else symbols_avx2<G, false>(d, dec, syp);
                 }
 #endif
                 for (int g = 0; g < n && !rc; g++) {
-                    rc = finish_symbols(d[g], dec.slot.data(), syp[g]);
-                    if (!rc) merge_block(raw, raw_len, d[g], syp[g], out);
+                    if (avx512) {
+                        rc = finish_symbols(d[g], dec.slot.data(), rkp[g]);
+                        if (!rc) merge_ranks_block(raw, raw_len, d[g], rkp[g], symw.data(), out);
+                    } else {
+                        rc = finish_symbols(d[g], dec.slot.data(), syp[g]);
+                        if (!rc) merge_block(raw, raw_len, d[g], syp[g], out);
+                    }
                 }
                 if (rc) { int z = 0; err.compare_exchange_strong(z, rc); break; }
             }
@@ -682,7 +915,7 @@ extern "C" {
 
 int entropy_abi_version() { return 1; }
 
-// Caps the kernel level (0 portable, 1 AVX2); returns the level now in use.
+// Caps the kernel level (0 portable, 1 AVX2, 2 AVX-512); returns the level now in use.
 int entropy_set_simd(int level) {
     g_simd_cap.store(std::max(0, level));
     return simd_level();
