@@ -165,6 +165,11 @@ struct EncTables {
     std::vector<EncSym> sym;
     std::vector<uint32_t> fc;
     std::vector<double> rcp;
+    // The 64 consecutive symbols holding the most frequency (fc from win_base on): the AVX-512
+    // encoder looks them up by register permutes and gathers only the symbols outside.
+    static constexpr int WIN = 64;
+    uint32_t win_base = 0;
+    alignas(64) uint32_t win[WIN] = {};
 };
 // rank: the symbol's index among the symbols of non-zero frequency (when there are at most 256)
 struct DecSlot { uint16_t sym; uint16_t freq; uint16_t bias; uint16_t rank; };
@@ -221,6 +226,14 @@ bool build_tables(const uint32_t* freqs, int alpha, EncTables* enc, DecTables* d
         dec->rone.assign(dec->ranked ? PROB_SCALE : 0, 0);
         dec->rank_sym.assign(256, 0);
     }
+    if (enc) {
+        uint64_t in = 0, best = 0;
+        for (int s = 0; s < alpha; s++) {      // sliding window sum of the frequencies
+            in += freqs[s];
+            if (s >= EncTables::WIN) in -= freqs[s - EncTables::WIN];
+            if (in > best) { best = in; enc->win_base = (uint32_t)std::max(0, s - EncTables::WIN + 1); }
+        }
+    }
     uint32_t rank = 0;
     uint32_t cum = 0;
     for (int s = 0; s < alpha; s++) {
@@ -229,6 +242,8 @@ bool build_tables(const uint32_t* freqs, int alpha, EncTables* enc, DecTables* d
             enc->sym[s] = EncSym{(uint64_t)f << (32 - PROB_BITS), f ? 1.0 / f : 0.0, f, cum};
             enc->fc[s] = f | (cum << 16);
             enc->rcp[s] = f ? 1.0 / f : 0.0;
+            if ((uint32_t)s >= enc->win_base && (uint32_t)s - enc->win_base < (uint32_t)EncTables::WIN)
+                enc->win[s - enc->win_base] = f | (cum << 16);
         }
         if (dec) {
             for (uint32_t j = 0; j < f; j++) {
@@ -319,6 +334,39 @@ struct Codec {
 #endif
 
 #ifdef ENTROPY_X86
+    // The field split of 32 bfloat16 words at a time (RW <= 8), as split_avx2 does it with wider
+    // merges: pairs by a multiply-add (r0 + r1·2^RW), then 64- and 128-bit lanes by shifts, and the
+    // four 128-bit lanes' RW bytes gathered to the bottom by a byte permute. Its 64-byte stores
+    // stay inside the block's raw bytes (the loop stops while fewer than 64 remain); the bytes
+    // past 4·RW are rewritten by the next group. Returns the elements done.
+    ENTROPY_AVX512 static int64_t split_avx512(const Word* x, int64_t nb, uint16_t* sy, uint8_t*& ro) {
+        if (sizeof(Word) != 2 || RW > 8) return 0;
+        alignas(64) static const struct Pick { int8_t idx[64]; Pick() {
+            for (int q = 0; q < 64; q++) idx[q] = (int8_t)(q < 4 * RW ? 16 * (q / RW) + q % RW : 0);
+        } } pick;
+        const __m512i symmask = _mm512_set1_epi16((short)((1 << (W + K)) - 1));
+        const __m512i lowmask = _mm512_set1_epi16((short)((1 << (M - K)) - 1));
+        const __m512i pair = _mm512_set1_epi32((1 << RW) << 16 | 1);
+        const __m512i lo32 = _mm512_set1_epi64(0xFFFFFFFFll);
+        const __m512i perm = _mm512_load_si512(pick.idx);
+        int64_t j = 0;
+        for (; j + 32 <= nb && (nb - j) * RW >= 8 * 64; j += 32) {
+            const __m512i w = _mm512_loadu_si512(x + j);
+            _mm512_storeu_si512(sy + j, _mm512_and_si512(_mm512_srli_epi16(w, M - K), symmask));
+            const __m512i r = _mm512_or_si512(_mm512_slli_epi16(_mm512_and_si512(w, lowmask), 1),
+                                              _mm512_srli_epi16(w, W + M));
+            const __m512i p = _mm512_madd_epi16(r, pair);                        // 2·RW bits per 32-bit lane
+            const __m512i q = _mm512_or_si512(_mm512_and_si512(p, lo32),         // 4·RW bits per 64-bit lane
+                                              _mm512_srli_epi64(_mm512_andnot_si512(lo32, p), 32 - 2 * RW));
+            const __m512i o = _mm512_or_si512(q, _mm512_slli_epi64(_mm512_bsrli_epi128(q, 8), 4 * RW));
+            _mm512_storeu_si512(ro, _mm512_permutexvar_epi8(perm, o));
+            ro += 4 * RW;
+        }
+        return j;
+    }
+#endif
+
+#ifdef ENTROPY_X86
     // The field split of 16 bfloat16 words at a time (RW <= 8): symbols stored as u16, raw fields
     // packed by pairwise merges (16 -> 32 -> 64 -> 128-bit lanes), 8 fields = RW bytes per 128-bit
     // half. Stops while 40 elements remain, so its 8-byte stores stay inside the block's raw bytes
@@ -354,7 +402,8 @@ struct Codec {
         const Word* x = words + s0;
         int64_t j = 0;
 #ifdef ENTROPY_X86
-        if (simd_level() >= 1) j = split_avx2(x, nb, sy, ro);
+        if (simd_level() >= 2) j = split_avx512(x, nb, sy, ro);
+        if (simd_level() >= 1) j += split_avx2(x + j, nb - j, sy + j, ro);
 #endif
         if (RW <= 16) {
             // groups whose wide store stays inside the block's raw bytes (the next group, or the
@@ -413,16 +462,25 @@ struct Codec {
 
 #ifdef ENTROPY_X86
     // The rANS steps of 2·P full blocks at once, backwards: block pairs share a 16-lane AVX-512
-    // register (8 lanes each) and the P pairs' dependency chains overlap. floor(x / f) in single
+    // register (8 lanes each) and the P pairs' dependency chains overlap; a symbol's frequency and
+    // start come from the window registers (EncTables::win) or, outside it, a gather. floor(x / f) in single
     // precision: x·(1 + 2^-24) / f rounded once more is within 1/8 of x/f (x/f < 2^20), so the
     // truncated quotient is off by at most one and one remainder test each way corrects it (the
     // scalar loop's double-precision quotient is exact: same states, same words).
+    // pf, pf_bytes: memory the caller reads next (the next group's words), prefetched into L2
+    // while this loop, which loads nothing from memory, runs.
     template <int P>
     ENTROPY_AVX512 static void rans_avx512(const uint16_t* const* sy, const EncTables& et, uint32_t (*st)[LANES],
-                                           uint16_t** wp) {
+                                           uint16_t** wp, const uint8_t* pf, int64_t pf_bytes) {
+        constexpr int64_t steps = BLOCK / LANES;
+        const int64_t pf_step = (pf_bytes / steps + 63) & ~63ll;   // bytes prefetched per step
         const int* fc = (const int*)et.fc.data();
         const __m512i lo16 = _mm512_set1_epi32(0xFFFF), k4096 = _mm512_set1_epi32(PROB_SCALE);
         const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
+        const __m512i base = _mm512_set1_epi32((int)et.win_base), wsize = _mm512_set1_epi32(EncTables::WIN);
+        const __m512i bit5 = _mm512_set1_epi32(32);
+        const __m512i t0 = _mm512_load_si512(et.win), t1 = _mm512_load_si512(et.win + 16);
+        const __m512i t2 = _mm512_load_si512(et.win + 32), t3 = _mm512_load_si512(et.win + 48);
         __m512i x[P];
         uint16_t* w[2 * P];
         for (int p = 0; p < P; p++) {
@@ -430,12 +488,18 @@ struct Codec {
             w[2 * p] = wp[2 * p];
             w[2 * p + 1] = wp[2 * p + 1];
         }
-        for (int64_t t = BLOCK / LANES - 1; t >= 0; t--) {
+        for (int64_t t = steps - 1; t >= 0; t--) {
+            const int64_t off = (steps - 1 - t) * pf_step;
+            for (int64_t b = 0; b < pf_step && off + b < pf_bytes; b += 64) _mm_prefetch((const char*)pf + off + b, _MM_HINT_T1);
             for (int p = 0; p < P; p++) {
                 const __m128i sa = _mm_loadu_si128((const __m128i*)(sy[2 * p] + t * LANES));
                 const __m128i sb = _mm_loadu_si128((const __m128i*)(sy[2 * p + 1] + t * LANES));
                 const __m512i s = _mm512_cvtepu16_epi32(_mm256_inserti128_si256(_mm256_castsi128_si256(sa), sb, 1));
-                const __m512i e = _mm512_i32gather_epi32(s, fc, 4);
+                const __m512i idx = _mm512_sub_epi32(s, base);
+                __m512i e = _mm512_mask_blend_epi32(_mm512_test_epi32_mask(idx, bit5), _mm512_permutex2var_epi32(t0, idx, t1),
+                                                    _mm512_permutex2var_epi32(t2, idx, t3));
+                const __mmask16 outside = _mm512_cmpge_epu32_mask(idx, wsize);
+                if (outside) e = _mm512_mask_i32gather_epi32(e, outside, s, fc, 4);
                 const __m512i f = _mm512_and_si512(e, lo16);
                 const __m512i cum = _mm512_srli_epi32(e, 16);
                 // emit when x >= f·2^20
@@ -480,7 +544,7 @@ struct Codec {
         std::vector<int64_t> first(T + 1), used(T, 0);
         for (int t = 0; t <= T; t++) first[t] = blocks * t / T;
         std::atomic<int> overflow{0};
-        constexpr int G = 4;     // full blocks encoded together by the AVX-512 loop (2 pairs)
+        constexpr int G = 4;     // full blocks encoded together by the AVX-512 loop (2 pairs; 3 are no faster)
         const bool avx512 = simd_level() >= 2;
         run_threads(T, [&](int t) {
             // per block of a group: its symbols and its words (BLOCK + 8: see rans_block)
@@ -503,7 +567,13 @@ struct Codec {
                     split_block(words, numel, b + g, raw_out, sy[g]);
                 }
 #ifdef ENTROPY_X86
-                if (n == G) rans_avx512<G / 2>(sy, enc, st, wp);
+                if (n == G) {
+                    // prefetch what the next group's split reads (within the thread's run)
+                    const int64_t nb = std::min<int64_t>(first[t + 1] * BLOCK, numel) - std::min<int64_t>((b + G) * BLOCK, numel);
+                    const int64_t pf = std::max<int64_t>(0, std::min<int64_t>(nb, G * BLOCK));
+                    rans_avx512<G / 2>(sy, enc, st, wp, (const uint8_t*)(words + std::min<int64_t>((b + G) * BLOCK, numel)),
+                                       pf * (int64_t)sizeof(Word));
+                }
 #endif
                 if (n == 1) wp[0] = rans_block(sy[0], std::min(BLOCK, numel - b * BLOCK), enc, st[0], wp[0]);
                 for (int g = 0; g < n; g++, b++) {
@@ -845,6 +915,7 @@ struct Codec {
         const int T = useful_threads(nthreads, numel, blocks);
         const bool avx2 = simd_level() >= 1;
         constexpr int G = 4;                       // blocks decoded together by the AVX2 loop
+        constexpr int G512 = 6;                    // and by the AVX-512 loop (3 pairs: 2 or 4 are slower)
         std::atomic<int> err{0};
         std::atomic<int64_t> next{0};
         // AVX-512: ranks (bytes) and the rank's symbol shifted into place, for the merge
@@ -853,24 +924,23 @@ struct Codec {
         for (int r = 0; r < 256; r++) symw[r] = dec.rank_sym[r] << (M - K);
         run_threads(T, [&](int) {
             std::vector<uint16_t> sy(avx512 ? 0 : (size_t)G * BLOCK);
-            std::vector<uint8_t> rk(avx512 ? (size_t)G * BLOCK : 0);
+            std::vector<uint8_t> rk(avx512 ? (size_t)G512 * BLOCK : 0);
             uint16_t* syp[G];
-            uint8_t* rkp[G];
-            for (int g = 0; g < G; g++) {
-                syp[g] = avx512 ? nullptr : sy.data() + (size_t)g * BLOCK;
-                rkp[g] = avx512 ? rk.data() + (size_t)g * BLOCK : nullptr;
-            }
-            BlockDec d[G];
+            uint8_t* rkp[G512];
+            for (int g = 0; g < G; g++) syp[g] = avx512 ? nullptr : sy.data() + (size_t)g * BLOCK;
+            for (int g = 0; g < G512; g++) rkp[g] = avx512 ? rk.data() + (size_t)g * BLOCK : nullptr;
+            const int group = avx512 ? G512 : avx2 ? G : 1;
+            BlockDec d[G512];
             for (;;) {
                 if (err.load(std::memory_order_relaxed)) break;
-                const int64_t b0 = next.fetch_add(avx2 ? G : 1);
+                const int64_t b0 = next.fetch_add(group);
                 if (b0 >= blocks) break;
-                const int n = (int)std::min<int64_t>(avx2 ? G : 1, blocks - b0);
+                const int n = (int)std::min<int64_t>(group, blocks - b0);
                 int rc = 0;
                 for (int g = 0; g < n && !rc; g++) rc = begin_block(rans, ends, numel, b0 + g, d[g]);
 #ifdef ENTROPY_X86
-                if (!rc && n == G) {
-                    if (avx512) symbols_avx512<G / 2>(d, dec, rkp);
+                if (!rc && n == group && group > 1) {
+                    if (avx512) symbols_avx512<G512 / 2>(d, dec, rkp);
                     else if (dec.packed) symbols_avx2<G, true>(d, dec, syp);
                     else symbols_avx2<G, false>(d, dec, syp);
                 }
