@@ -55,6 +55,12 @@ enum Err {
 // Kernel levels (simd_level.h): 0 portable C++, 1 AVX2, 2 AVX-512 (BW, VBMI, VBMI2); every level
 // writes the same bytes.
 
+#ifdef ENTROPY_X86
+#define ENTROPY_PAUSE() _mm_pause()
+#else
+#define ENTROPY_PAUSE() ((void)0)
+#endif
+
 inline uint32_t load_u32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
 inline uint16_t load_u16(const uint8_t* p) { uint16_t v; std::memcpy(&v, p, 2); return v; }
 inline void store_u32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
@@ -538,25 +544,27 @@ struct Codec {
         if (!blocks) return 0;
         const int T = useful_threads(nthreads, numel, blocks);
         constexpr int64_t kBlockMax = STATE_BYTES + 2 * BLOCK;
-        // thread 0 writes into rans_out (its run starts at 0); the others into their own buffer
-        // (new[] leaves pages untouched until written), copied into place once all are done
-        std::vector<std::unique_ptr<uint8_t[]>> bufs(T);
-        std::vector<int64_t> first(T + 1), used(T, 0);
-        for (int t = 0; t <= T; t++) first[t] = blocks * t / T;
-        std::atomic<int> overflow{0};
         constexpr int G = 4;     // full blocks encoded together by the AVX-512 loop (2 pairs; 3 are no faster)
         const bool avx512 = simd_level() >= 2;
-        run_threads(T, [&](int t) {
+        const int gsize = avx512 ? G : 1;
+        const int64_t groups = (blocks + gsize - 1) / gsize;
+        // Threads take groups of blocks in order and put their bytes in place in group order: a
+        // group whose turn has come is written straight into rans_out, any other one into the
+        // thread's staging buffer (L2-sized), copied when its turn comes. No pass over the
+        // section afterwards, no buffer of the section's size.
+        std::atomic<int64_t> next{0}, turn{0};
+        int64_t pos = 0;                    // the section's bytes so far: only the turn's holder touches it
+        std::atomic<int> overflow{0};
+        run_threads(T, [&](int) {
             // per block of a group: its symbols and its words (BLOCK + 8: see rans_block)
             std::vector<uint16_t> sym((size_t)G * BLOCK), wbuf((size_t)G * (BLOCK + 8));
-            const int64_t nblk = first[t + 1] - first[t];
-            uint8_t* out;
-            int64_t cap;
-            if (t == 0) { out = rans_out; cap = rans_cap; }
-            else { bufs[t].reset(new uint8_t[nblk * kBlockMax]); out = bufs[t].get(); cap = nblk * kBlockMax; }
-            int64_t pos = 0;
-            for (int64_t b = first[t]; b < first[t + 1];) {
-                const int n = (avx512 && first[t + 1] - b >= G && (b + G) * BLOCK <= numel) ? G : 1;
+            std::vector<uint8_t> stage((size_t)G * kBlockMax);
+            for (;;) {
+                const int64_t gi = next.fetch_add(1);
+                if (gi >= groups) break;
+                const int64_t b = gi * gsize;
+                const int n = (int)std::min<int64_t>(gsize, blocks - b);
+                const bool full = n == G && (b + G) * BLOCK <= numel;
                 uint16_t* sy[G];
                 uint16_t* wend[G];
                 uint16_t* wp[G];
@@ -567,34 +575,39 @@ struct Codec {
                     split_block(words, numel, b + g, raw_out, sy[g]);
                 }
 #ifdef ENTROPY_X86
-                if (n == G) {
-                    // prefetch what the next group's split reads (within the thread's run)
-                    const int64_t nb = std::min<int64_t>(first[t + 1] * BLOCK, numel) - std::min<int64_t>((b + G) * BLOCK, numel);
-                    const int64_t pf = std::max<int64_t>(0, std::min<int64_t>(nb, G * BLOCK));
-                    rans_avx512<G / 2>(sy, enc, st, wp, (const uint8_t*)(words + std::min<int64_t>((b + G) * BLOCK, numel)),
-                                       pf * (int64_t)sizeof(Word));
+                if (full) {
+                    // prefetch the words of the group this thread most likely takes next
+                    const int64_t s = std::min<int64_t>((b + (int64_t)T * G) * BLOCK, numel);
+                    rans_avx512<G / 2>(sy, enc, st, wp, (const uint8_t*)(words + s),
+                                       std::min<int64_t>(numel - s, G * BLOCK) * (int64_t)sizeof(Word));
                 }
 #endif
-                if (n == 1) wp[0] = rans_block(sy[0], std::min(BLOCK, numel - b * BLOCK), enc, st[0], wp[0]);
-                for (int g = 0; g < n; g++, b++) {
-                    const int64_t worst = STATE_BYTES + 2 * std::min(BLOCK, numel - b * BLOCK);
-                    if (cap - pos < worst) { overflow = 1; return; }   // the caller's room is too small
-                    pos += put_block(out + pos, st[g], wp[g], wend[g]);
-                    ends[b] = pos;                          // relative to the thread's start for now
+                if (!full)
+                    for (int g = 0; g < n; g++)
+                        wp[g] = rans_block(sy[g], std::min(BLOCK, numel - (b + g) * BLOCK), enc, st[g], wp[g]);
+                int64_t len[G], total = 0;
+                for (int g = 0; g < n; g++) { len[g] = STATE_BYTES + 2 * (wend[g] - wp[g]); total += len[g]; }
+                const bool direct = turn.load(std::memory_order_acquire) == gi;
+                if (!direct)
+                    for (int g = 0, o = 0; g < n; o += (int)len[g], g++) put_block(stage.data() + o, st[g], wp[g], wend[g]);
+                for (int spins = 0; turn.load(std::memory_order_acquire) != gi; spins++) {
+                    if (spins < 64) ENTROPY_PAUSE();
+                    else std::this_thread::yield();
                 }
+                if (overflow.load(std::memory_order_relaxed) || rans_cap - pos < total) {
+                    overflow = 1;                 // the caller's room is too small
+                } else {
+                    if (direct)
+                        for (int g = 0, o = 0; g < n; o += (int)len[g], g++) put_block(rans_out + pos + o, st[g], wp[g], wend[g]);
+                    else
+                        std::memcpy(rans_out + pos, stage.data(), total);
+                    for (int g = 0; g < n; g++) { pos += len[g]; ends[b + g] = pos; }
+                }
+                turn.store(gi + 1, std::memory_order_release);
             }
-            used[t] = pos;
         });
         if (overflow) return kCapacity;
-        int64_t base = 0;
-        std::vector<int64_t> start(T);
-        for (int t = 0; t < T; t++) { start[t] = base; base += used[t]; }
-        if (base > rans_cap) return kCapacity;
-        run_threads(T, [&](int t) {
-            if (t > 0 && used[t]) std::memcpy(rans_out + start[t], bufs[t].get(), used[t]);
-            for (int64_t b = first[t]; b < first[t + 1]; b++) ends[b] += start[t];
-        });
-        return base;
+        return pos;
     }
 
     // One block's decoder state: lane states, word pointer, the symbols decoded so far.
