@@ -340,13 +340,14 @@ struct Codec {
 #endif
 
 #ifdef ENTROPY_X86
-    // The field split of 32 bfloat16 words at a time (RW <= 8), as split_avx2 does it with wider
-    // merges: pairs by a multiply-add (r0 + r1·2^RW), then 64- and 128-bit lanes by shifts, and the
-    // four 128-bit lanes' RW bytes gathered to the bottom by a byte permute. Its 64-byte stores
-    // stay inside the block's raw bytes (the loop stops while fewer than 64 remain); the bytes
-    // past 4·RW are rewritten by the next group. Returns the elements done.
+    // The field split of 32 16-bit words at a time (RW <= 15: bfloat16, float16), as split_avx2
+    // does it with wider merges: pairs by a multiply-add (r0 + r1·2^RW), then 64- and 128-bit
+    // lanes by shifts (8 fields = RW bytes at the bottom of each 128-bit lane), and the four
+    // lanes' bytes gathered to the bottom by a byte permute. Its 64-byte stores stay inside the
+    // block's raw bytes (the loop stops while fewer than 64 remain); the bytes past 4·RW are
+    // rewritten by the next group. Returns the elements done.
     ENTROPY_AVX512 static int64_t split_avx512(const Word* x, int64_t nb, uint16_t* sy, uint8_t*& ro) {
-        if (sizeof(Word) != 2 || RW > 8) return 0;
+        if (sizeof(Word) != 2 || RW > 15) return 0;
         alignas(64) static const struct Pick { int8_t idx[64]; Pick() {
             for (int q = 0; q < 64; q++) idx[q] = (int8_t)(q < 4 * RW ? 16 * (q / RW) + q % RW : 0);
         } } pick;
@@ -364,7 +365,9 @@ struct Codec {
             const __m512i p = _mm512_madd_epi16(r, pair);                        // 2·RW bits per 32-bit lane
             const __m512i q = _mm512_or_si512(_mm512_and_si512(p, lo32),         // 4·RW bits per 64-bit lane
                                               _mm512_srli_epi64(_mm512_andnot_si512(lo32, p), 32 - 2 * RW));
-            const __m512i o = _mm512_or_si512(q, _mm512_slli_epi64(_mm512_bsrli_epi128(q, 8), 4 * RW));
+            // 8·RW bits per 128-bit lane: the high half's fields shifted up by 4·RW across the halves
+            __m512i o = _mm512_or_si512(q, _mm512_slli_epi64(_mm512_bsrli_epi128(q, 8), 4 * RW));
+            if (4 * RW > 32) o = _mm512_mask_blend_epi64(0xAA, o, _mm512_srli_epi64(q, 64 - 4 * RW));
             _mm512_storeu_si512(ro, _mm512_permutexvar_epi8(perm, o));
             ro += 4 * RW;
         }
