@@ -80,3 +80,60 @@ def test_native_workers_survive_fork():
         p.kill()
         raise AssertionError("the forked child hung in the native library")
     assert p.exitcode == 0 and q.get(timeout=5) is True
+
+
+# The entropy codec's library keeps its own worker threads (the same thread_pool.h).
+
+def _entropy_or_skip():
+    from enec.codecs import entropy_native
+    if not entropy_native.available():
+        import pytest
+        pytest.skip(f"the native entropy library is not built: {entropy_native.load_error()}")
+
+
+def test_threads_share_the_entropy_worker_pool():
+    """As above for codec="entropy": concurrent multi-threaded calls give a lone call's bytes."""
+    _entropy_or_skip()
+    torch.set_num_threads(2)
+    tensors = [(torch.randn(600_000 + 4099 * i, generator=torch.Generator().manual_seed(i)) * 0.02)
+               .to([torch.bfloat16, torch.float32, torch.float16][i % 3]) for i in range(9)]
+    lone = [enec.compress(t, codec="entropy") for t in tensors]
+
+    def work(t):
+        blob = enec.compress(t, codec="entropy")
+        return blob, enec.decompress(blob)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(work, tensors))
+    for t, want, (blob, out) in zip(tensors, lone, results):
+        assert torch.equal(blob, want)
+        assert_bit_equal(out, t)
+
+
+def _child_entropy(t, blob_want, q):
+    # numpy comparisons only: torch's own OpenMP threads do not survive a fork
+    import numpy as np
+    blob = enec.compress(t, codec="entropy")
+    ok = bool(np.array_equal(blob.numpy(), blob_want.numpy()))
+    back = enec.decompress(blob).view(torch.int16).numpy()
+    q.put(ok and bool(np.array_equal(back, t.view(torch.int16).numpy())))
+
+
+def test_entropy_workers_survive_fork():
+    """A forked child of a parent that used the entropy library's workers encodes and decodes
+    with several threads (the pool is rebuilt in the child) instead of waiting forever."""
+    import multiprocessing as mp
+    _entropy_or_skip()
+    torch.set_num_threads(2)
+    t = (torch.randn(700_000, generator=torch.Generator().manual_seed(11)) * 0.02).bfloat16()
+    want = enec.compress(t, codec="entropy")              # the parent's workers now exist
+    enec.decompress(want)
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_entropy, args=(t, want, q))
+    p.start()
+    p.join(timeout=120)
+    if p.is_alive():
+        p.kill()
+        raise AssertionError("the forked child hung in the entropy library")
+    assert p.exitcode == 0 and q.get(timeout=5) is True

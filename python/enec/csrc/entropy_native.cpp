@@ -21,6 +21,7 @@
 #include <type_traits>
 #include <vector>
 #include "enec_native/simd_level.h"   // detect_simd / simd_level / set cap: one definition for both libraries
+#include "enec_native/thread_pool.h"  // worker threads kept between calls
 #if ENEC_X86
 #define ENTROPY_X86 1
 #define ENTROPY_AVX2 ENEC_AVX2
@@ -65,15 +66,13 @@ inline uint32_t load_u32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); 
 inline uint16_t load_u16(const uint8_t* p) { uint16_t v; std::memcpy(&v, p, 2); return v; }
 inline void store_u32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 
-// Runs fn(thread_index) for t in [0, n) on n threads (the caller runs index 0).
+// Runs fn(thread_index) for t in [0, n) on n threads (the caller runs index 0), on the worker
+// threads kept between calls (thread_pool.h: a thread start per call cost about as much as a small
+// tensor's whole encode).
 template <class F>
 void run_threads(int n, F fn) {
     if (n <= 1) { fn(0); return; }
-    std::vector<std::thread> th;
-    th.reserve(n - 1);
-    for (int i = 1; i < n; i++) th.emplace_back(fn, i);
-    fn(0);
-    for (auto& t : th) t.join();
+    WorkerPool::get().run(n, [&](int t) { fn(t); });
 }
 
 inline int useful_threads(int nthreads, int64_t numel, int64_t blocks) {
