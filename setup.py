@@ -61,6 +61,9 @@ setup(
                            extra_compile_args=cflags, extra_link_args=ldflags, language="c++"),
                  # entropy codec kernels (codec 5), loaded by enec.codecs.entropy_native
                  Extension("enec._enec_entropy", ["python/enec/csrc/entropy_native.cpp"],
+                           # the kernel levels and the kept worker threads, shared with _enec_native
+                           depends=["python/enec/csrc/enec_native/simd_level.h",
+                                    "python/enec/csrc/enec_native/thread_pool.h"],
                            extra_compile_args=cflags, extra_link_args=ldflags, language="c++")],
     cmdclass={"build_ext": BuildPlainLibrary},
 )

@@ -9,8 +9,10 @@
 // An element splits into a symbol (exponent << k | top k mantissa bits) and a raw field ((low
 // mantissa bits) << 1 | sign, RW = M - k + 1 bits, packed LSB-first at bit RW·i). Symbols are coded
 // in blocks of 16384 elements with 8 interleaved rANS lanes (element j of a block: lane j % 8),
-// 32-bit states in [2^16, 2^32), 16-bit words, 12-bit frequencies. Blocks are independent, so
-// threads take contiguous runs of them.
+// 32-bit states in [2^16, 2^32), 16-bit words, 12-bit frequencies. Blocks are independent: the
+// encoder's threads take groups of blocks in order and put their bytes in place in that order, the
+// decoder's take any group. The SIMD kernels run several blocks at once (AVX2: 8 lanes of one block
+// per register; AVX-512: two blocks per 16-lane register), so that their dependency chains overlap.
 
 #include <algorithm>
 #include <atomic>
