@@ -319,6 +319,58 @@ def test_hostile_blob_raises_a_clear_error(impl, kind):
         raise AssertionError(f"decoded {y.shape} from a blob with a corrupt {kind}")
 
 
+def _big_blob_mutations():
+    """Corruptions of a 13-block blob inside the blocks the SIMD decoders take in groups (4 for
+    AVX2, 6 for AVX-512): flipped words early, in the middle and at the end of a block, a state,
+    and a block whose words are cut short by moving one index entry."""
+    x = _weights(16384 * 13 + 5, torch.bfloat16, seed=13)
+    b = enec.compress(x, codec="entropy").numpy().copy()
+    h, (t_off, i_off, r_off, s_off, _) = _offsets(b)
+    ends = b[i_off:i_off + 8 * h.blocks].view("<u8").astype(np.int64)
+    starts = np.concatenate([[0], ends[:-1]])
+    out = []
+    for blk, where in ((0, 40), (2, None), (4, -2), (7, 100), (11, None)):
+        m = b.copy()
+        a, e = s_off + int(starts[blk]), s_off + int(ends[blk])
+        pos = (a + e) // 2 if where is None else (a + where if where >= 0 else e + where)
+        m[pos] ^= 0x24
+        out.append((f"word in block {blk}", m))
+    m = b.copy()
+    m[s_off + int(starts[5]) + 3] ^= 0x01                      # a lane state's top byte
+    out.append(("state of block 5", m))
+    m = b.copy()
+    _u64(m, i_off + 8 * 3, int(ends[3]) - 2)                   # block 3 loses a word, block 4 gains it
+    out.append(("index entry 3", m))
+    return out
+
+
+@pytest.mark.parametrize("case", range(7))
+def test_simd_decoders_refuse_corrupt_words_like_the_reference(case):
+    """Every kernel level gives the reference's verdict on words corrupted inside the block groups
+    the SIMD decoders run together (the small blobs above never fill a group)."""
+    name, bad = _big_blob_mutations()[case]
+    verdicts = []
+    try:
+        cpu.decompress_tensor(torch.from_numpy(bad), impl=codecs.get_impl("reference"))
+        verdicts.append(None)
+    except enec.CorruptStreamError as e:
+        verdicts.append(str(e))
+    assert verdicts[0] is not None, f"the reference decoded a blob with a corrupt {name}"
+    if not entropy_native.available():
+        pytest.fail(f"the native entropy library is not built: {entropy_native.load_error()}")
+    try:
+        for level in range(entropy_native.simd_detected() + 1):
+            entropy_native.set_simd(level)
+            try:
+                cpu.decompress_tensor(torch.from_numpy(bad), impl=codecs.get_impl("native"))
+                verdicts.append(None)
+            except enec.CorruptStreamError as e:
+                verdicts.append(str(e))
+    finally:
+        entropy_native.set_simd(True)
+    assert len(set(verdicts)) == 1, (name, verdicts)
+
+
 def test_both_implementations_give_the_same_verdict():
     for kind in KINDS:
         if kind == "raw padding":
