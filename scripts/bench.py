@@ -327,6 +327,17 @@ def fp16_targets(rows, bf16_name, fp16_name, cores):
     return out
 
 
+def _entropy_simd():
+    from enec.codecs import entropy_native
+    return entropy_native.simd_level() if entropy_native.available() else None
+
+
+def _entropy_simd_text() -> str:
+    from enec.codecs import entropy_native
+    level = _entropy_simd()
+    return "" if level is None else f"; entropy codec: {entropy_native.SIMD_NAMES.get(level, level)}"
+
+
 def entropy_targets(rows, syn_name, threads):
     """The entropy codec's goals (issue 17), same run: ratio >= ZipNN's on every MiniLM dataset, as
     one tensor and per tensor; within 1 % of the exponent's order-0 bound; on the synthetic BF16
@@ -407,7 +418,8 @@ def main():
     torch.set_num_threads(cores)
 
     print(f"\n{platform.processor() or platform.machine()}, {cores} cores, torch {torch.__version__}, "
-          f"enec {enec.__version__} (native kernels: {native.SIMD_NAMES.get(native.simd_level(), native.simd_level())}), "
+          f"enec {enec.__version__} (native kernels: {native.SIMD_NAMES.get(native.simd_level(), native.simd_level())}"
+          f"{_entropy_simd_text()}), "
           f"{reps} interleaved rounds: best (median)")
     print(f"{'dataset':22s} {'thr':>3s} {'codec':24s} {'ratio':>7s} {'compress GB/s':>16s} {'decompress GB/s':>16s}")
     for r in rows:
@@ -464,7 +476,7 @@ def main():
         with open(args.json, "w") as f:
             json.dump({"machine": {"cpu": platform.processor() or platform.machine(), "cores": cores,
                                    "torch": torch.__version__, "enec": enec.__version__,
-                                   "native_simd": native.simd_level()},
+                                   "native_simd": native.simd_level(), "entropy_simd": _entropy_simd()},
                        "reps": reps, "rows": rows, "scaling": scaling, "targets": tg,
                        "missing": sorted(missing), "memory": mem}, f, indent=1)
 
