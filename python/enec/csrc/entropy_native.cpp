@@ -377,6 +377,66 @@ struct Codec {
 #endif
 
 #ifdef ENTROPY_X86
+    // Where the 8 pairs of a float32 split land (split32_avx512): output qword k is the OR of at
+    // most 3 pairs (2·RW >= 44 bits each), pair j shifted by j·2·RW - 64·k (left when >= 0, else
+    // right; a shift by 64 gives zero: no contribution).
+    struct PairPlaces {
+        alignas(64) int64_t idx[3][8], left[3][8], right[3][8];
+        PairPlaces() {
+            constexpr int W2 = 2 * RW;
+            for (int k = 0; k < 8; k++) {
+                int s = 0;
+                for (int q = 0; q < 3; q++) { idx[q][k] = 0; left[q][k] = 64; right[q][k] = 64; }
+                for (int j = 0; j < 8 && s < 3; j++) {
+                    if (j * W2 >= 64 * (k + 1) || j * W2 + W2 <= 64 * k) continue;
+                    const int d = j * W2 - 64 * k;
+                    idx[s][k] = j;
+                    left[s][k] = d >= 0 ? d : 64;
+                    right[s][k] = d < 0 ? -d : 64;
+                    s++;
+                }
+            }
+        }
+    };
+
+    // The field split of 16 float32 words at a time (RW 22-24): symbols narrowed to u16, raw
+    // fields paired in 64-bit lanes, then each output qword gathered from the pairs that overlap
+    // it (permutes and per-lane shifts): 2·RW bytes a step. Stores 64 bytes, so it stops while
+    // fewer remain in the block's raw bytes; the bytes past 2·RW are rewritten by the next step.
+    ENTROPY_AVX512 static int64_t split32_avx512(const Word* x, int64_t nb, uint16_t* sy, uint8_t*& ro) {
+        if (sizeof(Word) != 4 || RW < 17) return 0;    // (RW < 17 never happens for float32)
+        static const PairPlaces pp;
+        const __m512i symmask = _mm512_set1_epi32((1 << (W + K)) - 1);
+        const __m512i lowmask = _mm512_set1_epi32((1 << (M - K)) - 1);
+        const __m512i lo32 = _mm512_set1_epi64(0xFFFFFFFFll);
+        __m512i idx[3], left[3], right[3];
+        for (int q = 0; q < 3; q++) {
+            idx[q] = _mm512_load_si512(pp.idx[q]);
+            left[q] = _mm512_load_si512(pp.left[q]);
+            right[q] = _mm512_load_si512(pp.right[q]);
+        }
+        int64_t j = 0;
+        for (; j + 16 <= nb && (nb - j) * RW >= 8 * 64; j += 16) {
+            const __m512i w = _mm512_loadu_si512(x + j);
+            _mm256_storeu_si256((__m256i*)(sy + j),
+                                _mm512_cvtepi32_epi16(_mm512_and_si512(_mm512_srli_epi32(w, M - K), symmask)));
+            const __m512i r = _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(w, lowmask), 1),
+                                              _mm512_srli_epi32(w, W + M));
+            const __m512i p = _mm512_or_si512(_mm512_and_si512(r, lo32),      // 2·RW bits per 64-bit lane
+                                              _mm512_srli_epi64(_mm512_andnot_si512(lo32, r), 32 - RW));
+            __m512i o = _mm512_setzero_si512();
+            for (int q = 0; q < 3; q++) {
+                const __m512i v = _mm512_permutexvar_epi64(idx[q], p);
+                o = _mm512_or_si512(o, _mm512_or_si512(_mm512_sllv_epi64(v, left[q]), _mm512_srlv_epi64(v, right[q])));
+            }
+            _mm512_storeu_si512(ro, o);
+            ro += 2 * RW;
+        }
+        return j;
+    }
+#endif
+
+#ifdef ENTROPY_X86
     // The field split of 16 bfloat16 words at a time (RW <= 8): symbols stored as u16, raw fields
     // packed by pairwise merges (16 -> 32 -> 64 -> 128-bit lanes), 8 fields = RW bytes per 128-bit
     // half. Stops while 40 elements remain, so its 8-byte stores stay inside the block's raw bytes
@@ -412,7 +472,7 @@ struct Codec {
         const Word* x = words + s0;
         int64_t j = 0;
 #ifdef ENTROPY_X86
-        if (simd_level() >= 2) j = split_avx512(x, nb, sy, ro);
+        if (simd_level() >= 2) j = sizeof(Word) == 2 ? split_avx512(x, nb, sy, ro) : split32_avx512(x, nb, sy, ro);
         if (simd_level() >= 1) j += split_avx2(x + j, nb - j, sy + j, ro);
 #endif
         if (RW <= 16) {
