@@ -127,10 +127,11 @@ __aicore__ inline void JoinFields(const LocalTensor<uint16_t>& x, const LocalTen
 
 // ------------------------------------------------------------------------------------------------
 // Stage 3: hierarchical halving bit-packing of `count` lanes (a multiple of 256) of `width`-bit
-// values (1..11). The lanes in `d` are destroyed; the packed 16-bit words end up in z[0, H) with
-// H = count * width / 16, which is returned. z needs count * width / 8 lanes.
+// values (1..11). The lanes in `d` are destroyed; the packed 16-bit words end up in out[0, H) with
+// H = count * width / 16, which is returned. z needs count * width / 8 lanes; `out` is z itself or
+// a buffer disjoint from z and d (then z can be reused while `out` is being stored).
 __aicore__ inline uint32_t HalvingPack(const LocalTensor<uint16_t>& d, uint32_t width, uint32_t count,
-    const LocalTensor<uint16_t>& z)
+    const LocalTensor<uint16_t>& z, const LocalTensor<uint16_t>& out)
 {
     uint32_t len = count;
     uint32_t pos = 0;
@@ -149,7 +150,7 @@ __aicore__ inline uint32_t HalvingPack(const LocalTensor<uint16_t>& d, uint32_t 
     }
     const uint32_t half = pos / 2;                            // word i = Z[i] | Z[i + H] << 8
     ShiftLeft(z[half], z[half], static_cast<uint16_t>(8), static_cast<int32_t>(half));
-    Or(z, z, z[half], static_cast<int32_t>(half));
+    Or(out, z, z[half], static_cast<int32_t>(half));
     return half;
 }
 

@@ -84,26 +84,28 @@ private:
 
         // ---- load the block's words; a short block's padding lanes get the pivot word, whose
         //      code is 0 and raw fields are 0 (docs/FORMAT.md §3)
-        // (no MTE3 -> MTE2 edge: the stores read z/mask/counts, the load writes `in`; MTE3 -> V
-        //  is the edge the next vector writes of z need). With prefetch, block t was loaded during
-        //  the previous block, and block t + coreNum is loaded now, while this block computes.
+        // (MTE3 -> MTE2: the raw section and the outliers are stored from `in`, so a load into
+        //  `in` waits for those stores). With prefetch, block t was loaded during the previous
+        //  block, and block t + coreNum is loaded now, while this block computes.
         if (!prefetch_ || k == 0) {
-            Sync<HardEvent::V_MTE2>();
+            // FP32: the previous block's stores from `in` (its vector work on `in` came before them)
+            Sync<HardEvent::MTE3_MTE2>();
             LoadWords(t, lanes, real, in);
         }
         Sync<HardEvent::MTE2_V>();
         if (prefetch_ && t + t_.coreNum < t_.blocks) {
-            Sync<HardEvent::V_MTE2>();                           // block t - coreNum is done with the other buffer
+            // block t - coreNum is done with the other buffer: its stores from it came after its
+            // vector work on it
+            Sync<HardEvent::MTE3_MTE2>();
             Load(t + t_.coreNum, InBuf(k + 1));
         }
-        Sync<HardEvent::MTE3_V>();
-
         // ---- FP32: split into low halves (raw, stored as they are: pack(r_lo, 16) is the
         //      identity) and high halves, which follow the BF16 path
         LocalTensor<uint16_t> words = in;
         const uint64_t rawBlock = static_cast<uint64_t>(N) * (t_.dtype == 2 ? 24 : rawBits_) / 8;
         uint64_t rawPos = t_.rawOffset + t * rawBlock;
         if (t_.dtype == 2) {
+            // (the previous block's low store has read z: the load above waited for it)
             // normal mode, 128 halves per repeat; at most 128 repeats per instruction
             for (uint32_t c0 = 0; c0 < 2 * lanes; c0 += 128 * 128) {
                 const uint32_t len = 2 * lanes - c0 < 128 * 128 ? 2 * lanes - c0 : 128 * 128;
@@ -123,26 +125,28 @@ private:
         SplitFields(words, y, raw, mantBits_, lanes);
         EncodeTransform(y, b, n, lanes);
 
-        // ---- raw section
+        // ---- raw section, packed (scratch z) into the input buffer, which is free now. Every
+        //      store of the previous block has read its buffer (z, the mask, the outliers) by now
+        //      (FP32: also this block's low halves, from z).
         Sync<HardEvent::MTE3_V>();
-        uint32_t h = HalvingPack(raw, rawBits_, lanes, z);
+        LocalTensor<uint16_t> rawOut = t_.dtype == 2 ? in[N] : in;
+        uint32_t h = HalvingPack(raw, rawBits_, lanes, z, rawOut);
         Sync<HardEvent::V_MTE3>();
-        DataCopy(blob_[rawPos], zb, h * 2);
+        DataCopy(blob_[rawPos], rawOut.ReinterpretCast<uint8_t>(), h * 2);
 
-        // ---- low bits of every code
+        // ---- low bits of every code (packed in z), group flags (OR-fold, compare, LSB-first);
+        //      both stored after the raw store has read `in`, where the outliers go next
+        uint32_t hl = 0;
         if (m > 0) {
             KeepLowBits(d, y, m, lanes);
-            Sync<HardEvent::MTE3_V>();
-            h = HalvingPack(d, m, lanes, z);
-            Sync<HardEvent::V_MTE3>();
-            DataCopy(blob_[t_.lowOffset + t * (static_cast<uint64_t>(N) * m / 8)], zb, h * 2);
+            hl = HalvingPack(d, m, lanes, z, z);
         }
-
-        // ---- group flags (OR-fold, compare), written LSB-first
         LocalTensor<uint8_t> mask = maskBuf_.Get<uint8_t>();
         GroupOrFold(y, d, lanes);
         FlagBits(d, hfBuf_.Get<half>(), mask, m, groups);
+        Sync<HardEvent::MTE3_V>();
         Sync<HardEvent::V_MTE3>();
+        if (m > 0) DataCopy(blob_[t_.lowOffset + t * (static_cast<uint64_t>(N) * m / 8)], zb, hl * 2);
         const uint64_t flagPos = t_.flagsOffset + t * (GMAX / 8);
         if ((groups / 8) % 32 == 0) {
             DataCopy(blob_[flagPos], mask, groups / 8);
@@ -150,7 +154,8 @@ private:
             DataCopyPad(blob_[flagPos], mask, DataCopyExtParams(1, groups / 8, 0, 0, 0));
         }
 
-        // ---- outliers: high parts of the lanes of flagged groups, compacted in lane order
+        // ---- outliers: high parts of the lanes of flagged groups, compacted in lane order into
+        //      `in`, packed with the codes' buffer as scratch (z and the mask are being stored)
         uint32_t f = 0;
         if (n > m) {
             LocalTensor<uint16_t> q = t_.dtype == 2 ? in[N] : in;
@@ -169,10 +174,11 @@ private:
                     Duplicate(q[ENEC_GROUP_LEN * f], static_cast<uint16_t>(0),
                         static_cast<int32_t>(slots - ENEC_GROUP_LEN * f));
                 }
-                Sync<HardEvent::MTE3_V>();
-                h = HalvingPack(q, n - m, slots, z);
+                // n - m <= 8: the upper half of q is dead once the first fold has read it
+                LocalTensor<uint16_t> packed = q[slots / 2];
+                h = HalvingPack(q, n - m, slots, y, packed);
                 Sync<HardEvent::V_MTE3>();
-                DataCopy(ws_[t * t_.wsSlotBytes], zb, h * 2);
+                DataCopy(ws_[t * t_.wsSlotBytes], packed.ReinterpretCast<uint8_t>(), h * 2);
             }
         }
         // ---- F_t
