@@ -46,10 +46,13 @@ public:
         pipe_.InitBuffer(flgBuf_, GMAX / 8);
         pipe_.InitBuffer(tabBuf_, 3 * GMAX * 4);
         pipe_.InitBuffer(metaBuf_, 2 * META * 32);             // outlier index entries t and t + 1 of own blocks
-        // 16-bit dtypes: the raw section gets its own buffer and is loaded while the flags are
-        // scanned (FP32 has no UB left for it)
+        // 16-bit dtypes: the raw section and the low bits get their own buffers and are loaded
+        // while the flags are scanned (FP32 has no UB left for them)
         prefetchRaw_ = wordBytes_ == 2;
-        if (prefetchRaw_) pipe_.InitBuffer(rawBuf_, N * rawBits_ / 8);
+        if (prefetchRaw_) {
+            pipe_.InitBuffer(rawBuf_, N * rawBits_ / 8);
+            if (t_.m > 0) pipe_.InitBuffer(lowBuf_, N * static_cast<uint32_t>(t_.m) / 8);
+        }
         tab_.offT = tabBuf_.Get<uint32_t>();
         tab_.offE = tabBuf_.Get<uint32_t>()[GMAX];
         tab_.offI = tabBuf_.Get<uint32_t>()[2 * GMAX];
@@ -196,10 +199,13 @@ private:
         const uint64_t loPos = t_.rawOffset + t * rawBlock;
         const uint64_t rawPos = loPos + (t_.dtype == 2 ? static_cast<uint64_t>(lanes) * 2 : 0);
         const uint32_t rhw = lanes * rawBits_ / 16;
-        if (prefetchRaw_) {
-            DataCopy(rawBuf_.Get<uint8_t>(), blob_[rawPos], 2 * rhw);      // overlaps the scan below
-        }
         Sync<HardEvent::MTE2_V>();
+        const uint64_t lowPos = t_.lowOffset + t * (static_cast<uint64_t>(N) * m / 8);
+        const uint32_t lhw = lanes * m / 16;
+        if (prefetchRaw_) {                                   // both overlap the scan below
+            DataCopy(rawBuf_.Get<uint8_t>(), blob_[rawPos], 2 * rhw);
+            if (m > 0) DataCopy(lowBuf_.Get<uint8_t>(), blob_[lowPos], 2 * lhw);
+        }
         ScanScratch s;
         s.bits = z;
         s.pre = z[GMAX];
@@ -221,7 +227,6 @@ private:
 
         // ---- 2./3. outliers and the branch-free gather of the high parts (the first write of yh:
         //      the previous block's store must have read it)
-        Sync<HardEvent::MTE3_V>();
         if (f > 0 && n > m && indexOk) {
             const uint32_t slots = ENEC_GROUP_LEN * RoundUp(f, 16);
             const uint32_t hw = slots * (n - m) / 16;
@@ -285,6 +290,7 @@ private:
                 Adds(inc2[groups], inc2, static_cast<int32_t>(0), g);
                 Add(offi[2 * groups], offi, inc2, 2 * g);
             }
+            Sync<HardEvent::MTE3_V>();
             Gather(yh, dall, off, 0, rows * groups);
             if (R > OFF_ROWS) {
                 ShiftLeft(inc4, inc2, static_cast<int32_t>(1), 2 * g);
@@ -306,16 +312,22 @@ private:
             }
             if (B < 16) KeepLowBits(yh, yh, B, rg);
         } else {
+            Sync<HardEvent::MTE3_V>();
             Duplicate(yh, static_cast<uint16_t>(0), static_cast<int32_t>(lanes));
         }
 
-        // ---- 4. low bits, codes, inverse transform
+        // ---- 4. low bits, codes, inverse transform (16-bit dtypes: the raw section and the low
+        //      bits were loaded during the scan)
+        Sync<HardEvent::MTE2_V>();
         if (m > 0) {
-            const uint32_t hw = lanes * m / 16;
-            Sync<HardEvent::V_MTE2>();
-            DataCopy(zb[2 * hw], blob_[t_.lowOffset + t * (static_cast<uint64_t>(N) * m / 8)], 2 * hw);
-            Sync<HardEvent::MTE2_V>();
-            HalvingUnpack(z, m, lanes, d);
+            if (prefetchRaw_) {
+                HalvingUnpack(lowBuf_.Get<uint16_t>(), z, m, lanes, d);
+            } else {
+                Sync<HardEvent::V_MTE2>();
+                DataCopy(zb[2 * lhw], blob_[lowPos], 2 * lhw);
+                Sync<HardEvent::MTE2_V>();
+                HalvingUnpack(z, m, lanes, d);
+            }
             ShiftLeft(yh, yh, static_cast<uint16_t>(m), static_cast<int32_t>(lanes));
             Or(yh, yh, d, static_cast<int32_t>(lanes));
         }
@@ -370,7 +382,7 @@ private:
     static constexpr uint32_t META = 48;                       // index entries per strided load
     static constexpr uint32_t CHUNK = 1024;
     TPipe pipe_;
-    TBuf<TPosition::VECCALC> yhBuf_, dBuf_, patBuf_, zBuf_, offBuf_, biBuf_, flgBuf_, tabBuf_, itabBuf_, metaBuf_, rawBuf_, stBuf_,
+    TBuf<TPosition::VECCALC> yhBuf_, dBuf_, patBuf_, lowBuf_, zBuf_, offBuf_, biBuf_, flgBuf_, tabBuf_, itabBuf_, metaBuf_, rawBuf_, stBuf_,
         hdrBuf_;
     TQue<TPosition::VECOUT, 1> outQue_;
     GlobalTensor<uint8_t> blob_;
