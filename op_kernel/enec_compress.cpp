@@ -237,7 +237,7 @@ public:
         total_.SetGlobalBuffer(reinterpret_cast<__gm__ uint64_t*>(blob + ENEC_HEADER_TOTAL_OFFSET), 1);
         ws_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(ws), t_.blocks * t_.wsSlotBytes);
         counts_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(counts), t_.blocks);
-        pipe_.InitBuffer(buf_, CHUNK);
+        pipe_.InitBuffer(buf_, 2 * CHUNK);
         pipe_.InitBuffer(cntBuf_, COUNTS * 4);
         pipe_.InitBuffer(idxBuf_, META_ITEMS * 32);
         pipe_.InitBuffer(totBuf_, 32);
@@ -271,6 +271,7 @@ public:
             }
         }
         if (mine > 0) Flush(firstMine, mine, fs);
+        Drain();
         if (t_.blocks > 0 && (t_.blocks - 1) % cn == core) {
             LocalTensor<uint64_t> tot = totBuf_.Get<uint64_t>();
             tot.SetValue(0, t_.outlierOffset + run);
@@ -292,26 +293,48 @@ private:
         }
     }
 
+    // Block t's outliers, workspace -> UB -> blob, in chunks. Copies go through two buffers in
+    // turn: copy c's load is issued together with copy c - 1's store (the store of copy c is
+    // issued with the next load, or by Drain), so the two DMA pipes overlap.
     __aicore__ inline void Place(uint64_t t, uint32_t f, uint64_t index)
     {
         const uint64_t bytes = 2ull * RoundUp(f, 16) * (t_.n - t_.m);
         const uint64_t dst = t_.outlierOffset + index;
         for (uint64_t done = 0; done < bytes; done += CHUNK) {
             const uint32_t len = static_cast<uint32_t>(bytes - done < CHUNK ? bytes - done : CHUNK);
-            // GM -> UB -> GM through one buffer: the store waits for the load, the next load
-            // for the store
-            LocalTensor<uint8_t> buf = buf_.Get<uint8_t>();
+            LocalTensor<uint8_t> buf = buf_.Get<uint8_t>()[(copies_ & 1) * CHUNK];
+            if (copies_ > 0) {
+                Sync<HardEvent::MTE2_MTE3>();                    // copy c - 1 is loaded
+                Sync<HardEvent::MTE3_MTE2>();                    // copy c - 2's store has read this buffer
+            }
             DataCopy(buf, ws_[t * t_.wsSlotBytes + done], len);
-            Sync<HardEvent::MTE2_MTE3>();
-            DataCopy(blob_[dst + done], buf, len);
-            Sync<HardEvent::MTE3_MTE2>();
+            if (copies_ > 0) Store();
+            pendDst_ = dst + done;
+            pendLen_ = len;
+            ++copies_;
         }
+    }
+
+    __aicore__ inline void Store()
+    {
+        DataCopy(blob_[pendDst_], buf_.Get<uint8_t>()[((copies_ - 1) & 1) * CHUNK], pendLen_);
+    }
+
+    // The last copy's store.
+    __aicore__ inline void Drain()
+    {
+        if (copies_ == 0) return;
+        Sync<HardEvent::MTE2_MTE3>();
+        Store();
     }
 
     static constexpr uint32_t CHUNK = 16384;
     static constexpr uint32_t COUNTS = 4096;
     TPipe pipe_;
     TBuf<TPosition::VECCALC> buf_, cntBuf_, idxBuf_, totBuf_;
+    uint64_t pendDst_ = 0;         // the loaded copy whose store is not issued yet
+    uint32_t pendLen_ = 0;
+    uint32_t copies_ = 0;          // copies loaded so far on this core
     GlobalTensor<uint8_t> blob_, ws_;
     GlobalTensor<uint64_t> index_, total_;
     GlobalTensor<int32_t> counts_;
