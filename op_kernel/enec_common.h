@@ -127,11 +127,13 @@ __aicore__ inline void JoinFields(const LocalTensor<uint16_t>& x, const LocalTen
 
 // ------------------------------------------------------------------------------------------------
 // Stage 3: hierarchical halving bit-packing of `count` lanes (a multiple of 256) of `width`-bit
-// values (1..11). The lanes in `d` are destroyed; the packed 16-bit words end up in z[0, H) with
-// H = count * width / 16, which is returned. z needs count * width / 8 lanes.
+// values (1..11). The lanes in `d` are destroyed; the packed 16-bit words end up in out[0, H) with
+// H = count * width / 16, which is returned. z needs count * width / 8 lanes; `out` is z itself or
+// a buffer disjoint from z and d (then z can be reused while `out` is being stored).
 __aicore__ inline uint32_t HalvingPack(const LocalTensor<uint16_t>& d, uint32_t width, uint32_t count,
-    const LocalTensor<uint16_t>& z)
+    const LocalTensor<uint16_t>& z, const LocalTensor<uint16_t>& out)
 {
+    const uint32_t half = count * width / 16;                 // word i = Z[i] | Z[i + H] << 8
     uint32_t len = count;
     uint32_t pos = 0;
     while (width > 0) {
@@ -142,14 +144,16 @@ __aicore__ inline uint32_t HalvingPack(const LocalTensor<uint16_t>& d, uint32_t 
             len = h;
             width *= 2;
         }
-        KeepLowBits(z[pos], d, 8, len);                       // emit every lane's low byte
-        ShiftRight(d, d, static_cast<uint16_t>(8), static_cast<int32_t>(len));
+        // emit every lane's low byte as Z[pos, pos + len): below H masked, from H on already
+        // shifted into the high byte (the shift drops the rest of the lane)
+        const uint32_t lo = pos >= half ? 0 : (half - pos < len ? half - pos : len);
+        if (lo > 0) KeepLowBits(z[pos], d, 8, lo);
+        if (lo < len) ShiftLeft(z[pos + lo], d[lo], static_cast<uint16_t>(8), static_cast<int32_t>(len - lo));
+        if (width > 8) ShiftRight(d, d, static_cast<uint16_t>(8), static_cast<int32_t>(len));   // bits left
         pos += len;
         width -= 8;
     }
-    const uint32_t half = pos / 2;                            // word i = Z[i] | Z[i + H] << 8
-    ShiftLeft(z[half], z[half], static_cast<uint16_t>(8), static_cast<int32_t>(half));
-    Or(z, z, z[half], static_cast<int32_t>(half));
+    Or(out, z, z[half], static_cast<int32_t>(half));
     return half;
 }
 
@@ -159,6 +163,11 @@ __aicore__ inline void HalvingUnpack(const LocalTensor<uint16_t>& src, const Loc
     uint32_t count, const LocalTensor<uint16_t>& d)
 {
     const uint32_t half = count * width / 16;
+    if (width == 8) {                                         // one emit of every lane: Z is d itself
+        KeepLowBits(d, src, 8, half);
+        ShiftRight(d[half], src, static_cast<uint16_t>(8), static_cast<int32_t>(half));
+        return;
+    }
     KeepLowBits(z, src, 8, half);                             // low bytes  -> Z[0, H)
     ShiftRight(z[half], src, static_cast<uint16_t>(8), static_cast<int32_t>(half));   // high -> Z[H, 2H)
     // replay the packing schedule forwards to learn each step, then undo it backwards

@@ -84,26 +84,28 @@ private:
 
         // ---- load the block's words; a short block's padding lanes get the pivot word, whose
         //      code is 0 and raw fields are 0 (docs/FORMAT.md §3)
-        // (no MTE3 -> MTE2 edge: the stores read z/mask/counts, the load writes `in`; MTE3 -> V
-        //  is the edge the next vector writes of z need). With prefetch, block t was loaded during
-        //  the previous block, and block t + coreNum is loaded now, while this block computes.
+        // (MTE3 -> MTE2: the raw section and the outliers are stored from `in`, so a load into
+        //  `in` waits for those stores). With prefetch, block t was loaded during the previous
+        //  block, and block t + coreNum is loaded now, while this block computes.
         if (!prefetch_ || k == 0) {
-            Sync<HardEvent::V_MTE2>();
+            // FP32: the previous block's stores from `in` (its vector work on `in` came before them)
+            Sync<HardEvent::MTE3_MTE2>();
             LoadWords(t, lanes, real, in);
         }
         Sync<HardEvent::MTE2_V>();
         if (prefetch_ && t + t_.coreNum < t_.blocks) {
-            Sync<HardEvent::V_MTE2>();                           // block t - coreNum is done with the other buffer
+            // block t - coreNum is done with the other buffer: its stores from it came after its
+            // vector work on it
+            Sync<HardEvent::MTE3_MTE2>();
             Load(t + t_.coreNum, InBuf(k + 1));
         }
-        Sync<HardEvent::MTE3_V>();
-
         // ---- FP32: split into low halves (raw, stored as they are: pack(r_lo, 16) is the
         //      identity) and high halves, which follow the BF16 path
         LocalTensor<uint16_t> words = in;
         const uint64_t rawBlock = static_cast<uint64_t>(N) * (t_.dtype == 2 ? 24 : rawBits_) / 8;
         uint64_t rawPos = t_.rawOffset + t * rawBlock;
         if (t_.dtype == 2) {
+            // (the previous block's low store has read z: the load above waited for it)
             // normal mode, 128 halves per repeat; at most 128 repeats per instruction
             for (uint32_t c0 = 0; c0 < 2 * lanes; c0 += 128 * 128) {
                 const uint32_t len = 2 * lanes - c0 < 128 * 128 ? 2 * lanes - c0 : 128 * 128;
@@ -123,26 +125,28 @@ private:
         SplitFields(words, y, raw, mantBits_, lanes);
         EncodeTransform(y, b, n, lanes);
 
-        // ---- raw section
+        // ---- raw section, packed (scratch z) into the input buffer, which is free now. Every
+        //      store of the previous block has read its buffer (z, the mask, the outliers) by now
+        //      (FP32: also this block's low halves, from z).
         Sync<HardEvent::MTE3_V>();
-        uint32_t h = HalvingPack(raw, rawBits_, lanes, z);
+        LocalTensor<uint16_t> rawOut = t_.dtype == 2 ? in[N] : in;
+        uint32_t h = HalvingPack(raw, rawBits_, lanes, z, rawOut);
         Sync<HardEvent::V_MTE3>();
-        DataCopy(blob_[rawPos], zb, h * 2);
+        DataCopy(blob_[rawPos], rawOut.ReinterpretCast<uint8_t>(), h * 2);
 
-        // ---- low bits of every code
+        // ---- low bits of every code (packed in z), group flags (OR-fold, compare, LSB-first);
+        //      both stored after the raw store has read `in`, where the outliers go next
+        uint32_t hl = 0;
         if (m > 0) {
             KeepLowBits(d, y, m, lanes);
-            Sync<HardEvent::MTE3_V>();
-            h = HalvingPack(d, m, lanes, z);
-            Sync<HardEvent::V_MTE3>();
-            DataCopy(blob_[t_.lowOffset + t * (static_cast<uint64_t>(N) * m / 8)], zb, h * 2);
+            hl = HalvingPack(d, m, lanes, z, z);
         }
-
-        // ---- group flags (OR-fold, compare), written LSB-first
         LocalTensor<uint8_t> mask = maskBuf_.Get<uint8_t>();
         GroupOrFold(y, d, lanes);
         FlagBits(d, hfBuf_.Get<half>(), mask, m, groups);
+        Sync<HardEvent::MTE3_V>();
         Sync<HardEvent::V_MTE3>();
+        if (m > 0) DataCopy(blob_[t_.lowOffset + t * (static_cast<uint64_t>(N) * m / 8)], zb, hl * 2);
         const uint64_t flagPos = t_.flagsOffset + t * (GMAX / 8);
         if ((groups / 8) % 32 == 0) {
             DataCopy(blob_[flagPos], mask, groups / 8);
@@ -150,7 +154,8 @@ private:
             DataCopyPad(blob_[flagPos], mask, DataCopyExtParams(1, groups / 8, 0, 0, 0));
         }
 
-        // ---- outliers: high parts of the lanes of flagged groups, compacted in lane order
+        // ---- outliers: high parts of the lanes of flagged groups, compacted in lane order into
+        //      `in`, packed with the codes' buffer as scratch (z and the mask are being stored)
         uint32_t f = 0;
         if (n > m) {
             LocalTensor<uint16_t> q = t_.dtype == 2 ? in[N] : in;
@@ -169,10 +174,11 @@ private:
                     Duplicate(q[ENEC_GROUP_LEN * f], static_cast<uint16_t>(0),
                         static_cast<int32_t>(slots - ENEC_GROUP_LEN * f));
                 }
-                Sync<HardEvent::MTE3_V>();
-                h = HalvingPack(q, n - m, slots, z);
+                // n - m <= 8: the upper half of q is dead once the first fold has read it
+                LocalTensor<uint16_t> packed = q[slots / 2];
+                h = HalvingPack(q, n - m, slots, y, packed);
                 Sync<HardEvent::V_MTE3>();
-                DataCopy(ws_[t * t_.wsSlotBytes], zb, h * 2);
+                DataCopy(ws_[t * t_.wsSlotBytes], packed.ReinterpretCast<uint8_t>(), h * 2);
             }
         }
         // ---- F_t
@@ -231,7 +237,7 @@ public:
         total_.SetGlobalBuffer(reinterpret_cast<__gm__ uint64_t*>(blob + ENEC_HEADER_TOTAL_OFFSET), 1);
         ws_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(ws), t_.blocks * t_.wsSlotBytes);
         counts_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(counts), t_.blocks);
-        pipe_.InitBuffer(buf_, CHUNK);
+        pipe_.InitBuffer(buf_, 2 * CHUNK);
         pipe_.InitBuffer(cntBuf_, COUNTS * 4);
         pipe_.InitBuffer(idxBuf_, META_ITEMS * 32);
         pipe_.InitBuffer(totBuf_, 32);
@@ -265,6 +271,7 @@ public:
             }
         }
         if (mine > 0) Flush(firstMine, mine, fs);
+        Drain();
         if (t_.blocks > 0 && (t_.blocks - 1) % cn == core) {
             LocalTensor<uint64_t> tot = totBuf_.Get<uint64_t>();
             tot.SetValue(0, t_.outlierOffset + run);
@@ -286,26 +293,48 @@ private:
         }
     }
 
+    // Block t's outliers, workspace -> UB -> blob, in chunks. Copies go through two buffers in
+    // turn: copy c's load is issued together with copy c - 1's store (the store of copy c is
+    // issued with the next load, or by Drain), so the two DMA pipes overlap.
     __aicore__ inline void Place(uint64_t t, uint32_t f, uint64_t index)
     {
         const uint64_t bytes = 2ull * RoundUp(f, 16) * (t_.n - t_.m);
         const uint64_t dst = t_.outlierOffset + index;
         for (uint64_t done = 0; done < bytes; done += CHUNK) {
             const uint32_t len = static_cast<uint32_t>(bytes - done < CHUNK ? bytes - done : CHUNK);
-            // GM -> UB -> GM through one buffer: the store waits for the load, the next load
-            // for the store
-            LocalTensor<uint8_t> buf = buf_.Get<uint8_t>();
+            LocalTensor<uint8_t> buf = buf_.Get<uint8_t>()[(copies_ & 1) * CHUNK];
+            if (copies_ > 0) {
+                Sync<HardEvent::MTE2_MTE3>();                    // copy c - 1 is loaded
+                Sync<HardEvent::MTE3_MTE2>();                    // copy c - 2's store has read this buffer
+            }
             DataCopy(buf, ws_[t * t_.wsSlotBytes + done], len);
-            Sync<HardEvent::MTE2_MTE3>();
-            DataCopy(blob_[dst + done], buf, len);
-            Sync<HardEvent::MTE3_MTE2>();
+            if (copies_ > 0) Store();
+            pendDst_ = dst + done;
+            pendLen_ = len;
+            ++copies_;
         }
+    }
+
+    __aicore__ inline void Store()
+    {
+        DataCopy(blob_[pendDst_], buf_.Get<uint8_t>()[((copies_ - 1) & 1) * CHUNK], pendLen_);
+    }
+
+    // The last copy's store.
+    __aicore__ inline void Drain()
+    {
+        if (copies_ == 0) return;
+        Sync<HardEvent::MTE2_MTE3>();
+        Store();
     }
 
     static constexpr uint32_t CHUNK = 16384;
     static constexpr uint32_t COUNTS = 4096;
     TPipe pipe_;
     TBuf<TPosition::VECCALC> buf_, cntBuf_, idxBuf_, totBuf_;
+    uint64_t pendDst_ = 0;         // the loaded copy whose store is not issued yet
+    uint32_t pendLen_ = 0;
+    uint32_t copies_ = 0;          // copies loaded so far on this core
     GlobalTensor<uint8_t> blob_, ws_;
     GlobalTensor<uint64_t> index_, total_;
     GlobalTensor<int32_t> counts_;

@@ -39,20 +39,35 @@ public:
         const uint32_t zw = rawBits_;                          // m <= n <= 8 <= rawBits (FP16: n <= 5)
         pipe_.InitBuffer(yhBuf_, N * wordBytes_);              // FP32: [low halves | codes/high halves]
         pipe_.InitBuffer(dBuf_, (N + 16) * 2);                 // 16 zero slots + unpacked lanes
+        pipe_.InitBuffer(patBuf_, 8 * 32);                     // GatherMask patterns: lanes [delta, delta + 112), delta even
         pipe_.InitBuffer(zBuf_, N * zw / 8 * 2);               // packed bytes; scan scratch
         pipe_.InitBuffer(offBuf_, OFF_ROWS * GMAX * 4);        // gather byte offsets, 4 rows at a time
         pipe_.InitBuffer(biBuf_, 2 * GMAX * 4);                // base, increment (int32); launch-time scratch
         pipe_.InitBuffer(flgBuf_, GMAX / 8);
         pipe_.InitBuffer(tabBuf_, 3 * GMAX * 4);
         pipe_.InitBuffer(metaBuf_, 2 * META * 32);             // outlier index entries t and t + 1 of own blocks
-        // 16-bit dtypes: the raw section gets its own buffer and is loaded while the flags are
-        // scanned (FP32 has no UB left for it)
+        // 16-bit dtypes: the raw section and the low bits get their own buffers and are loaded
+        // while the flags are scanned (FP32 has no UB left for them)
         prefetchRaw_ = wordBytes_ == 2;
-        if (prefetchRaw_) pipe_.InitBuffer(rawBuf_, N * rawBits_ / 8);
+        if (prefetchRaw_) {
+            pipe_.InitBuffer(rawBuf_, N * rawBits_ / 8);
+            if (t_.m > 0) pipe_.InitBuffer(lowBuf_, N * static_cast<uint32_t>(t_.m) / 8);
+        }
         tab_.offT = tabBuf_.Get<uint32_t>();
         tab_.offE = tabBuf_.Get<uint32_t>()[GMAX];
         tab_.offI = tabBuf_.Get<uint32_t>()[2 * GMAX];
         BuildScanTables(tab_, biBuf_.Get<int32_t>());
+        LocalTensor<uint16_t> pat = patBuf_.Get<uint16_t>();
+        for (uint32_t delta = 0; delta < 16; delta += 2) {
+            for (uint32_t q = 0; q < 16; ++q) {
+                uint32_t bits = 0;
+                for (uint32_t b = 0; b < 16; ++b) {
+                    const uint32_t i = 16 * q + b;
+                    if (q < 8 && i >= delta && i < delta + SPAN_STEP) bits |= 1u << b;
+                }
+                pat.SetValue(8 * delta + q, static_cast<uint16_t>(bits));
+            }
+        }
         if (t_.dtype == 2) {
             pipe_.InitBuffer(itabBuf_, 2 * CHUNK * 4);
             pipe_.InitBuffer(outQue_, 2, 2 * CHUNK * 2);
@@ -184,10 +199,13 @@ private:
         const uint64_t loPos = t_.rawOffset + t * rawBlock;
         const uint64_t rawPos = loPos + (t_.dtype == 2 ? static_cast<uint64_t>(lanes) * 2 : 0);
         const uint32_t rhw = lanes * rawBits_ / 16;
-        if (prefetchRaw_) {
-            DataCopy(rawBuf_.Get<uint8_t>(), blob_[rawPos], 2 * rhw);      // overlaps the scan below
-        }
         Sync<HardEvent::MTE2_V>();
+        const uint64_t lowPos = t_.lowOffset + t * (static_cast<uint64_t>(N) * m / 8);
+        const uint32_t lhw = lanes * m / 16;
+        if (prefetchRaw_) {                                   // both overlap the scan below
+            DataCopy(rawBuf_.Get<uint8_t>(), blob_[rawPos], 2 * rhw);
+            if (m > 0) DataCopy(lowBuf_.Get<uint8_t>(), blob_[lowPos], 2 * lhw);
+        }
         ScanScratch s;
         s.bits = z;
         s.pre = z[GMAX];
@@ -209,7 +227,6 @@ private:
 
         // ---- 2./3. outliers and the branch-free gather of the high parts (the first write of yh:
         //      the previous block's store must have read it)
-        Sync<HardEvent::MTE3_V>();
         if (f > 0 && n > m && indexOk) {
             const uint32_t slots = ENEC_GROUP_LEN * RoundUp(f, 16);
             const uint32_t hw = slots * (n - m) / 16;
@@ -234,36 +251,83 @@ private:
             Sync<HardEvent::MTE2_V>();
             Duplicate(dall, static_cast<uint16_t>(0), 16);
             HalvingUnpack(z, n - m, slots, d);
-            // byte offsets of lanes k*G + j, four rows of G at a time: row k = base + k * inc,
-            // built by doubling (z is free scratch once the outliers are unpacked)
+            // P rows' high parts share one gathered lane: rows k' + s R (s < P, R = 16 / P) of a
+            // group go to bits [s B, s B + B) of lane k' G + j (B = 16 / P >= n - m), so the Gather
+            // writes R G lanes instead of 16 G. The packed source S[x] = OR_s d[s R F + x] << s B
+            // (x < R F) is built in place over d[0, RF): span s is first copied to an aligned
+            // buffer by a GatherMask that drops its misaligned head (z is free scratch now)
+            // (R >= 2 keeps every span start even: 8 patterns. A block with more than 1016 flagged
+            // groups gathers all 16 rows: its last span's GatherMask would read past d)
+            const uint32_t hb = n - m;
+            const uint32_t P = f > (N - 128) / ENEC_GROUP_LEN ? 1 : hb <= 2 ? 8 : hb <= 4 ? 4 : 2;
+            const uint32_t B = 16 / P, R = 16 / P;
+            const uint32_t rf = R * f;
+            LocalTensor<uint16_t> span = z;
+            const uint16_t reps = static_cast<uint16_t>((rf + SPAN_STEP - 1) / SPAN_STEP);
+            LocalTensor<uint16_t> pat = patBuf_.Get<uint16_t>();
+            for (uint32_t sp = 1; sp < P; ++sp) {
+                const uint32_t start = sp * rf;
+                const uint32_t delta = start % 16;
+                uint64_t cnt = 0;
+                // repeat r reads the 128 lanes from start - delta + 112 r and keeps [delta, delta + 112)
+                GatherMask(span, d[start - delta], pat[8 * delta], false, 0,
+                    GatherMaskParams(1, reps, SPAN_STEP / 16, 0), cnt);
+                ShiftLeft(span, span, static_cast<uint16_t>(sp * B), static_cast<int32_t>(rf));
+                Or(d, d, span, static_cast<int32_t>(rf));
+            }
+            // byte offsets of lanes k'*G + j (k' < R), four rows of G at a time: row k' = base +
+            // k' * inc, built by doubling (z is free scratch again)
             const int32_t g = static_cast<int32_t>(groups);
             LocalTensor<uint32_t> off = offBuf_.Get<uint32_t>();
             LocalTensor<int32_t> offi = off.ReinterpretCast<int32_t>();
             LocalTensor<int32_t> inc2 = z.ReinterpretCast<int32_t>();       // [2 inc, 2 inc]
             LocalTensor<int32_t> inc4 = inc2[2 * groups];                    // [4 inc] x 4
+            const uint32_t rows = R < OFF_ROWS ? R : OFF_ROWS;
             Adds(offi, base, static_cast<int32_t>(0), g);
-            Add(offi[groups], base, inc, g);
-            ShiftLeft(inc2, inc, static_cast<int32_t>(1), g);
-            Adds(inc2[groups], inc2, static_cast<int32_t>(0), g);
-            Add(offi[2 * groups], offi, inc2, 2 * g);
-            Gather(yh, dall, off, 0, OFF_ROWS * groups);
-            ShiftLeft(inc4, inc2, static_cast<int32_t>(1), 2 * g);
-            Adds(inc4[2 * groups], inc4, static_cast<int32_t>(0), 2 * g);
-            for (uint32_t k = OFF_ROWS; k < ENEC_GROUP_LEN; k += OFF_ROWS) {
-                Add(offi, offi, inc4, OFF_ROWS * g);
-                Gather(yh[k * groups], dall, off, 0, OFF_ROWS * groups);
+            if (rows > 1) Add(offi[groups], base, inc, g);
+            if (rows > 2) {
+                ShiftLeft(inc2, inc, static_cast<int32_t>(1), g);
+                Adds(inc2[groups], inc2, static_cast<int32_t>(0), g);
+                Add(offi[2 * groups], offi, inc2, 2 * g);
             }
+            Sync<HardEvent::MTE3_V>();
+            Gather(yh, dall, off, 0, rows * groups);
+            if (R > OFF_ROWS) {
+                ShiftLeft(inc4, inc2, static_cast<int32_t>(1), 2 * g);
+                Adds(inc4[2 * groups], inc4, static_cast<int32_t>(0), 2 * g);
+                for (uint32_t k = OFF_ROWS; k < R; k += OFF_ROWS) {
+                    Add(offi, offi, inc4, OFF_ROWS * g);
+                    Gather(yh[k * groups], dall, off, 0, OFF_ROWS * groups);
+                }
+            }
+            // unpack the fields: rows s R .. s R + R - 1 are field s of the R G gathered lanes
+            const uint32_t rg = R * groups;
+            for (uint32_t sp = P - 1; sp > 0; --sp) {
+                if (sp == P - 1) {
+                    ShiftRight(yh[sp * rg], yh, static_cast<uint16_t>(sp * B), static_cast<int32_t>(rg));
+                } else {
+                    ShiftLeft(yh[sp * rg], yh, static_cast<uint16_t>(16 - (sp + 1) * B), static_cast<int32_t>(rg));
+                    ShiftRight(yh[sp * rg], yh[sp * rg], static_cast<uint16_t>(16 - B), static_cast<int32_t>(rg));
+                }
+            }
+            if (B < 16) KeepLowBits(yh, yh, B, rg);
         } else {
+            Sync<HardEvent::MTE3_V>();
             Duplicate(yh, static_cast<uint16_t>(0), static_cast<int32_t>(lanes));
         }
 
-        // ---- 4. low bits, codes, inverse transform
+        // ---- 4. low bits, codes, inverse transform (16-bit dtypes: the raw section and the low
+        //      bits were loaded during the scan)
+        Sync<HardEvent::MTE2_V>();
         if (m > 0) {
-            const uint32_t hw = lanes * m / 16;
-            Sync<HardEvent::V_MTE2>();
-            DataCopy(zb[2 * hw], blob_[t_.lowOffset + t * (static_cast<uint64_t>(N) * m / 8)], 2 * hw);
-            Sync<HardEvent::MTE2_V>();
-            HalvingUnpack(z, m, lanes, d);
+            if (prefetchRaw_) {
+                HalvingUnpack(lowBuf_.Get<uint16_t>(), z, m, lanes, d);
+            } else {
+                Sync<HardEvent::V_MTE2>();
+                DataCopy(zb[2 * lhw], blob_[lowPos], 2 * lhw);
+                Sync<HardEvent::MTE2_V>();
+                HalvingUnpack(z, m, lanes, d);
+            }
             ShiftLeft(yh, yh, static_cast<uint16_t>(m), static_cast<int32_t>(lanes));
             Or(yh, yh, d, static_cast<int32_t>(lanes));
         }
@@ -314,10 +378,11 @@ private:
     }
 
     static constexpr uint32_t OFF_ROWS = 4;
+    static constexpr uint32_t SPAN_STEP = 112;                 // lanes kept per GatherMask repeat (7 blocks)
     static constexpr uint32_t META = 48;                       // index entries per strided load
     static constexpr uint32_t CHUNK = 1024;
     TPipe pipe_;
-    TBuf<TPosition::VECCALC> yhBuf_, dBuf_, zBuf_, offBuf_, biBuf_, flgBuf_, tabBuf_, itabBuf_, metaBuf_, rawBuf_, stBuf_,
+    TBuf<TPosition::VECCALC> yhBuf_, dBuf_, patBuf_, lowBuf_, zBuf_, offBuf_, biBuf_, flgBuf_, tabBuf_, itabBuf_, metaBuf_, rawBuf_, stBuf_,
         hdrBuf_;
     TQue<TPosition::VECOUT, 1> outQue_;
     GlobalTensor<uint8_t> blob_;
