@@ -33,6 +33,11 @@
 #include <sys/mman.h>
 #endif
 
+// GCC 12's intrinsic headers trip -Wmaybe-uninitialized (_mm512_undefined_*) when inlined, as in
+// enec_native's SIMD headers
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
 namespace {
 
 constexpr int64_t BLOCK = 16384;
