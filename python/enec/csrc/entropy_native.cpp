@@ -197,9 +197,10 @@ struct DecTables {
     uint32_t first = 0;
     std::vector<uint32_t> one;
     // When at most 256 symbols have a non-zero frequency (the AVX-512 decoder): one u32 per slot,
-    // (f - 1) | bias << 12 | rank << 24, and each rank's symbol; the decoder keeps ranks (bytes)
+    // bias | rank << 12 | (f - 1) << 20, and each rank's symbol; the decoder keeps ranks (bytes)
     // and turns them into symbols when it joins them with the raw fields.
     bool ranked = false;
+    int ranks = 0;                     // symbols of non-zero frequency
     std::vector<uint32_t> rone, rank_sym;
 };
 
@@ -235,6 +236,7 @@ bool build_tables(const uint32_t* freqs, int alpha, EncTables* enc, DecTables* d
         int present = 0;
         for (int q = 0; q < alpha; q++) present += freqs[q] != 0;
         dec->ranked = present <= 256;
+        dec->ranks = present;
         dec->rone.assign(dec->ranked ? PROB_SCALE : 0, 0);
         dec->rank_sym.assign(256, 0);
     }
@@ -263,7 +265,7 @@ bool build_tables(const uint32_t* freqs, int alpha, EncTables* enc, DecTables* d
                 dec->fb[cum + j] = (f << 16) | j;
                 dec->sym[cum + j] = (uint32_t)s;
                 if (dec->packed) dec->one[cum + j] = (f - 1) | (j << 12) | ((uint32_t)(s - (int)dec->first) << 24);
-                if (dec->ranked) dec->rone[cum + j] = (f - 1) | (j << 12) | (rank << 24);
+                if (dec->ranked) dec->rone[cum + j] = j | (rank << 12) | ((f - 1) << 20);
             }
             if (f && dec->ranked) dec->rank_sym[rank] = (uint32_t)s;
         }
@@ -881,14 +883,19 @@ struct Codec {
         const __m512i m12 = _mm512_set1_epi32(PROB_SCALE - 1), ones = _mm512_set1_epi32(1);
         const __m512i lim = _mm512_set1_epi32(RANS_L);
         int64_t step = 0;
-        for (; step < steps; step++) {
-            bool room = true;
-            for (int g = 0; g < 2 * P; g++) room &= d[g].wend - wp[g] >= 16;
-            if (!room) break;
+        for (int64_t safe = 0; step < steps; step++) {
+            // a step reads 16 bytes at a block's word pointer and consumes at most 16, so with r
+            // bytes left in every block this step and the next r / 16 - 1 cannot read past the end
+            if (step >= safe) {
+                int64_t left = INT64_MAX;
+                for (int g = 0; g < 2 * P; g++) left = std::min<int64_t>(left, d[g].wend - wp[g]);
+                if (left < 16) break;
+                safe = step + left / 16;
+            }
             for (int p = 0; p < P; p++) {
                 const __m512i e = _mm512_i32gather_epi32(_mm512_and_si512(x[p], m12), one, 4);
-                const __m512i f = _mm512_add_epi32(_mm512_and_si512(e, m12), ones);
-                const __m512i bias = _mm512_and_si512(_mm512_srli_epi32(e, PROB_BITS), m12);
+                const __m512i f = _mm512_add_epi32(_mm512_srli_epi32(e, 20), ones);
+                const __m512i bias = _mm512_and_si512(e, m12);
                 const __m512i nx = _mm512_add_epi32(_mm512_mullo_epi32(f, _mm512_srli_epi32(x[p], PROB_BITS)), bias);
                 const __mmask16 need = _mm512_cmplt_epu32_mask(nx, lim);
                 const __mmask8 ma = (__mmask8)need, mb = (__mmask8)(need >> 8);
@@ -898,7 +905,7 @@ struct Codec {
                 x[p] = _mm512_mask_mov_epi32(nx, need, _mm512_or_si512(_mm512_slli_epi32(nx, 16), w));
                 wp[2 * p] += 2 * __builtin_popcount(ma);
                 wp[2 * p + 1] += 2 * __builtin_popcount(mb);
-                const __m128i r8 = _mm512_cvtepi32_epi8(_mm512_srli_epi32(e, 24));
+                const __m128i r8 = _mm512_cvtepi32_epi8(_mm512_srli_epi32(e, PROB_BITS));   // (keeps the low byte)
                 _mm_storel_epi64((__m128i*)(rk[2 * p] + step * LANES), r8);
                 _mm_storeh_pd((double*)(rk[2 * p + 1] + step * LANES), _mm_castsi128_pd(r8));
             }
@@ -926,6 +933,17 @@ struct Codec {
             }
         }
     };
+    // The same for 32 elements in 16-bit lanes when RW <= 9 (2 bytes from (RW·l)/8 hold the field).
+    struct RawLanes32 {
+        alignas(64) int8_t perm[64];
+        alignas(64) int16_t shift[32];
+        RawLanes32() {
+            for (int l = 0; l < 32; l++) {
+                for (int q = 0; q < 2; q++) perm[2 * l + q] = (int8_t)((RW * l) / 8 + q);
+                shift[l] = (int16_t)((RW * l) % 8);
+            }
+        }
+    };
     ENTROPY_AVX512 static inline __m512i raw_lanes16(const uint8_t* ri, const RawLanes& c) {
         const __m512i bytes = _mm512_permutexvar_epi8(_mm512_load_si512(c.perm), _mm512_loadu_si512(ri));
         return _mm512_and_si512(_mm512_srlv_epi32(bytes, _mm512_load_si512(c.shift)), _mm512_set1_epi32((1 << RW) - 1));
@@ -936,8 +954,9 @@ struct Codec {
     // ranks), 16 for 32-bit words (a gather from the same table). Reads 64 bytes from each raw
     // position, so it stops while fewer remain; returns the elements done.
     ENTROPY_AVX512 static int64_t merge_ranks_avx512(const uint8_t*& ri, const uint8_t* end, const uint8_t* rk,
-                                                    const uint32_t* symw, Word* o, int64_t nb) {
+                                                    const uint32_t* symw, int ranks, Word* o, int64_t nb) {
         static const RawLanes ctl;
+        static const RawLanes32 ctl32;
         int64_t i = 0;
         if (sizeof(Word) == 2) {
             alignas(64) uint16_t tab16[256];
@@ -948,14 +967,23 @@ struct Codec {
             for (; i + 32 <= nb && end - ri >= 2 * RW + 64; i += 32) {
                 const __m512i idx = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(rk + i)));
                 const __mmask32 h6 = _mm512_test_epi16_mask(idx, b6), h7 = _mm512_test_epi16_mask(idx, b7);
-                const __m512i lo = _mm512_mask_blend_epi16(h6, _mm512_permutex2var_epi16(tb[0], idx, tb[1]),
-                                                           _mm512_permutex2var_epi16(tb[2], idx, tb[3]));
-                const __m512i hi = _mm512_mask_blend_epi16(h6, _mm512_permutex2var_epi16(tb[4], idx, tb[5]),
-                                                           _mm512_permutex2var_epi16(tb[6], idx, tb[7]));
-                const __m512i sym = _mm512_mask_blend_epi16(h7, lo, hi);
-                const __m256i r0 = _mm512_cvtepi32_epi16(raw_lanes16(ri, ctl));
-                const __m256i r1 = _mm512_cvtepi32_epi16(raw_lanes16(ri + 2 * RW, ctl));
-                const __m512i r = _mm512_inserti64x4(_mm512_castsi256_si512(r0), r1, 1);
+                __m512i sym = _mm512_mask_blend_epi16(h6, _mm512_permutex2var_epi16(tb[0], idx, tb[1]),
+                                                      _mm512_permutex2var_epi16(tb[2], idx, tb[3]));
+                if (ranks > 128) {         // ranks 128-255 too
+                    const __m512i hi = _mm512_mask_blend_epi16(h6, _mm512_permutex2var_epi16(tb[4], idx, tb[5]),
+                                                               _mm512_permutex2var_epi16(tb[6], idx, tb[7]));
+                    sym = _mm512_mask_blend_epi16(h7, sym, hi);
+                }
+                __m512i r;
+                if (RW <= 9) {             // 32 fields (4·RW <= 36 bytes) from one load
+                    const __m512i bytes = _mm512_permutexvar_epi8(_mm512_load_si512(ctl32.perm), _mm512_loadu_si512(ri));
+                    r = _mm512_and_si512(_mm512_srlv_epi16(bytes, _mm512_load_si512(ctl32.shift)),
+                                         _mm512_set1_epi16((short)((1 << RW) - 1)));
+                } else {
+                    const __m256i r0 = _mm512_cvtepi32_epi16(raw_lanes16(ri, ctl));
+                    const __m256i r1 = _mm512_cvtepi32_epi16(raw_lanes16(ri + 2 * RW, ctl));
+                    r = _mm512_inserti64x4(_mm512_castsi256_si512(r0), r1, 1);
+                }
                 const __m512i w = _mm512_or_si512(sym, _mm512_or_si512(_mm512_slli_epi16(r, W + M), _mm512_srli_epi16(r, 1)));
                 _mm512_storeu_si512((void*)(o + i), w);
                 ri += 4 * RW;
@@ -976,12 +1004,12 @@ struct Codec {
 
     // Joins a block's ranks and raw fields into its words (DecTables::ranked).
     static void merge_ranks_block(const uint8_t* raw, int64_t raw_len, const BlockDec& d, const uint8_t* rk,
-                                  const uint32_t* symw, Word* out) {
+                                  const uint32_t* symw, int ranks, Word* out) {
         const uint8_t* ri = raw + (d.s0 / BLOCK) * BLOCK_RAW_BYTES;
         Word* o = out + d.s0;
         int64_t i = 0;
 #ifdef ENTROPY_X86
-        if (simd_level() >= 2) i = merge_ranks_avx512(ri, raw + raw_len, rk, symw, o, d.nb);
+        if (simd_level() >= 2) i = merge_ranks_avx512(ri, raw + raw_len, rk, symw, ranks, o, d.nb);
 #endif
         RawReader<RW> rr(ri, raw + raw_len);
         for (; i < d.nb; i++) {
@@ -1030,7 +1058,7 @@ struct Codec {
                 for (int g = 0; g < n && !rc; g++) {
                     if (avx512) {
                         rc = finish_symbols(d[g], dec.slot.data(), rkp[g]);
-                        if (!rc) merge_ranks_block(raw, raw_len, d[g], rkp[g], symw.data(), out);
+                        if (!rc) merge_ranks_block(raw, raw_len, d[g], rkp[g], symw.data(), dec.ranks, out);
                     } else {
                         rc = finish_symbols(d[g], dec.slot.data(), syp[g]);
                         if (!rc) merge_block(raw, raw_len, d[g], syp[g], out);
