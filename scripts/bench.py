@@ -454,9 +454,9 @@ def main():
     etg = entropy_targets(rows, syn_name, min(2, cores))
     if etg:
         print("\n" + entropy_targets_text(etg, min(2, cores)))
-    tg += etg
-    if tg and args.targets:
+    if tg and args.targets:                # (the entropy goals were printed above, in their own words)
         print("\n" + targets_text(tg, syn_name, cores))
+    tg += etg                              # both in --json
 
     mem = []
     if not args.no_memory:
