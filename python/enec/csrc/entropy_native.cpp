@@ -348,14 +348,14 @@ struct Codec {
 #endif
 
 #ifdef ENTROPY_X86
-    // The field split of 32 16-bit words at a time (RW <= 15: bfloat16, float16), as split_avx2
+    // The field split of 32 16-bit words at a time (RW <= 14: bfloat16, float16), as split_avx2
     // does it with wider merges: pairs by a multiply-add (r0 + r1·2^RW), then 64- and 128-bit
     // lanes by shifts (8 fields = RW bytes at the bottom of each 128-bit lane), and the four
     // lanes' bytes gathered to the bottom by a byte permute. Its 64-byte stores stay inside the
     // block's raw bytes (the loop stops while fewer than 64 remain); the bytes past 4·RW are
     // rewritten by the next group. Returns the elements done.
     ENTROPY_AVX512 static int64_t split_avx512(const Word* x, int64_t nb, uint16_t* sy, uint8_t*& ro) {
-        if (sizeof(Word) != 2 || RW > 15) return 0;
+        if (sizeof(Word) != 2 || RW > 14) return 0;    // (r1·2^RW must fit a signed 16-bit factor)
         alignas(64) static const struct Pick { int8_t idx[64]; Pick() {
             for (int q = 0; q < 64; q++) idx[q] = (int8_t)(q < 4 * RW ? 16 * (q / RW) + q % RW : 0);
         } } pick;
