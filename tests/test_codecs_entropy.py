@@ -162,7 +162,8 @@ def _native_inputs():
             out.append(_weights(n, dt, seed=n))
         out.append(torch.full((20_000,), 0.25, dtype=dt))
         out.append(_weights(30_000, dt, std=1e4))
-        # 9 blocks: the SIMD kernels' groups of 4 blocks (twice) and a lone block; with zeros too
+        # 10 blocks: the encoder's and the AVX2 decoder's groups of 4, the AVX-512 decoder's group
+        # of 6, and blocks left alone after them; with zeros too
         # (a symbol far below the others: the decoder's table spans more than 256 symbols)
         big = _weights(16384 * 9 + 5, dt, seed=9)
         out.append(big)
@@ -344,6 +345,7 @@ def _big_blob_mutations():
     return out
 
 
+@needs_native
 @pytest.mark.parametrize("case", range(7))
 def test_simd_decoders_refuse_corrupt_words_like_the_reference(case):
     """Every kernel level gives the reference's verdict on words corrupted inside the block groups
