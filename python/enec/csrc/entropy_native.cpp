@@ -361,7 +361,8 @@ struct Codec {
         } } pick;
         const __m512i symmask = _mm512_set1_epi16((short)((1 << (W + K)) - 1));
         const __m512i lowmask = _mm512_set1_epi16((short)((1 << (M - K)) - 1));
-        const __m512i pair = _mm512_set1_epi32((1 << RW) << 16 | 1);
+        // (the float32 instantiations never get here; keep their constant in range all the same)
+        const __m512i pair = _mm512_set1_epi32(((RW <= 14 ? 1 << RW : 0) << 16) | 1);
         const __m512i lo32 = _mm512_set1_epi64(0xFFFFFFFFll);
         const __m512i perm = _mm512_load_si512(pick.idx);
         int64_t j = 0;
