@@ -62,24 +62,29 @@ def _child_compresses(t, blob_want, q):
     q.put(bool(np.array_equal(blob.numpy(), blob_want.numpy())))
 
 
+def _run_forked(target, args, where):
+    """Runs target(*args, queue) in a forked child; it must finish and put True."""
+    import multiprocessing as mp
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=target, args=(*args, q))
+    p.start()
+    p.join(timeout=120)
+    if p.is_alive():
+        p.kill()
+        raise AssertionError(f"the forked child hung in {where}")
+    assert p.exitcode == 0 and q.get(timeout=5) is True
+
+
 def test_native_workers_survive_fork():
     """After the parent has used its worker threads, a forked child (which has none of them)
     must still compress with several threads instead of waiting forever for workers."""
-    import multiprocessing as mp
     from enec import codecs, cpu
     nat = _native_or_skip()
     torch.set_num_threads(2)
     t = (torch.randn(700_000, generator=torch.Generator().manual_seed(11)) * 0.02).bfloat16()
     want = cpu.compress_tensor(t, impl=nat)                 # the parent's workers now exist
-    ctx = mp.get_context("fork")
-    q = ctx.Queue()
-    p = ctx.Process(target=_child_compresses, args=(t, want, q))
-    p.start()
-    p.join(timeout=120)
-    if p.is_alive():
-        p.kill()
-        raise AssertionError("the forked child hung in the native library")
-    assert p.exitcode == 0 and q.get(timeout=5) is True
+    _run_forked(_child_compresses, (t, want), "the native library")
 
 
 # The entropy codec's library keeps its own worker threads (the same thread_pool.h).
@@ -122,18 +127,9 @@ def _child_entropy(t, blob_want, q):
 def test_entropy_workers_survive_fork():
     """A forked child of a parent that used the entropy library's workers encodes and decodes
     with several threads (the pool is rebuilt in the child) instead of waiting forever."""
-    import multiprocessing as mp
     _entropy_or_skip()
     torch.set_num_threads(2)
     t = (torch.randn(700_000, generator=torch.Generator().manual_seed(11)) * 0.02).bfloat16()
     want = enec.compress(t, codec="entropy")              # the parent's workers now exist
     enec.decompress(want)
-    ctx = mp.get_context("fork")
-    q = ctx.Queue()
-    p = ctx.Process(target=_child_entropy, args=(t, want, q))
-    p.start()
-    p.join(timeout=120)
-    if p.is_alive():
-        p.kill()
-        raise AssertionError("the forked child hung in the entropy library")
-    assert p.exitcode == 0 and q.get(timeout=5) is True
+    _run_forked(_child_entropy, (t, want), "the entropy library")

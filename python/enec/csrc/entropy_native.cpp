@@ -921,30 +921,24 @@ struct Codec {
         }
     }
 
-    // Byte permute and shifts that place the raw fields of 16 consecutive elements (2·RW bytes
-    // from a byte boundary) in 32-bit lanes: lane l takes the 4 bytes from (RW·l)/8, shifted
-    // right by (RW·l) % 8 (RW <= 24: the field stays inside them).
-    struct RawLanes {
+    // Byte permute and shifts that place the raw fields of 64 / sizeof(Lane) consecutive elements
+    // (from a byte boundary) in lanes of that type: lane l takes sizeof(Lane) bytes from
+    // (RW·l)/8, shifted right by (RW·l) % 8. 32-bit lanes: RW <= 24 stays inside them; 16-bit
+    // lanes (32 elements): RW <= 9.
+    template <typename Lane>
+    struct RawLanesOf {
+        static constexpr int N = 64 / (int)sizeof(Lane);
         alignas(64) int8_t perm[64];
-        alignas(64) int32_t shift[16];
-        RawLanes() {
-            for (int l = 0; l < 16; l++) {
-                for (int q = 0; q < 4; q++) perm[4 * l + q] = (int8_t)((RW * l) / 8 + q);
-                shift[l] = (RW * l) % 8;
+        alignas(64) Lane shift[N];
+        RawLanesOf() {
+            for (int l = 0; l < N; l++) {
+                for (int q = 0; q < (int)sizeof(Lane); q++) perm[(int)sizeof(Lane) * l + q] = (int8_t)((RW * l) / 8 + q);
+                shift[l] = (Lane)((RW * l) % 8);
             }
         }
     };
-    // The same for 32 elements in 16-bit lanes when RW <= 9 (2 bytes from (RW·l)/8 hold the field).
-    struct RawLanes32 {
-        alignas(64) int8_t perm[64];
-        alignas(64) int16_t shift[32];
-        RawLanes32() {
-            for (int l = 0; l < 32; l++) {
-                for (int q = 0; q < 2; q++) perm[2 * l + q] = (int8_t)((RW * l) / 8 + q);
-                shift[l] = (int16_t)((RW * l) % 8);
-            }
-        }
-    };
+    using RawLanes = RawLanesOf<int32_t>;
+    using RawLanes32 = RawLanesOf<int16_t>;
     ENTROPY_AVX512 static inline __m512i raw_lanes16(const uint8_t* ri, const RawLanes& c) {
         const __m512i bytes = _mm512_permutexvar_epi8(_mm512_load_si512(c.perm), _mm512_loadu_si512(ri));
         return _mm512_and_si512(_mm512_srlv_epi32(bytes, _mm512_load_si512(c.shift)), _mm512_set1_epi32((1 << RW) - 1));
