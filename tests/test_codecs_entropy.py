@@ -194,14 +194,64 @@ def test_native_kernels_match_the_reference_at_every_k(simd, dtype, k):
     x = _weights(16384 * 2 + 77, dtype, seed=k)
     spec = cpu.dtype_spec_of(dtype)
     w = cpu.tensor_words(x, spec)
-    assert np.array_equal(entropy_native.ENTROPY.histogram(w, spec), entropy.Reference.histogram(w, spec))
-    h = entropy.Reference.histogram(w, spec).reshape(-1, 1 << (2 - k)).sum(axis=1)
-    freqs = entropy.quantize(h)
-    r_raw, r_rans, r_ends = entropy.Reference.encode(w, spec, k, freqs)
-    n_raw, n_rans, n_ends = entropy_native.ENTROPY.encode(w, spec, k, freqs)
+    for a, b in zip(entropy_native.ENTROPY.histogram(w, spec), entropy.Reference.histogram(w, spec)):
+        assert np.array_equal(a, b)
+    plan = _layout0_plan(w, spec, k)
+    r_raw, r_rans, r_ends = entropy.Reference.encode(w, spec, plan)
+    n_raw, n_rans, n_ends = entropy_native.ENTROPY.encode(w, spec, plan)
     assert np.array_equal(r_raw, n_raw) and np.array_equal(r_rans, n_rans) and np.array_equal(r_ends, n_ends)
-    out = entropy_native.ENTROPY.decode(n_raw, n_rans, n_ends, w.size, spec, k, freqs)
+    out = entropy_native.ENTROPY.decode(n_raw, n_rans, n_ends, w.size, spec, plan)
     assert np.array_equal(out, w)
+
+
+def _layout0_plan(w, spec, k):
+    """One table at k for the whole tensor, raw fields of full width (layout 0)."""
+    h = entropy.Reference.histogram(w, spec)[0].sum(axis=0).reshape(-1, 1 << (2 - k)).sum(axis=1)
+    return entropy.Plan(k, 0, entropy.quantize(h)[None, :], None)
+
+
+def _layout1_plan(w, spec, k, seg_log):
+    """Layout 1 at k with a table per 2^seg_log blocks and every block's largest shift, whatever
+    the encoder would choose: the kernels must code any plan the format allows."""
+    blocks = (w.size + entropy.BLOCK - 1) // entropy.BLOCK
+    sym, _ = entropy.split(w, spec, k)
+    seg = (np.arange(w.size) // entropy.BLOCK) >> seg_log
+    nt = (blocks + (1 << seg_log) - 1) >> seg_log
+    a = entropy.alphabet(spec, k)
+    h = np.bincount(seg * a + sym, minlength=nt * a).reshape(nt, a)
+    _, mant_or = entropy.Reference.histogram(w, spec)
+    shifts = entropy.trailing_zeros(mant_or, entropy.fields(spec)[1] - k).astype(np.uint8)
+    return entropy.Plan(k, seg_log + 1, np.stack([entropy.quantize(r) for r in h]), shifts)
+
+
+def _lowered(x, every, bits, dtype):
+    """x with the blocks b % every == 0 holding values with `bits` low mantissa bits zero."""
+    spec = cpu.dtype_spec_of(dtype)
+    w = cpu.tensor_words(x.to(dtype), spec).copy()
+    blk = np.arange(w.size) // entropy.BLOCK
+    mask = np.array(~((1 << bits) - 1) & ((1 << spec.word_bits) - 1), dtype=w.dtype)
+    w[blk % every == 0] &= mask
+    return w
+
+
+@needs_native
+@pytest.mark.parametrize("seg_log", [0, 1, 2, 4])
+@pytest.mark.parametrize("k", [0, 1, 2])
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_native_kernels_match_the_reference_in_layout_1(simd, dtype, k, seg_log):
+    """Tables per 1, 2, 4, 16 blocks (decoder work units of every size, odd ones too) and shifted
+    blocks between unshifted ones (every third block drops 3 or 13 mantissa bits)."""
+    x = _weights(16384 * 13 + 77, torch.float32, seed=k)
+    x[16384 * 7:] *= 50
+    w = _lowered(x, 3, 3 if dtype != torch.float32 else 13, dtype)
+    spec = cpu.dtype_spec_of(dtype)
+    plan = _layout1_plan(w, spec, k, seg_log)
+    assert np.count_nonzero(plan.shifts) >= 4 and len(plan.tables) == (14 + (1 << seg_log) - 1) >> seg_log
+    r_raw, r_rans, r_ends = entropy.Reference.encode(w, spec, plan)
+    n_raw, n_rans, n_ends = entropy_native.ENTROPY.encode(w, spec, plan)
+    assert np.array_equal(r_raw, n_raw) and np.array_equal(r_rans, n_rans) and np.array_equal(r_ends, n_ends)
+    assert np.array_equal(entropy_native.ENTROPY.decode(n_raw, n_rans, n_ends, w.size, spec, plan), w)
+    assert np.array_equal(entropy.Reference.decode(r_raw, r_rans, r_ends, w.size, spec, plan), w)
 
 
 def _words_with_symbols(present, spec, k, n, seed=0):
@@ -227,13 +277,12 @@ def test_native_kernels_at_the_ranked_table_limit(simd, dtype, present):
     spec = cpu.dtype_spec_of(dtype)
     k = 2
     w = _words_with_symbols(present, spec, k, 16384 * 6 + 3)
-    h = entropy.Reference.histogram(w, spec).reshape(-1, 1 << (2 - k)).sum(axis=1)
-    assert np.count_nonzero(h) == present
-    freqs = entropy.quantize(h)
-    r_raw, r_rans, r_ends = entropy.Reference.encode(w, spec, k, freqs)
-    n_raw, n_rans, n_ends = entropy_native.ENTROPY.encode(w, spec, k, freqs)
+    plan = _layout0_plan(w, spec, k)
+    assert np.count_nonzero(plan.tables[0]) == present
+    r_raw, r_rans, r_ends = entropy.Reference.encode(w, spec, plan)
+    n_raw, n_rans, n_ends = entropy_native.ENTROPY.encode(w, spec, plan)
     assert np.array_equal(r_raw, n_raw) and np.array_equal(r_rans, n_rans) and np.array_equal(r_ends, n_ends)
-    assert np.array_equal(entropy_native.ENTROPY.decode(n_raw, n_rans, n_ends, w.size, spec, k, freqs), w)
+    assert np.array_equal(entropy_native.ENTROPY.decode(n_raw, n_rans, n_ends, w.size, spec, plan), w)
 
 
 @needs_native
@@ -318,6 +367,78 @@ def test_hostile_blob_raises_a_clear_error(impl, kind):
         y = enec.decompress(bad)
         # a flipped word may still decode to a tensor only if the stream ends exactly right
         raise AssertionError(f"decoded {y.shape} from a blob with a corrupt {kind}")
+
+
+_L1_BLOB = []
+
+
+def _layout1_blob():
+    """A float16 blob in layout 1: 18 blocks, two tables (the last 2 blocks' values are 300 times
+    larger), every fourth block with its 3 lowest mantissa bits zero (shifted)."""
+    if not _L1_BLOB:
+        x = _weights(16384 * 18 - 3, torch.float32, seed=5)
+        x[16384 * 16:] *= 300
+        w = _lowered(x, 4, 3, torch.float16)
+        t = torch.from_numpy(w.view(np.int16).copy()).view(torch.float16)
+        _L1_BLOB.append((enec.compress(t, codec="entropy").numpy().copy(), t))
+    b, t = _L1_BLOB[0]
+    return b.copy(), t
+
+
+def test_layout_1_blob_is_what_the_hostile_cases_assume(impl):
+    b, t = _layout1_blob()
+    h = fmt.parse_header(b)
+    assert h.params[3] == 5 and h.offsets[4] > 0           # tables of 16 blocks, a shift section
+    info = enec.inspect(torch.from_numpy(b))
+    assert info.table["tables"] == 2 and info.table["shifted_blocks"] == 5
+    assert_bit_equal(enec.decompress(torch.from_numpy(b)), t)
+
+
+def _corrupt_layout1(kind):
+    b, _ = _layout1_blob()
+    h = fmt.parse_header(b)
+    t_off, _, r_off, _, sh_off = h.offsets
+    k = h.params[0]
+    first, nsym = struct.unpack_from("<HH", b, t_off)
+    t2 = t_off + 4 + 2 * nsym                              # the second table
+    if kind == "shift too large":
+        b[sh_off + 1] = 10 - k + 1                         # float16: M - k mantissa bits at most
+    elif kind == "shift changed":
+        b[sh_off + 1] = 1                                  # the raw offsets move: the sections disagree
+    elif kind == "second table sum":
+        b[t2 + 4] ^= 1
+    elif kind == "second table range":
+        b[t2:t2 + 2] = np.frombuffer(struct.pack("<H", 200), np.uint8)
+    elif kind == "layout 0 with a shift section":
+        b[11] = 0
+    elif kind == "segment size":
+        b[11] = 4                                          # 8 blocks a table: 3 tables expected
+    elif kind == "segment size too large":
+        b[11] = 60
+    elif kind == "shift offset":
+        _u64(b, 80, int(b[80:88].view("<u8")[0]) + 32)
+    elif kind == "raw padding":
+        nb_last = h.numel - 17 * 16384
+        w_last = 10 - k + 1 - int(b[sh_off + 17])
+        assert (nb_last * w_last) % 8, "the case needs padding bits in the raw section's last byte"
+        raw_bytes = h.offsets[3] - r_off                   # (rounded up to 32: find the last used byte)
+        offs = entropy.raw_offsets(h.numel, h.dtype, k, b[sh_off:sh_off + 18])
+        b[r_off + int(offs[-1]) - 1] |= 0x80
+        assert raw_bytes >= offs[-1]
+    return b
+
+
+KINDS_L1 = ["shift too large", "shift changed", "second table sum", "second table range",
+            "layout 0 with a shift section", "segment size", "segment size too large", "shift offset",
+            "raw padding"]
+
+
+@pytest.mark.parametrize("kind", KINDS_L1)
+def test_hostile_layout_1_blob_raises_a_clear_error(impl, kind):
+    bad = _corrupt_layout1(kind)
+    with pytest.raises(enec.CorruptStreamError):
+        y = enec.decompress(torch.from_numpy(bad))
+        raise AssertionError(f"decoded {y.shape} from a layout-1 blob with a corrupt {kind}")
 
 
 def _big_blob_mutations():

@@ -39,6 +39,8 @@ RANS_L = 1 << 16                 # lower bound of a lane state; states live in [
 STATE_BYTES = 4 * LANES
 MAX_TOP = 2                      # mantissa bits a symbol may carry
 TABLE_FIXED = 4                  # u16 first symbol, u16 symbol count, then the u16 frequencies
+SEG_BLOCKS = 16                  # blocks per table the encoder tries in layout 1 (any power of two decodes)
+MAX_SEG_LOG = 48                 # layout 1: p3 - 1 = log2(blocks per table) <= 48
 
 # dtype name -> (word bits, exponent bits W, mantissa bits M)
 _FIELDS = {"bfloat16": (16, 8, 7), "float16": (16, 5, 10), "float32": (32, 8, 23)}
@@ -157,24 +159,179 @@ def cumulative(freqs):
     return np.concatenate([[0], np.cumsum(freqs)[:-1]]).astype(np.int64)
 
 
+# ----------------------------------------------------------------------------- plan (layout 1)
+
+@dataclasses.dataclass
+class Plan:
+    """What the encoder chose: k, the layout (p3) and its tables, the blocks' raw shifts.
+
+    p3 = 0: layout 0, one table, every raw field RW bits. p3 >= 1: layout 1, one table per
+    segment of 2^(p3 - 1) blocks and per block a shift t (0..M-k): the block's raw fields drop the
+    t low mantissa bits that are zero in every element of the block (RW - t bits each)."""
+    k: int
+    p3: int
+    tables: np.ndarray               # [tables, 2^(W+k)] 12-bit frequencies
+    shifts: np.ndarray | None        # [blocks] uint8 (layout 1), None (layout 0)
+
+    @property
+    def seg_blocks(self) -> int:
+        return 1 << (self.p3 - 1) if self.p3 else 1 << MAX_SEG_LOG
+
+    def table_of_block(self, blocks: int) -> np.ndarray:
+        return np.arange(blocks, dtype=np.int64) // self.seg_blocks
+
+
+def num_tables(blocks: int, p3: int) -> int:
+    if p3 == 0:
+        return 1
+    seg = 1 << (p3 - 1)
+    return (blocks + seg - 1) // seg
+
+
+def block_sizes(numel: int) -> np.ndarray:
+    blocks = (numel + BLOCK - 1) // BLOCK
+    return np.minimum(BLOCK, numel - np.arange(blocks, dtype=np.int64) * BLOCK)
+
+
+def trailing_zeros(mant_or: np.ndarray, width: int) -> np.ndarray:
+    """Per block: the low mantissa bits (of `width`) that are zero in every element, 0..width."""
+    v = np.asarray(mant_or, dtype=np.int64) & ((1 << width) - 1)
+    t = np.zeros(v.shape, dtype=np.int64)
+    for b in range(width):
+        t += (v & ((1 << (b + 1)) - 1)) == 0
+    return t
+
+
+def raw_offsets(numel: int, spec: fmt.DTypeSpec, k: int, shifts) -> np.ndarray:
+    """[blocks + 1]: byte offset of each block's raw fields in the raw section, and its size.
+    Every block but the last has BLOCK (a multiple of 8) fields: whole bytes."""
+    nb = block_sizes(numel)
+    w = raw_width(spec, k) - (np.zeros(nb.size, np.int64) if shifts is None else np.asarray(shifts, np.int64))
+    full = nb * w // 8                                     # exact for every full block
+    full[-1:] = (nb[-1:] * w[-1:] + 7) // 8
+    return np.concatenate([[0], np.cumsum(full)]).astype(np.int64)
+
+
+def _ideal_bits(h: np.ndarray) -> float:
+    """The order-0 entropy in bits of every row of counts, summed: sum N·log2 N - sum c·log2 c
+    (over the non-zero counts only: most of a histogram's bins are empty)."""
+    h = np.asarray(h)
+    n = h.sum(axis=-1).astype(np.float64)
+    c = h[h > 0].astype(np.float64)
+    n = n[n > 0]
+    return float(np.sum(n * np.log2(n)) - np.sum(c * np.log2(c)))
+
+
+def _spans(h: np.ndarray) -> np.ndarray:
+    """Per row of counts: the span first..last of the present symbols (0 when none)."""
+    nz = h > 0
+    any_ = nz.any(axis=-1)
+    first = np.argmax(nz, axis=-1)
+    last = h.shape[-1] - 1 - np.argmax(nz[..., ::-1], axis=-1)
+    return np.where(any_, last - first + 1, 0)
+
+
+def choose_plan(seg_hist: np.ndarray, mant_or: np.ndarray, spec: fmt.DTypeSpec, numel: int, ndim: int) -> Plan:
+    """The encoder's choice (informative, §7.5), shared by every implementation so that they
+    write the same bytes. seg_hist: [segments of SEG_BLOCKS blocks, 2^(W+2)] histograms of the
+    symbols with MAX_TOP mantissa bits; mant_or: per block, the OR of its elements' mantissas.
+
+    k and its table as choose_table picks them for the whole tensor (layout 0); then layout 1
+    with one table (raw shifts) at each k, and with a table per segment of SEG_BLOCKS blocks at
+    the best k, each taken only if its estimated blob is strictly smaller."""
+    seg_hist = np.asarray(seg_hist, dtype=np.int64).reshape(-1, alphabet(spec, MAX_TOP))
+    glob = seg_hist.sum(axis=0)
+    k0, f0 = choose_table(glob, spec, numel)
+    h0 = glob.reshape(-1, 1 << (MAX_TOP - k0)).sum(axis=1)
+    best = (_estimate(h0, [f0], spec, k0, numel, ndim, None), Plan(k0, 0, f0[None, :], None))
+    blocks = (numel + BLOCK - 1) // BLOCK
+    if blocks == 0:
+        return best[1]
+    W, M = fields(spec)
+    nseg = seg_hist.shape[0]
+    one_p3 = 1 + max(0, (blocks - 1).bit_length())          # one segment: 2^(p3-1) >= blocks
+    for k in range(MAX_TOP + 1):
+        h = glob.reshape(-1, 1 << (MAX_TOP - k)).sum(axis=1)
+        f = f0 if k == k0 else quantize(h)
+        shifts = trailing_zeros(mant_or, M - k).astype(np.uint8)
+        size = _estimate(h, [f], spec, k, numel, ndim, shifts)
+        if size < best[0]:
+            best = (size, Plan(k, one_p3, f[None, :], shifts))
+    if nseg > 1:
+        k = best[1].k
+        g = 1 << (MAX_TOP - k)
+        nz = np.flatnonzero(glob)                  # (only the columns some symbol uses: fast)
+        lo, hi = nz[0] // g * g, (nz[-1] // g + 1) * g
+        hs = seg_hist[:, lo:hi].reshape(nseg, -1, g).sum(axis=2)
+        h = hs.sum(axis=0)
+        # screen with the ideal entropy and the tables' spans before quantising every segment
+        gain = _ideal_bits(h) - _ideal_bits(hs) - 16 * (int(_spans(hs).sum()) - int(_spans(h)))
+        if gain > 0:
+            tables = np.zeros((nseg, alphabet(spec, k)), dtype=np.int64)
+            for q in range(nseg):
+                tables[q, lo // g:hi // g] = quantize(hs[q])
+            shifts = trailing_zeros(mant_or, M - k).astype(np.uint8)
+            full = np.zeros((nseg, alphabet(spec, k)), dtype=np.int64)
+            full[:, lo // g:hi // g] = hs
+            size = _estimate(full, tables, spec, k, numel, ndim, shifts)
+            if size < best[0]:
+                best = (size, Plan(k, 1 + SEG_BLOCKS.bit_length() - 1, tables, shifts))
+    return best[1]
+
+
+def _estimate(hists, tables, spec, k, numel, ndim, shifts) -> float:
+    """Estimated blob bytes: the sections with their alignment, the symbols at their ideal cost
+    under the tables, the lane states."""
+    hists = np.asarray(hists).reshape(len(tables), -1)
+    coded = sum(coded_bits(h, f) for h, f in zip(hists, tables))
+    lay = layout(numel, ndim, spec, k, [table_span(f)[1] for f in tables], shifts)
+    return lay.rans_off + lay.blocks * STATE_BYTES + coded / 8
+
+
 # ----------------------------------------------------------------------------- layout
 
-def layout(numel: int, ndim: int, spec: fmt.DTypeSpec, k: int, nsym: int):
-    """(table, index, raw, rans offsets, blocks, raw bytes)."""
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    table_off: int
+    shift_off: int        # layout 1: the blocks' shift bytes (o4); layout 0: 0
+    index_off: int
+    raw_off: int
+    rans_off: int
+    blocks: int
+    raw_bytes: int
+    raw_offs: np.ndarray  # [blocks + 1] per block raw byte offsets within the raw section
+
+
+def layout(numel: int, ndim: int, spec: fmt.DTypeSpec, k: int, nsyms, shifts=None) -> Layout:
+    """The section offsets. nsyms: the symbol count of each table (one for layout 0); shifts: the
+    blocks' raw shifts (layout 1) or None (layout 0)."""
     blocks = (numel + BLOCK - 1) // BLOCK
+    nsyms = [nsyms] if np.isscalar(nsyms) else list(nsyms)
     table_off = fmt.header_bytes(ndim)
-    index_off = _bits.round_up(table_off + TABLE_FIXED + 2 * nsym)
+    tables_end = table_off + sum(TABLE_FIXED + 2 * int(s) for s in nsyms)
+    if shifts is None:
+        shift_off = 0
+        index_off = _bits.round_up(tables_end)
+    else:
+        shift_off = _bits.round_up(tables_end)
+        index_off = _bits.round_up(shift_off + blocks)
     raw_off = _bits.round_up(index_off + 8 * blocks)
-    raw_bytes = (numel * raw_width(spec, k) + 7) // 8
+    offs = raw_offsets(numel, spec, k, shifts) if blocks else np.zeros(1, np.int64)
+    raw_bytes = int(offs[-1])
     rans_off = _bits.round_up(raw_off + raw_bytes)
-    return table_off, index_off, raw_off, rans_off, blocks, raw_bytes
+    return Layout(table_off, shift_off, index_off, raw_off, rans_off, blocks, raw_bytes, offs)
 
 
 def max_bytes(spec: fmt.DTypeSpec, numel: int, ndim: int) -> int:
     """Largest blob for any data: at most one 16-bit word per element (a state never grows by
-    more than 12 bits a symbol), the lane states of every block, the largest table, k = 0."""
-    _, _, _, rans_off, blocks, _ = layout(numel, ndim, spec, 0, alphabet(spec, MAX_TOP))
-    return rans_off + blocks * STATE_BYTES + 2 * numel
+    more than 12 bits a symbol), the lane states of every block, k = 0, and the largest tables of
+    either layout (layout 1: a full table per segment, and the shift bytes)."""
+    blocks = (numel + BLOCK - 1) // BLOCK
+    a = alphabet(spec, MAX_TOP)
+    lay0 = layout(numel, ndim, spec, 0, a)
+    nseg = max(1, (blocks + SEG_BLOCKS - 1) // SEG_BLOCKS)
+    lay1 = layout(numel, ndim, spec, 0, [a] * nseg, np.zeros(blocks, np.uint8))
+    return max(lay0.rans_off, lay1.rans_off) + blocks * STATE_BYTES + 2 * numel
 
 
 # ----------------------------------------------------------------------------- kernels (reference)
@@ -186,28 +343,60 @@ def _grid(numel):
     return blocks, steps
 
 
+def _raw_fields(raw: np.ndarray, numel: int, shifts) -> tuple:
+    """(stored fields, per element shift): layout 1 drops a block's t zero mantissa bits, which
+    sit above the sign bit of the raw field."""
+    if shifts is None:
+        return raw, None
+    t = np.repeat(np.asarray(shifts, np.int64), block_sizes(numel))
+    return ((raw >> (t + 1)) << 1) | (raw & 1), t
+
+
 class Reference:
     name = "reference"
 
     @staticmethod
     def histogram(words, spec):
-        """Histogram of the symbols with MAX_TOP mantissa bits."""
+        """(histograms of the symbols with MAX_TOP mantissa bits per segment of SEG_BLOCKS blocks,
+        the OR of the mantissas per block)."""
+        numel = words.size
         sym, _ = split(words, spec, MAX_TOP)
-        return np.bincount(sym, minlength=alphabet(spec, MAX_TOP)).astype(np.int64)
+        a = alphabet(spec, MAX_TOP)
+        seg = np.arange(numel, dtype=np.int64) // (SEG_BLOCKS * BLOCK)
+        nseg = (numel + SEG_BLOCKS * BLOCK - 1) // (SEG_BLOCKS * BLOCK)
+        hist = np.bincount(seg * a + sym, minlength=nseg * a).reshape(nseg, a).astype(np.int64)
+        _, M = fields(spec)
+        blocks = (numel + BLOCK - 1) // BLOCK
+        mant = np.asarray(words).astype(np.int64) & ((1 << M) - 1)
+        mant_or = np.zeros(blocks, dtype=np.int64)
+        if blocks:
+            mant_or = np.bitwise_or.reduceat(mant, np.arange(blocks) * BLOCK)
+        return hist, mant_or
 
     @staticmethod
-    def encode(words, spec, k, freqs):
+    def encode(words, spec, plan):
         """-> (raw stream bytes, rANS bytes, block rANS ends (cumulative))."""
         numel = words.size
+        k = plan.k
         sym, raw = split(words, spec, k)
-        raw_bytes = _bits.pack_fixed(raw, raw_width(spec, k))
+        stored, t = _raw_fields(raw, numel, plan.shifts)
+        rw = raw_width(spec, k)
+        if t is None:
+            raw_bytes = _bits.pack_fixed(stored, rw)
+        else:
+            offs = raw_offsets(numel, spec, k, plan.shifts)
+            widths = rw - t
+            idx = np.arange(numel, dtype=np.int64)
+            pos = 8 * offs[idx // BLOCK] + (idx % BLOCK) * widths
+            raw_bytes = _bits.pack_fields(stored, widths, pos, int(offs[-1]))
         blocks, steps = _grid(numel)
         grid = np.full(blocks * steps * LANES, -1, dtype=np.int64)
         idx = np.arange(numel)
         grid[(idx // BLOCK) * steps * LANES + idx % BLOCK] = sym
         grid = grid.reshape(blocks, steps, LANES)
-        freq = np.asarray(freqs, dtype=np.uint64)
-        cum = cumulative(freqs).astype(np.uint64)
+        tb = plan.table_of_block(blocks)[:, None]
+        freq = np.asarray(plan.tables, dtype=np.uint64)
+        cum = np.stack([cumulative(f) for f in plan.tables]).astype(np.uint64)
         x = np.full((blocks, LANES), RANS_L, dtype=np.uint64)
         out_words = np.zeros((blocks, steps, LANES), dtype=np.uint16)
         emit = np.zeros((blocks, steps, LANES), dtype=bool)
@@ -215,12 +404,12 @@ class Reference:
             s = grid[:, t, :]
             act = s >= 0
             sc = np.where(act, s, 0)
-            f = np.where(act, freq[sc], np.uint64(1))
+            f = np.where(act, freq[tb, sc], np.uint64(1))
             e = act & (x >= (f << np.uint64(32 - PROB_BITS)))
             out_words[:, t, :] = (x & np.uint64(0xFFFF)).astype(np.uint16)
             emit[:, t, :] = e
             x = np.where(e, x >> np.uint64(16), x)
-            xn = ((x // f) << np.uint64(PROB_BITS)) + (x % f) + cum[sc]
+            xn = ((x // f) << np.uint64(PROB_BITS)) + (x % f) + cum[tb, sc]
             x = np.where(act, xn, x)
         nwords = emit.reshape(blocks, steps * LANES).sum(axis=1)
         ends = np.cumsum(STATE_BYTES + 2 * nwords).astype(np.int64)
@@ -232,15 +421,18 @@ class Reference:
         return raw_bytes, rans, ends
 
     @staticmethod
-    def decode(raw_buf, rans, ends, numel, spec, k, freqs):
+    def decode(raw_buf, rans, ends, numel, spec, plan):
         """The words, from validated sections: raw_buf holds exactly the raw stream, rans the
-        rANS section, ends the (checked non-decreasing) block ends."""
+        rANS section, ends the (checked non-decreasing) block ends, plan validated tables and
+        shifts."""
         blocks, steps = _grid(numel)
         if numel == 0:
             return np.zeros(0, dtype=np.uint16 if spec.word_bits == 16 else np.uint32)
-        freq = np.asarray(freqs, dtype=np.uint64)
-        cumu = cumulative(freqs).astype(np.uint64)
-        slot2sym = np.repeat(np.arange(freq.size), np.asarray(freqs, np.int64))
+        k = plan.k
+        freq = np.asarray(plan.tables, dtype=np.uint64)
+        cumu = np.stack([cumulative(f) for f in plan.tables]).astype(np.uint64)
+        slot2sym = np.stack([np.repeat(np.arange(f.size), np.asarray(f, np.int64)) for f in plan.tables])
+        tb = plan.table_of_block(blocks)[:, None]
         start = np.concatenate([[0], ends[:-1]]).astype(np.int64)
         if np.any(ends - start < STATE_BYTES) or np.any((ends - start) % 2):
             raise CorruptStreamError("entropy: a block's rANS bytes are fewer than its lane states, or odd")
@@ -261,8 +453,8 @@ class Reference:
         for t in range(steps):
             act = (t * LANES + lane)[None, :] < n_b[:, None]
             slot = (x & mask).astype(np.int64)
-            s = slot2sym[slot]
-            xn = freq[s] * (x >> np.uint64(PROB_BITS)) + slot.astype(np.uint64) - cumu[s]
+            s = slot2sym[tb, slot]
+            xn = freq[tb, s] * (x >> np.uint64(PROB_BITS)) + slot.astype(np.uint64) - cumu[tb, s]
             x = np.where(act, xn, x)
             out[:, t, :] = s
             need = act & (x < RANS_L)
@@ -277,7 +469,16 @@ class Reference:
             raise CorruptStreamError("entropy: a block's rANS stream does not end where the block ends")
         keep = np.arange(steps * LANES)[None, :] < n_b[:, None]
         sym = out.reshape(blocks, -1)[keep]
-        raw = _bits.unpack_fixed(raw_buf, numel, raw_width(spec, k))
+        rw = raw_width(spec, k)
+        if plan.shifts is None:
+            raw = _bits.unpack_fixed(raw_buf, numel, rw).astype(np.int64)
+        else:
+            offs = raw_offsets(numel, spec, k, plan.shifts)
+            t = np.repeat(np.asarray(plan.shifts, np.int64), block_sizes(numel))
+            idx = np.arange(numel, dtype=np.int64)
+            v = _bits.unpack_fields(raw_buf, 8 * offs[idx // BLOCK] + (idx % BLOCK) * (rw - t), rw - t)
+            v = v.astype(np.int64)
+            raw = ((v >> 1) << (t + 1)) | (v & 1)
         return merge(sym, raw, spec, k)
 
 
@@ -286,90 +487,130 @@ class Reference:
 def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, kern=Reference) -> np.ndarray:
     words = np.ascontiguousarray(words).reshape(-1)
     numel = words.size
-    k, freqs = choose_table(kern.histogram(words, spec), spec, numel)
-    first, nsym = table_span(freqs)
-    lay = layout(numel, len(shape), spec, k, nsym)
-    table_off, index_off, raw_off, rans_off, blocks, _ = lay
+    seg_hist, mant_or = kern.histogram(words, spec)
+    plan = choose_plan(seg_hist, mant_or, spec, numel, len(shape))
+    spans = [table_span(f) for f in plan.tables]
+    lay = layout(numel, len(shape), spec, plan.k, [s for _, s in spans], plan.shifts)
     if hasattr(kern, "encode_into"):
         # native: a blob with the raw, index and rANS sections written (gaps zeroed), and its size
-        blob, total = kern.encode_into(words, spec, k, freqs, lay)
+        blob, total = kern.encode_into(words, spec, plan, lay)
     else:
-        raw, rans, ends = kern.encode(words, spec, k, freqs)
-        total = rans_off + (int(ends[-1]) if blocks else 0)
+        raw, rans, ends = kern.encode(words, spec, plan)
+        total = lay.rans_off + (int(ends[-1]) if lay.blocks else 0)
         blob = np.zeros(total, dtype=np.uint8)
-        _bits.put(blob, index_off, np.asarray(ends, "<u8").view(np.uint8))
-        _bits.put(blob, raw_off, raw)
-        _bits.put(blob, rans_off, rans)
-    hdr = fmt.Header(ID, spec, tuple(shape), numel, (k, PROB_BITS, LANES, 0), BLOCK, blocks,
-                          (table_off, index_off, raw_off, rans_off, 0), total)
-    blob[:table_off] = np.frombuffer(hdr.pack(), np.uint8)
-    table = np.zeros(index_off - table_off, dtype=np.uint8)      # the table and its gap
-    table[:TABLE_FIXED] = np.array([first, nsym], "<u2").view(np.uint8)
-    table[TABLE_FIXED:TABLE_FIXED + 2 * nsym] = freqs[first:first + nsym].astype("<u2").view(np.uint8)
-    blob[table_off:index_off] = table
+        _bits.put(blob, lay.index_off, np.asarray(ends, "<u8").view(np.uint8))
+        _bits.put(blob, lay.raw_off, raw)
+        _bits.put(blob, lay.rans_off, rans)
+    hdr = fmt.Header(ID, spec, tuple(shape), numel, (plan.k, PROB_BITS, LANES, plan.p3), BLOCK, lay.blocks,
+                     (lay.table_off, lay.index_off, lay.raw_off, lay.rans_off, lay.shift_off), total)
+    blob[:lay.table_off] = np.frombuffer(hdr.pack(), np.uint8)
+    head_end = lay.shift_off if plan.shifts is not None else lay.index_off
+    table = np.zeros(head_end - lay.table_off, dtype=np.uint8)      # the tables and their gap
+    o = 0
+    for f, (first, nsym) in zip(plan.tables, spans):
+        table[o:o + TABLE_FIXED] = np.array([first, nsym], "<u2").view(np.uint8)
+        table[o + TABLE_FIXED:o + TABLE_FIXED + 2 * nsym] = f[first:first + nsym].astype("<u2").view(np.uint8)
+        o += TABLE_FIXED + 2 * nsym
+    blob[lay.table_off:head_end] = table
+    if plan.shifts is not None:
+        sh = np.zeros(lay.index_off - lay.shift_off, dtype=np.uint8)  # the shifts and their gap
+        sh[:lay.blocks] = plan.shifts
+        blob[lay.shift_off:lay.index_off] = sh
     return blob[:total]
 
 
 def read_header(h: fmt.Header) -> fmt.Header:
     """Check the header fields this codec defines; the header itself is its reading of them."""
     k, pb, lanes, p3 = h.params
-    if not (0 <= k <= MAX_TOP) or pb != PROB_BITS or lanes != LANES or p3 != 0 or h.offsets[4] != 0:
+    if not (0 <= k <= MAX_TOP) or pb != PROB_BITS or lanes != LANES or not (0 <= p3 <= MAX_SEG_LOG + 1):
         raise CorruptStreamError(f"entropy header: bad parameters {h.params}")
+    if p3 == 0 and h.offsets[4] != 0:
+        raise CorruptStreamError("entropy header: layout 0 has no shift section (o4 must be 0)")
     if h.block_elems != BLOCK or h.blocks != (h.numel + BLOCK - 1) // BLOCK:
         raise CorruptStreamError("entropy header: block size or count inconsistent")
+    if p3 and not h.blocks:
+        raise CorruptStreamError("entropy header: layout 1 for a tensor without elements")
     table_off = fmt.header_bytes(len(h.shape))
     if h.offsets[0] != table_off:
         raise CorruptStreamError("entropy header: table offset does not follow the header")
-    # the table's size is read from the table; bound it here by the alphabet
-    span = h.offsets[1] - table_off - TABLE_FIXED
-    if not (0 <= span <= 2 * alphabet(h.dtype, k) + _bits.ALIGN):
+    # the tables' sizes are read from the tables; bound them here by the alphabet
+    tables_end = h.offsets[4] if p3 else h.offsets[1]
+    span = tables_end - table_off
+    limit = num_tables(h.blocks, p3) * (TABLE_FIXED + 2 * alphabet(h.dtype, k)) + _bits.ALIGN
+    if not (TABLE_FIXED <= span <= limit):
         raise CorruptStreamError("entropy header: section offsets inconsistent")
     if h.total_bytes < h.offsets[3]:
         raise CorruptStreamError("entropy header: total size ends before the rANS section")
     return h
 
 
-def read_table(buf: np.ndarray, h: fmt.Header):
-    """(k, frequencies over the whole alphabet, first symbol, symbol count), validated."""
-    k = h.params[0]
-    first, nsym = (int(v) for v in _bits.section(buf, h.offsets[0], TABLE_FIXED, "entropy table").view("<u2"))
-    size = alphabet(h.dtype, k)
+def _read_one_table(buf, off, size, h, k, empty_ok):
+    first, nsym = (int(v) for v in _bits.section(buf, off, TABLE_FIXED, "entropy table").view("<u2"))
     if first + nsym > size:
         raise CorruptStreamError(f"entropy table: symbols {first}..{first + nsym - 1} exceed the "
                                  f"alphabet of {size} ({h.dtype.name}, {k} mantissa bits)")
-    span = _bits.section(buf, h.offsets[0] + TABLE_FIXED, 2 * nsym, "entropy table frequencies")
+    span = _bits.section(buf, off + TABLE_FIXED, 2 * nsym, "entropy table frequencies")
     freqs = np.zeros(size, dtype=np.int64)
     freqs[first:first + nsym] = span.view("<u2")
-    want = PROB_SCALE if h.numel else 0
+    want = 0 if empty_ok else PROB_SCALE
     if int(freqs.sum()) != want:
         raise CorruptStreamError(f"entropy table: frequencies sum to {int(freqs.sum())}, expected {want}")
     if nsym and (freqs[first] == 0 or freqs[first + nsym - 1] == 0):
         raise CorruptStreamError("entropy table: the symbol range does not start and end at a used symbol")
     if not nsym and first:
         raise CorruptStreamError("entropy table: an empty table must start at symbol 0")
-    return k, freqs, first, nsym
+    return freqs, first, nsym
+
+
+def read_table(buf: np.ndarray, h: fmt.Header):
+    """(plan without shifts, [(first, count)] per table), every table validated."""
+    k, p3 = h.params[0], h.params[3]
+    size = alphabet(h.dtype, k)
+    off = h.offsets[0]
+    tables, spans = [], []
+    for _ in range(num_tables(h.blocks, p3)):
+        f, first, nsym = _read_one_table(buf, off, size, h, k, empty_ok=h.numel == 0)
+        tables.append(f)
+        spans.append((first, nsym))
+        off += TABLE_FIXED + 2 * nsym
+    return Plan(k, p3, np.stack(tables), None), spans
 
 
 def sections(buf: np.ndarray, h: fmt.Header):
-    """(k, freqs, raw stream, rANS section, block ends), every offset checked."""
-    k, freqs, first, nsym = read_table(buf, h)
-    _, index_off, raw_off, rans_off, blocks, raw_bytes = layout(h.numel, len(h.shape), h.dtype, k, nsym)
-    if (index_off, raw_off, rans_off) != tuple(h.offsets[1:4]):
+    """(plan, raw stream, rANS section, block ends), every offset checked."""
+    plan, spans = read_table(buf, h)
+    k, p3 = plan.k, plan.p3
+    blocks = h.blocks
+    if p3:
+        _, M = fields(h.dtype)
+        shift_off = _bits.round_up(h.offsets[0] + sum(TABLE_FIXED + 2 * s for _, s in spans))
+        if h.offsets[4] != shift_off:
+            raise CorruptStreamError("entropy: shift section offset disagrees with the tables' size")
+        shifts = _bits.section(buf, shift_off, blocks, "entropy shift section").copy()
+        if np.any(shifts > M - k):
+            raise CorruptStreamError(f"entropy shift section: a block drops more than the {M - k} "
+                                     "mantissa bits of its raw fields")
+        plan.shifts = shifts
+    lay = layout(h.numel, len(h.shape), h.dtype, k, [s for _, s in spans], plan.shifts)
+    if (lay.index_off, lay.raw_off, lay.rans_off) != tuple(h.offsets[1:4]):
         raise CorruptStreamError("entropy: section offsets disagree with the table size and numel")
-    rans_len = buf.size - rans_off
-    ends = _bits.ends_index(buf, index_off, blocks, rans_len, "entropy block index")
+    rans_len = buf.size - lay.rans_off
+    ends = _bits.ends_index(buf, lay.index_off, blocks, rans_len, "entropy block index")
     if blocks and ends[-1] != rans_len:
         raise CorruptStreamError("entropy: block index does not end at the blob end")
     if not blocks and rans_len:
         raise CorruptStreamError("entropy: trailing data in an empty tensor's blob")
-    raw = _bits.section(buf, raw_off, raw_bytes, "entropy raw section")
-    _bits.check_tail_zero(raw, h.numel * raw_width(h.dtype, k), "entropy raw section")
-    return k, freqs, raw, buf[rans_off:], ends
+    raw = _bits.section(buf, lay.raw_off, lay.raw_bytes, "entropy raw section")
+    if blocks:
+        nb_last = h.numel - (blocks - 1) * BLOCK
+        w_last = raw_width(h.dtype, k) - (int(plan.shifts[-1]) if plan.shifts is not None else 0)
+        _bits.check_tail_zero(raw, 8 * int(lay.raw_offs[-2]) + nb_last * w_last, "entropy raw section")
+    return plan, raw, buf[lay.rans_off:], ends
 
 
 def decode(buf: np.ndarray, h: fmt.Header, kern=Reference) -> np.ndarray:
-    k, freqs, raw, rans, ends = sections(buf, h)
-    return kern.decode(raw, rans, ends, h.numel, h.dtype, k, freqs)
+    plan, raw, rans, ends = sections(buf, h)
+    return kern.decode(raw, rans, ends, h.numel, h.dtype, plan)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -382,13 +623,22 @@ class EntropyInfo(_info.TableInfo):
 
 
 def inspect(buf: np.ndarray, h: fmt.Header) -> EntropyInfo:
-    k, freqs, first, nsym = read_table(buf, h)
-    _, index_off, raw_off, rans_off, blocks, raw_bytes = layout(h.numel, len(h.shape), h.dtype, k, nsym)
+    plan, raw, rans, ends = sections(buf, h)
+    spans = [table_span(f) for f in plan.tables]
+    lay = layout(h.numel, len(h.shape), h.dtype, plan.k, [s for _, s in spans], plan.shifts)
+    first, nsym = spans[0]
+    table = {"mantissa_bits_in_symbol": plan.k, "first_symbol": first,
+             "freqs": plan.tables[0][first:first + nsym].tolist(), "prob_bits": PROB_BITS, "lanes": LANES,
+             "layout": 1 if plan.p3 else 0, "tables": len(plan.tables)}
+    if plan.p3:
+        table["blocks_per_table"] = min(plan.seg_blocks, h.blocks)
+        table["shifted_blocks"] = int(np.count_nonzero(plan.shifts))
+    section_bytes = {"header": h.header_bytes, "table": sum(TABLE_FIXED + 2 * s for _, s in spans)}
+    if plan.p3:
+        section_bytes["shifts"] = lay.blocks
+    section_bytes.update({"index": 8 * lay.blocks, "raw": lay.raw_bytes, "rans": h.total_bytes - lay.rans_off})
     return EntropyInfo(
         **_info.common_fields(buf, h),
-        section_bytes={"header": h.header_bytes, "table": TABLE_FIXED + 2 * nsym, "index": 8 * blocks,
-                       "raw": raw_bytes, "rans": h.total_bytes - rans_off},
-        table={"mantissa_bits_in_symbol": k, "first_symbol": first,
-               "freqs": freqs[first:first + nsym].tolist(), "prob_bits": PROB_BITS, "lanes": LANES},
+        section_bytes=section_bytes, table=table,
         block_elems=h.block_elems, blocks=h.blocks,
-        independent_decode_bytes=(STATE_BYTES + 8) * blocks)
+        independent_decode_bytes=(STATE_BYTES + 8) * lay.blocks)

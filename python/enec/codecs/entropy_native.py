@@ -17,7 +17,7 @@ from .._native_lib import load
 from ..errors import CorruptStreamError
 from . import entropy
 
-ABI_VERSION = 1          # entropy_abi_version() of the library this module was written for
+ABI_VERSION = 2          # entropy_abi_version() of the library this module was written for
 
 _lib = None
 _load_error = None
@@ -31,11 +31,11 @@ def _load():
     if lib is None:
         return None
     i64, i32, vp = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
-    lib.entropy_histogram.argtypes = [vp, i64, i32, vp, i32]
+    lib.entropy_histogram.argtypes = [vp, i64, i32, i64, vp, vp, i32]
     lib.entropy_histogram.restype = i32
-    lib.entropy_encode.argtypes = [vp, i64, i32, i32, vp, i32, vp, vp, i64, vp, i32]
+    lib.entropy_encode.argtypes = [vp, i64, i32, i32, vp, i32, i64, vp, vp, vp, vp, i64, vp, i32]
     lib.entropy_encode.restype = i64
-    lib.entropy_decode.argtypes = [vp, i64, vp, vp, i64, i32, i32, vp, i32, vp, i32]
+    lib.entropy_decode.argtypes = [vp, i64, vp, vp, i64, i32, i32, vp, i32, i64, vp, vp, vp, i32]
     lib.entropy_decode.restype = i32
     for f in ("entropy_set_simd",):
         getattr(lib, f).argtypes = [i32]
@@ -112,60 +112,74 @@ ERRORS = {-1: "entropy: a block's rANS bytes are fewer than its lane states, or 
           -6: "entropy: raw section size disagrees with the element count"}
 
 
+def _args(plan, spec, numel):
+    """The plan as the library takes it: tables (u32), blocks per table, shifts or None, and the
+    blocks' raw byte offsets (blocks + 1, int64; the decoder checks them against the shifts)."""
+    tables = np.ascontiguousarray(plan.tables, dtype=np.uint32)
+    blocks = (numel + entropy.BLOCK - 1) // entropy.BLOCK
+    seg = min(plan.seg_blocks, max(1, blocks))
+    shifts = None if plan.shifts is None else np.ascontiguousarray(plan.shifts, dtype=np.uint8)
+    roff = entropy.raw_offsets(numel, spec, plan.k, shifts) if blocks else np.zeros(1, np.int64)
+    return tables, seg, shifts, np.ascontiguousarray(roff, dtype=np.int64)
+
+
 class ENTROPY:
     name = "native"
 
     @staticmethod
     def histogram(words, spec):
         words = np.ascontiguousarray(words).reshape(-1)
-        hist = np.zeros(entropy.alphabet(spec, entropy.MAX_TOP), dtype=np.int64)
-        rc = _load().entropy_histogram(_p(words), words.size, spec.code, hist.ctypes.data, _threads())
+        blocks = (words.size + entropy.BLOCK - 1) // entropy.BLOCK
+        nseg = (blocks + entropy.SEG_BLOCKS - 1) // entropy.SEG_BLOCKS
+        a = entropy.alphabet(spec, entropy.MAX_TOP)
+        hist = np.zeros((nseg, a), dtype=np.int64)
+        mant_or = np.zeros(blocks, dtype=np.uint32)
+        rc = _load().entropy_histogram(_p(words), words.size, spec.code, entropy.SEG_BLOCKS, _p(hist),
+                                       _p(mant_or), _threads())
         if rc:
             raise RuntimeError(f"entropy_histogram failed ({rc})")
-        return hist
+        return hist, mant_or.astype(np.int64)
 
     @staticmethod
-    def encode_into(words, spec, k, freqs, lay):
+    def encode_into(words, spec, plan, lay):
         """A blob (np.empty of the worst-case size: pages never written cost nothing) with the raw,
         index and rANS sections written and every gap zeroed, and the blob's size."""
         words = np.ascontiguousarray(words).reshape(-1)
-        table_off, index_off, raw_off, rans_off, blocks, raw_bytes = lay
-        cap = blocks * entropy.STATE_BYTES + 2 * words.size
-        blob = _empty(rans_off + cap, np.uint8)
-        blob[raw_off + raw_bytes:rans_off] = 0
-        blob[index_off + 8 * blocks:raw_off] = 0
-        ends = blob[index_off:index_off + 8 * blocks].view("<i8")
-        f32 = np.ascontiguousarray(freqs, dtype=np.uint32)
-        used = _load().entropy_encode(_p(words), words.size, spec.code, k, f32.ctypes.data, f32.size,
-                                      blob.ctypes.data + raw_off, blob.ctypes.data + rans_off, cap,
-                                      blob.ctypes.data + index_off, _threads())
+        cap = lay.blocks * entropy.STATE_BYTES + 2 * words.size
+        blob = _empty(lay.rans_off + cap, np.uint8)
+        blob[lay.raw_off + lay.raw_bytes:lay.rans_off] = 0
+        blob[lay.index_off + 8 * lay.blocks:lay.raw_off] = 0
+        tables, seg, shifts, roff = _args(plan, spec, words.size)
+        used = _load().entropy_encode(_p(words), words.size, spec.code, plan.k, tables.ctypes.data,
+                                      tables.shape[1], seg, _p(shifts) if shifts is not None else 0, _p(roff),
+                                      blob.ctypes.data + lay.raw_off, blob.ctypes.data + lay.rans_off, cap,
+                                      blob.ctypes.data + lay.index_off, _threads())
         if used < 0:
             raise RuntimeError(f"entropy_encode failed ({used})")
-        del ends
-        return blob, rans_off + int(used)
+        return blob, lay.rans_off + int(used)
 
     @staticmethod
-    def encode(words, spec, k, freqs):
+    def encode(words, spec, plan):
         """The reference's (raw bytes, rANS bytes, ends), from encode_into (for tests)."""
         words = np.ascontiguousarray(words).reshape(-1)
-        lay = entropy.layout(words.size, 1, spec, k, 0)
-        blob, total = ENTROPY.encode_into(words, spec, k, freqs, lay)
-        _, index_off, raw_off, rans_off, blocks, raw_bytes = lay
-        ends = blob[index_off:index_off + 8 * blocks].view("<i8").astype(np.int64)
-        return blob[raw_off:raw_off + raw_bytes].copy(), blob[rans_off:total].copy(), ends
+        lay = entropy.layout(words.size, 1, spec, plan.k, [0] * len(plan.tables), plan.shifts)
+        blob, total = ENTROPY.encode_into(words, spec, plan, lay)
+        ends = blob[lay.index_off:lay.index_off + 8 * lay.blocks].view("<i8").astype(np.int64)
+        return blob[lay.raw_off:lay.raw_off + lay.raw_bytes].copy(), blob[lay.rans_off:total].copy(), ends
 
     @staticmethod
-    def decode(raw_buf, rans, ends, numel, spec, k, freqs):
+    def decode(raw_buf, rans, ends, numel, spec, plan):
         raw_buf, rans = np.ascontiguousarray(raw_buf), np.ascontiguousarray(rans)
         ends = np.ascontiguousarray(ends, dtype=np.int64)
         if ends.size != (numel + entropy.BLOCK - 1) // entropy.BLOCK:
             raise CorruptStreamError("entropy: block index has the wrong length")
         if ends.size and (np.any(np.diff(ends) < 0) or ends[0] < 0 or ends[-1] > rans.size):
             raise CorruptStreamError("entropy block index: offsets not increasing or past the section end")
-        f32 = np.ascontiguousarray(freqs, dtype=np.uint32)
+        tables, seg, shifts, roff = _args(plan, spec, numel)
         out = _empty(numel, np.uint16 if spec.word_bits == 16 else np.uint32)
-        rc = _load().entropy_decode(_p(raw_buf), raw_buf.size, _p(rans), _p(ends), numel, spec.code, k,
-                                    f32.ctypes.data, f32.size, _p(out), _threads())
+        rc = _load().entropy_decode(_p(raw_buf), raw_buf.size, _p(rans), _p(ends), numel, spec.code, plan.k,
+                                    tables.ctypes.data, tables.shape[1], seg,
+                                    _p(shifts) if shifts is not None else 0, _p(roff), _p(out), _threads())
         if rc:
             raise CorruptStreamError(ERRORS.get(rc, f"entropy: decode error {rc}"))
         return out

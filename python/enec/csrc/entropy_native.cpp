@@ -275,13 +275,23 @@ bool build_tables(const uint32_t* freqs, int alpha, EncTables* enc, DecTables* d
     return true;
 }
 
+// The tables of freqs (ntables × alpha), each checked (enc or dec may be null).
+bool build_all(const uint32_t* freqs, int alpha, int64_t ntables, std::vector<EncTables>* enc,
+               std::vector<DecTables>* dec) {
+    if (enc) enc->resize((size_t)ntables);
+    if (dec) dec->resize((size_t)ntables);
+    for (int64_t q = 0; q < ntables; q++)
+        if (!build_tables(freqs + q * alpha, alpha, enc ? &(*enc)[(size_t)q] : nullptr, dec ? &(*dec)[(size_t)q] : nullptr))
+            return false;
+    return true;
+}
+
 // ------------------------------------------------------------------------- codec per dtype
 
 template <typename Word, int W, int M, int K>
 struct Codec {
     using word_type = Word;
     static constexpr int RW = M - K + 1;
-    static constexpr int64_t BLOCK_RAW_BYTES = BLOCK * RW / 8;   // 16384·RW bits: whole 32-bit words
 
     static inline uint32_t sym_of(Word w) {
         return (uint32_t)((w >> (M - K)) & ((1u << (W + K)) - 1));
@@ -472,12 +482,31 @@ struct Codec {
     }
 #endif
 
-    // Splits block b into its symbols (sy) and its raw fields (written to raw_out, the whole stream).
-    static void split_block(const Word* words, int64_t numel, int64_t b, uint8_t* raw_out, uint16_t* sy) {
+    // Layout 1: a block whose elements all have their t lowest mantissa bits zero stores its raw
+    // fields without them (RW - t bits: the sign, then the mantissa's bits above t), LSB-first
+    // from its own byte offset. Rare (such blocks come from lower-precision data), so plain code.
+    static void split_block_shifted(const Word* x, int64_t nb, uint8_t* ro, uint16_t* sy, int t) {
+        const int w = RW - t;
+        uint64_t acc = 0;
+        int n = 0;
+        for (int64_t j = 0; j < nb; j++) {
+            sy[j] = (uint16_t)sym_of(x[j]);
+            const uint32_t r = raw_of(x[j]);
+            acc |= (uint64_t)(((r >> (t + 1)) << 1) | (r & 1)) << n;
+            n += w;
+            while (n >= 8) { *ro++ = (uint8_t)acc; acc >>= 8; n -= 8; }
+        }
+        if (n > 0) *ro = (uint8_t)acc;
+    }
+
+    // Splits block b into its symbols (sy) and its raw fields (written at raw_out + roff[b]).
+    static void split_block(const Word* words, int64_t numel, int64_t b, uint8_t* raw_out, const int64_t* roff,
+                            const uint8_t* shifts, uint16_t* sy) {
         const int64_t s0 = b * BLOCK;
         const int64_t nb = std::min(BLOCK, numel - s0);
-        uint8_t* ro = raw_out + b * BLOCK_RAW_BYTES;
+        uint8_t* ro = raw_out + roff[b];
         const Word* x = words + s0;
+        if (shifts && shifts[b]) { split_block_shifted(x, nb, ro, sy, shifts[b]); return; }
         int64_t j = 0;
 #ifdef ENTROPY_X86
         if (simd_level() >= 2) j = sizeof(Word) == 2 ? split_avx512(x, nb, sy, ro) : split32_avx512(x, nb, sy, ro);
@@ -610,7 +639,10 @@ struct Codec {
     }
 #endif
 
-    static int64_t encode(const Word* words, int64_t numel, const EncTables& enc, uint8_t* raw_out,
+    // encs: one table per segment of seg_blocks blocks; roff: each block's raw byte offset;
+    // shifts: each block's raw shift (layout 1) or null.
+    static int64_t encode(const Word* words, int64_t numel, const EncTables* encs, int64_t seg_blocks,
+                          const uint8_t* shifts, const int64_t* roff, uint8_t* raw_out,
                           uint8_t* rans_out, int64_t rans_cap, int64_t* ends, int nthreads) {
         const int64_t blocks = (numel + BLOCK - 1) / BLOCK;
         if (!blocks) return 0;
@@ -636,7 +668,9 @@ struct Codec {
                 if (gi >= groups) break;
                 const int64_t b = gi * gsize;
                 const int n = (int)std::min<int64_t>(gsize, blocks - b);
-                const bool full = n == G && (b + G) * BLOCK <= numel;
+                const EncTables& enc = encs[b / seg_blocks];
+                // (the AVX-512 loop codes the group's blocks with one table)
+                const bool full = n == G && (b + G) * BLOCK <= numel && b / seg_blocks == (b + G - 1) / seg_blocks;
                 uint16_t* sy[G];
                 uint16_t* wend[G];
                 uint16_t* wp[G];
@@ -644,7 +678,7 @@ struct Codec {
                 for (int g = 0; g < n; g++) {
                     sy[g] = sym.data() + (size_t)g * BLOCK;
                     wend[g] = wp[g] = wbuf.data() + (size_t)(g + 1) * (BLOCK + 8);
-                    split_block(words, numel, b + g, raw_out, sy[g]);
+                    split_block(words, numel, b + g, raw_out, roff, shifts, sy[g]);
                 }
 #ifdef ENTROPY_X86
                 if (full) {
@@ -656,7 +690,8 @@ struct Codec {
 #endif
                 if (!full)
                     for (int g = 0; g < n; g++)
-                        wp[g] = rans_block(sy[g], std::min(BLOCK, numel - (b + g) * BLOCK), enc, st[g], wp[g]);
+                        wp[g] = rans_block(sy[g], std::min(BLOCK, numel - (b + g) * BLOCK), encs[(b + g) / seg_blocks],
+                                           st[g], wp[g]);
                 int64_t len[G], total = 0;
                 for (int g = 0; g < n; g++) { len[g] = STATE_BYTES + 2 * (wend[g] - wp[g]); total += len[g]; }
                 const bool direct = turn.load(std::memory_order_acquire) == gi;
@@ -781,10 +816,35 @@ struct Codec {
     }
 #endif
 
+    // Layout 1, a shifted block: fields of RW - t bits (sign, then the mantissa's bits above t);
+    // hi(i) gives element i's symbol already in place. Reads the block's ceil(nb·(RW - t)/8) bytes
+    // only (the caller checked that they lie inside the raw section).
+    template <class Hi>
+    static void merge_shifted(const uint8_t* ri, int64_t nb, int t, Hi hi, Word* o) {
+        const int w = RW - t;
+        const uint64_t mask = (1ull << w) - 1;
+        const uint8_t* const end = ri + (nb * w + 7) / 8;
+        uint64_t acc = 0;
+        int n = 0;
+        for (int64_t i = 0; i < nb; i++) {
+            while (n < w) { acc |= (uint64_t)(ri < end ? *ri : 0) << n; ri++; n += 8; }
+            const uint64_t v = acc & mask;
+            acc >>= w;
+            n -= w;
+            o[i] = (Word)(hi(i) | ((Word)(v & 1) << (W + M)) | (Word)((v >> 1) << t));
+        }
+    }
+
     // Joins symbols and raw fields into the block's words.
-    static void merge_block(const uint8_t* raw, int64_t raw_len, const BlockDec& d, const uint16_t* sy, Word* out) {
-        const uint8_t* ri = raw + (d.s0 / BLOCK) * BLOCK_RAW_BYTES;
+    static void merge_block(const uint8_t* raw, int64_t raw_len, const BlockDec& d, const uint16_t* sy, Word* out,
+                            const int64_t* roff, const uint8_t* shifts) {
+        const int64_t b = d.s0 / BLOCK;
+        const uint8_t* ri = raw + roff[b];
         Word* o = out + d.s0;
+        if (shifts && shifts[b]) {
+            merge_shifted(ri, d.nb, shifts[b], [&](int64_t i) { return (Word)((Word)sy[i] << (M - K)); }, o);
+            return;
+        }
         int64_t i = 0;
 #ifdef ENTROPY_X86
         if (simd_level() >= 1) i = merge_avx2(ri, raw + raw_len, sy, o, d.nb);
@@ -999,9 +1059,15 @@ struct Codec {
 
     // Joins a block's ranks and raw fields into its words (DecTables::ranked).
     static void merge_ranks_block(const uint8_t* raw, int64_t raw_len, const BlockDec& d, const uint8_t* rk,
-                                  const uint32_t* symw, int ranks, Word* out) {
-        const uint8_t* ri = raw + (d.s0 / BLOCK) * BLOCK_RAW_BYTES;
+                                  const uint32_t* symw, int ranks, Word* out, const int64_t* roff,
+                                  const uint8_t* shifts) {
+        const int64_t b = d.s0 / BLOCK;
+        const uint8_t* ri = raw + roff[b];
         Word* o = out + d.s0;
+        if (shifts && shifts[b]) {
+            merge_shifted(ri, d.nb, shifts[b], [&](int64_t i) { return (Word)symw[rk[i]]; }, o);
+            return;
+        }
         int64_t i = 0;
 #ifdef ENTROPY_X86
         if (simd_level() >= 2) i = merge_ranks_avx512(ri, raw + raw_len, rk, symw, ranks, o, d.nb);
@@ -1013,50 +1079,81 @@ struct Codec {
         }
     }
 
+    // decs: one table per segment of seg_blocks blocks; roff: blocks + 1 raw byte offsets (checked
+    // here against the shifts and raw_len); shifts: each block's raw shift (layout 1) or null.
     static int decode(const uint8_t* raw, int64_t raw_len, const uint8_t* rans, const int64_t* ends,
-                      int64_t numel, const DecTables& dec, Word* out, int nthreads) {
+                      int64_t numel, const DecTables* decs, int64_t seg_blocks, const uint8_t* shifts,
+                      const int64_t* roff, Word* out, int nthreads) {
         const int64_t blocks = (numel + BLOCK - 1) / BLOCK;
-        if ((numel * RW + 7) / 8 != raw_len) return kBadSizes;
+        if (roff[0] != 0 || roff[blocks] != raw_len) return kBadSizes;
+        for (int64_t b = 0; b < blocks; b++) {
+            const int t = shifts ? shifts[b] : 0;
+            if (t > M - K) return kBadSizes;
+            const int64_t nb = std::min(BLOCK, numel - b * BLOCK);
+            if (roff[b + 1] - roff[b] != (nb * (RW - t) + 7) / 8) return kBadSizes;
+        }
         const int T = useful_threads(nthreads, numel, blocks);
         const bool avx2 = simd_level() >= 1;
         constexpr int G = 4;                       // blocks decoded together by the AVX2 loop
         constexpr int G512 = 6;                    // and by the AVX-512 loop (3 pairs: 2 or 4 are slower)
+        const int64_t nseg = (blocks + seg_blocks - 1) / seg_blocks;
+        // AVX-512 with a ranked table: ranks (bytes) and the rank's symbol shifted into place, for the merge
+        std::vector<uint32_t> symw((size_t)nseg * 256, 0);
+        bool any512 = false, anysy = false;
+        for (int64_t q = 0; q < nseg; q++) {
+            const bool r = simd_level() >= 2 && decs[q].ranked;
+            any512 |= r;
+            anysy |= !r;
+            for (int i = 0; i < 256; i++) symw[(size_t)q * 256 + i] = decs[q].rank_sym[i] << (M - K);
+        }
+        // units of work: runs of blocks inside one segment (one table), as many as a SIMD loop takes
+        std::vector<std::pair<int64_t, int>> units;
+        for (int64_t q = 0; q < nseg; q++) {
+            const bool r = simd_level() >= 2 && decs[q].ranked;
+            const int group = r ? G512 : avx2 ? G : 1;
+            const int64_t e = std::min(blocks, (q + 1) * seg_blocks);
+            for (int64_t b = q * seg_blocks; b < e; b += group) units.emplace_back(b, (int)std::min<int64_t>(group, e - b));
+        }
         std::atomic<int> err{0};
         std::atomic<int64_t> next{0};
-        // AVX-512: ranks (bytes) and the rank's symbol shifted into place, for the merge
-        const bool avx512 = simd_level() >= 2 && dec.ranked;
-        std::vector<uint32_t> symw(256, 0);
-        for (int r = 0; r < 256; r++) symw[r] = dec.rank_sym[r] << (M - K);
         run_threads(T, [&](int) {
-            std::vector<uint16_t> sy(avx512 ? 0 : (size_t)G * BLOCK);
-            std::vector<uint8_t> rk(avx512 ? (size_t)G512 * BLOCK : 0);
+            std::vector<uint16_t> sy(anysy ? (size_t)G * BLOCK : 0);
+            std::vector<uint8_t> rk(any512 ? (size_t)G512 * BLOCK : 0);
             uint16_t* syp[G];
             uint8_t* rkp[G512];
-            for (int g = 0; g < G; g++) syp[g] = avx512 ? nullptr : sy.data() + (size_t)g * BLOCK;
-            for (int g = 0; g < G512; g++) rkp[g] = avx512 ? rk.data() + (size_t)g * BLOCK : nullptr;
-            const int group = avx512 ? G512 : avx2 ? G : 1;
+            for (int g = 0; g < G; g++) syp[g] = anysy ? sy.data() + (size_t)g * BLOCK : nullptr;
+            for (int g = 0; g < G512; g++) rkp[g] = any512 ? rk.data() + (size_t)g * BLOCK : nullptr;
             BlockDec d[G512];
             for (;;) {
                 if (err.load(std::memory_order_relaxed)) break;
-                const int64_t b0 = next.fetch_add(group);
-                if (b0 >= blocks) break;
-                const int n = (int)std::min<int64_t>(group, blocks - b0);
+                const int64_t ui = next.fetch_add(1);
+                if (ui >= (int64_t)units.size()) break;
+                const int64_t b0 = units[(size_t)ui].first;
+                const int n = units[(size_t)ui].second;
+                const int64_t q = b0 / seg_blocks;
+                const DecTables& dec = decs[q];
+                const bool avx512 = simd_level() >= 2 && dec.ranked;
                 int rc = 0;
                 for (int g = 0; g < n && !rc; g++) rc = begin_block(rans, ends, numel, b0 + g, d[g]);
 #ifdef ENTROPY_X86
-                if (!rc && n == group && group > 1) {
-                    if (avx512) symbols_avx512<G512 / 2>(d, dec, rkp);
-                    else if (dec.packed) symbols_avx2<G, true>(d, dec, syp);
+                if (!rc && avx512) {
+                    // pairs of blocks; an odd block left over is decoded by the scalar loop
+                    if (n >= 6) symbols_avx512<3>(d, dec, rkp);
+                    else if (n >= 4) symbols_avx512<2>(d, dec, rkp);
+                    else if (n >= 2) symbols_avx512<1>(d, dec, rkp);
+                } else if (!rc && avx2 && n == G) {
+                    if (dec.packed) symbols_avx2<G, true>(d, dec, syp);
                     else symbols_avx2<G, false>(d, dec, syp);
                 }
 #endif
                 for (int g = 0; g < n && !rc; g++) {
                     if (avx512) {
                         rc = finish_symbols(d[g], dec.slot.data(), rkp[g]);
-                        if (!rc) merge_ranks_block(raw, raw_len, d[g], rkp[g], symw.data(), dec.ranks, out);
+                        if (!rc) merge_ranks_block(raw, raw_len, d[g], rkp[g], symw.data() + (size_t)q * 256, dec.ranks,
+                                                   out, roff, shifts);
                     } else {
                         rc = finish_symbols(d[g], dec.slot.data(), syp[g]);
-                        if (!rc) merge_block(raw, raw_len, d[g], syp[g], out);
+                        if (!rc) merge_block(raw, raw_len, d[g], syp[g], out, roff, shifts);
                     }
                 }
                 if (rc) { int z = 0; err.compare_exchange_strong(z, rc); break; }
@@ -1088,7 +1185,7 @@ int64_t dispatch(int dtype, int k, F fn) {
 
 extern "C" {
 
-int entropy_abi_version() { return 1; }
+int entropy_abi_version() { return 2; }
 
 // Caps the kernel level (0 portable, 1 AVX2, 2 AVX-512); returns the level now in use.
 int entropy_set_simd(int level) {
@@ -1110,78 +1207,97 @@ void entropy_advise_huge(void* p, int64_t len) {
 #endif
 }
 
-// Histogram of the symbols with MAX_TOP mantissa bits (2^(W+2) bins), over nthreads threads.
-int entropy_histogram(const void* words, int64_t numel, int dtype, int64_t* hist, int nthreads) {
+// Histograms of the symbols with MAX_TOP mantissa bits (2^(W+2) bins) per segment of seg_blocks
+// blocks (hist: segments × bins), and per block the OR of its elements' mantissas (mant_or, may
+// be null): what the encoder's choice needs (entropy.choose_plan), over nthreads threads, each
+// taking whole segments.
+int entropy_histogram(const void* words, int64_t numel, int dtype, int64_t seg_blocks, int64_t* hist,
+                      uint32_t* mant_or, int nthreads) {
     Fields f;
     if (!fields_of(dtype, &f)) return kBadDtype;
+    if (seg_blocks < 1) return kBadSizes;
     const int bins = 1 << (f.W + MAX_TOP);
     const int shift = f.M - MAX_TOP;
-    const int T = useful_threads(nthreads, numel, std::max<int64_t>(1, numel / MIN_THREAD_ELEMS));
-    std::vector<std::vector<int64_t>> part(T, std::vector<int64_t>(4 * bins, 0));
+    const int64_t blocks = (numel + BLOCK - 1) / BLOCK;
+    const int64_t nseg = (blocks + seg_blocks - 1) / seg_blocks;
+    if (!nseg) return 0;
+    const int T = (int)std::min<int64_t>(nseg, useful_threads(nthreads, numel, std::max<int64_t>(1, numel / MIN_THREAD_ELEMS)));
+    const uint32_t mmask = (uint32_t)((1ull << f.M) - 1);
     run_threads(T, [&](int t) {
-        const int64_t a = numel * t / T, e = numel * (t + 1) / T;
-        int64_t* h = part[t].data();
+        std::vector<int64_t> part(4 * (size_t)bins);
+        int64_t* h = part.data();
         const uint32_t mask = (uint32_t)bins - 1;
-        int64_t i = a;
-        if (f.word_bits == 16) {
-            const uint16_t* x = (const uint16_t*)words;
-            // four sub-histograms: consecutive equal symbols do not serialise on one counter
-            for (; i + 4 <= e; i += 4) {
-                h[(x[i] >> shift) & mask]++;
-                h[bins + ((x[i + 1] >> shift) & mask)]++;
-                h[2 * bins + ((x[i + 2] >> shift) & mask)]++;
-                h[3 * bins + ((x[i + 3] >> shift) & mask)]++;
+        for (int64_t q = nseg * t / T; q < nseg * (t + 1) / T; q++) {
+            std::fill(part.begin(), part.end(), 0);
+            for (int64_t b = q * seg_blocks; b < std::min(blocks, (q + 1) * seg_blocks); b++) {
+                const int64_t a = b * BLOCK, e = std::min(numel, a + BLOCK);
+                int64_t i = a;
+                uint32_t o0 = 0, o1 = 0;
+                // four sub-histograms: consecutive equal symbols do not serialise on one counter
+                auto run = [&](auto* x) {
+                    for (; i + 4 <= e; i += 4) {
+                        h[(x[i] >> shift) & mask]++;
+                        h[bins + ((x[i + 1] >> shift) & mask)]++;
+                        h[2 * bins + ((x[i + 2] >> shift) & mask)]++;
+                        h[3 * bins + ((x[i + 3] >> shift) & mask)]++;
+                        o0 |= (uint32_t)(x[i] | x[i + 1]);
+                        o1 |= (uint32_t)(x[i + 2] | x[i + 3]);
+                    }
+                    for (; i < e; i++) { h[(x[i] >> shift) & mask]++; o0 |= (uint32_t)x[i]; }
+                };
+                if (f.word_bits == 16) run((const uint16_t*)words);
+                else run((const uint32_t*)words);
+                if (mant_or) mant_or[b] = (o0 | o1) & mmask;
             }
-            for (; i < e; i++) h[(x[i] >> shift) & mask]++;
-        } else {
-            const uint32_t* x = (const uint32_t*)words;
-            for (; i + 4 <= e; i += 4) {
-                h[(x[i] >> shift) & mask]++;
-                h[bins + ((x[i + 1] >> shift) & mask)]++;
-                h[2 * bins + ((x[i + 2] >> shift) & mask)]++;
-                h[3 * bins + ((x[i + 3] >> shift) & mask)]++;
-            }
-            for (; i < e; i++) h[(x[i] >> shift) & mask]++;
+            int64_t* out = hist + q * (int64_t)bins;
+            for (int s = 0; s < bins; s++) out[s] = h[s] + h[bins + s] + h[2 * bins + s] + h[3 * bins + s];
         }
     });
-    for (int s = 0; s < bins; s++) {
-        int64_t v = 0;
-        for (int t = 0; t < T; t++) v += part[t][s] + part[t][bins + s] + part[t][2 * bins + s] + part[t][3 * bins + s];
-        hist[s] = v;
-    }
     return 0;
 }
 
-// words: numel words of the dtype; freqs: 2^(W+k) frequencies summing to 4096; raw_out: the raw
-// stream (ceil(numel·RW/8) bytes); rans_out: rans_cap bytes; ends: one per block (cumulative).
-// Returns the rANS bytes written, or a negative code.
+
+// words: numel words of the dtype; freqs: one table of 2^(W+k) frequencies (each summing to 4096)
+// per segment of seg_blocks blocks; shifts: per block raw shift (layout 1) or null; roff: blocks
+// + 1 raw byte offsets; raw_out: the raw section (roff[blocks] bytes); rans_out: rans_cap bytes;
+// ends: one per block (cumulative). Returns the rANS bytes written, or a negative code.
 int64_t entropy_encode(const void* words, int64_t numel, int dtype, int k, const uint32_t* freqs, int alpha,
+                       int64_t seg_blocks, const uint8_t* shifts, const int64_t* roff,
                        uint8_t* raw_out, uint8_t* rans_out, int64_t rans_cap, int64_t* ends, int nthreads) {
     Fields f;
-    if (!fields_of(dtype, &f) || k < 0 || k > MAX_TOP || alpha != (1 << (f.W + k))) return kBadTable;
+    if (!fields_of(dtype, &f) || k < 0 || k > MAX_TOP || alpha != (1 << (f.W + k)) || seg_blocks < 1) return kBadTable;
     if (numel == 0) return 0;
-    EncTables enc;
-    if (!build_tables(freqs, alpha, &enc, nullptr)) return kBadTable;
+    const int64_t blocks = (numel + BLOCK - 1) / BLOCK;
+    for (int64_t b = 0; shifts && b < blocks; b++)
+        if (shifts[b] > f.M - k) return kBadSizes;
+    std::vector<EncTables> enc;
+    if (!build_all(freqs, alpha, (blocks + seg_blocks - 1) / seg_blocks, &enc, nullptr))
+        return kBadTable;
     return dispatch<Codec>(dtype, k, [&](auto c) -> int64_t {
         using C = decltype(c);
-        return C::encode((const typename C::word_type*)words, numel, enc, raw_out, rans_out,
-                         rans_cap, ends, nthreads);
+        return C::encode((const typename C::word_type*)words, numel, enc.data(), seg_blocks, shifts, roff, raw_out,
+                         rans_out, rans_cap, ends, nthreads);
     });
 }
 
-// raw: the raw stream (raw_len bytes); rans: the rANS section; ends: one per block, cumulative,
-// non-decreasing, the last one the section's length (checked by the caller); out: numel words.
-// Returns 0 or a negative code.
+// raw: the raw section (raw_len bytes); rans: the rANS section; ends: one per block, cumulative,
+// non-decreasing, the last one the section's length (checked by the caller); freqs, seg_blocks,
+// shifts, roff: as for entropy_encode (roff checked here); out: numel words. Returns 0 or a
+// negative code.
 int entropy_decode(const uint8_t* raw, int64_t raw_len, const uint8_t* rans, const int64_t* ends, int64_t numel,
-                   int dtype, int k, const uint32_t* freqs, int alpha, void* out, int nthreads) {
+                   int dtype, int k, const uint32_t* freqs, int alpha, int64_t seg_blocks, const uint8_t* shifts,
+                   const int64_t* roff, void* out, int nthreads) {
     Fields f;
-    if (!fields_of(dtype, &f) || k < 0 || k > MAX_TOP || alpha != (1 << (f.W + k))) return kBadTable;
+    if (!fields_of(dtype, &f) || k < 0 || k > MAX_TOP || alpha != (1 << (f.W + k)) || seg_blocks < 1) return kBadTable;
     if (numel == 0) return raw_len == 0 ? 0 : kBadSizes;
-    DecTables dec;
-    if (!build_tables(freqs, alpha, nullptr, &dec)) return kBadTable;
+    const int64_t blocks = (numel + BLOCK - 1) / BLOCK;
+    std::vector<DecTables> dec;
+    if (!build_all(freqs, alpha, (blocks + seg_blocks - 1) / seg_blocks, nullptr, &dec))
+        return kBadTable;
     return (int)dispatch<Codec>(dtype, k, [&](auto c) -> int64_t {
         using C = decltype(c);
-        return C::decode(raw, raw_len, rans, ends, numel, dec, (typename C::word_type*)out, nthreads);
+        return C::decode(raw, raw_len, rans, ends, numel, dec.data(), seg_blocks, shifts, roff,
+                         (typename C::word_type*)out, nthreads);
     });
 }
 
