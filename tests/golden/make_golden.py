@@ -129,11 +129,15 @@ def _values(dtype: str, numel: int, r: np.ndarray, skew: bool) -> torch.Tensor:
 
 
 def make_input(name: str, dtype: str, shape: tuple, zero_fraction: float = 0.0,
-               zero_runs: int = 0, skew: bool = False) -> torch.Tensor:
+               zero_runs: int = 0, skew: bool = False, zero_low_bits=None,
+               constant_blocks: int = 0) -> torch.Tensor:
     """The input tensor of one case, a function of its name and parameters only.
 
     zero_fraction: share of elements set to exactly zero (bit pattern 0), for the sparse codec;
-    zero_runs > 0 zeroes whole runs of that many elements instead of single elements."""
+    zero_runs > 0 zeroes whole runs of that many elements instead of single elements.
+    zero_low_bits = [bits, every]: the elements of every `every`-th ENEC_BLOCK-element block (from
+    block 0) get their `bits` lowest bits cleared (lower-precision data; the entropy codec's
+    layout 1 drops such bits). constant_blocks: the first that many blocks hold 2^-6 only."""
     numel = int(np.prod(shape, dtype=np.int64)) if shape else 1
     r = splitmix64(case_seed(name), 2 * numel + 1)
     vals, rz = r[:numel], r[numel:2 * numel]
@@ -150,6 +154,17 @@ def make_input(name: str, dtype: str, shape: tuple, zero_fraction: float = 0.0,
         tv, _ = WORD[dtype]
         w = t.reshape(-1).view(tv).clone()
         w[torch.from_numpy(zero)] = 0
+        t = w.view(getattr(torch, dtype))
+    if zero_low_bits or constant_blocks:
+        tv, _ = WORD[dtype]
+        w = t.reshape(-1).view(tv).clone()
+        block = torch.arange(numel) // ENEC_BLOCK
+        if zero_low_bits:
+            bits, every = zero_low_bits
+            sel = block % every == 0
+            w[sel] = w[sel] & ~((1 << bits) - 1)          # (two's complement: the sign bit is kept)
+        if constant_blocks:
+            w[block < constant_blocks] = torch.tensor(2.0 ** -6, dtype=getattr(torch, dtype)).view(tv)
         t = w.view(getattr(torch, dtype))
     return t.reshape(shape)
 
@@ -195,6 +210,11 @@ def cases() -> list[dict]:
         add("sparse", dtype, "pattern-bitmap2", (64, 64), zero_fraction=0.9, zero_runs=64)
         add("sparse", dtype, "pattern-rle", (100, 100), zero_fraction=0.995)
     codec_cases(ADDED_CODEC_DTYPES)
+    # the entropy codec's layout 1 (docs/FORMAT.md §7.5, added later to version 1): blocks whose
+    # raw fields drop zero low mantissa bits, and a table per 16-block segment
+    add("entropy", "float32", "layout1-shifts", (ENEC_BLOCK + 300,), zero_low_bits=[16, 2])
+    add("entropy", "float16", "layout1-shifts", (3, ENEC_BLOCK // 3 + 100), zero_low_bits=[3, 2])
+    add("entropy", "bfloat16", "layout1-tables", (17 * ENEC_BLOCK + 5,), constant_blocks=16)
     return out
 
 
