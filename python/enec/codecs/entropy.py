@@ -4,7 +4,11 @@ The maximum-ratio codec for BF16, FP16 and FP32. Each element splits into a *sym
 exponent field followed by the top k mantissa bits (k = 0..2, chosen per tensor), and a *raw
 field*, the remaining mantissa bits and the sign, stored verbatim. The symbols are coded with
 interleaved rANS (8 lanes, 32-bit states, 16-bit words, 12-bit frequencies) under one static
-per-tensor table stored in the blob; the raw fields form one fixed-width bit stream.
+per-tensor table stored in the blob; the raw fields form one fixed-width bit stream (layout 0).
+Layout 1, taken only when it makes the blob smaller, has a table per segment of 16 blocks (for
+distributions that change along the tensor: FP16 weights as one tensor) and per block a shift
+that drops the low mantissa bits zero in all its elements (FP32 tensors holding lower-precision
+values); see choose_plan.
 
 Why the top mantissa bits: within one binade the mantissa of bell-shaped weights is not uniform
 (values near the smaller end are denser), so coding 1-2 leading mantissa bits with the exponent
@@ -12,8 +16,8 @@ gains 0.5-1 % of ratio on real weights (all-MiniLM-L6-v2: BF16 1.5003 -> 1.5090 
 which the pure exponent code cannot reach.
 
 Blocks of 16384 elements are independent: a block's rANS bytes (8 lane states, then its words)
-start at an offset recorded in a block index, and its raw fields start at a fixed bit position,
-so any number of workers can decode any subset of blocks. The cost is 40 bytes a block
+start at an offset recorded in a block index, and its raw fields at a byte offset known from the
+shifts, so any number of workers can decode any subset of blocks. The cost is 40 bytes a block
 (states and index entry): under 0.2 % of a BF16 blob.
 """
 from __future__ import annotations
