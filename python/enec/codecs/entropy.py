@@ -540,8 +540,12 @@ def read_header(h: fmt.Header) -> fmt.Header:
     # the tables' sizes are read from the tables; bound them here by the alphabet
     tables_end = h.offsets[4] if p3 else h.offsets[1]
     span = tables_end - table_off
-    limit = num_tables(h.blocks, p3) * (TABLE_FIXED + 2 * alphabet(h.dtype, k)) + _bits.ALIGN
-    if not (TABLE_FIXED <= span <= limit):
+    # (before any table is parsed: a corrupt block count or segment size must not set the work)
+    if h.offsets[1] + 8 * h.blocks > h.total_bytes:
+        raise CorruptStreamError("entropy header: the block index runs past the blob end")
+    tables = num_tables(h.blocks, p3)
+    limit = tables * (TABLE_FIXED + 2 * alphabet(h.dtype, k)) + _bits.ALIGN
+    if not (TABLE_FIXED * tables <= span <= limit):
         raise CorruptStreamError("entropy header: section offsets inconsistent")
     if h.total_bytes < h.offsets[3]:
         raise CorruptStreamError("entropy header: total size ends before the rANS section")
