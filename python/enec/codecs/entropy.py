@@ -279,7 +279,7 @@ def choose_plan(seg_hist: np.ndarray, mant_or: np.ndarray, spec: fmt.DTypeSpec, 
             full[:, lo // g:hi // g] = hs
             size = _estimate(full, tables, spec, k, numel, ndim, shifts)
             if size < best[0]:
-                best = (size, Plan(k, 1 + SEG_BLOCKS.bit_length() - 1, tables, shifts))
+                best = (size, Plan(k, SEG_BLOCKS.bit_length(), tables, shifts))   # p3 - 1 = log2(16)
     return best[1]
 
 
