@@ -143,19 +143,24 @@ def table_span(freqs: np.ndarray):
     return int(nz[0]), int(nz[-1] - nz[0] + 1)
 
 
-def choose_table(hist_top: np.ndarray, spec: fmt.DTypeSpec, numel: int):
-    """(k, frequencies over the whole alphabet) from the histogram of the symbols with MAX_TOP
-    mantissa bits. Picks the k whose blob is smallest: coded symbol bits plus raw bits plus the
-    table (ties: the smaller k). Part of no format rule (informative, §7.5), shared by every
-    implementation so that they write the same bytes."""
+def table_candidates(hist_top: np.ndarray, spec: fmt.DTypeSpec, numel: int) -> list:
+    """[(cost in bits, k, frequencies over the whole alphabet)] for k = 0..MAX_TOP, from the
+    histogram of the symbols with MAX_TOP mantissa bits: coded symbol bits plus raw bits plus the
+    table."""
     hist_top = np.asarray(hist_top, dtype=np.int64)
-    best = None
+    out = []
     for k in range(MAX_TOP + 1):
         h = hist_top.reshape(-1, 1 << (MAX_TOP - k)).sum(axis=1)
         f = quantize(h)
-        cost = coded_bits(h, f) + numel * raw_width(spec, k) + 8 * 2 * table_span(f)[1]
-        if best is None or cost < best[0]:
-            best = (cost, k, f)
+        out.append((coded_bits(h, f) + numel * raw_width(spec, k) + 8 * 2 * table_span(f)[1], k, f))
+    return out
+
+
+def choose_table(hist_top: np.ndarray, spec: fmt.DTypeSpec, numel: int):
+    """(k, frequencies over the whole alphabet): the candidate whose blob is smallest (ties: the
+    smaller k). Part of no format rule (informative, §7.5), shared by every implementation so
+    that they write the same bytes."""
+    best = min(table_candidates(hist_top, spec, numel), key=lambda c: (c[0], c[1]))
     return best[1], best[2]
 
 
@@ -245,7 +250,8 @@ def choose_plan(seg_hist: np.ndarray, mant_or: np.ndarray, spec: fmt.DTypeSpec, 
     the best k, each taken only if its estimated blob is strictly smaller."""
     seg_hist = np.asarray(seg_hist, dtype=np.int64).reshape(-1, alphabet(spec, MAX_TOP))
     glob = seg_hist.sum(axis=0)
-    k0, f0 = choose_table(glob, spec, numel)
+    cands = table_candidates(glob, spec, numel)
+    _, k0, f0 = min(cands, key=lambda c: (c[0], c[1]))          # = choose_table
     h0 = glob.reshape(-1, 1 << (MAX_TOP - k0)).sum(axis=1)
     best = (_estimate(h0, [f0], spec, k0, numel, ndim, None), Plan(k0, 0, f0[None, :], None))
     blocks = (numel + BLOCK - 1) // BLOCK
@@ -256,7 +262,7 @@ def choose_plan(seg_hist: np.ndarray, mant_or: np.ndarray, spec: fmt.DTypeSpec, 
     one_p3 = 1 + max(0, (blocks - 1).bit_length())          # one segment: 2^(p3-1) >= blocks
     for k in range(MAX_TOP + 1):
         h = glob.reshape(-1, 1 << (MAX_TOP - k)).sum(axis=1)
-        f = f0 if k == k0 else quantize(h)
+        f = cands[k][2]
         shifts = trailing_zeros(mant_or, M - k).astype(np.uint8)
         size = _estimate(h, [f], spec, k, numel, ndim, shifts)
         if size < best[0]:
