@@ -261,12 +261,13 @@ def choose_plan(seg_hist: np.ndarray, mant_or: np.ndarray, spec: fmt.DTypeSpec, 
     nseg = seg_hist.shape[0]
     one_p3 = 1 + max(0, (blocks - 1).bit_length())          # one segment: 2^(p3-1) >= blocks
     for k in range(MAX_TOP + 1):
-        h = glob.reshape(-1, 1 << (MAX_TOP - k)).sum(axis=1)
-        f = cands[k][2]
         shifts = trailing_zeros(mant_or, M - k).astype(np.uint8)
-        size = _estimate(h, [f], spec, k, numel, ndim, shifts)
+        if not shifts.any():          # one table and no shift: layout 0 with a shift section
+            continue
+        h = glob.reshape(-1, 1 << (MAX_TOP - k)).sum(axis=1)
+        size = _estimate(h, [cands[k][2]], spec, k, numel, ndim, shifts)
         if size < best[0]:
-            best = (size, Plan(k, one_p3, f[None, :], shifts))
+            best = (size, Plan(k, one_p3, cands[k][2][None, :], shifts))
     if nseg > 1:
         k = best[1].k
         g = 1 << (MAX_TOP - k)
