@@ -3,11 +3,13 @@
 //   * host (op_host/enec_host.cpp EnecChooseParams: native CPU library, emulation, NPU binding with a
 //     host histogram): EnecSearchParams<EnecHostDouble>, IEEE doubles of the CPU;
 //   * device (op_kernel/enec_params.cpp, the AI Core's scalar unit): EnecSearchParams<EnecSoftDouble>,
-//     the same double operations done exactly in integer arithmetic. The AscendC scalar unit's
-//     documented data types are integers, half/float and bfloat16 (no double); a compiler's
-//     software double would be a runtime library we cannot inspect, so the few operations the
-//     search needs are written out here: int64 -> double, /, *, - and + of non-negative finite
-//     values, each rounded to nearest, ties to even, exactly like one IEEE binary64 operation.
+//     the same double operations done exactly in integer arithmetic. The AscendC documentation
+//     lists double among the A2 built-in types (CANN 9.0 "Built-in Data Types", not usable with
+//     immediate values) but says nothing of how the scalar unit computes with it (hardware or a
+//     compiler runtime, IEEE binary64 rounding or not), and bit-equal costs are what the search
+//     needs; so the few operations it uses are written out here: int64 -> double, /, *, - and + of
+//     non-negative finite values, each rounded to nearest, ties to even, exactly like one IEEE
+//     binary64 operation.
 //     The search's values never leave the normal range (p >= 2^-63, so p^16 >= 2^-1008), so there
 //     are no subnormals, infinities or NaNs to handle.
 // tests/test_ascendc_kernels.py checks each soft operation against the CPU's doubles on millions of
