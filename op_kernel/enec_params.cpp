@@ -1,8 +1,9 @@
 // enec parameter kernels (AscendC, vector cores only): compression with no host read.
 //
-// enec_histogram: every core takes blocks core, core + coreNum, ... and counts the exponents of
-//   their elements exactly; its histogram goes to its slot of a GM workspace (ENEC_HIST_SLOT_BYTES,
-//   every count as four 16-bit digits in int32 planes).
+// enec_histogram: every core takes units core, core + coreNum, ... (32 KiB of input each: 16,384
+//   elements, 8,192 for FP32) and counts the exponents of their elements exactly; its histogram
+//   goes to its slot of a GM workspace (ENEC_HIST_SLOT_BYTES, every count as four 16-bit digits in
+//   int32 planes).
 // enec_params (one core): sums the cores' planes (int32 vector adds, no overflow for any count),
 //   runs the parameter search of python/enec/params.py on the scalar unit with exact integer
 //   doubles (enec_search.h, the same code as the host's EnecChooseParams), and writes what the
@@ -11,11 +12,11 @@
 //   (EnecHeaderWords) and the zero alignment gaps (EnecGaps).
 //
 // A2 vector cores have no histogram or scatter-add instruction and compare half/float only, so a
-// block is counted by thresholds: its exponents e (0..255, exact in half) and their range
+// unit is counted by thresholds: its exponents e (0..255, exact in half) and their range
 // [lo, hi] (int16 Max/Min folds); then for every t in (lo, hi] one CompareScalar(e >= t) writes a
 // bit mask and one GatherMask over that mask counts its set bits (the count it returns is exact);
-// count(e = v) = C(v) - C(v + 1), with C(lo) = the block's elements. Cost: 2 vector instructions
-// over the block per exponent value in its range (N(0, 0.02^2) BF16 weights: about 24 values).
+// count(e = v) = C(v) - C(v + 1), with C(lo) = the unit's elements. Cost: 2 vector instructions
+// over the unit per exponent value in its range (N(0, 0.02^2) BF16 weights: about 17 on average).
 #include "enec_common.h"
 #include "enec_search.h"
 
@@ -39,8 +40,15 @@ public:
         x_.SetGlobalBuffer(reinterpret_cast<__gm__ uint16_t*>(x), t_.numel * (wordBytes_ / 2));
         if (t_.dtype == 2) x32_.SetGlobalBuffer(reinterpret_cast<__gm__ uint32_t*>(x), t_.numel);
         part_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(partial), t_.coreNum * ENEC_HIST_SLOT_BYTES / 4);
-        prefetch_ = wordBytes_ == 2;                           // FP32 blocks do not fit twice in UB
-        pipe_.InitBuffer(inBuf_, N * wordBytes_ * (prefetch_ ? 2 : 1));
+        // units of U elements (32 KiB of input: 16,384 for 16-bit dtypes, 8,192 for FP32), unit u on
+        // core u mod coreNum: any split counts every element once; two input buffers, so the next
+        // unit's load overlaps this one's vector work
+        U_ = N * 2 / wordBytes_;
+        units_ = (t_.numel + U_ - 1) / U_;
+        fullUnits_ = t_.numel / U_;
+        lastReal_ = static_cast<uint32_t>(units_ ? t_.numel - (units_ - 1) * U_ : 0);
+        lastLanes_ = RoundUp(lastReal_, ENEC_LANE_ROUND);
+        pipe_.InitBuffer(inBuf_, 2 * N * 2);
         pipe_.InitBuffer(eBuf_, N * 2);                        // exponents, int16
         pipe_.InitBuffer(hBuf_, N * 2);                        // exponents, half
         pipe_.InitBuffer(sBuf_, N * 2);                        // Max folds, then GatherMask output
@@ -53,8 +61,8 @@ public:
         const uint64_t core = GetBlockIdx();
         for (uint32_t v = 0; v < ENEC_HIST_BINS; ++v) hist_[v] = 0;
         uint32_t k = 0;
-        for (uint64_t t = core; t < t_.blocks; t += t_.coreNum, ++k) {
-            Block(t, k);
+        for (uint64_t t = core; t < units_; t += t_.coreNum, ++k) {
+            Unit(t, k);
         }
         LocalTensor<int32_t> out = outBuf_.Get<int32_t>();
         for (uint32_t p = 0; p < ENEC_HIST_PLANES; ++p) {
@@ -68,17 +76,17 @@ public:
 private:
     __aicore__ inline LocalTensor<uint16_t> InBuf(uint32_t k)
     {
-        return inBuf_.Get<uint16_t>()[prefetch_ && (k & 1) ? N * (wordBytes_ / 2) : 0];
+        return inBuf_.Get<uint16_t>()[(k & 1) ? N : 0];
     }
 
-    // Block t's words; a short block's padding lanes get the word 0 (exponent 0, never counted:
-    // the thresholds are >= 1 and the block's elements are counted as `real`).
+    // Unit t's words; a short unit's padding lanes get the word 0 (exponent 0, never counted:
+    // the thresholds are >= 1 and the unit's elements are counted as `real`).
     __aicore__ inline void Load(uint64_t t, const LocalTensor<uint16_t>& in)
     {
-        const bool full = t < t_.fullBlocks;
-        const uint32_t lanes = full ? N : static_cast<uint32_t>(t_.lastLanes);
-        const uint32_t real = full ? N : static_cast<uint32_t>(t_.lastReal);
-        const uint64_t start = t * N * (wordBytes_ / 2);
+        const bool full = t < fullUnits_;
+        const uint32_t lanes = full ? U_ : lastLanes_;
+        const uint32_t real = full ? U_ : lastReal_;
+        const uint64_t start = t * U_ * (wordBytes_ / 2);
         if (real == lanes) {
             DataCopy(in, x_[start], lanes * (wordBytes_ / 2));
             return;
@@ -92,16 +100,16 @@ private:
         } else {
             LocalTensor<uint32_t> in32 = in.ReinterpretCast<uint32_t>();
             if (lanes > aligned) Duplicate(in32[aligned], 0u, static_cast<int32_t>(lanes - aligned));
-            DataCopyPad(in32, x32_[t * N], DataCopyExtParams(1, real * 4, 0, 0, 0),
+            DataCopyPad(in32, x32_[t * U_], DataCopyExtParams(1, real * 4, 0, 0, 0),
                 DataCopyPadExtParams<uint32_t>(true, 0, static_cast<uint8_t>(aligned - real), 0u));
         }
     }
 
-    __aicore__ inline void Block(uint64_t t, uint32_t k)
+    __aicore__ inline void Unit(uint64_t t, uint32_t k)
     {
-        const bool full = t < t_.fullBlocks;
-        const uint32_t lanes = full ? N : static_cast<uint32_t>(t_.lastLanes);
-        const uint32_t real = full ? N : static_cast<uint32_t>(t_.lastReal);
+        const bool full = t < fullUnits_;
+        const uint32_t lanes = full ? U_ : lastLanes_;
+        const uint32_t real = full ? U_ : lastReal_;
         LocalTensor<uint16_t> in = InBuf(k);
         LocalTensor<uint16_t> e = eBuf_.Get<uint16_t>();
         LocalTensor<int16_t> ei = eBuf_.Get<int16_t>();
@@ -109,18 +117,13 @@ private:
         LocalTensor<half> h = hBuf_.Get<half>();
         LocalTensor<uint8_t> mask = maskBuf_.Get<uint8_t>();
 
-        // ---- load (16-bit dtypes: this block was loaded during the previous one, and the next
-        //      block of this core loads now, into the other buffer)
-        if (!prefetch_ || k == 0) {
-            if (k > 0) {
-                Sync<HardEvent::V_MTE2>();                     // FP32: the previous block's reads of `in`
-            }
-            Load(t, in);
-        }
+        // ---- load (this unit was loaded during the previous one, and the next unit of this core
+        //      loads now, into the other buffer)
+        if (k == 0) Load(t, in);
         Sync<HardEvent::MTE2_V>();
-        if (prefetch_ && t + t_.coreNum < t_.blocks) {
+        if (t + t_.coreNum < units_) {
             if (k > 0) {
-                Sync<HardEvent::V_MTE2>();                     // block t - coreNum's reads of that buffer
+                Sync<HardEvent::V_MTE2>();                     // unit t - coreNum's reads of that buffer
             }
             Load(t + t_.coreNum, InBuf(k + 1));
         }
@@ -208,7 +211,8 @@ private:
     EnecTilingData t_;
     uint64_t hist_[ENEC_HIST_BINS];
     uint32_t wordBytes_ = 2, shift_ = 8;
-    bool prefetch_ = false;
+    uint64_t U_ = N, units_ = 0, fullUnits_ = 0;
+    uint32_t lastReal_ = 0, lastLanes_ = 0;
 };
 
 class ParamsKernel {
