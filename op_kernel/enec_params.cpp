@@ -143,7 +143,7 @@ private:
         ShiftRight(e, e, static_cast<uint16_t>(shift_), static_cast<int32_t>(lanes));
         Cast(h, ei, RoundMode::CAST_NONE, lanes);
 
-        // ---- range [lo, hi] by halving folds over a power-of-two span (a short block's lanes
+        // ---- range [lo, hi] by halving folds over a power-of-two span (a short unit's lanes
         //      beyond its elements: 0 for Max, 255 for Min)
         uint32_t span = 256;
         while (span < lanes) span *= 2;
