@@ -53,7 +53,8 @@ setup(
                                                  "op_host/enec_host.cpp"],
                            # its headers, by role and instruction set (rebuild on change; in the sdist)
                            depends=sorted(glob.glob("python/enec/csrc/enec_native/*"))
-                           + ["python/enec/csrc/popcount.h", "op_host/enec_host.h", "op_kernel/enec_tiling.h"],
+                           + ["python/enec/csrc/popcount.h", "op_host/enec_host.h", "op_kernel/enec_tiling.h",
+                                                    "op_kernel/enec_search.h"],
                            extra_compile_args=cflags, extra_link_args=ldflags, language="c++"),
                  # QLC / APack kernels (codecs 2, 3), loaded by enec.codecs.native
                  Extension("enec._enec_codecs", ["python/enec/csrc/codecs_native.cpp"],

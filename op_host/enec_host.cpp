@@ -1,5 +1,6 @@
 // Host side of the enec NPU operators (see enec_host.h). Plain C++17, no CANN or torch headers.
 #include "enec_host.h"
+#include "../op_kernel/enec_search.h"
 
 #include <algorithm>
 #include <cstdarg>
@@ -93,73 +94,17 @@ uint64_t EnecOutlierIndex(const int32_t* counts, uint64_t blocks, uint32_t n, ui
     return pos;
 }
 
-// The search of python/enec/params.py (the spec; the tests compare the two on many histograms): for
-// every pivot b the smallest lossless n, then the m minimising m + (n - m)(1 - p_m^16); ties go to
-// the smaller n, then b, then m. The floating-point steps are the ones numpy does (exact integer
-// sums, one division, four squarings), so the costs are equal. Used by the native CPU library
-// (per tensor, so its speed matters for small tensors), the emulation and the NPU binding.
+// The search of python/enec/params.py (the spec; the tests compare the two on many histograms),
+// with the CPU's doubles: op_kernel/enec_search.h, the one definition, which the device's
+// enec_params kernel runs with exact integer doubles. Used by the native CPU library (per tensor,
+// so its speed matters for small tensors), the emulation and the NPU binding with a plan-less
+// host path.
 int EnecChooseParams(const int64_t* hist, uint32_t dtype, uint32_t* bOut, uint32_t* nOut, uint32_t* mOut)
 {
     const uint32_t w = EnecExpBits(dtype);
     if (w == 0) return -1;
-    const int W = static_cast<int>(w), size = 1 << W;
-    int present = 0, first = -1;
-    int64_t totalInt = 0;
-    for (int x = 0; x < size; ++x) {
-        if (hist[x]) { ++present; if (first < 0) first = x; totalInt += hist[x]; }
-    }
-    if (present == 0) { *bOut = 0; *nOut = 1; *mOut = 0; return 0; }
-    if (present == 1) { *bOut = static_cast<uint32_t>(first); *nOut = 1; *mOut = 0; return 0; }
-    const double total = static_cast<double>(totalInt);
-    double best = 0;
-    int bb = -1, bn = 0, bm = 0;
-    // Circular prefix sums of the histogram: the mass of any run of exponents in O(1). For pivot b
-    // the signed distance s = b - x (mod 2^W) of every exponent of a lossless n lies in
-    // [-2^(n-1), 2^(n-1)), where the code is y = s mod 2^n: bit length k (1 <= k < n) for s in
-    // [2^(k-1), 2^k), n for s < 0, 0 for s = 0. So n and the counts per code length are sums
-    // over runs of s, the same exact integers as visiting every exponent.
     int64_t cum[2 * 256 + 1];
-    cum[0] = 0;
-    for (int i = 0; i < 2 * size; ++i) cum[i + 1] = cum[i] + hist[i & (size - 1)];
-    int mode = 0;
-    for (int x = 1; x < size; ++x) if (hist[x] > hist[mode]) mode = x;
-    // the mass of the exponents x = b - s for s in [sLo, sHi] (mod 2^W)
-    auto runMass = [&](int b, int sLo, int sHi) -> int64_t {
-        const int a = (b - sHi) & (size - 1);
-        return cum[a + (sHi - sLo + 1)] - cum[a];
-    };
-    // The pivot at the most common exponent first: its cost is near the optimum, so for every other
-    // pivot the m loop stops early (cost >= m). The order does not change the answer: ties are
-    // broken explicitly by (cost, n, b, m), the order in which params.py ranks them.
-    for (int bi = 0; bi <= size; ++bi) {
-        const int b = bi == 0 ? mode : bi - 1;
-        if (bi > 0 && b == mode) continue;
-        int n = 1;
-        while (n < W && runMass(b, -(1 << (n - 1)), (1 << (n - 1)) - 1) != totalInt) ++n;
-        int64_t byLen[17] = {};
-        byLen[0] = hist[b];
-        for (int k = 1; k < n; ++k) byLen[k] = runMass(b, 1 << (k - 1), (1 << k) - 1);
-        byLen[n] = runMass(b, -(1 << (n - 1)), -1);
-        int64_t below = 0;
-        for (int m = 0; m <= n; ++m) {              // m > n costs infinity in the spec
-            // cost >= m: once m exceeds the best cost, no larger m can win or tie
-            if (bb >= 0 && static_cast<double>(m) > best) break;
-            below += byLen[m];
-            const double p = static_cast<double>(below) / total;
-            // p^16 by four squarings, exactly as params.py (pow() may differ in the last bit)
-            const double p2 = p * p, p4 = p2 * p2, p8 = p4 * p4;
-            // volatile: every product rounded on its own as in numpy, never fused into an FMA
-            // (-ffp-contract=fast, the GCC default, would fuse with -march flags that have FMA)
-            volatile double p16 = p8 * p8, spread = static_cast<double>(n - m) * (1.0 - p16);
-            const double cost = static_cast<double>(m) + spread;
-            if (bb < 0 || cost < best ||
-                (cost == best && (n < bn || (n == bn && (b < bb || (b == bb && m < bm)))))) {
-                best = cost; bb = b; bn = n; bm = m;
-            }
-        }
-    }
-    *bOut = static_cast<uint32_t>(bb); *nOut = static_cast<uint32_t>(bn); *mOut = static_cast<uint32_t>(bm);
-    return 0;
+    return EnecSearchParams<EnecHostDouble>(hist, w, cum, bOut, nOut, mOut);
 }
 
 uint64_t EnecPackHeader(const EnecTilingData* t, uint32_t ndim, const uint64_t* shape, uint64_t outlierBytes,
@@ -167,28 +112,10 @@ uint64_t EnecPackHeader(const EnecTilingData* t, uint32_t ndim, const uint64_t* 
 {
     const uint32_t hb = EnecHeaderBytes(ndim);
     std::memset(out, 0, hb);
-    std::memcpy(out, "ENEC", 4);
-    out[4] = ENEC_FORMAT_VERSION;
-    out[5] = ENEC_CODEC_ENEC;
-    out[6] = static_cast<uint8_t>(t->dtype);
-    out[7] = static_cast<uint8_t>(ndim);
-    out[8] = static_cast<uint8_t>(t->b);
-    out[9] = static_cast<uint8_t>(t->n);
-    out[10] = static_cast<uint8_t>(t->m);
-    out[11] = static_cast<uint8_t>(kGroup);
-    out[12] = 0;                                  // checksum kind: none
-    Put(out + 16, kN, 4);
-    Put(out + 20, hb, 4);
-    Put(out + 24, t->numel, 8);
-    Put(out + 32, t->blocks, 8);
-    Put(out + 40, 0, 8);                          // checksum
-    Put(out + 48, t->rawOffset, 8);
-    Put(out + 56, t->lowOffset, 8);
-    Put(out + 64, t->flagsOffset, 8);
-    Put(out + 72, t->indexOffset, 8);
-    Put(out + 80, t->outlierOffset, 8);
     const uint64_t total = t->outlierOffset + outlierBytes;
-    Put(out + 88, total, 8);
+    uint64_t words[12];
+    EnecHeaderWords(*t, ndim, total, words);      // the fixed part, shared with the enec_params kernel
+    for (int i = 0; i < 12; ++i) Put(out + 8 * i, words[i], 8);
     for (uint32_t i = 0; i < ndim; ++i) Put(out + kHeaderFixed + 8 * i, shape[i], 8);
     return total;
 }

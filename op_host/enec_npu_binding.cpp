@@ -37,6 +37,10 @@ extern "C" uint32_t aclrtlaunch_enec_finish(uint32_t blockDim, void* stream, voi
                                             void* workspace, void* tiling);
 extern "C" uint32_t aclrtlaunch_enec_decompress(uint32_t blockDim, void* stream, void* blob, void* y, void* status,
                                                 void* workspace, void* tiling);
+extern "C" uint32_t aclrtlaunch_enec_histogram(uint32_t blockDim, void* stream, void* x, void* partial, void* workspace,
+                                               void* tiling);
+extern "C" uint32_t aclrtlaunch_enec_params(uint32_t blockDim, void* stream, void* partial, void* tilingOut, void* blob,
+                                            void* workspace, void* tiling);
 
 namespace {
 
@@ -80,24 +84,6 @@ uint32_t Blocks()
     return cores;
 }
 
-// Exponent histogram on the device without a host read inside (at::bincount on the NPU reads min
-// and max back with .item()): the field, as int64 indices, scatter-added into 2^W bins.
-at::Tensor ExponentHistogram(const at::Tensor& x, uint32_t dtype)
-{
-    at::Tensor e;
-    if (dtype == 2) {
-        e = at::bitwise_and(at::bitwise_right_shift(x.view(at::kInt), 23), 0xFF);
-    } else if (dtype == 0) {
-        e = at::bitwise_and(at::bitwise_right_shift(x.view(at::kShort), 7), 0xFF);
-    } else {
-        e = at::bitwise_and(at::bitwise_right_shift(x.view(at::kShort), 10), 0x1F);
-    }
-    const int64_t bins = 1 << EnecExpBits(dtype);
-    at::Tensor idx = e.reshape({-1}).to(at::kLong);
-    at::Tensor ones = at::ones({1}, idx.options()).expand_as(idx);
-    return at::zeros({bins}, idx.options()).scatter_add_(0, idx, ones);
-}
-
 // The device back end of op_host/enec_orchestrate.h: ATen tensors on one NPU, kernels on the
 // caller's current stream.
 struct NpuDev {
@@ -112,12 +98,6 @@ struct NpuDev {
     {
         const int64_t len = static_cast<int64_t>(n);
         return zeroed ? at::zeros({len}, bytes) : at::empty({len}, bytes);
-    }
-    void ExponentHistogram(const Buf& x, uint32_t dtype, uint64_t numel, int64_t* hist)
-    {
-        (void)numel;
-        at::Tensor h = ::ExponentHistogram(x, dtype).to(at::kCPU).contiguous();   // the one host read
-        std::memcpy(hist, h.data_ptr<int64_t>(), sizeof(int64_t) * static_cast<size_t>(h.numel()));
     }
     void ToHost(void* dst, const Buf& src, uint64_t off, uint64_t n)
     {
@@ -145,16 +125,33 @@ struct NpuDev {
         dst.narrow(0, static_cast<int64_t>(dstOff), static_cast<int64_t>(n))
             .copy_(src.narrow(0, static_cast<int64_t>(srcOff), static_cast<int64_t>(n)));
     }
-    at::Tensor Tiling(const EnecTilingData& t)
+    Buf Tiling(const EnecTilingData& t)
     {
         at::Tensor host = at::empty({static_cast<int64_t>(sizeof(EnecTilingData))}, at::kByte);
         std::memcpy(host.data_ptr(), &t, sizeof t);
         return host.to(bytes.device());
     }
-    // The lambda holds the tensors it uses, so they outlive the queued launch.
-    void LaunchCompress(const EnecTilingData& t, const Buf& x, Buf& blob, Buf& counts, Buf& staging)
+    // The lambdas hold the tensors they use, so they outlive the queued launch.
+    void LaunchHistogram(const EnecTilingData& t, const Buf& tiling, const Buf& x, Buf& partial)
     {
-        at::Tensor tiling = Tiling(t);
+        const uint32_t blocks = static_cast<uint32_t>(t.coreNum);
+        aclrtStream st = stream;
+        at_npu::native::OpCommand::RunOpApi("EnecHistogram", [=]() -> int {
+            return static_cast<int>(aclrtlaunch_enec_histogram(blocks, st, x.data_ptr(), partial.data_ptr(), nullptr,
+                tiling.data_ptr()));
+        });
+    }
+    void LaunchParams(const EnecTilingData& t, const Buf& tiling, const Buf& partial, Buf& tilingOut, Buf& blob)
+    {
+        (void)t;
+        aclrtStream st = stream;
+        at_npu::native::OpCommand::RunOpApi("EnecParams", [=]() -> int {
+            return static_cast<int>(aclrtlaunch_enec_params(1, st, partial.data_ptr(), tilingOut.data_ptr(),
+                blob.data_ptr(), nullptr, tiling.data_ptr()));
+        });
+    }
+    void LaunchCompress(const EnecTilingData& t, const Buf& tiling, const Buf& x, Buf& blob, Buf& counts, Buf& staging)
+    {
         const uint32_t blocks = static_cast<uint32_t>(t.coreNum);
         aclrtStream st = stream;
         at_npu::native::OpCommand::RunOpApi("EnecCompress", [=]() -> int {
@@ -162,9 +159,8 @@ struct NpuDev {
                 counts.data_ptr(), staging.data_ptr(), nullptr, tiling.data_ptr()));
         });
     }
-    void LaunchFinish(const EnecTilingData& t, Buf& staging, Buf& counts, Buf& blob)
+    void LaunchFinish(const EnecTilingData& t, const Buf& tiling, Buf& staging, Buf& counts, Buf& blob)
     {
-        at::Tensor tiling = Tiling(t);
         const uint32_t blocks = static_cast<uint32_t>(t.coreNum);
         aclrtStream st = stream;
         at_npu::native::OpCommand::RunOpApi("EnecFinish", [=]() -> int {

@@ -9,16 +9,20 @@
 //
 // `Dev` provides (Buf: a device buffer handle that can be narrowed by byte offsets):
 //   Buf  Alloc(uint64_t bytes, bool zeroed)                 device memory (zeroed: a memset on the stream)
-//   void ExponentHistogram(const Buf& x, uint32_t dtype, uint64_t numel, int64_t* hostHist)
-//                                                            device histogram, copied to the host (blocking)
 //   void ToHost(void* dst, const Buf& src, uint64_t off, uint64_t bytes)      blocking device->host read
 //   void ToDevice(Buf& dst, uint64_t off, const void* src, uint64_t bytes)    host->device copy on the stream
 //   void Copy(Buf& dst, uint64_t dstOff, const Buf& src, uint64_t srcOff, uint64_t bytes)   device copy
 //   void Zero(Buf& b, uint64_t off, uint64_t bytes)          memset of a byte range, on the stream
 //   Size SizeOnDevice(const Buf& blob)                       the blob's total size as a device value
 //                                                            (a copy of the header field, no host read)
-//   void LaunchCompress(const EnecTilingData&, const Buf& x, Buf& blob, Buf& counts, Buf& staging)
-//   void LaunchFinish(const EnecTilingData&, Buf& staging, Buf& counts, Buf& blob)
+//   Buf  Tiling(const EnecTilingData&)                     the tiling struct copied to the device (on the stream)
+//   void LaunchHistogram(const EnecTilingData&, const Buf& tiling, const Buf& x, Buf& partial)
+//   void LaunchParams(const EnecTilingData&, const Buf& tiling, const Buf& partial, Buf& tilingOut, Buf& blob)
+//   void LaunchCompress(const EnecTilingData&, const Buf& tiling, const Buf& x, Buf& blob, Buf& counts, Buf& staging)
+//   void LaunchFinish(const EnecTilingData&, const Buf& tiling, Buf& staging, Buf& counts, Buf& blob)
+//                                                            (the host struct gives the launch geometry; the
+//                                                            kernels read the device tiling, which enec_params
+//                                                            may have written)
 //   void LaunchDecompress(const EnecTilingData&, const uint64_t* dims, const Buf& blob, Buf& y, Buf& status)
 //                                                            (dims follow the tiling struct in its device copy)
 //   [[noreturn]] void Fail(const char* message)              raise the caller's error (corrupt blob, ...)
@@ -53,56 +57,74 @@ uint64_t EnecTotalOnHost(Dev& dev, const EnecCompressed<Dev>& r)
 }
 
 // The bytes of a blob no kernel writes: the alignment gaps after the raw, low-bit, flag and index
-// sections (docs/FORMAT.md: zero). Everything else is written by the header copy, enec_compress
-// (sections and zero-padded outlier slots) or enec_finish, so only these few bytes are cleared,
-// not the whole worst-case buffer (a memset of it would cost a quarter of the compress kernel).
+// sections (docs/FORMAT.md: zero; EnecGaps). Everything else is written by the header copy,
+// enec_compress (sections and zero-padded outlier slots) or enec_finish, so only these few bytes
+// are cleared, not the whole worst-case buffer (a memset of it would cost a quarter of the compress
+// kernel). When the device chooses the parameters, enec_params clears them.
 template <class Dev>
 void EnecZeroGaps(Dev& dev, typename Dev::Buf& blob, const EnecTilingData& t)
 {
-    const uint64_t rawBits = EnecRawBits(t.dtype);
-    const uint64_t lanes = t.fullBlocks * ENEC_BLOCK_ELEMS + (t.blocks > t.fullBlocks ? t.lastLanes : 0);
-    const uint64_t ends[4] = {t.rawOffset + lanes * rawBits / 8, t.lowOffset + lanes * t.m / 8,
-                              t.flagsOffset + lanes / ENEC_GROUP_LEN / 8, t.indexOffset + 8 * t.blocks};
-    const uint64_t next[4] = {t.lowOffset, t.flagsOffset, t.indexOffset, t.outlierOffset};
-    for (int i = 0; i < 4; ++i)
-        if (next[i] > ends[i]) dev.Zero(blob, ends[i], next[i] - ends[i]);
+    uint64_t start[4], len[4];
+    const uint32_t gaps = EnecGaps(t, start, len);
+    for (uint32_t i = 0; i < gaps; ++i) dev.Zero(blob, start[i], len[i]);
 }
 
-// compress: histogram -> parameters (host) -> tiling -> header (every field but the total size,
-// written from the host without waiting) -> enec_compress -> enec_finish (outlier index by a
-// device scan, outliers moved, total size into the header). `params` (b, n, m) skips the
-// histogram: then nothing is read back. `into` (at least `intoBytes`) receives the blob directly
-// when it holds the worst case for the chosen parameters.
+// compress: the parameters (b, n, m), then tiling -> header (written from the host without
+// waiting) -> enec_compress -> enec_finish (outlier index by a device scan, outliers moved, total
+// size into the header). Nothing is read back:
+//   * `params` given (a plan): the host fills the tiling and the whole header;
+//   * otherwise, on the device: enec_histogram (exact per-core exponent counts) and enec_params
+//     (one core: the counts summed, the search of EnecChooseParams with exact integer doubles, the
+//     compress kernels' tiling, the header's fixed 96 bytes and the gaps). The host only knows the
+//     geometry, so the blob and the outlier workspace are sized for the worst (n, m) of the dtype.
+// `into` (at least `intoBytes`) receives the blob directly when it holds the worst case.
 template <class Dev>
 EnecCompressed<Dev> EnecCompressOnDevice(Dev& dev, const typename Dev::Buf& x, uint32_t dtype, uint64_t numel,
     uint32_t ndim, const uint64_t* dims, uint32_t cores, const uint32_t* params = nullptr,
     typename Dev::Buf* into = nullptr, uint64_t intoBytes = 0)
 {
-    uint32_t b = 0, n = 1, m = 0;
+    const bool onDevice = !params && numel > 0;
+    const uint32_t w = EnecExpBits(dtype);
+    uint32_t b = 0, n = onDevice ? w : 1, m = 0;
     if (params) {
         b = params[0]; n = params[1]; m = params[2];
-    } else if (numel > 0) {
-        std::vector<int64_t> hist(static_cast<size_t>(1) << EnecExpBits(dtype), 0);
-        dev.ExponentHistogram(x, dtype, numel, hist.data());
-        EnecChooseParams(hist.data(), dtype, &b, &n, &m);
     }
     EnecTilingData t;
-    if (EnecComputeTiling(dtype, numel, ndim, b, n, m, cores, &t) != 0) dev.Fail("enec: bad tiling arguments");
+    if (w == 0 || EnecComputeTiling(dtype, numel, ndim, b, n, m, cores, &t) != 0) dev.Fail("enec: bad tiling arguments");
     EnecCompressed<Dev> r;
     // worst case: every group flagged (a block's outliers never exceed lanes * (n - m) bits, as
-    // its group count is a multiple of 16), within format.max_compressed_bytes
+    // its group count is a multiple of 16), within format.max_compressed_bytes; with the parameters
+    // still unknown, the largest over n = W and every m
     const uint64_t lanes = t.fullBlocks * ENEC_BLOCK_ELEMS + (t.blocks > t.fullBlocks ? t.lastLanes : 0);
     r.cap = t.outlierOffset + lanes * (n - m) / 8;
+    for (uint32_t mm = 0; onDevice && mm <= w; ++mm) {
+        EnecTilingData u;
+        EnecComputeTiling(dtype, numel, ndim, 0, w, mm, cores, &u);
+        r.cap = std::max<uint64_t>(r.cap, u.outlierOffset + lanes * (w - mm) / 8);
+    }
     r.blob = into && intoBytes >= r.cap ? *into : dev.Alloc(r.cap, false);
-    EnecZeroGaps(dev, r.blob, t);
     std::vector<uint8_t> header(EnecHeaderBytes(ndim));
-    r.total = EnecPackHeader(&t, ndim, dims, 0, header.data());     // total: final only without outliers
-    dev.ToDevice(r.blob, 0, header.data(), header.size());
+    // total: final only without outliers; with the parameters on the device, only the dims count
+    r.total = EnecPackHeader(&t, ndim, dims, 0, header.data());
+    typename Dev::Buf tiling;
+    if (onDevice) {
+        t.ndim = ndim;                    // for the header enec_params writes
+        typename Dev::Buf tilingIn = dev.Tiling(t);
+        typename Dev::Buf partial = dev.Alloc(static_cast<uint64_t>(cores) * ENEC_HIST_SLOT_BYTES, false);
+        tiling = dev.Alloc(sizeof(EnecTilingData), false);
+        dev.ToDevice(r.blob, 0, header.data(), header.size());
+        dev.LaunchHistogram(t, tilingIn, x, partial);
+        dev.LaunchParams(t, tilingIn, partial, tiling, r.blob);
+    } else {
+        EnecZeroGaps(dev, r.blob, t);
+        dev.ToDevice(r.blob, 0, header.data(), header.size());
+        if (numel > 0) tiling = dev.Tiling(t);
+    }
     if (numel > 0) {
         typename Dev::Buf counts = dev.Alloc(4 * t.blocks, false);
         typename Dev::Buf staging = dev.Alloc(std::max<uint64_t>(EnecWorkspaceBytes(&t), 32), false);
-        dev.LaunchCompress(t, x, r.blob, counts, staging);
-        dev.LaunchFinish(t, staging, counts, r.blob);
+        dev.LaunchCompress(t, tiling, x, r.blob, counts, staging);
+        dev.LaunchFinish(t, tiling, staging, counts, r.blob);
         r.totalOnDevice = true;
     }
     return r;

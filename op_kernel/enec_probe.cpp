@@ -29,16 +29,19 @@ __aicore__ inline void LoadArgs(GM_ADDR args, uint32_t* a)
 // GatherMask as enec_compress uses it.
 //   args: mode (0: user bit pattern, counter mode, `per` elements per repeat, every repeat reusing
 //         the same pattern: src1RepeatStride 0 -- the outlier compaction; 1 / 2: built-in pattern
-//         even / odd lanes, normal mode, 128 halves per repeat -- the FP32 split), per, reps
-//   in:   src uint16 [mode 0: per * reps, else 128 * reps] | pattern (per bits, in 32-byte units)
+//         even / odd lanes, normal mode, 128 halves per repeat -- the FP32 split; 3: user bit
+//         pattern, counter mode, 256 elements per repeat, each repeat its own 32-byte pattern
+//         block: src1RepeatStride 1 -- enec_histogram's bit count), per, reps
+//   in:   src uint16 [mode 0/3: per * reps, else 128 * reps] | pattern (mode 0: per bits, mode 3:
+//         per * reps bits, in 32-byte units)
 //   out:  count (uint32, in a 32-byte slot) | dst uint16 [as src] (lanes after the count keep FILL16)
 __aicore__ inline void GatherMaskProbe(GM_ADDR in, GM_ADDR out, GM_ADDR args)
 {
     uint32_t a[ARGS];
     LoadArgs(args, a);
     const uint32_t mode = a[0], per = a[1], reps = a[2];
-    const uint32_t elems = mode == 0 ? per * reps : 128 * reps;
-    const uint32_t patBytes = mode == 0 ? RoundUp((per + 7) / 8, 32) : 32;
+    const uint32_t elems = mode == 0 || mode == 3 ? per * reps : 128 * reps;
+    const uint32_t patBytes = mode == 0 ? RoundUp((per + 7) / 8, 32) : mode == 3 ? reps * 32 : 32;
     GlobalTensor<uint16_t> src, dstG;
     GlobalTensor<uint8_t> patG;
     GlobalTensor<uint32_t> cntG;
@@ -55,7 +58,7 @@ __aicore__ inline void GatherMaskProbe(GM_ADDR in, GM_ADDR out, GM_ADDR args)
     LocalTensor<uint16_t> d = dstBuf.Get<uint16_t>();
     Duplicate(d, FILL16, static_cast<int32_t>(elems));
     DataCopy(s, src, elems);
-    if (mode == 0) {
+    if (mode == 0 || mode == 3) {
         patG.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(in + 2 * elems), patBytes);
         DataCopy(patBuf.Get<uint8_t>(), patG, patBytes);
     }
@@ -63,6 +66,9 @@ __aicore__ inline void GatherMaskProbe(GM_ADDR in, GM_ADDR out, GM_ADDR args)
     uint64_t cnt = 0;
     if (mode == 0) {
         GatherMaskParams p(1, static_cast<uint16_t>(reps), static_cast<uint16_t>(per / 16), 0);
+        GatherMask(d, s, patBuf.Get<uint16_t>(), true, per, p, cnt);
+    } else if (mode == 3) {
+        GatherMaskParams p(1, static_cast<uint16_t>(reps), static_cast<uint16_t>(per / 16), 1);
         GatherMask(d, s, patBuf.Get<uint16_t>(), true, per, p, cnt);
     } else {
         GatherMaskParams p(1, static_cast<uint16_t>(reps), 8, 0);

@@ -83,6 +83,50 @@ ENEC_LAYOUT_FN void EnecLayout(EnecTilingData& t, uint64_t dtype, uint64_t numel
     t.wsSlotBytes = n > m ? N * (n - m) / 8 : A;
 }
 
+// The fixed header (docs/FORMAT.md §2, bytes 0..95, checksum kind 0) as 12 little-endian u64 words:
+// the one definition, used by the host (op_host EnecPackHeader) and by the enec_params kernel,
+// which writes the header of a blob whose parameters it chose.
+ENEC_LAYOUT_FN void EnecHeaderWords(const EnecTilingData& t, uint64_t ndim, uint64_t total, uint64_t* w)
+{
+    w[0] = 0x43454E45ull | (static_cast<uint64_t>(ENEC_FORMAT_VERSION) << 32) |
+           (static_cast<uint64_t>(ENEC_CODEC_ENEC) << 40) | ((t.dtype & 0xFF) << 48) | ((ndim & 0xFF) << 56);
+    w[1] = (t.b & 0xFF) | ((t.n & 0xFF) << 8) | ((t.m & 0xFF) << 16) | (static_cast<uint64_t>(ENEC_GROUP_LEN) << 24);
+    w[2] = static_cast<uint64_t>(ENEC_BLOCK_ELEMS) | (EnecHeaderBytesFor(ndim) << 32);
+    w[3] = t.numel;
+    w[4] = t.blocks;
+    w[5] = 0;                                     // checksum
+    w[6] = t.rawOffset;
+    w[7] = t.lowOffset;
+    w[8] = t.flagsOffset;
+    w[9] = t.indexOffset;
+    w[10] = t.outlierOffset;
+    w[11] = total;
+}
+
+// The alignment gaps of a blob (after the raw, low-bit, flag and index sections; docs/FORMAT.md:
+// zero), the only bytes no kernel and no header copy writes: up to 4 (start, length) pairs, returns
+// how many. Cleared by the host (EnecZeroGaps) or, when the device chose the parameters, by enec_params.
+ENEC_LAYOUT_FN uint32_t EnecGaps(const EnecTilingData& t, uint64_t* start, uint64_t* len)
+{
+    const uint64_t rawBits = EnecRawBits(t.dtype);
+    const uint64_t lanes = t.fullBlocks * ENEC_BLOCK_ELEMS + (t.blocks > t.fullBlocks ? t.lastLanes : 0);
+    const uint64_t ends[4] = {t.rawOffset + lanes * rawBits / 8, t.lowOffset + lanes * t.m / 8,
+                              t.flagsOffset + lanes / ENEC_GROUP_LEN / 8, t.indexOffset + 8 * t.blocks};
+    const uint64_t next[4] = {t.lowOffset, t.flagsOffset, t.indexOffset, t.outlierOffset};
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < 4; ++i) {
+        if (next[i] > ends[i]) { start[k] = ends[i]; len[k] = next[i] - ends[i]; ++k; }
+    }
+    return k;
+}
+
+// Bytes of every partial histogram the enec_histogram kernel writes per core: 256 bins, each count
+// as four 16-bit digits in int32 planes (plane k, bin v at int32 k * 256 + v), so that enec_params
+// sums the cores' planes with int32 vector adds and no count of any size overflows.
+#define ENEC_HIST_BINS 256u
+#define ENEC_HIST_PLANES 4u
+#define ENEC_HIST_SLOT_BYTES (ENEC_HIST_BINS * ENEC_HIST_PLANES * 4u)
+
 // Status codes of the decompress kernel (one int32 per core, 32 bytes apart; 0 = fine).
 #define ENEC_STATUS_OK 0
 #define ENEC_STATUS_NOT_ENEC 1        // not an ENEC codec-1 blob (bad magic, version or codec)

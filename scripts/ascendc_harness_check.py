@@ -9,7 +9,9 @@ Not part of CI: it needs the CANN 8.1 headers (never in this repository) and the
 Builds tests/ascendc_emu/harness/{enec_kernels_all,harness_host}.cpp with the harness's build.sh
 (BUILD_DIR in a temp folder), then for every floating tensor of MiniLM (FP32 as shipped and BF16
 derived by round-to-nearest-even): compress with the kernels -> must equal the reference blob
-byte for byte; decompress the reference blob with the kernel -> must equal the input bits.
+byte for byte, both with the host's parameters and with the parameters chosen on the device (enec_histogram
++ enec_params, which must pick params.py's (b, n, m)); decompress the reference blob with the
+kernel -> must equal the input bits.
 """
 import argparse
 import os
@@ -66,6 +68,14 @@ def main():
             got = np.fromfile(out, dtype=np.uint8)
             if not np.array_equal(got, ref):
                 sys.exit(f"MISMATCH compress {which} {name}: {got.size} vs {ref.size} bytes")
+            # the parameters chosen on the device (enec_histogram + enec_params), then the same kernels
+            r = subprocess.run([exe, "compress_auto", str(spec.code), str(args.cores), str(src), str(out),
+                                *[str(d) for d in t.shape]], check=True, capture_output=True, text=True)
+            if tuple(int(v) for v in r.stdout.split()) != (params.b, params.n, params.m):
+                sys.exit(f"MISMATCH device parameters {which} {name}: {r.stdout.strip()} vs {params}")
+            got = np.fromfile(out, dtype=np.uint8)
+            if not np.array_equal(got, ref):
+                sys.exit(f"MISMATCH compress_auto {which} {name}: {got.size} vs {ref.size} bytes")
             subprocess.run([exe, "decompress", str(args.cores), str(work / "ref.bin"), str(back)], check=True)
             dec = np.fromfile(back, dtype=npv)
             if not np.array_equal(dec, words):
@@ -76,7 +86,8 @@ def main():
             comp += ref.size
         totals[which] = (n_t, n_el, raw / comp, time.time() - t0)
         print(f"{which}: {n_t} tensors, {n_el} elements: kernels through the real headers == reference "
-              f"(compress byte-identical, decompress bit-exact); ratio {raw / comp:.4f}; {time.time() - t0:.0f} s")
+              f"(compress byte-identical with given and with device-chosen parameters, decompress bit-exact); "
+              f"ratio {raw / comp:.4f}; {time.time() - t0:.0f} s")
     return 0
 
 

@@ -106,6 +106,26 @@ def probe_gathermask_counter(run: Runner, rng: np.random.Generator, per: int = 1
                   f"count {cnt} (expected {want.size}); {detail}; lanes after the count {tail}")
 
 
+def probe_gathermask_counter_stride1(run: Runner, rng: np.random.Generator, reps: int = 64) -> Result:
+    """enec_histogram's bit count: counter mode, 256 elements per repeat, repeat r selected by its
+    own 32-byte pattern block (src1RepeatStride 1, a CompareScalar mask read in order)."""
+    per = 256
+    src = rng.integers(0, 1 << 16, per * reps, dtype=np.uint16)
+    bits = (rng.random(per * reps) < rng.uniform(0.05, 0.95)).astype(np.uint8)
+    bits[0] = bits[-1] = 1
+    bits[per:2 * per] = 0                                     # a repeat that keeps nothing
+    pattern = np.packbits(bits, bitorder="little")
+    out = run("gathermask", 1, _bytes(src, pattern), _out(32 + 2 * src.size), _args(3, per, reps))
+    cnt = int(out[:4].view(np.uint32)[0])
+    want = src[bits.astype(bool)]
+    ok, detail = _same(out[32:].view(np.uint16)[:want.size], want)
+    ok = ok and cnt == want.size
+    return Result(f"gathermask.counter_{per}x{reps}_stride1", ok,
+                  f"GatherMask counter mode, {per} elements x {reps} repeats, each repeat its own 32-byte pattern "
+                  "block (src1RepeatStride 1): the selected elements in order, count = set bits of the whole mask",
+                  f"count {cnt} (expected {want.size}); {detail}")
+
+
 def probe_gathermask_builtin(run: Runner, rng: np.random.Generator, pattern: int, reps: int = 128) -> Result:
     src = rng.integers(0, 1 << 16, 128 * reps, dtype=np.uint16)
     out = run("gathermask", 1, _bytes(src), _out(32 + 2 * src.size), _args(pattern, 0, reps))
@@ -279,6 +299,7 @@ def all_probes(run: Runner, cores: int = DEFAULT_CORES, seed: int = 2026, only: 
     jobs: list[tuple[str, Callable[[], Result | list[Result]]]] = [
         ("gathermask.counter_1024x16", lambda: probe_gathermask_counter(run, rng)),
         ("gathermask.counter_48x16", lambda: probe_gathermask_counter(run, rng, per=48)),
+        ("gathermask.counter_256x64_stride1", lambda: probe_gathermask_counter_stride1(run, rng)),
         ("gathermask.builtin_even", lambda: probe_gathermask_builtin(run, rng, 1)),
         ("gathermask.builtin_odd", lambda: probe_gathermask_builtin(run, rng, 2)),
         ("gather.byte_offsets", lambda: probe_gather(run, rng)),

@@ -5,7 +5,8 @@ at a copy of op_kernel/ from which one synchronisation statement was deleted: ex
 the emulation saw nothing wrong (the deletion went unnoticed), 1 means a hazard or a wrong byte.
 Two cores, so every core runs several blocks (the state a block leaves behind meets the next one),
 a short last block, outliers in every block but one, all three dtypes, low-bit widths small and
-large (a wide low section overlaps the scratch the next load lands in).
+large (a wide low section overlaps the scratch the next load lands in); the same inputs with the
+parameters chosen on the device (enec_histogram, enec_params), once on 10 cores.
 """
 import os
 import sys
@@ -40,14 +41,17 @@ def words(spec, numel, pivot, seed):
 
 def main() -> int:
     numel = 5 * N + 1000        # blocks 0, 2, 4 on core 0; 1, 3, 5 (short) on core 1
-    cases = [(fmt.BF16, Params(122, 8, 3)), (fmt.BF16, Params(122, 8, 6)), (fmt.FP16, Params(14, 5, 2)),
-             (fmt.FP32, Params(122, 8, 2)), (fmt.FP32, Params(122, 8, 6))]
-    for spec, params in cases:
-        w = words(spec, numel, params.b, 7)
+    # (spec, params, cores): params None = chosen on the device (enec_histogram, enec_params; 10
+    # cores: enec_params sums the partial histograms in two loads)
+    cases = [(fmt.BF16, Params(122, 8, 3), 2), (fmt.BF16, Params(122, 8, 6), 2), (fmt.FP16, Params(14, 5, 2), 2),
+             (fmt.FP32, Params(122, 8, 2), 2), (fmt.FP32, Params(122, 8, 6), 2),
+             (fmt.BF16, None, 2), (fmt.FP16, None, 2), (fmt.FP32, None, 2), (fmt.BF16, None, 10)]
+    for spec, params, cores in cases:
+        w = words(spec, numel, params.b if params else 122 if spec is not fmt.FP16 else 14, 7)
         ref = R.compress_words(w, spec, (numel,), params)
         try:
-            got = E.compress_words(w, spec, (numel,), params, cores=2)
-            out = E.decompress_words(ref, cores=2)
+            got = E.compress_words(w, spec, (numel,), params, cores=cores)
+            out = E.decompress_words(ref, cores=cores)
         except E.KernelError as e:
             print(f"{spec.name}: {e}")
             return 1

@@ -232,3 +232,139 @@ def test_native_param_search_matches_python(minilm_fp32, minilm_bf16):
         assert E.choose_params_native(hist, spec) == choose_params(hist, spec), hist.nonzero()
         checked += 1
     assert checked > 400
+
+
+# ------------------------------------------------------------------------------ parameters on the device
+
+def test_soft_double_ops_match_cpu():
+    """The device's exact integer doubles (op_kernel/enec_search.h EnecSoftOps) give the CPU's
+    IEEE results bit for bit: int64 -> double, quotients of integers, products (p^2 .. p^16),
+    1 - x, differences, sums, comparisons; random operands with ties and long carries."""
+    for seed in (1, 2, 3):
+        bad, first = E.softdouble_check(seed, 200_000)
+        assert bad == 0, first
+
+
+def _random_hists(rng, count):
+    for i in range(count):
+        spec = (fmt.BF16, fmt.FP16, fmt.FP32)[i % 3]
+        size = 1 << spec.exp_bits
+        hist = np.zeros(size, dtype=np.int64)
+        kind = i % 5
+        if kind == 0:                          # a few exponents, counts of every magnitude
+            k = int(rng.integers(1, 8))
+            hist[rng.integers(0, size, k)] = rng.integers(1, 10 ** int(rng.integers(1, 7)), k)
+        elif kind == 1:                        # a smooth bump (weights), wrapping at the edges
+            c = rng.integers(0, size)
+            d = np.minimum((np.arange(size) - c) % size, (c - np.arange(size)) % size)
+            hist[:] = (rng.integers(1, 1 << 20) * np.exp(-0.5 * (d / rng.uniform(0.5, 6)) ** 2)).astype(np.int64)
+        elif kind == 2:                        # every exponent present
+            hist[:] = rng.integers(1, 1 << int(rng.integers(1, 30)), size)
+        elif kind == 3:                        # totals above 2^53 (the int64 -> double rounding)
+            k = int(rng.integers(2, 6))
+            hist[rng.integers(0, size, k)] = rng.integers(1 << 50, 1 << 58, k)
+        else:                                  # near-ties: two exponents of almost equal mass
+            a, b = rng.choice(size, 2, replace=False)
+            hist[a] = int(rng.integers(1, 1 << 40))
+            hist[b] = hist[a] + int(rng.integers(-2, 3)) or 1
+        yield spec, hist
+
+
+def test_device_param_search_matches_python(minilm_fp32, minilm_bf16):
+    """The enec_params kernel (the search on the scalar unit with exact integer doubles, the
+    per-core digit planes summed) picks the same (b, n, m) as params.py and the host's C++
+    search: all floating tensors of MiniLM, and random histograms, near-ties and totals above
+    2^53 included; the core count does not matter."""
+    checked = 0
+    for sd in (minilm_fp32, minilm_bf16):
+        for t in sd.values():
+            if t.is_floating_point():
+                words, spec = _words(t)
+                hist = R.exponent_histogram(words, spec)
+                want = choose_params(hist, spec)
+                assert E.choose_params_device(hist, spec) == want
+                checked += 1
+    rng = np.random.default_rng(13)
+    for i, (spec, hist) in enumerate(_random_hists(rng, 600)):
+        want = choose_params(hist, spec)
+        assert E.choose_params_native(hist, spec) == want, hist.nonzero()
+        got = E.choose_params_device(hist, spec, cores=(48, 1, 7)[i % 3], kernel=i % 4 == 0)
+        assert got == want, (spec.name, hist.nonzero(), hist[hist.nonzero()])
+        checked += 1
+    assert checked > 800
+
+
+def _hostile_words(spec):
+    """(name, words) of tensors built to break a histogram: empty, all equal, one exponent with
+    random mantissas, all 2^W exponents, NaN/Inf/subnormal/zero mixtures, a bimodal and a
+    heavy-tailed distribution, and a tensor whose exponents fill a single value but for one
+    element in a short last block."""
+    rng = np.random.default_rng(21)
+    dt = np.uint32 if spec is fmt.FP32 else np.uint16
+    wb = 32 if spec is fmt.FP32 else 16
+    mant = wb - 1 - spec.exp_bits
+    emax = (1 << spec.exp_bits) - 1
+    def word(sign, e, m):
+        return ((np.asarray(sign, np.uint64) << (wb - 1)) | (np.asarray(e, np.uint64) << mant) |
+                np.asarray(m, np.uint64)).astype(dt)
+    n = 3 * N + 777
+    yield "empty", np.zeros(0, dtype=dt)
+    yield "all_equal", np.full(n, word(0, 3, 5), dtype=dt)
+    yield "one_exponent", word(rng.integers(0, 2, n), np.full(n, emax // 2), rng.integers(0, 1 << mant, n))
+    yield "all_exponents", word(rng.integers(0, 2, n), rng.integers(0, emax + 1, n), rng.integers(0, 1 << mant, n))
+    special = np.array([word(0, emax, 0), word(1, emax, 0), word(0, emax, 1), word(1, emax, (1 << mant) - 1),
+                        word(0, 0, 0), word(1, 0, 0), word(0, 0, 1), word(1, 0, (1 << mant) - 1)], dtype=dt)
+    mix = word(rng.integers(0, 2, n), np.clip(rng.normal(emax // 2, 3, n), 0, emax).astype(np.int64),
+               rng.integers(0, 1 << mant, n))
+    mix[rng.integers(0, n, n // 10)] = special[rng.integers(0, special.size, n // 10)]
+    yield "nan_inf_subnormal", mix
+    bimodal = np.where(rng.random(n) < 0.5, emax // 4, 3 * emax // 4) + rng.integers(-2, 3, n)
+    yield "bimodal", word(rng.integers(0, 2, n), bimodal, rng.integers(0, 1 << mant, n))
+    heavy = np.clip(emax // 2 - rng.geometric(0.3, n) + 1, 0, emax)
+    yield "heavy_tail", word(0, heavy, rng.integers(0, 1 << mant, n))
+    lone = np.full(n, word(0, 1, 0), dtype=dt)
+    lone[-1] = word(0, emax, 0)
+    yield "lone_outlier_in_short_block", lone
+
+
+@pytest.mark.parametrize("spec", [fmt.BF16, fmt.FP16, fmt.FP32], ids=lambda s: s.name)
+def test_no_plan_on_device_hostile(spec):
+    """compress_into without a plan: histogram, search and compress all on the device, nothing
+    read back (host_syncs 0), and the blob is the reference's byte for byte (parameters chosen by
+    params.py on the host histogram); compress reads only the size."""
+    for name, words in _hostile_words(spec):
+        shape = (words.size,)
+        ref = R.compress_words(words, spec, shape)
+        for cores in (48, 3):
+            got, rep = E.compress_op(words, spec, shape, cores=cores, into=True)
+            assert np.array_equal(got, ref), (name, cores, got.size, ref.size)
+            assert rep["host_syncs"] == 0, (name, rep["steps"])
+            if words.size:
+                assert [k["kernel"] for k in rep["kernels"]] == ["enec_histogram", "enec_params", "enec_compress",
+                                                                 "enec_finish"], name
+        got, rep = E.compress_op(words, spec, shape)
+        assert np.array_equal(got, ref) and rep["host_syncs"] == (1 if words.size else 0), name
+        assert np.array_equal(E.decompress_words(ref), words), name
+
+
+@pytest.mark.parametrize("spec", [fmt.BF16, fmt.FP16, fmt.FP32], ids=lambda s: s.name)
+def test_no_plan_on_device_distributions(spec):
+    """Weight-like tensors (N(0, s^2) for several s, MiniLM-like widths) and uniform random bit
+    patterns: the device's parameters and blob equal the reference's."""
+    rng = np.random.default_rng(31)
+    for i, scale in enumerate((0.02, 0.2, 3.0, 1e-3)):
+        numel = int(rng.integers(1, 6)) * N + int(rng.integers(0, N))
+        x = (rng.standard_normal(numel) * scale).astype(np.float32)
+        if spec is fmt.FP32:
+            words = x.view(np.uint32)
+        elif spec is fmt.FP16:
+            words = x.astype(np.float16).view(np.uint16)
+        else:
+            words = (x.view(np.uint32) >> 16).astype(np.uint16)
+        got, rep = E.compress_op(words, spec, (numel,), into=True)
+        assert np.array_equal(got, R.compress_words(words, spec, (numel,))), scale
+        assert rep["host_syncs"] == 0
+    dt = np.uint32 if spec is fmt.FP32 else np.uint16
+    words = rng.integers(0, 1 << (32 if spec is fmt.FP32 else 16), 2 * N + 300, dtype=np.uint64).astype(dt)
+    got, _ = E.compress_op(words, spec, (words.size,), into=True)
+    assert np.array_equal(got, R.compress_words(words, spec, (words.size,)))

@@ -54,13 +54,19 @@ def test_json_has_the_documented_shape(report):
 def test_blocking_reads_are_counted(report):
     by = {(c["dtype"], c["what"]): c for c in report["cases"]}
     for d in ("bfloat16", "float32"):
-        # compress: the histogram (for the host's parameter search), then the size to trim the result;
-        # the outlier index is made on the device (enec_finish), the counts never travel
-        assert by[d, "compress_op"]["host_syncs"] == 2
-        assert [s["what"] for s in by[d, "compress_op"]["steps"] if s["host_sync"]] == [
-            "histogram to host", "read 8 B to host"]
-        assert by[d, "compress_into_op"]["host_syncs"] == 1
-        assert [s["what"] for s in by[d, "compress_into_op"]["steps"] if s["host_sync"]] == ["histogram to host"]
+        # compress without a plan: histogram, parameter search, tiling, header and gaps on the
+        # device (enec_histogram, enec_params), so compress reads only the size to trim its
+        # result and compress_into reads nothing; the outlier index is made on the device
+        # (enec_finish), the counts never travel
+        assert by[d, "compress_op"]["host_syncs"] == 1
+        assert [s["what"] for s in by[d, "compress_op"]["steps"] if s["host_sync"]] == ["read 8 B to host"]
+        assert by[d, "compress_into_op"]["host_syncs"] == 0
+        assert not any(s["host_sync"] for s in by[d, "compress_into_op"]["steps"])
+        for what in ("compress_op", "compress_into_op"):
+            assert [s["what"] for s in by[d, what]["steps"] if s["what"].startswith("enec_")] == [
+                "enec_histogram", "enec_params", "enec_compress", "enec_finish"]
+        assert by[d, "params_kernels"]["host_syncs"] == 0
+        assert [k["kernel"] for k in by[d, "params_kernels"]["kernels"]] == ["enec_histogram", "enec_params"]
         # a reused plan: no histogram, the blob written in place, nothing read back
         assert by[d, "compress_into_op (plan)"]["host_syncs"] == 0
         assert not any("histogram" in s["what"] for s in by[d, "compress_into_op (plan)"]["steps"])
@@ -70,10 +76,12 @@ def test_blocking_reads_are_counted(report):
         assert by[d, "decompress_op + status read"]["host_syncs"] == 1
         assert [s["what"] for s in by[d, "decompress_op + status read"]["steps"] if s["host_sync"]] == [
             f"read {48 * 32} B to host"]
-        # no memset of the whole worst-case blob: only the alignment gaps are cleared
-        for what in ("compress_op", "compress_into_op", "compress_into_op (plan)"):
-            sets = [s["what"] for s in by[d, what]["steps"] if s["what"].startswith("memset")]
-            assert sets and all(int(w.split()[1]) < fmt.SECTION_ALIGN for w in sets), sets
+        # no memset of the whole worst-case blob: only the alignment gaps are cleared, by the host
+        # with a plan, by enec_params without one
+        sets = [s["what"] for s in by[d, "compress_into_op (plan)"]["steps"] if s["what"].startswith("memset")]
+        assert sets and all(int(w.split()[1]) < fmt.SECTION_ALIGN for w in sets), sets
+        for what in ("compress_op", "compress_into_op"):
+            assert not [s for s in by[d, what]["steps"] if s["what"].startswith("memset")]
         assert by[d, "compress_kernel"]["host_syncs"] == by[d, "decompress_kernel"]["host_syncs"] == 0
         # an op is its kernels plus everything around them
         assert by[d, "compress_op"]["us"] > by[d, "compress_kernel"]["us"]
@@ -90,7 +98,7 @@ def test_op_orchestration_makes_the_reference_bytes():
     assert np.array_equal(into, ref)          # `out` starts as 0xA5 bytes: every byte was written
     out, drep = E.decompress_op(ref, cores=2)
     assert np.array_equal(out, w)
-    assert [k["kernel"] for k in rep["kernels"]] == ["enec_compress", "enec_finish"]
+    assert [k["kernel"] for k in rep["kernels"]] == ["enec_histogram", "enec_params", "enec_compress", "enec_finish"]
     assert [k["kernel"] for k in drep["kernels"]] == ["enec_decompress"]
 
 
@@ -125,7 +133,7 @@ def _kernel_us(**consts):
             E.set_model_constant(k, v)
         w = (np.random.default_rng(0).standard_normal(96 * N).astype(np.float32) * 0.02).view(np.uint32) >> 16
         _, rep = E.compress_op(w.astype(np.uint16), fmt.BF16, (96 * N,))
-        return rep["kernels"][0]["us"]
+        return next(k["us"] for k in rep["kernels"] if k["kernel"] == "enec_compress")
     finally:
         for k, v in before.items():
             E.set_model_constant(k, v)

@@ -2,13 +2,17 @@
 // header in tests/ascendc_emu/include) on all cores, for python/enec/emulated.py (ctypes).
 // Every buffer handed to a kernel is registered as GM, so any access outside them fails.
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#define ENEC_HOST_DOUBLE 1     // enec_search.h: the CPU double ops too, for the soft-double checks
 #include "kernel_operator.h"
+#include "../../op_kernel/enec_search.h"
 #include "../../op_host/enec_host.h"
 #include "../../op_host/enec_orchestrate.h"
 
@@ -16,6 +20,8 @@ extern "C" void enec_compress(GM_ADDR x, GM_ADDR blob, GM_ADDR counts, GM_ADDR s
                               GM_ADDR tiling);
 extern "C" void enec_finish(GM_ADDR staging, GM_ADDR counts, GM_ADDR blob, GM_ADDR workspace, GM_ADDR tiling);
 extern "C" void enec_decompress(GM_ADDR blob, GM_ADDR y, GM_ADDR status, GM_ADDR workspace, GM_ADDR tiling);
+extern "C" void enec_histogram(GM_ADDR x, GM_ADDR partial, GM_ADDR workspace, GM_ADDR tiling);
+extern "C" void enec_params(GM_ADDR partial, GM_ADDR tilingOut, GM_ADDR blob, GM_ADDR workspace, GM_ADDR tiling);
 
 namespace {
 // cores that get blocks (block t runs on core t mod coreNum): they share the HBM bandwidth
@@ -92,26 +98,6 @@ struct EmuDev {
         }
         return b;
     }
-    // The binding's ATen histogram (no host read inside): shift and mask of the exponent field, a
-    // cast to int64 indices, scatter_add of ones into 2^W bins; then the counts go to the host
-    // (the one blocking read of a compress that chooses its parameters).
-    void ExponentHistogram(const Buf& x, uint32_t dtype, uint64_t numel, int64_t* hist)
-    {
-        const double n = static_cast<double>(numel), wb = dtype == 2 ? 4.0 : 2.0;
-        const uint32_t bins = 1u << EnecExpBits(dtype);
-        for (uint64_t i = 0; i < numel; ++i) {
-            uint32_t e;
-            if (dtype == 2) { uint32_t w; std::memcpy(&w, x.p + 4 * i, 4); e = (w >> 23) & 0xFF; }
-            else { uint16_t w; std::memcpy(&w, x.p + 2 * i, 2); e = dtype == 0 ? (w >> 7) & 0xFF : (w >> 10) & 0x1F; }
-            hist[e]++;
-        }
-        DeviceOp("aten bitwise_right_shift", HbmUs(2 * wb * n));
-        DeviceOp("aten bitwise_and", HbmUs(2 * wb * n));
-        DeviceOp("aten to(int64)", HbmUs((wb + 8) * n));
-        DeviceOp("aten zeros(bins)", 1.0);
-        DeviceOp("aten scatter_add_", HbmUs(8 * n));
-        BlockingRead("histogram to host", 8.0 * bins);
-    }
     void ToHost(void* dst, const Buf& src, uint64_t off, uint64_t bytes)
     {
         std::memcpy(dst, src.p + off, bytes);
@@ -140,33 +126,67 @@ struct EmuDev {
         std::memmove(dst.p + dstOff, src.p + srcOff, bytes);
         DeviceOp("device copy " + std::to_string(bytes) + " B", HbmUs(2.0 * static_cast<double>(bytes)) + 1.0);
     }
-    void Kernel(const char* name, const EnecTilingData& t, const std::function<void()>& body)
+    void Kernel(const char* name, const EnecTilingData& t, const std::function<void()>& body, int cores = 0)
     {
-        std::string e = emu::Launch(static_cast<int>(t.coreNum), body, Active(t));
+        std::string e = cores ? emu::Launch(cores, body, cores) : emu::Launch(static_cast<int>(t.coreNum), body, Active(t));
         emu::ClearGm();
         if (!e.empty()) throw EmuError(std::string(name) + ": " + e);
         DeviceOp(name, emu::LastReport().us);
         reports.push_back(emu::LastReport());
         reportNames.push_back(name);
     }
-    void LaunchCompress(const EnecTilingData& t, const Buf& x, Buf& blob, Buf& counts, Buf& staging)
+    Buf Tiling(const EnecTilingData& t)
     {
+        Buf b = Alloc(sizeof t, false);
+        std::memcpy(b.p, &t, sizeof t);
+        DeviceOp("tiling to device", 1.0);
+        return b;
+    }
+    // the kernels' tiling as the device holds it (enec_params may have written it): only for the
+    // GM extents registered here, no host read in the model
+    static EnecTilingData DeviceTiling(const Buf& tiling)
+    {
+        EnecTilingData t;
+        std::memcpy(&t, tiling.p, sizeof t);
+        return t;
+    }
+    void LaunchHistogram(const EnecTilingData& t, const Buf& tiling, const Buf& x, Buf& partial)
+    {
+        emu::ClearGm();
+        emu::RegisterGm(x.p, x.bytes, "x");
+        emu::RegisterGm(partial.p, partial.bytes, "partial");
+        emu::RegisterGm(tiling.p, tiling.bytes, "tiling");
+        Kernel("enec_histogram", t, [&]() { enec_histogram(x.p, partial.p, nullptr, tiling.p); });
+    }
+    void LaunchParams(const EnecTilingData& t, const Buf& tiling, const Buf& partial, Buf& tilingOut, Buf& blob)
+    {
+        emu::ClearGm();
+        emu::RegisterGm(partial.p, partial.bytes, "partial");
+        emu::RegisterGm(tiling.p, tiling.bytes, "tiling");
+        emu::RegisterGm(tilingOut.p, tilingOut.bytes, "tilingOut");
+        emu::RegisterGm(blob.p, blob.bytes, "blob");
+        Kernel("enec_params", t, [&]() { enec_params(partial.p, tilingOut.p, blob.p, nullptr, tiling.p); }, 1);
+    }
+    void LaunchCompress(const EnecTilingData& th, const Buf& tiling, const Buf& x, Buf& blob, Buf& counts, Buf& staging)
+    {
+        const EnecTilingData t = DeviceTiling(tiling);
         emu::ClearGm();
         emu::RegisterGm(x.p, x.bytes, "x");
         emu::RegisterGm(blob.p, blob.bytes, "blob");
         emu::RegisterGm(staging.p, staging.bytes, "workspace");
         emu::RegisterGm(counts.p, t.blocks * 4, "counts");
-        EnecTilingData tt = t;
-        Kernel("enec_compress", t, [&]() { enec_compress(x.p, blob.p, counts.p, staging.p, nullptr, (GM_ADDR)&tt); });
+        emu::RegisterGm(tiling.p, tiling.bytes, "tiling");
+        Kernel("enec_compress", th, [&]() { enec_compress(x.p, blob.p, counts.p, staging.p, nullptr, tiling.p); });
     }
-    void LaunchFinish(const EnecTilingData& t, Buf& staging, Buf& counts, Buf& blob)
+    void LaunchFinish(const EnecTilingData& th, const Buf& tiling, Buf& staging, Buf& counts, Buf& blob)
     {
+        const EnecTilingData t = DeviceTiling(tiling);
         emu::ClearGm();
         emu::RegisterGm(blob.p, t.outlierOffset + (t.n > t.m ? t.blocks * t.wsSlotBytes : 0), "blob");
         emu::RegisterGm(staging.p, staging.bytes, "workspace");
         emu::RegisterGm(counts.p, t.blocks * 4, "counts");
-        EnecTilingData tt = t;
-        Kernel("enec_finish", t, [&]() { enec_finish(staging.p, counts.p, blob.p, nullptr, (GM_ADDR)&tt); });
+        emu::RegisterGm(tiling.p, tiling.bytes, "tiling");
+        Kernel("enec_finish", th, [&]() { enec_finish(staging.p, counts.p, blob.p, nullptr, tiling.p); });
     }
     void LaunchDecompress(const EnecTilingData& t, const uint64_t* dims, const Buf& blob, Buf& y, Buf& status)
     {
@@ -310,6 +330,129 @@ int enec_emu_decompress(const uint8_t* blob, uint64_t totalBytes, void* y, uint6
     for (size_t c = 0; e.empty() && c < tiling->coreNum; ++c)
         if (status[c * ENEC_STATUS_SLOT_INTS] != 0) e = EnecStatusMessage(status[c * ENEC_STATUS_SLOT_INTS]);
     return Finish(e, err, errLen);
+}
+
+// The enec_params kernel alone (one core) on a given histogram, as `cores` per-core partial
+// histograms (the counts split over the cores' slots in their 16-bit digit planes, as
+// enec_histogram writes them), for a 1-element tensor (the search reads only the counts).
+// out = (b, n, m) from the tiling it writes. Returns 0, or 1 with `err`.
+int enec_emu_device_params(const int64_t* hist, uint32_t dtype, uint32_t cores, uint32_t* out, char* err, int errLen)
+{
+    try {
+        const uint32_t bins = 1u << EnecExpBits(dtype);
+        std::vector<int32_t> part(static_cast<size_t>(cores) * ENEC_HIST_SLOT_BYTES / 4, 0);
+        for (uint32_t v = 0; v < bins; ++v) {
+            const uint64_t h = static_cast<uint64_t>(hist[v]);
+            for (uint32_t c = 0; c < cores; ++c) {
+                const uint64_t share = h / cores + (c < h % cores ? 1 : 0);
+                for (uint32_t p = 0; p < ENEC_HIST_PLANES; ++p)
+                    part[static_cast<size_t>(c) * ENEC_HIST_SLOT_BYTES / 4 + p * ENEC_HIST_BINS + v] =
+                        static_cast<int32_t>((share >> (16 * p)) & 0xFFFF);
+            }
+        }
+        EnecTilingData t;
+        const uint64_t dims[1] = {1};
+        if (EnecComputeTiling(dtype, 1, 1, 0, EnecExpBits(dtype), 0, cores, &t) != 0) throw EmuError("bad dtype");
+        t.ndim = 1;
+        EmuDev dev;
+        EmuDev::Buf partial = EmuDev::Wrap(reinterpret_cast<uint8_t*>(part.data()), 4 * part.size());
+        EmuDev::Buf tilingIn = dev.Tiling(t);
+        EmuDev::Buf tilingOut = dev.Alloc(sizeof(EnecTilingData), false);
+        EmuDev::Buf blob = dev.Alloc(4096, false);
+        (void)dims;
+        dev.LaunchParams(t, tilingIn, partial, tilingOut, blob);
+        const EnecTilingData r = EmuDev::DeviceTiling(tilingOut);
+        out[0] = static_cast<uint32_t>(r.b); out[1] = static_cast<uint32_t>(r.n); out[2] = static_cast<uint32_t>(r.m);
+    } catch (const std::exception& e) {
+        return Finish(e.what(), err, errLen);
+    }
+    emu::ClearGm();
+    return 0;
+}
+
+// The search of op_kernel/enec_search.h with the device's exact integer doubles (EnecSoftOps), run
+// directly (no kernel), for many histograms quickly. Returns 0 or -1.
+int enec_emu_soft_search(const int64_t* hist, uint32_t dtype, uint32_t* out)
+{
+    int64_t cum[2 * 256 + 1];
+    return EnecSearchParams<EnecSoftOps>(hist, EnecExpBits(dtype), cum, out, out + 1, out + 2);
+}
+
+// Each operation of EnecSoftOps against the CPU's IEEE doubles on `iters` random operand sets per
+// kind (int64 -> double, a / b of integers, a * b, 1 - a, a - b, a + b, <, ==), from seed. Returns the
+// number of mismatches; the first one's description goes to `err`.
+uint64_t enec_emu_softdouble_check(uint64_t seed, uint64_t iters, char* err, int errLen)
+{
+    using S = EnecSoftOps;
+    using H = EnecHostDouble;
+    uint64_t st = seed * 0x9E3779B97F4A7C15ull + 1, bad = 0;
+    auto rnd = [&]() { st ^= st << 13; st ^= st >> 7; st ^= st << 17; return st; };
+    auto toD = [](EnecSoftDouble v) { return v.mant == 0 ? 0.0 : std::ldexp(static_cast<double>(v.mant), v.exp); };
+    auto toS = [](double d) {
+        EnecSoftDouble v;
+        if (d == 0) { v.mant = 0; v.exp = 0; return v; }
+        int e = 0;
+        const double f = std::frexp(d, &e);                 // d = f * 2^e, f in [0.5, 1)
+        v.mant = static_cast<uint64_t>(std::ldexp(f, 53));
+        v.exp = e - 53;
+        return v;
+    };
+    // an integer of a random bit length (1..63), sometimes near powers of two and ties
+    auto rint = [&]() -> uint64_t {
+        const int len = 1 + static_cast<int>(rnd() % 63);
+        uint64_t v = (rnd() >> (64 - len)) | (1ull << (len - 1));
+        switch (rnd() % 4) {
+            case 0: v |= (1ull << (len - 1)) - 1; break;                    // all ones
+            case 1: if (len > 54) v = (v >> (len - 54) << (len - 54)) | (1ull << (len - 55)); break;   // a tie
+            default: break;
+        }
+        return v;
+    };
+    // a double in [2^-e, 1], e up to 70 (as p, p^k and 1 - p16 are)
+    auto rfrac = [&]() -> double {
+        if (rnd() % 16 == 0) return 1.0;
+        return H::Div(static_cast<double>(rint() >> 1), static_cast<double>((rint() >> 1) | (1ull << 62)));
+    };
+    auto report = [&](const char* what, double a, double b, double want, EnecSoftDouble got) {
+        if (++bad == 1 && err && errLen > 0)
+            std::snprintf(err, errLen, "%s(%a, %a): double %a, soft %a", what, a, b, want, toD(got));
+    };
+    for (uint64_t i = 0; i < iters; ++i) {
+        const uint64_t x = rint(), y = rint();
+        const double dx = H::FromU64(x), dy = H::FromU64(y);
+        EnecSoftDouble s = S::FromU64(x);
+        if (toD(s) != dx) report("FromU64", static_cast<double>(x), 0, dx, s);
+        const uint64_t lo = std::min(x, y), hi = std::max(x, y);
+        s = S::Div(S::FromU64(lo), S::FromU64(hi));
+        double want = H::Div(H::FromU64(lo), H::FromU64(hi));
+        if (toD(s) != want) report("Div", H::FromU64(lo), H::FromU64(hi), want, s);
+        double a = rfrac(), b = rfrac();
+        for (int k = 0; k < 4; ++k) {                        // p^2 .. p^16 and products of two
+            s = S::Mul(toS(a), toS(b));
+            want = H::Mul(a, b);
+            if (toD(s) != want) report("Mul", a, b, want, s);
+            a = want;
+        }
+        const double p = rfrac(), q = rfrac();
+        s = S::Sub(S::FromU64(1), toS(p));
+        want = H::Sub(1.0, p);
+        if (toD(s) != want) report("Sub1", 1.0, p, want, s);
+        const double big = std::max(p, q) * static_cast<double>(1 + rnd() % 16), small = std::min(p, q);
+        s = S::Sub(toS(big), toS(small));
+        want = H::Sub(big, small);
+        if (toD(s) != want) report("Sub", big, small, want, s);
+        const double m = static_cast<double>(rnd() % 17), sp = H::Mul(static_cast<double>(rnd() % 9), p);
+        s = S::Add(toS(m), toS(sp));
+        want = H::Add(m, sp);
+        if (toD(s) != want) report("Add", m, sp, want, s);
+        s = S::Add(toS(p), toS(q));
+        want = H::Add(p, q);
+        if (toD(s) != want) report("Add", p, q, want, s);
+        if (S::Less(toS(p), toS(q)) != H::Less(p, q) || S::Equal(toS(p), toS(p)) != true ||
+            S::Equal(toS(p), toS(q)) != H::Equal(p, q))
+            report("Less/Equal", p, q, 0, toS(0));
+    }
+    return bad;
 }
 
 // [ubHighWater, ubAbove184, vecInstr, dmaInstr, scalarAccess, blocksRun]

@@ -43,9 +43,9 @@ from enec.errors import ChecksumMismatchError, CorruptStreamError, HeaderMismatc
 from enec.params import Params, choose_params
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-KERNEL_SOURCES = ["op_kernel/enec_compress.cpp", "op_kernel/enec_decompress.cpp"]
+KERNEL_SOURCES = ["op_kernel/enec_compress.cpp", "op_kernel/enec_decompress.cpp", "op_kernel/enec_params.cpp"]
 HOST_SOURCES = ["op_host/enec_host.cpp", "tests/ascendc_emu/launcher.cpp"]
-HEADERS = ["op_kernel/enec_common.h", "op_kernel/enec_tiling.h", "op_host/enec_host.h", "op_host/enec_orchestrate.h",
+HEADERS = ["op_kernel/enec_common.h", "op_kernel/enec_tiling.h", "op_kernel/enec_search.h", "op_host/enec_host.h", "op_host/enec_orchestrate.h",
            "tests/ascendc_emu/include/kernel_operator.h",
            "tests/ascendc_emu/include/emu_model.h"]
 DEFAULT_CORES = 48            # vector cores of an Ascend 910B2
@@ -148,6 +148,10 @@ def lib():
                                                P, P, U64, P, ctypes.c_char_p, I32, ctypes.c_char_p, I32]
             L.enec_emu_decompress_op.argtypes = [P, U64, ctypes.c_uint32, ctypes.c_uint32, P, P, U64, ctypes.c_uint32,
                                                  I32, P, ctypes.c_char_p, I32, ctypes.c_char_p, I32]
+            L.enec_emu_device_params.argtypes = [P, ctypes.c_uint32, ctypes.c_uint32, P, ctypes.c_char_p, I32]
+            L.enec_emu_soft_search.argtypes = [P, ctypes.c_uint32, P]
+            L.enec_emu_softdouble_check.argtypes = [U64, U64, ctypes.c_char_p, I32]
+            L.enec_emu_softdouble_check.restype = U64
             L.enec_emu_model_set.argtypes = [ctypes.c_char_p, ctypes.c_double]
             L.enec_emu_profile.argtypes = [I32]
             L.enec_emu_profile_dump.argtypes = [ctypes.c_char_p, I32]
@@ -166,6 +170,30 @@ def tiling(spec: fmt.DTypeSpec, numel: int, ndim: int, params: Params, cores: in
     if rc != 0:
         raise ValueError(f"invalid tiling arguments {spec.name} {numel} {params}")
     return t
+
+
+def choose_params_device(hist: np.ndarray, spec: fmt.DTypeSpec, cores: int = DEFAULT_CORES,
+                         kernel: bool = True) -> Params:
+    """The device's parameter search (op_kernel/enec_search.h with exact integer doubles):
+    kernel=True runs the enec_params kernel under the emulation on `hist` split over `cores`
+    partial histograms; kernel=False calls the same search directly (fast)."""
+    h = np.ascontiguousarray(hist, dtype=np.int64)
+    out = (ctypes.c_uint32 * 3)()
+    if kernel:
+        err = ctypes.create_string_buffer(2048)
+        with _run_lock:
+            rc = lib().enec_emu_device_params(_ptr(h), spec.code, cores, ctypes.addressof(out), err, len(err))
+        _check(rc, err, "enec_params")
+    elif lib().enec_emu_soft_search(_ptr(h), spec.code, ctypes.addressof(out)) != 0:
+        raise ValueError(f"no search for {spec.name}")
+    return Params(int(out[0]), int(out[1]), int(out[2]))
+
+
+def softdouble_check(seed: int, iters: int) -> tuple[int, str]:
+    """EnecSoftOps against the CPU's doubles: (mismatches, the first one described)."""
+    err = ctypes.create_string_buffer(512)
+    bad = lib().enec_emu_softdouble_check(seed, iters, err, len(err))
+    return int(bad), err.value.decode()
 
 
 def choose_params_native(hist: np.ndarray, spec: fmt.DTypeSpec) -> Params:

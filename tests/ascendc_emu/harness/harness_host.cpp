@@ -3,7 +3,11 @@
 // headers); driven by scripts/ascendc_harness_check.py.
 //
 //   harness_host compress DTYPE B N M CORES in.words out.blob SHAPE...
+//   harness_host compress_auto DTYPE CORES in.words out.blob SHAPE...   (parameters chosen by the
+//       device: enec_histogram + enec_params, then enec_compress + enec_finish on the tiling
+//       enec_params wrote)
 //   harness_host decompress CORES in.blob out.words
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +23,8 @@ extern "C" void enec_compress(uint8_t* x, uint8_t* blob, uint8_t* counts, uint8_
                               uint8_t* tiling);
 extern "C" void enec_finish(uint8_t* staging, uint8_t* counts, uint8_t* blob, uint8_t* workspace, uint8_t* tiling);
 extern "C" void enec_decompress(uint8_t* blob, uint8_t* y, uint8_t* status, uint8_t* workspace, uint8_t* tiling);
+extern "C" void enec_histogram(uint8_t* x, uint8_t* partial, uint8_t* workspace, uint8_t* tiling);
+extern "C" void enec_params(uint8_t* partial, uint8_t* tilingOut, uint8_t* blob, uint8_t* workspace, uint8_t* tiling);
 
 static std::vector<uint8_t> ReadFile(const char* p)
 {
@@ -68,6 +74,54 @@ int main(int argc, char** argv)
         if (t.blocks && std::memcmp(blob.data() + t.indexOffset, index.data(), 8 * t.blocks) != 0)
             return Die("enec_finish: outlier index differs from the host's");
         WriteFile(argv[8], blob.data(), total);
+        return 0;
+    }
+    if (mode == "compress_auto") {
+        uint32_t dtype = std::atoi(argv[2]), cores = std::atoi(argv[3]);
+        std::vector<uint8_t> x = ReadFile(argv[4]);
+        std::vector<uint64_t> shape;
+        for (int i = 6; i < argc; ++i) shape.push_back(std::strtoull(argv[i], nullptr, 10));
+        const uint64_t numel = x.size() / (dtype == 2 ? 4 : 2);
+        const uint32_t w = EnecExpBits(dtype);
+        EnecTilingData t;
+        if (numel == 0 || EnecComputeTiling(dtype, numel, shape.size(), 0, w, 0, cores, &t)) return Die("bad tiling");
+        t.ndim = shape.size();
+        // the blob sized for the worst (n, m), as op_host/enec_orchestrate.h does (here also for
+        // enec_finish's extent), the workspace for n = W, m = 0
+        uint64_t cap = 0;
+        for (uint32_t m = 0; m <= w; ++m) {
+            EnecTilingData u;
+            EnecComputeTiling(dtype, numel, shape.size(), 0, w, m, cores, &u);
+            cap = std::max<uint64_t>(cap, u.outlierOffset + u.blocks * u.wsSlotBytes);
+        }
+        std::vector<uint8_t> ws(EnecWorkspaceBytes(&t) + 32), counts(t.blocks * 4 + 32);
+        std::vector<uint8_t> blob(cap + 32, 0xA5), partial(cores * ENEC_HIST_SLOT_BYTES);
+        std::vector<uint64_t> tdev(sizeof(EnecTilingData) / 8, 0);
+        hz::ClearGm();
+        hz::RegisterGm(x.data(), x.size(), "x");
+        hz::RegisterGm(blob.data(), blob.size(), "blob");
+        hz::RegisterGm(ws.data(), ws.size(), "ws");
+        hz::RegisterGm(counts.data(), counts.size(), "counts");
+        hz::RegisterGm(partial.data(), partial.size(), "partial");
+        hz::RegisterGm(&t, sizeof t, "tiling");
+        hz::RegisterGm(tdev.data(), 8 * tdev.size(), "tilingOut");
+        // the host writes the header with the dims; enec_params rewrites its fixed 96 bytes
+        EnecPackHeader(&t, shape.size(), shape.data(), 0, blob.data());
+        std::string e = HZ_RUN(enec_histogram, (int)cores, x.data(), partial.data(), (uint8_t*)nullptr, (uint8_t*)&t);
+        if (!e.empty()) return Die("enec_histogram: " + e);
+        e = HZ_RUN(enec_params, 1, partial.data(), (uint8_t*)tdev.data(), blob.data(), (uint8_t*)nullptr, (uint8_t*)&t);
+        if (!e.empty()) return Die("enec_params: " + e);
+        EnecTilingData d;
+        std::memcpy(&d, tdev.data(), sizeof d);
+        e = HZ_RUN(enec_compress, (int)cores, x.data(), blob.data(), counts.data(), ws.data(), (uint8_t*)nullptr, (uint8_t*)tdev.data());
+        if (!e.empty()) return Die("enec_compress: " + e);
+        e = HZ_RUN(enec_finish, (int)cores, ws.data(), counts.data(), blob.data(), (uint8_t*)nullptr, (uint8_t*)tdev.data());
+        if (!e.empty()) return Die("enec_finish: " + e);
+        uint64_t total = 0;
+        std::memcpy(&total, blob.data() + ENEC_HEADER_TOTAL_OFFSET, 8);
+        if (total > blob.size()) return Die("enec_finish: total size beyond the blob");
+        std::printf("%u %u %u\n", static_cast<unsigned>(d.b), static_cast<unsigned>(d.n), static_cast<unsigned>(d.m));
+        WriteFile(argv[5], blob.data(), total);
         return 0;
     }
     if (mode == "decompress") {
