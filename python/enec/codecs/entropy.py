@@ -146,7 +146,7 @@ def table_span(freqs: np.ndarray):
 def table_candidates(hist_top: np.ndarray, spec: fmt.DTypeSpec, numel: int) -> list:
     """[(cost in bits, k, frequencies over the whole alphabet)] for k = 0..MAX_TOP, from the
     histogram of the symbols with MAX_TOP mantissa bits: coded symbol bits plus raw bits plus the
-    table."""
+    table. Layout 0 takes the cheapest (ties: the smaller k)."""
     hist_top = np.asarray(hist_top, dtype=np.int64)
     out = []
     for k in range(MAX_TOP + 1):
@@ -154,14 +154,6 @@ def table_candidates(hist_top: np.ndarray, spec: fmt.DTypeSpec, numel: int) -> l
         f = quantize(h)
         out.append((coded_bits(h, f) + numel * raw_width(spec, k) + 8 * 2 * table_span(f)[1], k, f))
     return out
-
-
-def choose_table(hist_top: np.ndarray, spec: fmt.DTypeSpec, numel: int):
-    """(k, frequencies over the whole alphabet): the candidate whose blob is smallest (ties: the
-    smaller k). Part of no format rule (informative, §7.5), shared by every implementation so
-    that they write the same bytes."""
-    best = min(table_candidates(hist_top, spec, numel), key=lambda c: (c[0], c[1]))
-    return best[1], best[2]
 
 
 def cumulative(freqs):
@@ -245,13 +237,13 @@ def choose_plan(seg_hist: np.ndarray, mant_or: np.ndarray, spec: fmt.DTypeSpec, 
     write the same bytes. seg_hist: [segments of SEG_BLOCKS blocks, 2^(W+2)] histograms of the
     symbols with MAX_TOP mantissa bits; mant_or: per block, the OR of its elements' mantissas.
 
-    k and its table as choose_table picks them for the whole tensor (layout 0); then layout 1
+    k and its table, the cheapest of table_candidates for the whole tensor (layout 0); then layout 1
     with one table (raw shifts) at each k, and with a table per segment of SEG_BLOCKS blocks at
     the best k, each taken only if its estimated blob is strictly smaller."""
     seg_hist = np.asarray(seg_hist, dtype=np.int64).reshape(-1, alphabet(spec, MAX_TOP))
     glob = seg_hist.sum(axis=0)
     cands = table_candidates(glob, spec, numel)
-    _, k0, f0 = min(cands, key=lambda c: (c[0], c[1]))          # = choose_table
+    _, k0, f0 = min(cands, key=lambda c: (c[0], c[1]))          # ties: the smaller k
     h0 = glob.reshape(-1, 1 << (MAX_TOP - k0)).sum(axis=1)
     best = (_estimate(h0, [f0], spec, k0, numel, ndim, None), Plan(k0, 0, f0[None, :], None))
     blocks = (numel + BLOCK - 1) // BLOCK
