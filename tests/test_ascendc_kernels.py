@@ -211,16 +211,21 @@ def test_header_and_index_match_format():
     assert bytes(hb) == want.pack() and total == want.total_bytes
 
 
-def test_native_param_search_matches_python(minilm_fp32, minilm_bf16):
-    """The C++ search used by the NPU binding picks the same (b, n, m) as params.py."""
-    checked = 0
-    for sd in (minilm_fp32, minilm_bf16):
+def _minilm_hists(*state_dicts):
+    """(spec, exponent histogram) of every floating tensor of the state dicts."""
+    for sd in state_dicts:
         for t in sd.values():
             if t.is_floating_point():
                 words, spec = _words(t)
-                hist = R.exponent_histogram(words, spec)
-                assert E.choose_params_native(hist, spec) == choose_params(hist, spec)
-                checked += 1
+                yield spec, R.exponent_histogram(words, spec)
+
+
+def test_native_param_search_matches_python(minilm_fp32, minilm_bf16):
+    """The C++ search used by the NPU binding picks the same (b, n, m) as params.py."""
+    checked = 0
+    for spec, hist in _minilm_hists(minilm_fp32, minilm_bf16):
+        assert E.choose_params_native(hist, spec) == choose_params(hist, spec)
+        checked += 1
     rng = np.random.default_rng(5)
     for i in range(300):
         spec = (fmt.BF16, fmt.FP16, fmt.FP32)[i % 3]
@@ -276,14 +281,9 @@ def test_device_param_search_matches_python(minilm_fp32, minilm_bf16):
     search: all floating tensors of MiniLM, and random histograms, near-ties and totals above
     2^53 included; the core count does not matter."""
     checked = 0
-    for sd in (minilm_fp32, minilm_bf16):
-        for t in sd.values():
-            if t.is_floating_point():
-                words, spec = _words(t)
-                hist = R.exponent_histogram(words, spec)
-                want = choose_params(hist, spec)
-                assert E.choose_params_device(hist, spec) == want
-                checked += 1
+    for spec, hist in _minilm_hists(minilm_fp32, minilm_bf16):
+        assert E.choose_params_device(hist, spec) == choose_params(hist, spec)
+        checked += 1
     rng = np.random.default_rng(13)
     for i, (spec, hist) in enumerate(_random_hists(rng, 600)):
         want = choose_params(hist, spec)

@@ -32,6 +32,22 @@ def _native_or_skip():
     return codecs.get_impl("native")
 
 
+def _concurrent_calls_match_lone_calls(tensors, compress, decompress):
+    """Calls from 4 Python threads at once (each codec call multi-threaded itself) give the bytes
+    of lone calls and decode bit-exactly."""
+    lone = [compress(t) for t in tensors]
+
+    def work(t):
+        blob = compress(t)
+        return blob, decompress(blob)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(work, tensors))
+    for t, want, (blob, out) in zip(tensors, lone, results):
+        assert torch.equal(blob, want)
+        assert_bit_equal(out, t)
+
+
 def test_threads_share_the_native_worker_pool():
     """Tensors big enough to split over threads, compressed from several Python threads at once:
     one call at a time uses the native library's kept worker threads, the others start their
@@ -41,17 +57,8 @@ def test_threads_share_the_native_worker_pool():
     torch.set_num_threads(2)
     tensors = [(torch.randn(600_000 + 4099 * i, generator=torch.Generator().manual_seed(i)) * 0.02)
                .to([torch.bfloat16, torch.float32][i % 2]) for i in range(8)]
-    lone = [cpu.compress_tensor(t, impl=nat) for t in tensors]
-
-    def work(t):
-        blob = cpu.compress_tensor(t, impl=nat)
-        return blob, cpu.decompress_tensor(blob, impl=nat)
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(work, tensors))
-    for t, want, (blob, out) in zip(tensors, lone, results):
-        assert torch.equal(blob, want)
-        assert_bit_equal(out, t)
+    _concurrent_calls_match_lone_calls(tensors, lambda t: cpu.compress_tensor(t, impl=nat),
+                                       lambda b: cpu.decompress_tensor(b, impl=nat))
 
 
 def _child_compresses(t, blob_want, q):
@@ -102,17 +109,7 @@ def test_threads_share_the_entropy_worker_pool():
     torch.set_num_threads(2)
     tensors = [(torch.randn(600_000 + 4099 * i, generator=torch.Generator().manual_seed(i)) * 0.02)
                .to([torch.bfloat16, torch.float32, torch.float16][i % 3]) for i in range(9)]
-    lone = [enec.compress(t, codec="entropy") for t in tensors]
-
-    def work(t):
-        blob = enec.compress(t, codec="entropy")
-        return blob, enec.decompress(blob)
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(work, tensors))
-    for t, want, (blob, out) in zip(tensors, lone, results):
-        assert torch.equal(blob, want)
-        assert_bit_equal(out, t)
+    _concurrent_calls_match_lone_calls(tensors, lambda t: enec.compress(t, codec="entropy"), enec.decompress)
 
 
 def _child_entropy(t, blob_want, q):

@@ -182,6 +182,11 @@ class Plan:
         return np.arange(blocks, dtype=np.int64) // self.seg_blocks
 
 
+def num_blocks(numel: int) -> int:
+    """Blocks of BLOCK elements (the last one may be shorter)."""
+    return (numel + BLOCK - 1) // BLOCK
+
+
 def num_tables(blocks: int, p3: int) -> int:
     if p3 == 0:
         return 1
@@ -190,7 +195,7 @@ def num_tables(blocks: int, p3: int) -> int:
 
 
 def block_sizes(numel: int) -> np.ndarray:
-    blocks = (numel + BLOCK - 1) // BLOCK
+    blocks = num_blocks(numel)
     return np.minimum(BLOCK, numel - np.arange(blocks, dtype=np.int64) * BLOCK)
 
 
@@ -246,7 +251,7 @@ def choose_plan(seg_hist: np.ndarray, mant_or: np.ndarray, spec: fmt.DTypeSpec, 
     _, k0, f0 = min(cands, key=lambda c: (c[0], c[1]))          # ties: the smaller k
     h0 = glob.reshape(-1, 1 << (MAX_TOP - k0)).sum(axis=1)
     best = (_estimate(h0, [f0], spec, k0, numel, ndim, None), Plan(k0, 0, f0[None, :], None))
-    blocks = (numel + BLOCK - 1) // BLOCK
+    blocks = num_blocks(numel)
     if blocks == 0:
         return best[1]
     W, M = fields(spec)
@@ -308,7 +313,7 @@ class Layout:
 def layout(numel: int, ndim: int, spec: fmt.DTypeSpec, k: int, nsyms, shifts=None) -> Layout:
     """The section offsets. nsyms: the symbol count of each table (one for layout 0); shifts: the
     blocks' raw shifts (layout 1) or None (layout 0)."""
-    blocks = (numel + BLOCK - 1) // BLOCK
+    blocks = num_blocks(numel)
     nsyms = [nsyms] if np.isscalar(nsyms) else list(nsyms)
     table_off = fmt.header_bytes(ndim)
     tables_end = table_off + sum(TABLE_FIXED + 2 * int(s) for s in nsyms)
@@ -329,7 +334,7 @@ def max_bytes(spec: fmt.DTypeSpec, numel: int, ndim: int) -> int:
     """Largest blob for any data: at most one 16-bit word per element (a state never grows by
     more than 12 bits a symbol), the lane states of every block, k = 0, and the largest tables of
     either layout (layout 1: a full table per segment, and the shift bytes)."""
-    blocks = (numel + BLOCK - 1) // BLOCK
+    blocks = num_blocks(numel)
     a = alphabet(spec, MAX_TOP)
     lay0 = layout(numel, ndim, spec, 0, a)
     nseg = max(1, (blocks + SEG_BLOCKS - 1) // SEG_BLOCKS)
@@ -341,7 +346,7 @@ def max_bytes(spec: fmt.DTypeSpec, numel: int, ndim: int) -> int:
 
 def _grid(numel):
     """Block b, step t, lane l <-> element b·BLOCK + LANES·t + l."""
-    blocks = (numel + BLOCK - 1) // BLOCK
+    blocks = num_blocks(numel)
     steps = (min(numel, BLOCK) + LANES - 1) // LANES
     return blocks, steps
 
@@ -369,7 +374,7 @@ class Reference:
         nseg = (numel + SEG_BLOCKS * BLOCK - 1) // (SEG_BLOCKS * BLOCK)
         hist = np.bincount(seg * a + sym, minlength=nseg * a).reshape(nseg, a).astype(np.int64)
         _, M = fields(spec)
-        blocks = (numel + BLOCK - 1) // BLOCK
+        blocks = num_blocks(numel)
         mant = np.asarray(words).astype(np.int64) & ((1 << M) - 1)
         mant_or = np.zeros(blocks, dtype=np.int64)
         if blocks:
@@ -529,7 +534,7 @@ def read_header(h: fmt.Header) -> fmt.Header:
         raise CorruptStreamError(f"entropy header: bad parameters {h.params}")
     if p3 == 0 and h.offsets[4] != 0:
         raise CorruptStreamError("entropy header: layout 0 has no shift section (o4 must be 0)")
-    if h.block_elems != BLOCK or h.blocks != (h.numel + BLOCK - 1) // BLOCK:
+    if h.block_elems != BLOCK or h.blocks != num_blocks(h.numel):
         raise CorruptStreamError("entropy header: block size or count inconsistent")
     if p3 and not h.blocks:
         raise CorruptStreamError("entropy header: layout 1 for a tensor without elements")

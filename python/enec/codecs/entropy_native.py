@@ -116,7 +116,7 @@ def _args(plan, spec, numel):
     """The plan as the library takes it: tables (u32), blocks per table, shifts or None, and the
     blocks' raw byte offsets (blocks + 1, int64; the decoder checks them against the shifts)."""
     tables = np.ascontiguousarray(plan.tables, dtype=np.uint32)
-    blocks = (numel + entropy.BLOCK - 1) // entropy.BLOCK
+    blocks = entropy.num_blocks(numel)
     seg = min(plan.seg_blocks, max(1, blocks))
     shifts = None if plan.shifts is None else np.ascontiguousarray(plan.shifts, dtype=np.uint8)
     roff = entropy.raw_offsets(numel, spec, plan.k, shifts) if blocks else np.zeros(1, np.int64)
@@ -129,7 +129,7 @@ class ENTROPY:
     @staticmethod
     def histogram(words, spec):
         words = np.ascontiguousarray(words).reshape(-1)
-        blocks = (words.size + entropy.BLOCK - 1) // entropy.BLOCK
+        blocks = entropy.num_blocks(words.size)
         nseg = (blocks + entropy.SEG_BLOCKS - 1) // entropy.SEG_BLOCKS
         a = entropy.alphabet(spec, entropy.MAX_TOP)
         hist = np.zeros((nseg, a), dtype=np.int64)
@@ -171,7 +171,7 @@ class ENTROPY:
     def decode(raw_buf, rans, ends, numel, spec, plan):
         raw_buf, rans = np.ascontiguousarray(raw_buf), np.ascontiguousarray(rans)
         ends = np.ascontiguousarray(ends, dtype=np.int64)
-        if ends.size != (numel + entropy.BLOCK - 1) // entropy.BLOCK:
+        if ends.size != entropy.num_blocks(numel):
             raise CorruptStreamError("entropy: block index has the wrong length")
         if ends.size and (np.any(np.diff(ends) < 0) or ends[0] < 0 or ends[-1] > rans.size):
             raise CorruptStreamError("entropy block index: offsets not increasing or past the section end")
