@@ -538,6 +538,39 @@ def test_max_compressed_size_holds_for_random_bits_and_out(impl, dtype):
     assert enec.max_compressed_size(n, dtype, 1, codec="max") >= cap
 
 
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+@pytest.mark.parametrize("layout1", [False, True], ids=["layout0", "layout1"])
+def test_out_buffers_are_written_in_place(impl, dtype, layout1, monkeypatch):
+    """compress(out=) and decompress(out=) give the bytes and values of the plain calls, also
+    into views that start one byte (blob) or one word (values) off their allocation. The native
+    kernels write into the caller's buffers themselves: with them, any allocation of an output
+    array fails the test. A too-small `out` gets the clear error."""
+    n = 3 * entropy.BLOCK + 77
+    x = _weights(n, dtype, seed=9)
+    if layout1:        # blocks with zero low mantissa bits: a shift section (layout 1)
+        xi = x.view(_INT[dtype]).clone()
+        xi[: 2 * entropy.BLOCK] &= -(1 << 4)
+        x = xi.view(dtype)
+    blob = enec.compress(x, codec="entropy")
+    assert (entropy.read_header(fmt.parse_header(blob.numpy())).params[3] > 0) == layout1
+    with pytest.raises(enec.EnecError, match="out holds"):
+        enec.compress(x, codec="entropy", out=torch.empty(blob.numel() - 1, dtype=torch.uint8))
+    cap = enec.max_compressed_size(n, dtype, 1, codec="entropy")
+    out = torch.full((cap + 1,), 0xA5, dtype=torch.uint8)
+    y = torch.empty(n + 1, dtype=dtype)[1:]
+    y.view(_INT[dtype]).fill_(-1)
+    if impl.name == "native":
+        def no_alloc(*a):
+            raise AssertionError("the native kernel allocated an output array instead of using out")
+        monkeypatch.setattr(entropy_native, "_empty", no_alloc)
+    got = enec.compress(x, codec="entropy", out=out[1:])
+    assert torch.equal(got, blob)
+    assert got.data_ptr() == out.data_ptr() + 1
+    back = enec.decompress(blob, out=y)
+    assert back.data_ptr() == y.data_ptr()
+    assert_bit_equal(back, x)
+
+
 def test_entropy_rejects_8_bit_dtypes():
     with pytest.raises(enec.UnsupportedDTypeError):
         enec.compress(torch.zeros(4, dtype=torch.int8), codec="entropy")

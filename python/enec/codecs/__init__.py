@@ -92,11 +92,12 @@ def sparse_kernels(enec_impl):
 
 
 def _dense(words, spec, shape, codec, enec_impl, params=None, out=None):
-    """The dense blob; the ENEC implementation may write it into `out` (else the caller copies)."""
+    """The dense blob; the ENEC and entropy implementations may write it into `out` (else the
+    caller copies)."""
     if codec == "enec":
         return enec.encode(words, spec, shape, enec_impl, params, out)
     if codec == "entropy":
-        return entropy.encode(words, spec, shape, entropy_kernels(enec_impl))
+        return entropy.encode(words, spec, shape, entropy_kernels(enec_impl), out)
     qk, ak = kernels(enec_impl)
     if codec == "qlc":
         return qlc.encode(words, spec, shape, qk)
@@ -318,7 +319,7 @@ def decode_words(buf: np.ndarray, header, enec_impl, out: np.ndarray | None = No
     if header.codec == fmt.CODEC_APACK:
         return apack.decode(buf, header, ak)
     if header.codec == fmt.CODEC_ENTROPY:
-        return entropy.decode(buf, header, entropy_kernels(enec_impl))
+        return entropy.decode(buf, header, entropy_kernels(enec_impl), out)
     if header.codec == fmt.CODEC_SPARSE:
         def dense_decode(b):
             b = np.ascontiguousarray(b)

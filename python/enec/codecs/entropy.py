@@ -429,10 +429,10 @@ class Reference:
         return raw_bytes, rans, ends
 
     @staticmethod
-    def decode(raw_buf, rans, ends, numel, spec, plan):
+    def decode(raw_buf, rans, ends, numel, spec, plan, out=None):
         """The words, from validated sections: raw_buf holds exactly the raw stream, rans the
         rANS section, ends the (checked non-decreasing) block ends, plan validated tables and
-        shifts."""
+        shifts. (`out` is the native kernel's; the reference returns a new array.)"""
         blocks, steps = _grid(numel)
         if numel == 0:
             return np.zeros(0, dtype=np.uint16 if spec.word_bits == 16 else np.uint32)
@@ -492,7 +492,9 @@ class Reference:
 
 # ----------------------------------------------------------------------------- codec
 
-def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, kern=Reference) -> np.ndarray:
+def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, kern=Reference, out=None) -> np.ndarray:
+    """The blob; the native kernel writes it into `out` (a uint8 array) when `out` holds the
+    encoder's worst case (max_bytes always does), else the caller copies it there."""
     words = np.ascontiguousarray(words).reshape(-1)
     numel = words.size
     seg_hist, mant_or = kern.histogram(words, spec)
@@ -501,7 +503,7 @@ def encode(words: np.ndarray, spec: fmt.DTypeSpec, shape: tuple, kern=Reference)
     lay = layout(numel, len(shape), spec, plan.k, [s for _, s in spans], plan.shifts)
     if hasattr(kern, "encode_into"):
         # native: a blob with the raw, index and rANS sections written (gaps zeroed), and its size
-        blob, total = kern.encode_into(words, spec, plan, lay)
+        blob, total = kern.encode_into(words, spec, plan, lay, out)
     else:
         raw, rans, ends = kern.encode(words, spec, plan)
         total = lay.rans_off + (int(ends[-1]) if lay.blocks else 0)
@@ -620,9 +622,10 @@ def sections(buf: np.ndarray, h: fmt.Header):
     return plan, raw, buf[lay.rans_off:], ends
 
 
-def decode(buf: np.ndarray, h: fmt.Header, kern=Reference) -> np.ndarray:
+def decode(buf: np.ndarray, h: fmt.Header, kern=Reference, out=None) -> np.ndarray:
+    """The words; the native kernel writes them into `out` (a flat word array) when given."""
     plan, raw, rans, ends = sections(buf, h)
-    return kern.decode(raw, rans, ends, h.numel, h.dtype, plan)
+    return kern.decode(raw, rans, ends, h.numel, h.dtype, plan, out)
 
 
 @dataclasses.dataclass(frozen=True)

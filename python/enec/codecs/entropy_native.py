@@ -94,6 +94,13 @@ def _empty(n: int, dtype) -> np.ndarray:
     return a
 
 
+def _fits(a, dtype, n: int, exact: bool) -> bool:
+    """Whether the caller's array `a` can take the kernel's output in place: a writeable,
+    C-contiguous 1-D array of `dtype` with n elements (at least n when not exact)."""
+    return (isinstance(a, np.ndarray) and a.dtype == dtype and a.ndim == 1 and a.flags.c_contiguous
+            and a.flags.writeable and (a.size == n if exact else a.size >= n))
+
+
 def _threads() -> int:
     import torch                         # the thread count the rest of enec uses
     return max(1, torch.get_num_threads())
@@ -141,12 +148,17 @@ class ENTROPY:
         return hist, mant_or.astype(np.int64)
 
     @staticmethod
-    def encode_into(words, spec, plan, lay):
-        """A blob (np.empty of the worst-case size: pages never written cost nothing) with the raw,
-        index and rANS sections written and every gap zeroed, and the blob's size."""
+    def encode_into(words, spec, plan, lay, out=None):
+        """A blob with the raw, index and rANS sections written and every gap zeroed, and the
+        blob's size. The blob is `out` (a uint8 array) when it holds the encoder's worst case,
+        else np.empty of that size (pages never written cost nothing)."""
         words = np.ascontiguousarray(words).reshape(-1)
         cap = lay.blocks * entropy.STATE_BYTES + 2 * words.size
-        blob = _empty(lay.rans_off + cap, np.uint8)
+        need = lay.rans_off + cap
+        if _fits(out, np.uint8, need, exact=False):
+            blob = out[:need]
+        else:
+            blob = _empty(need, np.uint8)
         blob[lay.raw_off + lay.raw_bytes:lay.rans_off] = 0
         blob[lay.index_off + 8 * lay.blocks:lay.raw_off] = 0
         tables, seg, shifts, roff = _args(plan, spec, words.size)
@@ -168,7 +180,8 @@ class ENTROPY:
         return blob[lay.raw_off:lay.raw_off + lay.raw_bytes].copy(), blob[lay.rans_off:total].copy(), ends
 
     @staticmethod
-    def decode(raw_buf, rans, ends, numel, spec, plan):
+    def decode(raw_buf, rans, ends, numel, spec, plan, out=None):
+        """The words (into `out`, a flat C-contiguous word array of numel words, when given)."""
         raw_buf, rans = np.ascontiguousarray(raw_buf), np.ascontiguousarray(rans)
         ends = np.ascontiguousarray(ends, dtype=np.int64)
         if ends.size != entropy.num_blocks(numel):
@@ -176,7 +189,9 @@ class ENTROPY:
         if ends.size and (np.any(np.diff(ends) < 0) or ends[0] < 0 or ends[-1] > rans.size):
             raise CorruptStreamError("entropy block index: offsets not increasing or past the section end")
         tables, seg, shifts, roff = _args(plan, spec, numel)
-        out = _empty(numel, np.uint16 if spec.word_bits == 16 else np.uint32)
+        wt = np.uint16 if spec.word_bits == 16 else np.uint32
+        if not _fits(out, wt, numel, exact=True):
+            out = _empty(numel, wt)
         rc = _load().entropy_decode(_p(raw_buf), raw_buf.size, _p(rans), _p(ends), numel, spec.code, plan.k,
                                     tables.ctypes.data, tables.shape[1], seg,
                                     _p(shifts) if shifts is not None else 0, _p(roff), _p(out), _threads())
