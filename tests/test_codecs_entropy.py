@@ -441,6 +441,39 @@ def test_hostile_layout_1_blob_raises_a_clear_error(impl, kind):
         raise AssertionError(f"decoded {y.shape} from a layout-1 blob with a corrupt {kind}")
 
 
+@pytest.mark.parametrize("p3", [0, 1])
+def test_blob_claiming_more_elements_than_it_holds_is_rejected_before_its_tables(impl, monkeypatch, p3):
+    """A 1 MB blob whose header claims 70,000 blocks (a table per block in layout 1, valid
+    one-symbol tables, k = 2: 1,024-symbol alphabets) cannot hold their raw bits; the header check
+    rejects it before one table is parsed (parsing them all would take seconds and a GB)."""
+    blocks = 70_000
+    numel = blocks * entropy.BLOCK
+    spec = fmt.dtype_spec("bfloat16")
+    ntab = blocks if p3 else 1
+    table_off = fmt.header_bytes(1)
+    tables = np.tile(np.array([0, 1, entropy.PROB_SCALE], "<u2").view(np.uint8), ntab)
+    shift_off = _round32(table_off + tables.size) if p3 else 0
+    index_off = _round32((shift_off + blocks) if p3 else table_off + tables.size)
+    raw_off = _round32(index_off + 8 * blocks)
+    total = raw_off + 64
+    hdr = fmt.Header(entropy.ID, spec, (numel,), numel, (entropy.MAX_TOP, entropy.PROB_BITS, entropy.LANES, p3), entropy.BLOCK,
+                     blocks, (table_off, index_off, raw_off, raw_off, shift_off), total)
+    b = np.zeros(total, np.uint8)
+    b[:table_off] = np.frombuffer(hdr.pack(), np.uint8)
+    b[table_off:table_off + tables.size] = tables
+    assert (total > 1_000_000) == bool(p3)
+
+    def no_tables(*a, **kw):
+        raise AssertionError("a table was parsed")
+    monkeypatch.setattr(entropy, "_read_one_table", no_tables)
+    with pytest.raises(enec.CorruptStreamError, match="cannot fit"):
+        enec.decompress(torch.from_numpy(b))
+
+
+def _round32(v):
+    return -(-v // 32) * 32
+
+
 def _big_blob_mutations():
     """Corruptions of a 13-block blob inside the blocks the SIMD decoders take in groups (4 for
     AVX2, 6 for AVX-512): flipped words early, in the middle and at the end of a block, a state,

@@ -549,6 +549,11 @@ def read_header(h: fmt.Header) -> fmt.Header:
     # (before any table is parsed: a corrupt block count or segment size must not set the work)
     if h.offsets[1] + 8 * h.blocks > h.total_bytes:
         raise CorruptStreamError("entropy header: the block index runs past the blob end")
+    # every element keeps at least its sign bit raw and every block its lane states: a blob too
+    # short for that claims more elements than it holds (and must not set the tables' work)
+    if h.offsets[1] + (8 + STATE_BYTES) * h.blocks + (h.numel + 7) // 8 > h.total_bytes:
+        raise CorruptStreamError(f"entropy header: {h.numel} elements cannot fit in a blob of "
+                                 f"{h.total_bytes} bytes (raw section and lane states)")
     tables = num_tables(h.blocks, p3)
     limit = tables * (TABLE_FIXED + 2 * alphabet(h.dtype, k)) + _bits.ALIGN
     if not (TABLE_FIXED * tables <= span <= limit):
