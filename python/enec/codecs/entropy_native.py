@@ -183,7 +183,7 @@ class ENTROPY:
     def decode(raw_buf, rans, ends, numel, spec, plan, out=None):
         """The words (into `out`, a flat C-contiguous word array of numel words, when given)."""
         raw_buf, rans = np.ascontiguousarray(raw_buf), np.ascontiguousarray(rans)
-        ends = np.ascontiguousarray(ends, dtype=np.int64)
+        ends = np.require(ends, np.int64, ["C", "A"])     # (an index read from an unaligned blob: copied)
         if ends.size != entropy.num_blocks(numel):
             raise CorruptStreamError("entropy: block index has the wrong length")
         if ends.size and (np.any(np.diff(ends) < 0) or ends[0] < 0 or ends[-1] > rans.size):

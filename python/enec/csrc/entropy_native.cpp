@@ -732,7 +732,10 @@ struct Codec {
                         for (int g = 0, o = 0; g < n; o += (int)len[g], g++) put_block(rans_out + pos + o, st[g], wp[g], wend[g]);
                     else
                         std::memcpy(rans_out + pos, stage.data(), total);
-                    for (int g = 0; g < n; g++) { pos += len[g]; ends[b + g] = pos; }
+                    for (int g = 0; g < n; g++) {   // (the index may sit in a caller's unaligned buffer)
+                        pos += len[g];
+                        std::memcpy(ends + b + g, &pos, sizeof pos);
+                    }
                 }
                 turn.store(gi + 1, std::memory_order_release);
             }
