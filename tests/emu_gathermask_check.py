@@ -1,7 +1,8 @@
 """Run by tests/test_gathermask_fallback.py in a subprocess whose ENEC_EMU_CXXFLAGS select the
 kernels' outlier-compaction form and the emulation's GatherMask limit: compresses tensors of every
 dtype (full blocks, short last blocks, one short block; outliers present) on the emulated device
-and checks the blobs against the reference encoder and the decode against the input.
+and checks the blobs against the reference encoder and the decode against the input, and
+enec_histogram's per-core counts on tests/support/hist_cases.py's tensors.
 Prints OK, or exits non-zero with the emulation's error."""
 import os
 import sys
@@ -10,6 +11,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))  # emulated
 import emulated as E  # noqa: E402
+import hist_cases  # noqa: E402
 from enec import format as fmt
 from enec import reference as R
 
@@ -41,6 +43,11 @@ def main() -> int:
             out, rep = E.decompress_op(blob, (numel,), spec, cores=3, check=False)
             if rep["status"] != 0 or not np.array_equal(out, w):
                 print(f"{spec.name} {numel}: decode differs", file=sys.stderr)
+                return 1
+        # enec_histogram's compaction walk alone, exact per-core counts
+        for name, w, cores in hist_cases.cases(spec):
+            if not np.array_equal(E.histogram_device(w, spec, cores), hist_cases.expected(w, spec, cores)):
+                print(f"{spec.name} {name}: enec_histogram counts differ", file=sys.stderr)
                 return 1
     print("OK")
     return 0

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import emulated as E
+import hist_cases
 from enec import codecs
 from enec import format as fmt
 from enec import reference as R
@@ -325,6 +326,15 @@ def _hostile_words(spec):
     lone = np.full(n, word(0, 1, 0), dtype=dt)
     lone[-1] = word(0, emax, 0)
     yield "lone_outlier_in_short_block", lone
+
+
+@pytest.mark.parametrize("spec", [fmt.BF16, fmt.FP16, fmt.FP32], ids=lambda s: s.name)
+def test_histogram_kernel_counts_exactly(spec):
+    """enec_histogram alone: every core's exponent counts equal numpy's over its units (unit u on
+    core u mod cores), on tensors built against its walk (tests/support/hist_cases.py)."""
+    for name, words, cores in hist_cases.cases(spec):
+        got = E.histogram_device(words, spec, cores)
+        assert np.array_equal(got, hist_cases.expected(words, spec, cores)), (name, np.argwhere(got != hist_cases.expected(words, spec, cores))[:8])
 
 
 @pytest.mark.parametrize("spec", [fmt.BF16, fmt.FP16, fmt.FP32], ids=lambda s: s.name)

@@ -370,6 +370,38 @@ int enec_emu_device_params(const int64_t* hist, uint32_t dtype, uint32_t cores, 
     return 0;
 }
 
+// The enec_histogram kernel alone on `cores` cores: hist[c * 256 + v] = core c's count of exponent v,
+// read from its digit planes. Returns 0, or 1 with `err`.
+int enec_emu_histogram(const void* x, uint64_t xBytes, uint32_t dtype, uint64_t numel, uint32_t cores, int64_t* hist,
+                       char* err, int errLen)
+{
+    try {
+        EnecTilingData t;
+        if (EnecComputeTiling(dtype, numel, 1, 0, EnecExpBits(dtype), 0, cores, &t) != 0) throw EmuError("bad tiling");
+        t.ndim = 1;
+        EmuDev dev;
+        EmuDev::Buf xb = dev.Alloc(std::max<uint64_t>(xBytes, 16), false);
+        std::memcpy(xb.p, x, xBytes);
+        xb.bytes = xBytes;
+        EmuDev::Buf tilingIn = dev.Tiling(t);
+        EmuDev::Buf partial = dev.Alloc(static_cast<uint64_t>(cores) * ENEC_HIST_SLOT_BYTES, false);
+        dev.LaunchHistogram(t, tilingIn, xb, partial);
+        const int32_t* pl = reinterpret_cast<const int32_t*>(partial.p);
+        for (uint32_t c = 0; c < cores; ++c)
+            for (uint32_t v = 0; v < ENEC_HIST_BINS; ++v) {
+                uint64_t s = 0;
+                for (uint32_t q = 0; q < ENEC_HIST_PLANES; ++q)
+                    s += static_cast<uint64_t>(static_cast<uint32_t>(pl[static_cast<size_t>(c) * ENEC_HIST_SLOT_BYTES / 4 +
+                                                                        q * ENEC_HIST_BINS + v])) << (16 * q);
+                hist[static_cast<size_t>(c) * ENEC_HIST_BINS + v] = static_cast<int64_t>(s);
+            }
+    } catch (const std::exception& e) {
+        return Finish(e.what(), err, errLen);
+    }
+    emu::ClearGm();
+    return 0;
+}
+
 // The search of op_kernel/enec_search.h with the device's exact integer doubles (EnecSoftOps), run
 // directly (no kernel), for many histograms quickly. Returns 0 or -1.
 int enec_emu_soft_search(const int64_t* hist, uint32_t dtype, uint32_t* out)

@@ -150,6 +150,7 @@ def lib():
                                                  I32, P, ctypes.c_char_p, I32, ctypes.c_char_p, I32]
             L.enec_emu_device_params.argtypes = [P, ctypes.c_uint32, ctypes.c_uint32, P, ctypes.c_char_p, I32]
             L.enec_emu_soft_search.argtypes = [P, ctypes.c_uint32, P]
+            L.enec_emu_histogram.argtypes = [P, U64, ctypes.c_uint32, U64, ctypes.c_uint32, P, ctypes.c_char_p, I32]
             L.enec_emu_softdouble_check.argtypes = [U64, U64, ctypes.c_char_p, I32]
             L.enec_emu_softdouble_check.restype = U64
             L.enec_emu_model_set.argtypes = [ctypes.c_char_p, ctypes.c_double]
@@ -187,6 +188,18 @@ def choose_params_device(hist: np.ndarray, spec: fmt.DTypeSpec, cores: int = DEF
     elif lib().enec_emu_soft_search(_ptr(h), spec.code, ctypes.addressof(out)) != 0:
         raise ValueError(f"no search for {spec.name}")
     return Params(int(out[0]), int(out[1]), int(out[2]))
+
+
+def histogram_device(words: np.ndarray, spec: fmt.DTypeSpec, cores: int = DEFAULT_CORES) -> np.ndarray:
+    """The enec_histogram kernel alone: (cores, 256) int64, core c's exponent counts."""
+    w = np.ascontiguousarray(words)
+    out = np.zeros((cores, 256), dtype=np.int64)
+    err = ctypes.create_string_buffer(2048)
+    with _run_lock:
+        rc = lib().enec_emu_histogram(_ptr(w) if w.size else None, w.nbytes, spec.code, w.size, cores, _ptr(out),
+                                      err, len(err))
+    _check(rc, err, "enec_histogram")
+    return out
 
 
 def softdouble_check(seed: int, iters: int) -> tuple[int, str]:
