@@ -51,6 +51,7 @@ constexpr uint32_t RANS_L = 1u << 16;
 constexpr int STATE_BYTES = 4 * LANES;
 constexpr int MAX_TOP = 2;
 constexpr int64_t MIN_THREAD_ELEMS = 1 << 18;    // below this, another thread costs more than it saves
+constexpr int64_t STREAM_ELEMS = 1 << 22;        // decoded outputs this large are written past the caches
 
 enum Err {
     kShortBlock = -1,    // a block's bytes are fewer than its states, or odd
@@ -1036,7 +1037,7 @@ struct Codec {
     // ranks), 16 for 32-bit words (a gather from the same table). Reads 64 bytes from each raw
     // position, so it stops while fewer remain; returns the elements done.
     ENTROPY_AVX512 static int64_t merge_ranks_avx512(const uint8_t*& ri, const uint8_t* end, const uint8_t* rk,
-                                                    const uint32_t* symw, int ranks, Word* o, int64_t nb) {
+                                                    const uint32_t* symw, int ranks, Word* o, int64_t nb, bool nt) {
         static const RawLanes ctl;
         static const RawLanes32 ctl32;
         int64_t i = 0;
@@ -1067,7 +1068,8 @@ struct Codec {
                     r = _mm512_inserti64x4(_mm512_castsi256_si512(r0), r1, 1);
                 }
                 const __m512i w = _mm512_or_si512(sym, _mm512_or_si512(_mm512_slli_epi16(r, W + M), _mm512_srli_epi16(r, 1)));
-                _mm512_storeu_si512((void*)(o + i), w);
+                if (nt) _mm512_stream_si512((__m512i*)(o + i), w);     // (o + i is 64-byte aligned then)
+                else _mm512_storeu_si512((void*)(o + i), w);
                 ri += 4 * RW;
             }
         } else {
@@ -1076,7 +1078,8 @@ struct Codec {
                 const __m512i sym = _mm512_i32gather_epi32(idx, (const int*)symw, 4);
                 const __m512i r = raw_lanes16(ri, ctl);
                 const __m512i w = _mm512_or_si512(sym, _mm512_or_si512(_mm512_slli_epi32(r, W + M), _mm512_srli_epi32(r, 1)));
-                _mm512_storeu_si512((void*)(o + i), w);
+                if (nt) _mm512_stream_si512((__m512i*)(o + i), w);
+                else _mm512_storeu_si512((void*)(o + i), w);
                 ri += 2 * RW;
             }
         }
@@ -1087,7 +1090,7 @@ struct Codec {
     // Joins a block's ranks and raw fields into its words (DecTables::ranked).
     static void merge_ranks_block(const uint8_t* raw, int64_t raw_len, const BlockDec& d, const uint8_t* rk,
                                   const uint32_t* symw, int ranks, Word* out, const int64_t* roff,
-                                  const uint8_t* shifts) {
+                                  const uint8_t* shifts, bool nt) {
         const int64_t b = d.s0 / BLOCK;
         const uint8_t* ri = raw + roff[b];
         Word* o = out + d.s0;
@@ -1097,7 +1100,7 @@ struct Codec {
         }
         int64_t i = 0;
 #ifdef ENTROPY_X86
-        if (simd_level() >= 2) i = merge_ranks_avx512(ri, raw + raw_len, rk, symw, ranks, o, d.nb);
+        if (simd_level() >= 2) i = merge_ranks_avx512(ri, raw + raw_len, rk, symw, ranks, o, d.nb, nt);
 #endif
         RawReader<RW> rr(ri, raw + raw_len);
         for (; i < d.nb; i++) {
@@ -1143,6 +1146,9 @@ struct Codec {
         }
         std::atomic<int> err{0};
         std::atomic<int64_t> next{0};
+        // a large output bypasses the caches (no read-for-ownership of lines about to be
+        // overwritten whole); every block starts 64-byte aligned when the output does
+        const bool nt = numel >= STREAM_ELEMS && ((uintptr_t)out & 63) == 0;
         run_threads(T, [&](int) {
             std::vector<uint16_t> sy(anysy ? (size_t)G * BLOCK : 0);
             std::vector<uint8_t> rk(any512 ? (size_t)G512 * BLOCK : 0);
@@ -1177,7 +1183,7 @@ struct Codec {
                     if (avx512) {
                         rc = finish_symbols(d[g], dec.slot.data(), rkp[g]);
                         if (!rc) merge_ranks_block(raw, raw_len, d[g], rkp[g], symw.data() + (size_t)q * 256, dec.ranks,
-                                                   out, roff, shifts);
+                                                   out, roff, shifts, nt);
                     } else {
                         rc = finish_symbols(d[g], dec.slot.data(), syp[g]);
                         if (!rc) merge_block(raw, raw_len, d[g], syp[g], out, roff, shifts);
@@ -1185,6 +1191,9 @@ struct Codec {
                 }
                 if (rc) { int z = 0; err.compare_exchange_strong(z, rc); break; }
             }
+#ifdef ENTROPY_X86
+            if (nt) _mm_sfence();                  // the streamed words are visible before the join
+#endif
         });
         return err.load();
     }
