@@ -13,8 +13,9 @@
 //
 // A2 vector cores have no histogram or scatter-add instruction and compare half/float only, so a
 // unit is counted by thresholds over its exponents e (0..255, exact in half), from the largest (hi,
-// int16 Max folds) down: above t0 (the previous unit's most frequent exponent) C(t) = #{e >= t} by
-// one CompareScalar and one counter-mode GatherMask whose returned count is the mask's set bits;
+// int16 Max folds) down: above t0 (the previous unit's most frequent exponent) C(t) = #{e >= t} over
+// the whole unit by one CompareScalar and one counter-mode GatherMask whose returned count is the
+// mask's set bits (Compact with CMPMODE::GE, its few kept lanes scratch);
 // from t0 down, each threshold t compacts the remainder's elements below t into the other of two
 // remainder buffers (CompareScalar(e < t) + GatherMask with that mask; the buffer is filled with
 // 1024.0 first, which no threshold keeps, so the lanes after the kept ones are padding) and
@@ -181,7 +182,8 @@ private:
         best_ = 0;
         uint64_t above = 0;                                    // C(t + 1)
         for (uint32_t th = top; th > t0; --th) {
-            const uint64_t c = CountAtLeast(h, th, lanes);
+            uint32_t ext = 0;                                  // (what it keeps is scratch: few lanes)
+            const uint64_t c = Compact(xBuf_.Get<half>(), h, th, lanes, ext, false, CMPMODE::GE);
             Tally(th, c - above);
             above = c;
         }
@@ -194,37 +196,6 @@ private:
         if (n > best_) {
             best_ = n;
             mode_ = t;
-        }
-    }
-
-    // #{lanes of h with e >= th}: a bit mask by CompareScalar, its set bits counted by GatherMask.
-    __aicore__ inline uint64_t CountAtLeast(const LocalTensor<half>& h, uint32_t th, uint32_t lanes)
-    {
-        LocalTensor<uint8_t> mask = maskBuf_.Get<uint8_t>();
-        LocalTensor<uint16_t> src = h.ReinterpretCast<uint16_t>();
-        LocalTensor<uint16_t> dst = xBuf_.Get<uint16_t>();
-        const half thr = static_cast<half>(static_cast<float>(th));
-        uint64_t cnt = 0;
-        // level-2 CompareScalar runs with the current mask (GatherMask leaves its own): full here
-        SetMaskNorm();
-        ResetMask();
-        CompareScalar(mask, h, thr, CMPMODE::GE, lanes);
-        if constexpr (HIST_WIDE) {
-            GatherMaskParams p(1, static_cast<uint16_t>(lanes / 256), 16, 1);
-            GatherMask(dst, src, mask.ReinterpretCast<uint16_t>(), true, 256, p, cnt);
-            return cnt;
-        } else {
-            // normal mode: repeat r counts lanes [256r, 256r + 128) with mask bytes [32r, 32r + 16);
-            // the compare from lane 128 on puts lanes [256r + 128, 256r + 256) there
-            LocalTensor<uint8_t> mask2 = mask[N / 8];
-            SetMaskNorm();
-            ResetMask();
-            CompareScalar(mask2, h[128], thr, CMPMODE::GE, lanes - 128);
-            GatherMaskParams p(1, static_cast<uint16_t>(lanes / 256), 8, 1);
-            GatherMask(dst, src, mask.ReinterpretCast<uint16_t>(), false, 0, p, cnt);
-            uint64_t cnt2 = 0;
-            GatherMask(dst, src, mask2.ReinterpretCast<uint16_t>(), false, 0, p, cnt2);
-            return cnt + cnt2;
         }
     }
 
@@ -297,13 +268,13 @@ private:
         if (c > 0) Walk(x, c, ext, t - 1, false);
     }
 
-    // The elements of src's first `lanes` lanes (a multiple of 256) below t, compacted into dst;
-    // returns their number, `ext` = the lanes they take in dst (the narrow form leaves up to 15 lanes
+    // The elements of src's first `lanes` lanes (a multiple of 256) below t (with cmp = GE: at least
+    // t), compacted into dst; returns their number, `ext` = the lanes they take in dst (the narrow form leaves up to 15 lanes
     // between its two halves). With `pad`, dst's first `lanes` lanes are set to Pad() first, so that
     // the lanes after the kept ones hold Pad() (GatherMask writes only the lanes it keeps); the tail
     // buffer holds Pad() already.
     __aicore__ inline uint32_t Compact(const LocalTensor<half>& dst, const LocalTensor<half>& src, uint32_t t,
-        uint32_t lanes, uint32_t& ext, bool pad)
+        uint32_t lanes, uint32_t& ext, bool pad, CMPMODE cmp = CMPMODE::LT)
     {
         LocalTensor<uint8_t> mask = maskBuf_.Get<uint8_t>();
         const half thr = static_cast<half>(static_cast<float>(t));
@@ -311,7 +282,7 @@ private:
         // level-2 CompareScalar runs with the current mask (GatherMask leaves its own): full here
         SetMaskNorm();
         ResetMask();
-        CompareScalar(mask, src, thr, CMPMODE::LT, lanes);
+        CompareScalar(mask, src, thr, cmp, lanes);
         if constexpr (HIST_WIDE) {
             uint64_t cnt = 0;
             GatherMaskParams p(1, static_cast<uint16_t>(lanes / 256), 16, 1);
@@ -324,7 +295,7 @@ private:
             LocalTensor<uint8_t> mask2 = mask[N / 8];
             SetMaskNorm();
             ResetMask();
-            CompareScalar(mask2, src[128], thr, CMPMODE::LT, lanes - 128);
+            CompareScalar(mask2, src[128], thr, cmp, lanes - 128);
             GatherMaskParams p(1, static_cast<uint16_t>(lanes / 256), 16, 1);
             uint64_t c1 = 0, c2 = 0;
             GatherMask(dst, src, mask.ReinterpretCast<uint16_t>(), false, 0, p, c1);

@@ -1,5 +1,5 @@
 """The two build-time forms of the outlier compaction (op_kernel/enec_common.h CompactFlaggedLanes)
-and of enec_histogram's bit count (op_kernel/enec_params.cpp CountAtLeast).
+and of enec_histogram's bit count (op_kernel/enec_params.cpp Compact).
 
 GatherMask in counter mode with more than 128 elements per repeat is not confirmed by the A2
 documentation. With -DENEC_GATHERMASK_COUNTER_MAX=128 the kernels avoid it; an emulation built with
