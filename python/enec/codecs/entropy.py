@@ -95,36 +95,42 @@ def quantize(counts: np.ndarray) -> np.ndarray:
     """12-bit frequencies summing to 4096: >= 1 for every present symbol, 0 for absent ones, all
     0 when there are no elements. Start from max(1, floor(c·4096/N)), then move single units
     greedily: add where c·log2((f+1)/f) is largest, remove where c·log2(f/(f-1)) is smallest
-    (ties: the lower symbol). This is the table every implementation uses (chosen here). A heap
-    keeps each step O(log S): a per-tensor cost, paid for every tensor of a checkpoint."""
+    (ties: the lower symbol). This is the table every implementation uses (chosen here)."""
     c = np.asarray(counts, dtype=np.int64)
     f = np.zeros(c.size, dtype=np.int64)
-    N = int(c.sum())
-    if N == 0:
-        return f
-    present = c > 0
-    f[present] = np.maximum(1, c[present] * PROB_SCALE // N)
-    total = int(f.sum())
-    cnt = c.tolist()
-    fl = f.tolist()
-    syms = np.flatnonzero(present).tolist()
+    syms = np.flatnonzero(c)
+    if syms.size:
+        f[syms] = _quantize_present(c[syms])
+    return f
+
+
+def _quantize_present(cp: np.ndarray) -> np.ndarray:
+    """quantize over the present symbols only (cp: their counts, all > 0, in symbol order). A heap
+    keeps each step O(log S): a per-tensor cost, paid for every tensor of a checkpoint."""
+    fp = np.maximum(1, cp * PROB_SCALE // int(cp.sum()))
+    total = int(fp.sum())
+    if total == PROB_SCALE:
+        return fp
+    cnt, fl, log2 = cp.tolist(), fp.tolist(), math.log2
+    # heap items (key, j): j indexes the present symbols in ascending order, so ties still go
+    # to the lower symbol
     if total < PROB_SCALE:
-        heap = [(-cnt[i] * math.log2((fl[i] + 1) / fl[i]), i) for i in syms]
+        heap = [(-cnt[j] * log2((fl[j] + 1) / fl[j]), j) for j in range(len(fl))]
         heapq.heapify(heap)
         while total < PROB_SCALE:
-            _, i = heapq.heappop(heap)
-            fl[i] += 1
+            _, j = heapq.heappop(heap)
+            fl[j] += 1
             total += 1
-            heapq.heappush(heap, (-cnt[i] * math.log2((fl[i] + 1) / fl[i]), i))
-    elif total > PROB_SCALE:
-        heap = [(cnt[i] * math.log2(fl[i] / (fl[i] - 1)), i) for i in syms if fl[i] > 1]
+            heapq.heappush(heap, (-cnt[j] * log2((fl[j] + 1) / fl[j]), j))
+    else:
+        heap = [(cnt[j] * log2(fl[j] / (fl[j] - 1)), j) for j in range(len(fl)) if fl[j] > 1]
         heapq.heapify(heap)
         while total > PROB_SCALE:
-            _, i = heapq.heappop(heap)
-            fl[i] -= 1
+            _, j = heapq.heappop(heap)
+            fl[j] -= 1
             total -= 1
-            if fl[i] > 1:
-                heapq.heappush(heap, (cnt[i] * math.log2(fl[i] / (fl[i] - 1)), i))
+            if fl[j] > 1:
+                heapq.heappush(heap, (cnt[j] * log2(fl[j] / (fl[j] - 1)), j))
     return np.array(fl, dtype=np.int64)
 
 
@@ -132,7 +138,12 @@ def coded_bits(counts: np.ndarray, freqs: np.ndarray) -> float:
     """Ideal bits of the symbols under a table: sum c·log2(4096/f)."""
     c = np.asarray(counts, dtype=np.float64)
     keep = c > 0
-    return float(np.sum(c[keep] * (PROB_BITS - np.log2(np.asarray(freqs, np.float64)[keep]))))
+    return _coded_bits_present(c[keep], np.asarray(freqs)[keep])
+
+
+def _coded_bits_present(cp, fp) -> float:
+    """coded_bits over the present symbols only (the same terms in the same order)."""
+    return float(np.sum(np.asarray(cp, np.float64) * (PROB_BITS - np.log2(np.asarray(fp, np.float64)))))
 
 
 def table_span(freqs: np.ndarray):
@@ -151,8 +162,16 @@ def table_candidates(hist_top: np.ndarray, spec: fmt.DTypeSpec, numel: int) -> l
     out = []
     for k in range(MAX_TOP + 1):
         h = hist_top.reshape(-1, 1 << (MAX_TOP - k)).sum(axis=1)
-        f = quantize(h)
-        out.append((coded_bits(h, f) + numel * raw_width(spec, k) + 8 * 2 * table_span(f)[1], k, f))
+        # (a present symbol gets f >= 1, an absent one 0: the table's span is the present one's)
+        nz = np.flatnonzero(h)
+        f = np.zeros(h.size, dtype=np.int64)
+        bits, span = 0.0, 0
+        if nz.size:
+            cp = h[nz]
+            fp = _quantize_present(cp)
+            f[nz] = fp
+            bits, span = _coded_bits_present(cp, fp), int(nz[-1] - nz[0] + 1)
+        out.append((bits + numel * raw_width(spec, k) + 8 * 2 * span, k, f))
     return out
 
 
@@ -202,17 +221,22 @@ def block_sizes(numel: int) -> np.ndarray:
 def trailing_zeros(mant_or: np.ndarray, width: int) -> np.ndarray:
     """Per block: the low mantissa bits (of `width`) that are zero in every element, 0..width."""
     v = np.asarray(mant_or, dtype=np.int64) & ((1 << width) - 1)
-    t = np.zeros(v.shape, dtype=np.int64)
-    for b in range(width):
-        t += (v & ((1 << (b + 1)) - 1)) == 0
-    return t
+    low = v & -v                                    # the lowest set bit (0 when none)
+    t = np.log2(np.where(low == 0, 1, low)).astype(np.int64)   # exact: a power of two below 2^53
+    return np.where(v == 0, width, t)
 
 
 def raw_offsets(numel: int, spec: fmt.DTypeSpec, k: int, shifts) -> np.ndarray:
     """[blocks + 1]: byte offset of each block's raw fields in the raw section, and its size.
     Every block but the last has BLOCK (a multiple of 8) fields: whole bytes."""
+    if shifts is None:                      # every block RW bits an element (a per-tensor cost)
+        blocks, rw = num_blocks(numel), raw_width(spec, k)
+        offs = np.arange(blocks + 1, dtype=np.int64) * (BLOCK * rw // 8)
+        if blocks:
+            offs[-1] = offs[-2] + ((numel - (blocks - 1) * BLOCK) * rw + 7) // 8
+        return offs
     nb = block_sizes(numel)
-    w = raw_width(spec, k) - (np.zeros(nb.size, np.int64) if shifts is None else np.asarray(shifts, np.int64))
+    w = raw_width(spec, k) - np.asarray(shifts, np.int64)
     full = nb * w // 8                                     # exact for every full block
     full[-1:] = (nb[-1:] * w[-1:] + 7) // 8
     return np.concatenate([[0], np.cumsum(full)]).astype(np.int64)
@@ -257,10 +281,11 @@ def choose_plan(seg_hist: np.ndarray, mant_or: np.ndarray, spec: fmt.DTypeSpec, 
     W, M = fields(spec)
     nseg = seg_hist.shape[0]
     one_p3 = 1 + max(0, (blocks - 1).bit_length())          # one segment: 2^(p3-1) >= blocks
+    tz = trailing_zeros(mant_or, M)          # at width M - k: min(tz, M - k)
     for k in range(MAX_TOP + 1):
-        shifts = trailing_zeros(mant_or, M - k).astype(np.uint8)
-        if not shifts.any():          # one table and no shift: layout 0 with a shift section
-            continue
+        if not tz.any():              # one table and no shift: layout 0 with a shift section
+            break
+        shifts = np.minimum(tz, M - k).astype(np.uint8)
         h = glob.reshape(-1, 1 << (MAX_TOP - k)).sum(axis=1)
         size = _estimate(h, [cands[k][2]], spec, k, numel, ndim, shifts)
         if size < best[0]:
@@ -278,7 +303,7 @@ def choose_plan(seg_hist: np.ndarray, mant_or: np.ndarray, spec: fmt.DTypeSpec, 
             tables = np.zeros((nseg, alphabet(spec, k)), dtype=np.int64)
             for q in range(nseg):
                 tables[q, lo // g:hi // g] = quantize(hs[q])
-            shifts = trailing_zeros(mant_or, M - k).astype(np.uint8)
+            shifts = np.minimum(tz, M - k).astype(np.uint8)
             full = np.zeros((nseg, alphabet(spec, k)), dtype=np.int64)
             full[:, lo // g:hi // g] = hs
             size = _estimate(full, tables, spec, k, numel, ndim, shifts)

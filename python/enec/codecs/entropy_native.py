@@ -119,14 +119,16 @@ ERRORS = {-1: "entropy: a block's rANS bytes are fewer than its lane states, or 
           -6: "entropy: raw section size disagrees with the element count"}
 
 
-def _args(plan, spec, numel):
+def _args(plan, spec, numel, roff=None):
     """The plan as the library takes it: tables (u32), blocks per table, shifts or None, and the
-    blocks' raw byte offsets (blocks + 1, int64; the decoder checks them against the shifts)."""
+    blocks' raw byte offsets (blocks + 1, int64; the decoder checks them against the shifts;
+    `roff` when the caller has them already)."""
     tables = np.ascontiguousarray(plan.tables, dtype=np.uint32)
     blocks = entropy.num_blocks(numel)
     seg = min(plan.seg_blocks, max(1, blocks))
     shifts = None if plan.shifts is None else np.ascontiguousarray(plan.shifts, dtype=np.uint8)
-    roff = entropy.raw_offsets(numel, spec, plan.k, shifts) if blocks else np.zeros(1, np.int64)
+    if roff is None:
+        roff = entropy.raw_offsets(numel, spec, plan.k, shifts) if blocks else np.zeros(1, np.int64)
     return tables, seg, shifts, np.ascontiguousarray(roff, dtype=np.int64)
 
 
@@ -161,7 +163,7 @@ class ENTROPY:
             blob = _empty(need, np.uint8)
         blob[lay.raw_off + lay.raw_bytes:lay.rans_off] = 0
         blob[lay.index_off + 8 * lay.blocks:lay.raw_off] = 0
-        tables, seg, shifts, roff = _args(plan, spec, words.size)
+        tables, seg, shifts, roff = _args(plan, spec, words.size, lay.raw_offs)
         used = _load().entropy_encode(_p(words), words.size, spec.code, plan.k, tables.ctypes.data,
                                       tables.shape[1], seg, _p(shifts) if shifts is not None else 0, _p(roff),
                                       blob.ctypes.data + lay.raw_off, blob.ctypes.data + lay.rans_off, cap,
