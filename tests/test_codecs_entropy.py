@@ -667,6 +667,29 @@ def test_quantize_matches_the_plain_greedy_rule():
         np.testing.assert_array_equal(entropy.quantize(c), _greedy_table(c))
 
 
+def test_layout0_choice_is_the_cheapest_candidate():
+    """choose_plan's layout-0 k skips the k whose entropy bound cannot win; it must still pick
+    table_candidates' cheapest (ties: the smaller k) and the same table, on every dtype."""
+    g = np.random.default_rng(13)
+    for name in ("bfloat16", "float16", "float32"):
+        spec = fmt.dtype_spec(name)
+        a = entropy.alphabet(spec, entropy.MAX_TOP)
+        for n in (1, 7, 384, 5000, 300000):
+            for scale in (0.02, 1.0, 1e-30):
+                x = torch.from_numpy((g.standard_normal(n) * scale).astype(np.float32)).to(getattr(torch, name))
+                h, _ = entropy.Reference.histogram(cpu.tensor_words(x, spec), spec)
+                hist = h.sum(axis=0)
+                cost, k, f = min(entropy.table_candidates(hist, spec, n), key=lambda c: (c[0], c[1]))
+                k2, f2, table_at = entropy._layout0_choice(hist, spec, n)
+                assert k2 == k and np.array_equal(f2, f), (name, n, scale)
+                for q, (_, _, fq) in enumerate(entropy.table_candidates(hist, spec, n)):
+                    np.testing.assert_array_equal(table_at(q), fq)
+        flat = np.zeros(a, np.int64)
+        flat[::4] = 1                                  # every k the same symbols: ties
+        cost, k, f = min(entropy.table_candidates(flat, spec, int(flat.sum())), key=lambda c: (c[0], c[1]))
+        assert entropy._layout0_choice(flat, spec, int(flat.sum()))[0] == k
+
+
 def test_trailing_zeros_per_block():
     """The lowest-set-bit form against a bit-by-bit count, every width, zero and full ORs."""
     g = np.random.default_rng(12)

@@ -175,6 +175,45 @@ def table_candidates(hist_top: np.ndarray, spec: fmt.DTypeSpec, numel: int) -> l
     return out
 
 
+def _layout0_choice(hist_top: np.ndarray, spec: fmt.DTypeSpec, numel: int):
+    """(k, its table, table_at): the cheapest of table_candidates (ties: the smaller k), without
+    quantising a k that cannot reach the best cost: the symbols' order-0 entropy bounds their
+    coded bits under any table from below, so a k whose entropy plus raw and table bits already
+    exceeds the best cost found cannot win or tie. table_at(k) gives any k's table (computed on
+    first use); the choice is table_candidates', bit for bit."""
+    hs = []
+    for k in range(MAX_TOP + 1):
+        h = hist_top.reshape(-1, 1 << (MAX_TOP - k)).sum(axis=1)
+        nz = np.flatnonzero(h)
+        span = int(nz[-1] - nz[0] + 1) if nz.size else 0
+        c = h[nz].astype(np.float64)
+        n = float(c.sum())
+        entropy_bits = n * math.log2(n) - float(np.dot(c, np.log2(c))) if nz.size else 0.0
+        hs.append((h, nz, span, entropy_bits + numel * raw_width(spec, k) + 16 * span))
+    tables = {}
+
+    def table_at(k):
+        if k not in tables:
+            h, nz, _, _ = hs[k]
+            f = np.zeros(h.size, dtype=np.int64)
+            if nz.size:
+                f[nz] = _quantize_present(h[nz])
+            tables[k] = f
+        return tables[k]
+
+    best = None
+    for k in sorted(range(MAX_TOP + 1), key=lambda q: (hs[q][3], q)):
+        h, nz, span, bound = hs[k]
+        if best is not None and bound - best[0] > 1e-9 * abs(bound) + 1e-3:    # (float slack)
+            continue
+        f = table_at(k)
+        bits = _coded_bits_present(h[nz], f[nz]) if nz.size else 0.0
+        cost = bits + numel * raw_width(spec, k) + 8 * 2 * span           # as table_candidates
+        if best is None or (cost, k) < best:
+            best = (cost, k)
+    return best[1], table_at(best[1]), table_at
+
+
 def cumulative(freqs):
     return np.concatenate([[0], np.cumsum(freqs)[:-1]]).astype(np.int64)
 
@@ -271,8 +310,7 @@ def choose_plan(seg_hist: np.ndarray, mant_or: np.ndarray, spec: fmt.DTypeSpec, 
     the best k, each taken only if its estimated blob is strictly smaller."""
     seg_hist = np.asarray(seg_hist, dtype=np.int64).reshape(-1, alphabet(spec, MAX_TOP))
     glob = seg_hist.sum(axis=0)
-    cands = table_candidates(glob, spec, numel)
-    _, k0, f0 = min(cands, key=lambda c: (c[0], c[1]))          # ties: the smaller k
+    k0, f0, table_at = _layout0_choice(glob, spec, numel)       # table_candidates' cheapest
     h0 = glob.reshape(-1, 1 << (MAX_TOP - k0)).sum(axis=1)
     best = (_estimate(h0, [f0], spec, k0, numel, ndim, None), Plan(k0, 0, f0[None, :], None))
     blocks = num_blocks(numel)
@@ -287,9 +325,9 @@ def choose_plan(seg_hist: np.ndarray, mant_or: np.ndarray, spec: fmt.DTypeSpec, 
             break
         shifts = np.minimum(tz, M - k).astype(np.uint8)
         h = glob.reshape(-1, 1 << (MAX_TOP - k)).sum(axis=1)
-        size = _estimate(h, [cands[k][2]], spec, k, numel, ndim, shifts)
+        size = _estimate(h, [table_at(k)], spec, k, numel, ndim, shifts)
         if size < best[0]:
-            best = (size, Plan(k, one_p3, cands[k][2][None, :], shifts))
+            best = (size, Plan(k, one_p3, table_at(k)[None, :], shifts))
     if nseg > 1:
         k = best[1].k
         g = 1 << (MAX_TOP - k)
