@@ -655,7 +655,7 @@ def read_table(buf: np.ndarray, h: fmt.Header):
         tables.append(f)
         spans.append((first, nsym))
         off += TABLE_FIXED + 2 * nsym
-    return Plan(k, p3, np.stack(tables), None), spans
+    return Plan(k, p3, tables[0][None, :] if len(tables) == 1 else np.stack(tables), None), spans
 
 
 def sections(buf: np.ndarray, h: fmt.Header):

@@ -188,7 +188,7 @@ class ENTROPY:
         ends = np.require(ends, np.int64, ["C", "A"])     # (an index read from an unaligned blob: copied)
         if ends.size != entropy.num_blocks(numel):
             raise CorruptStreamError("entropy: block index has the wrong length")
-        if ends.size and (np.any(np.diff(ends) < 0) or ends[0] < 0 or ends[-1] > rans.size):
+        if ends.size and (ends[0] < 0 or ends[-1] > rans.size or (ends.size > 1 and np.any(np.diff(ends) < 0))):
             raise CorruptStreamError("entropy block index: offsets not increasing or past the section end")
         tables, seg, shifts, roff = _args(plan, spec, numel)
         wt = np.uint16 if spec.word_bits == 16 else np.uint32

@@ -206,6 +206,9 @@ struct DecTables {
     bool ranked = false;
     int ranks = 0;                     // symbols of non-zero frequency
     std::vector<uint32_t> rone, rank_sym;
+    // Whether fb, sym, one and rone were built: the SIMD loops decode two or more blocks at once,
+    // so a one-block tensor skips 64 KB of tables it would never read (a per-call cost).
+    bool simd = false;
 };
 
 // q = floor(x / f) for x < 2^32, 1 <= f <= 4096, without a division: x·(1/f) in double is within
@@ -215,7 +218,7 @@ inline uint32_t div_freq(uint32_t x, double rcp) {
     return (uint32_t)((double)x * rcp + 0x1p-13);
 }
 
-bool build_tables(const uint32_t* freqs, int alpha, EncTables* enc, DecTables* dec) {
+bool build_tables(const uint32_t* freqs, int alpha, EncTables* enc, DecTables* dec, bool simd_tables = true) {
     uint64_t sum = 0;
     for (int s = 0; s < alpha; s++) {
         if (freqs[s] > PROB_SCALE) return false;
@@ -229,19 +232,20 @@ bool build_tables(const uint32_t* freqs, int alpha, EncTables* enc, DecTables* d
     }
     if (dec) {
         dec->slot.assign(PROB_SCALE, DecSlot{0, 0, 0, 0});
-        dec->fb.assign(PROB_SCALE, 0);
-        dec->sym.assign(PROB_SCALE, 0);
+        dec->simd = simd_tables;
+        dec->fb.assign(simd_tables ? PROB_SCALE : 0, 0);
+        dec->sym.assign(simd_tables ? PROB_SCALE : 0, 0);
         int lo = alpha, hi = -1;
         for (int q = 0; q < alpha; q++)
             if (freqs[q]) { lo = std::min(lo, q); hi = q; }
         dec->packed = hi - lo < 256;
         dec->first = (uint32_t)lo;
-        dec->one.assign(dec->packed ? PROB_SCALE : 0, 0);
+        dec->one.assign(simd_tables && dec->packed ? PROB_SCALE : 0, 0);
         int present = 0;
         for (int q = 0; q < alpha; q++) present += freqs[q] != 0;
         dec->ranked = present <= 256;
         dec->ranks = present;
-        dec->rone.assign(dec->ranked ? PROB_SCALE : 0, 0);
+        dec->rone.assign(simd_tables && dec->ranked ? PROB_SCALE : 0, 0);
         dec->rank_sym.assign(256, 0);
     }
     if (enc) {
@@ -266,10 +270,12 @@ bool build_tables(const uint32_t* freqs, int alpha, EncTables* enc, DecTables* d
         if (dec) {
             for (uint32_t j = 0; j < f; j++) {
                 dec->slot[cum + j] = DecSlot{(uint16_t)s, (uint16_t)f, (uint16_t)j, (uint16_t)(rank & 255)};
-                dec->fb[cum + j] = (f << 16) | j;
-                dec->sym[cum + j] = (uint32_t)s;
-                if (dec->packed) dec->one[cum + j] = (f - 1) | (j << 12) | ((uint32_t)(s - (int)dec->first) << 24);
-                if (dec->ranked) dec->rone[cum + j] = j | (rank << 12) | ((f - 1) << 20);
+                if (simd_tables) {
+                    dec->fb[cum + j] = (f << 16) | j;
+                    dec->sym[cum + j] = (uint32_t)s;
+                    if (dec->packed) dec->one[cum + j] = (f - 1) | (j << 12) | ((uint32_t)(s - (int)dec->first) << 24);
+                    if (dec->ranked) dec->rone[cum + j] = j | (rank << 12) | ((f - 1) << 20);
+                }
             }
             if (f && dec->ranked) dec->rank_sym[rank] = (uint32_t)s;
         }
@@ -281,11 +287,12 @@ bool build_tables(const uint32_t* freqs, int alpha, EncTables* enc, DecTables* d
 
 // The tables of freqs (ntables × alpha), each checked (enc or dec may be null).
 bool build_all(const uint32_t* freqs, int alpha, int64_t ntables, std::vector<EncTables>* enc,
-               std::vector<DecTables>* dec) {
+               std::vector<DecTables>* dec, bool simd_tables = true) {
     if (enc) enc->resize((size_t)ntables);
     if (dec) dec->resize((size_t)ntables);
     for (int64_t q = 0; q < ntables; q++)
-        if (!build_tables(freqs + q * alpha, alpha, enc ? &(*enc)[(size_t)q] : nullptr, dec ? &(*dec)[(size_t)q] : nullptr))
+        if (!build_tables(freqs + q * alpha, alpha, enc ? &(*enc)[(size_t)q] : nullptr,
+                          dec ? &(*dec)[(size_t)q] : nullptr, simd_tables))
             return false;
     return true;
 }
@@ -1131,7 +1138,7 @@ struct Codec {
         std::vector<uint32_t> symw((size_t)nseg * 256, 0);
         bool any512 = false, anysy = false;
         for (int64_t q = 0; q < nseg; q++) {
-            const bool r = simd_level() >= 2 && decs[q].ranked;
+            const bool r = simd_level() >= 2 && decs[q].ranked && decs[q].simd;
             any512 |= r;
             anysy |= !r;
             for (int i = 0; i < 256; i++) symw[(size_t)q * 256 + i] = decs[q].rank_sym[i] << (M - K);
@@ -1139,7 +1146,7 @@ struct Codec {
         // units of work: runs of blocks inside one segment (one table), as many as a SIMD loop takes
         std::vector<std::pair<int64_t, int>> units;
         for (int64_t q = 0; q < nseg; q++) {
-            const bool r = simd_level() >= 2 && decs[q].ranked;
+            const bool r = simd_level() >= 2 && decs[q].ranked && decs[q].simd;
             const int group = r ? G512 : avx2 ? G : 1;
             const int64_t e = std::min(blocks, (q + 1) * seg_blocks);
             for (int64_t b = q * seg_blocks; b < e; b += group) units.emplace_back(b, (int)std::min<int64_t>(group, e - b));
@@ -1165,7 +1172,7 @@ struct Codec {
                 const int n = units[(size_t)ui].second;
                 const int64_t q = b0 / seg_blocks;
                 const DecTables& dec = decs[q];
-                const bool avx512 = simd_level() >= 2 && dec.ranked;
+                const bool avx512 = simd_level() >= 2 && dec.ranked && dec.simd;
                 int rc = 0;
                 for (int g = 0; g < n && !rc; g++) rc = begin_block(rans, ends, numel, b0 + g, d[g]);
 #ifdef ENTROPY_X86
@@ -1174,7 +1181,7 @@ struct Codec {
                     if (n >= 6) symbols_avx512<3>(d, dec, rkp);
                     else if (n >= 4) symbols_avx512<2>(d, dec, rkp);
                     else if (n >= 2) symbols_avx512<1>(d, dec, rkp);
-                } else if (!rc && avx2 && n == G) {
+                } else if (!rc && avx2 && n == G && dec.simd) {
                     if (dec.packed) symbols_avx2<G, true>(d, dec, syp);
                     else symbols_avx2<G, false>(d, dec, syp);
                 }
@@ -1313,7 +1320,7 @@ int entropy_decode(const uint8_t* raw, int64_t raw_len, const uint8_t* rans, con
     if (numel == 0) return raw_len == 0 ? 0 : kBadSizes;
     const int64_t blocks = (numel + BLOCK - 1) / BLOCK;
     std::vector<DecTables> dec;
-    if (!build_all(freqs, alpha, (blocks + seg_blocks - 1) / seg_blocks, nullptr, &dec))
+    if (!build_all(freqs, alpha, (blocks + seg_blocks - 1) / seg_blocks, nullptr, &dec, blocks >= 2))
         return kBadTable;
     return (int)dispatch<Codec>(dtype, k, [&](auto c) -> int64_t {
         using C = decltype(c);
