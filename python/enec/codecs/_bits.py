@@ -124,10 +124,15 @@ def ends_index(buf: np.ndarray, offset: int, count: int, limit: int, what: str) 
     """A u64 array of `count` cumulative end offsets; must be non-decreasing and <= limit."""
     raw = section(buf, offset, 8 * count, what)
     ends = raw.view("<u8").astype(np.int64) if count else np.zeros(0, np.int64)
-    if count == 1:                          # (a small tensor: no array passes for one value)
+    check_ends(ends, limit, what)
+    return ends
+
+
+def check_ends(ends: np.ndarray, limit: int, what: str) -> None:
+    """Cumulative end offsets (int64) must be non-negative, non-decreasing and <= limit."""
+    if ends.size == 1:                      # (a small tensor: no array passes for one value)
         bad = not 0 <= int(ends[0]) <= limit
     else:
-        bad = count > 1 and (np.any(ends < 0) or np.any(np.diff(ends) < 0) or ends[-1] > limit)
+        bad = ends.size > 1 and (np.any(ends < 0) or np.any(np.diff(ends) < 0) or ends[-1] > limit)
     if bad:
         raise CorruptStreamError(f"{what}: offsets not increasing or past the section end")
-    return ends

@@ -165,14 +165,18 @@ def table_candidates(hist_top: np.ndarray, spec: fmt.DTypeSpec, numel: int) -> l
         # (a present symbol gets f >= 1, an absent one 0: the table's span is the present one's)
         nz = np.flatnonzero(h)
         f = np.zeros(h.size, dtype=np.int64)
-        bits, span = 0.0, 0
         if nz.size:
-            cp = h[nz]
-            fp = _quantize_present(cp)
-            f[nz] = fp
-            bits, span = _coded_bits_present(cp, fp), int(nz[-1] - nz[0] + 1)
-        out.append((bits + numel * raw_width(spec, k) + 8 * 2 * span, k, f))
+            f[nz] = _quantize_present(h[nz])
+        out.append((_layout0_cost(h, nz, f, spec, k, numel), k, f))
     return out
+
+
+def _layout0_cost(h, nz, f, spec, k, numel) -> float:
+    """table_candidates' cost of k: coded symbol bits under f, raw bits, table bits (nz: the
+    present symbols; f is non-zero exactly there, so they also give the table's span)."""
+    bits = _coded_bits_present(h[nz], f[nz]) if nz.size else 0.0
+    span = int(nz[-1] - nz[0] + 1) if nz.size else 0
+    return bits + numel * raw_width(spec, k) + 8 * 2 * span
 
 
 def _layout0_choice(hist_top: np.ndarray, spec: fmt.DTypeSpec, numel: int):
@@ -189,12 +193,12 @@ def _layout0_choice(hist_top: np.ndarray, spec: fmt.DTypeSpec, numel: int):
         c = h[nz].astype(np.float64)
         n = float(c.sum())
         entropy_bits = n * math.log2(n) - float(np.dot(c, np.log2(c))) if nz.size else 0.0
-        hs.append((h, nz, span, entropy_bits + numel * raw_width(spec, k) + 16 * span))
+        hs.append((h, nz, entropy_bits + numel * raw_width(spec, k) + 16 * span))
     tables = {}
 
     def table_at(k):
         if k not in tables:
-            h, nz, _, _ = hs[k]
+            h, nz, _ = hs[k]
             f = np.zeros(h.size, dtype=np.int64)
             if nz.size:
                 f[nz] = _quantize_present(h[nz])
@@ -202,13 +206,11 @@ def _layout0_choice(hist_top: np.ndarray, spec: fmt.DTypeSpec, numel: int):
         return tables[k]
 
     best = None
-    for k in sorted(range(MAX_TOP + 1), key=lambda q: (hs[q][3], q)):
-        h, nz, span, bound = hs[k]
+    for k in sorted(range(MAX_TOP + 1), key=lambda q: (hs[q][2], q)):
+        h, nz, bound = hs[k]
         if best is not None and bound - best[0] > 1e-9 * abs(bound) + 1e-3:    # (float slack)
             continue
-        f = table_at(k)
-        bits = _coded_bits_present(h[nz], f[nz]) if nz.size else 0.0
-        cost = bits + numel * raw_width(spec, k) + 8 * 2 * span           # as table_candidates
+        cost = _layout0_cost(h, nz, table_at(k), spec, k, numel)
         if best is None or (cost, k) < best:
             best = (cost, k)
     return best[1], table_at(best[1]), table_at

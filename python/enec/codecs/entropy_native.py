@@ -15,7 +15,7 @@ import numpy as np
 
 from .._native_lib import load
 from ..errors import CorruptStreamError
-from . import entropy
+from . import _bits, entropy
 
 ABI_VERSION = 2          # entropy_abi_version() of the library this module was written for
 
@@ -188,8 +188,7 @@ class ENTROPY:
         ends = np.require(ends, np.int64, ["C", "A"])     # (an index read from an unaligned blob: copied)
         if ends.size != entropy.num_blocks(numel):
             raise CorruptStreamError("entropy: block index has the wrong length")
-        if ends.size and (ends[0] < 0 or ends[-1] > rans.size or (ends.size > 1 and np.any(np.diff(ends) < 0))):
-            raise CorruptStreamError("entropy block index: offsets not increasing or past the section end")
+        _bits.check_ends(ends, rans.size, "entropy block index")     # (the library relies on it)
         tables, seg, shifts, roff = _args(plan, spec, numel)
         wt = np.uint16 if spec.word_bits == 16 else np.uint32
         if not _fits(out, wt, numel, exact=True):
