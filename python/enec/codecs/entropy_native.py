@@ -13,11 +13,11 @@ import ctypes
 
 import numpy as np
 
-from .._native_lib import load
+from .._native_lib import aligned_empty, load
 from ..errors import CorruptStreamError
 from . import _bits, entropy
 
-ABI_VERSION = 2          # entropy_abi_version() of the library this module was written for
+ABI_VERSION = 3          # entropy_abi_version() of the library this module was written for
 
 _lib = None
 _load_error = None
@@ -45,6 +45,8 @@ def _load():
         getattr(lib, f).restype = i32
     lib.entropy_advise_huge.argtypes = [vp, i64]
     lib.entropy_advise_huge.restype = None
+    lib.entropy_prefault.argtypes = [vp, i64, i32]
+    lib.entropy_prefault.restype = None
     _lib = lib
     return lib
 
@@ -77,21 +79,10 @@ def set_simd(enable) -> None:
     _load().entropy_set_simd(2 if enable is True else 0 if enable is False else int(enable))
 
 
-_HUGE = 2 << 20
-
-
-def _empty(n: int, dtype) -> np.ndarray:
-    """An uninitialised array; a large one starts on a 2 MB boundary with transparent huge pages
-    (fewer first-touch page faults for the blob and the decoded words)."""
-    dtype = np.dtype(dtype)
-    nbytes = n * dtype.itemsize
-    if nbytes < (8 << 20):
-        return np.empty(n, dtype=dtype)
-    raw = np.empty(nbytes + _HUGE, dtype=np.uint8)
-    skip = (-raw.ctypes.data) % _HUGE
-    a = raw[skip:skip + nbytes].view(dtype)
-    _load().entropy_advise_huge(a.ctypes.data, a.nbytes)
-    return a
+def _empty(n: int, dtype, populate: bool = False) -> np.ndarray:
+    """An uninitialised array (_native_lib.aligned_empty): huge pages when large; `populate` for
+    a decoder's output, which is written whole."""
+    return aligned_empty(_load(), "entropy", n, dtype, populate, _threads() if populate else 1)
 
 
 def _fits(a, dtype, n: int, exact: bool) -> bool:
@@ -192,7 +183,7 @@ class ENTROPY:
         tables, seg, shifts, roff = _args(plan, spec, numel)
         wt = np.uint16 if spec.word_bits == 16 else np.uint32
         if not _fits(out, wt, numel, exact=True):
-            out = _empty(numel, wt)
+            out = _empty(numel, wt, populate=True)
         rc = _load().entropy_decode(_p(raw_buf), raw_buf.size, _p(rans), _p(ends), numel, spec.code, plan.k,
                                     tables.ctypes.data, tables.shape[1], seg,
                                     _p(shifts) if shifts is not None else 0, _p(roff), _p(out), _threads())

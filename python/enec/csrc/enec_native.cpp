@@ -28,6 +28,7 @@
 //   common.h       constants and block geometry (from enec_host.h), per-thread scratch, the per-call context
 //   simd_level.h   run-time kernel selection (and the target attributes of the x86 sets)
 //   thread_pool.h  worker threads kept between calls, parallel_for
+//   pages.h        output buffers' pages: huge pages, mapping a fresh buffer before it is written
 //   halving.h      the format's halving bit-packing (portable) and its compile-time schedule
 //   portable.h, avx512.h, avx2.h, simd_kernels.inc   the kernels
 #include <algorithm>
@@ -46,6 +47,7 @@
 #include "enec_native/common.h"
 #include "enec_native/simd_level.h"
 #include "enec_native/thread_pool.h"
+#include "enec_native/pages.h"
 #include "enec_native/halving.h"
 #include "enec_native/portable.h"
 #include "enec_native/avx512.h"
@@ -53,7 +55,7 @@
 
 extern "C" {
 
-int enec_native_version() { return 4; }   // 4: enec_encode_nonzeros, enec_zero_group_outlier_bytes, enec_analyze_bitmap
+int enec_native_version() { return 5; }   // 4: enec_encode_nonzeros, enec_zero_group_outlier_bytes, enec_analyze_bitmap; 5: enec_prefault
 
 // The kernels in use: 0 portable C++, 1 AVX2, 2 AVX-512.
 int enec_simd_level() { return simd_level(); }
@@ -65,18 +67,10 @@ int enec_simd_detected() { return kDetected; }
 // code, 1 at most AVX2, 2 (or more) whatever the CPU supports.
 void enec_set_simd(int max_level) { g_simd_cap.store(std::max(0, std::min(max_level, (int)kAVX512))); }
 
-// Ask for transparent huge pages on a large, not yet touched output buffer: first-touch page
-// faults of 4 KiB pages otherwise cost as much as the codec itself. Best effort, no error.
-void enec_advise_huge(void* p, int64_t len) {
-#ifdef MADV_HUGEPAGE
-  const uintptr_t huge = 2u << 20;
-  uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1);
-  uintptr_t e = ((uintptr_t)p + (uintptr_t)len) & ~(huge - 1);
-  if (e > a) madvise((void*)a, e - a, MADV_HUGEPAGE);
-#else
-  (void)p; (void)len;
-#endif
-}
+// Output buffers' pages (enec_native/pages.h): huge pages for a large, not yet touched buffer;
+// mapping a fresh one over nthreads threads before the decoder writes it. Best effort, no error.
+void enec_advise_huge(void* p, int64_t len) { advise_huge(p, len); }
+void enec_prefault(void* p, int64_t len, int nthreads) { prefault(p, len, nthreads); }
 
 }  // extern "C"
 
