@@ -204,6 +204,31 @@ def test_native_kernels_match_the_reference_at_every_k(simd, dtype, k):
     assert np.array_equal(out, w)
 
 
+@needs_native
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_native_histogram_counts_every_pattern(dtype):
+    """The native histogram (per segment of 16 blocks, the sign folded away, per block the OR
+    of the mantissas) against numpy's bincount of the symbols, on every 16-bit pattern five times
+    over (20 blocks: two segments, the second short) and on random FP32 words of every exponent."""
+    spec = cpu.dtype_spec_of(dtype)
+    if spec.word_bits == 16:
+        w = np.tile(np.arange(1 << 16, dtype=np.uint16), 5)
+        w[::7] = np.random.default_rng(3).permutation(w[::7])
+    else:
+        w = np.random.default_rng(3).integers(0, 1 << 32, 20 * entropy.BLOCK + 3, dtype=np.uint32)
+    hist, mant_or = entropy_native.ENTROPY.histogram(w, spec)
+    sym, _ = entropy.split(w, spec, entropy.MAX_TOP)
+    seg = (np.arange(w.size) // entropy.BLOCK) // entropy.SEG_BLOCKS
+    a = entropy.alphabet(spec, entropy.MAX_TOP)
+    want = np.bincount(seg * a + sym, minlength=(seg[-1] + 1) * a).reshape(-1, a)
+    assert np.array_equal(hist, want)
+    M = entropy.fields(spec)[1]
+    blocks = (w.size + entropy.BLOCK - 1) // entropy.BLOCK
+    ors = [int(np.bitwise_or.reduce(w[b * entropy.BLOCK:(b + 1) * entropy.BLOCK].astype(np.int64) & ((1 << M) - 1)))
+           for b in range(blocks)]
+    assert list(mant_or) == ors
+
+
 def _layout0_plan(w, spec, k):
     """One table at k for the whole tensor, raw fields of full width (layout 0)."""
     h = entropy.Reference.histogram(w, spec)[0].sum(axis=0).reshape(-1, 1 << (2 - k)).sum(axis=1)

@@ -302,23 +302,25 @@ bool build_all(const uint32_t* freqs, int alpha, int64_t ntables, std::vector<En
 constexpr int PREFETCH_BYTES = 4096;
 inline void prefetch_ahead(const void* p) { __builtin_prefetch((const char*)p + PREFETCH_BYTES, 0, 3); }
 
-// Counts the symbols (top bits from `shift` on) of x[a, e) into four sub-histograms h[0..4·bins)
+// Counts the symbols of x[a, e) with their sign (the word's top bits from SHIFT on: no mask to
+// apply, the caller folds the two signs) into four sub-histograms of u32 counters, h[0..4·S)
 // (consecutive equal symbols do not serialise on one counter), prefetching a page ahead once a
-// cache line; returns the OR of the words, in a second pass over the block (in cache by then; a
+// cache line. Returns the OR of the words, in a second pass over the block (in cache by then; a
 // loop the compiler vectorises): inside the counting loop it cost a quarter of the histogram's
-// time. Locals only: a counter store may not alias the loop's state.
-template <typename T>
-uint32_t histogram_block(const T* x, int64_t a, int64_t e, int64_t* h, int bins, int shift) {
-    const uint32_t mask = (uint32_t)bins - 1;
+// time. Locals only: a counter store may not alias the loop's state. (Against masked int64
+// counters: 42 -> 33 ms for 64 Mi BF16 on one thread of a Xeon VM.)
+template <typename T, int SHIFT>
+uint32_t histogram_block(const T* x, int64_t a, int64_t e, uint32_t* h) {
+    constexpr int S = 1 << (8 * sizeof(T) - SHIFT);     // sign and symbol: x >> SHIFT, no mask
     int64_t i = a;
     for (; i + 4 <= e; i += 4) {
         if (!(i & (64 / sizeof(T) - 1))) prefetch_ahead(x + i);
-        h[(x[i] >> shift) & mask]++;
-        h[bins + ((x[i + 1] >> shift) & mask)]++;
-        h[2 * bins + ((x[i + 2] >> shift) & mask)]++;
-        h[3 * bins + ((x[i + 3] >> shift) & mask)]++;
+        h[x[i] >> SHIFT]++;
+        h[S + (x[i + 1] >> SHIFT)]++;
+        h[2 * S + (x[i + 2] >> SHIFT)]++;
+        h[3 * S + (x[i + 3] >> SHIFT)]++;
     }
-    for (; i < e; i++) h[(x[i] >> shift) & mask]++;
+    for (; i < e; i++) h[x[i] >> SHIFT]++;
     T o = 0;
     for (int64_t j = a; j < e; j++) o |= x[j];
     return (uint32_t)o;
@@ -1274,32 +1276,39 @@ void entropy_prefault(void* p, int64_t len, int nthreads) { prefault(p, len, nth
 // Histograms of the symbols with MAX_TOP mantissa bits (2^(W+2) bins) per segment of seg_blocks
 // blocks (hist: segments × bins), and per block the OR of its elements' mantissas (mant_or, may
 // be null): what the encoder's choice needs (entropy.choose_plan), over nthreads threads, each
-// taking whole segments.
+// taking whole segments. seg_blocks <= 2^17 (u32 counters: 2^17 · 16384 = 2^31 elements).
 int entropy_histogram(const void* words, int64_t numel, int dtype, int64_t seg_blocks, int64_t* hist,
                       uint32_t* mant_or, int nthreads) {
     Fields f;
     if (!fields_of(dtype, &f)) return kBadDtype;
-    if (seg_blocks < 1) return kBadSizes;
+    if (seg_blocks < 1 || seg_blocks > (1 << 17)) return kBadSizes;
     const int bins = 1 << (f.W + MAX_TOP);
-    const int shift = f.M - MAX_TOP;
     const int64_t blocks = (numel + BLOCK - 1) / BLOCK;
     const int64_t nseg = (blocks + seg_blocks - 1) / seg_blocks;
     if (!nseg) return 0;
     const int T = (int)std::min<int64_t>(nseg, useful_threads(nthreads, numel, std::max<int64_t>(1, numel / MIN_THREAD_ELEMS)));
     const uint32_t mmask = (uint32_t)((1ull << f.M) - 1);
     run_threads(T, [&](int t) {
-        std::vector<int64_t> part(4 * (size_t)bins);
-        int64_t* h = part.data();
+        // u32 counters of the symbol with its sign (4 sub-histograms of 2·bins), folded into the
+        // segment's int64 bins: a segment of at most 2^17 blocks cannot overflow them
+        const int S = 2 * bins;
+        std::vector<uint32_t> part(4 * (size_t)S);
+        uint32_t* h = part.data();
         for (int64_t q = nseg * t / T; q < nseg * (t + 1) / T; q++) {
             std::fill(part.begin(), part.end(), 0);
             for (int64_t b = q * seg_blocks; b < std::min(blocks, (q + 1) * seg_blocks); b++) {
                 const int64_t a = b * BLOCK, e = std::min(numel, a + BLOCK);
-                const uint32_t o = f.word_bits == 16 ? histogram_block((const uint16_t*)words, a, e, h, bins, shift)
-                                                     : histogram_block((const uint32_t*)words, a, e, h, bins, shift);
+                const uint32_t o = dtype == 0 ? histogram_block<uint16_t, 7 - MAX_TOP>((const uint16_t*)words, a, e, h)
+                                 : dtype == 1 ? histogram_block<uint16_t, 10 - MAX_TOP>((const uint16_t*)words, a, e, h)
+                                              : histogram_block<uint32_t, 23 - MAX_TOP>((const uint32_t*)words, a, e, h);
                 if (mant_or) mant_or[b] = o & mmask;
             }
             int64_t* out = hist + q * (int64_t)bins;
-            for (int s = 0; s < bins; s++) out[s] = h[s] + h[bins + s] + h[2 * bins + s] + h[3 * bins + s];
+            for (int s = 0; s < bins; s++) {
+                int64_t c = 0;
+                for (int u = 0; u < 4; u++) c += (int64_t)h[u * S + s] + h[u * S + bins + s];
+                out[s] = c;
+            }
         }
     });
     return 0;
