@@ -47,18 +47,20 @@ HUGE_PAGE = 2 << 20
 HUGE_MIN_BYTES = 8 << 20     # arrays this large get huge pages
 
 
-def aligned_empty(lib, prefix: str, n: int, dtype, populate: bool, nthreads: int):
+def aligned_empty(lib, prefix: str, n: int, dtype, populate: int = 0, nthreads: int = 1):
     """An uninitialised output array of n `dtype` elements, 64-byte aligned (the libraries write
     large outputs with aligned non-temporal stores). A large one starts on a 2 MB boundary with
     transparent huge pages (`<prefix>_advise_huge`): fewer first-touch page faults, and a decoder
     hands each thread whole 2 MB pages; the skipped head is never touched, so it costs address
     space, not memory.
 
-    populate: the caller writes the whole array from `nthreads` threads (a decoder's output): a
-    large one has its pages mapped now (`<prefix>_prefault`, enec_native/pages.h), so that the
-    non-temporal stores do not meet the lines the kernel has just cleared. 64 Mi BF16, 2 threads,
-    fresh output: ENEC's decode 22 -> 16 ms, the entropy codec's 41 -> 28 ms. Not for buffers
-    written in part (an encoder's worst-case blob): their unwritten pages would cost memory."""
+    populate: bytes from the start that the caller is about to write whole from `nthreads`
+    threads; in a large array their pages are mapped now, by those threads (`<prefix>_prefault`,
+    enec_native/pages.h). A decoder's output (all of it): its non-temporal stores then do not meet
+    the lines the kernel has just cleared; 64 Mi BF16, 2 threads, fresh output: ENEC's decode
+    22 -> 16 ms, the entropy codec's 41 -> 28 ms. The entropy encoder's blob up to its rANS
+    section (exactly known; the rest is a worst case never written whole): its threads place
+    their blocks in order, and a page clearing inside that order stalls both; 55 -> 52 ms."""
     import numpy as np
     dtype = np.dtype(dtype)
     nbytes = n * dtype.itemsize
@@ -68,6 +70,6 @@ def aligned_empty(lib, prefix: str, n: int, dtype, populate: bool, nthreads: int
     a = raw[skip:skip + nbytes].view(dtype)
     if align == HUGE_PAGE:
         getattr(lib, prefix + "_advise_huge")(a.ctypes.data, a.nbytes)
-        if populate:
-            getattr(lib, prefix + "_prefault")(a.ctypes.data, a.nbytes, nthreads)
+        if populate > 0:
+            getattr(lib, prefix + "_prefault")(a.ctypes.data, min(int(populate), a.nbytes), nthreads)
     return a

@@ -64,15 +64,11 @@ def _load():
 
 
 def empty(n: int, dtype, populate: bool = False) -> np.ndarray:
-    """A 64-byte aligned output array (the library streams large outputs with aligned
-    non-temporal stores). Large ones start on a 2 MB boundary and get transparent huge pages:
-    fewer first-touch faults, and the decoder hands each thread whole 2 MB pages (the skipped
-    head is never touched, so it costs address space, not memory).
-
-    populate: the caller writes the whole array (a decoder's output): a large one has its pages
-    mapped now, by the worker threads, so that the decoder's non-temporal stores do not meet the
-    lines the kernel has just cleared (pages.h; 64 Mi BF16, 2 threads: decode 22 -> 16 ms)."""
-    return _native_lib.aligned_empty(_load(), "enec", n, dtype, populate, _threads() if populate else 1)
+    """A 64-byte aligned output array (_native_lib.aligned_empty: huge pages when large);
+    `populate`: the caller writes all of it (a decoder's output), its pages are mapped now."""
+    nbytes = n * np.dtype(dtype).itemsize
+    return _native_lib.aligned_empty(_load(), "enec", n, dtype, nbytes if populate else 0,
+                                     _threads() if populate else 1)
 
 
 def available() -> bool:

@@ -79,9 +79,9 @@ def set_simd(enable) -> None:
     _load().entropy_set_simd(2 if enable is True else 0 if enable is False else int(enable))
 
 
-def _empty(n: int, dtype, populate: bool = False) -> np.ndarray:
-    """An uninitialised array (_native_lib.aligned_empty): huge pages when large; `populate` for
-    a decoder's output, which is written whole."""
+def _empty(n: int, dtype, populate: int = 0) -> np.ndarray:
+    """An uninitialised array (_native_lib.aligned_empty: huge pages when large); `populate`:
+    bytes from the start written whole right away, whose pages are mapped now."""
     return aligned_empty(_load(), "entropy", n, dtype, populate, _threads() if populate else 1)
 
 
@@ -151,7 +151,7 @@ class ENTROPY:
         if _fits(out, np.uint8, need, exact=False):
             blob = out[:need]
         else:
-            blob = _empty(need, np.uint8)
+            blob = _empty(need, np.uint8, populate=lay.rans_off)    # (head and raw section: written whole)
         blob[lay.raw_off + lay.raw_bytes:lay.rans_off] = 0
         blob[lay.index_off + 8 * lay.blocks:lay.raw_off] = 0
         tables, seg, shifts, roff = _args(plan, spec, words.size, lay.raw_offs)
@@ -183,7 +183,7 @@ class ENTROPY:
         tables, seg, shifts, roff = _args(plan, spec, numel)
         wt = np.uint16 if spec.word_bits == 16 else np.uint32
         if not _fits(out, wt, numel, exact=True):
-            out = _empty(numel, wt, populate=True)
+            out = _empty(numel, wt, populate=numel * np.dtype(wt).itemsize)
         rc = _load().entropy_decode(_p(raw_buf), raw_buf.size, _p(rans), _p(ends), numel, spec.code, plan.k,
                                     tables.ctypes.data, tables.shape[1], seg,
                                     _p(shifts) if shifts is not None else 0, _p(roff), _p(out), _threads())
