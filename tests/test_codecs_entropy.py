@@ -739,3 +739,22 @@ def test_quantized_table_is_a_valid_12_bit_model():
     f = entropy.quantize(c)
     assert entropy.coded_bits(c, f) <= entropy_bits(c) * 1.002
     assert entropy.quantize(np.zeros(7, np.int64)).sum() == 0
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_plan_size_estimate_stays_under_the_blob(dtype):
+    """choose_plan's est_bytes is within 0.2 % of the blob it chose, and the bytes the native
+    encoder maps in a fresh blob before writing it (entropy_native.surely_written) never run past
+    the blob: no page is mapped that the encoder does not write. Layout 0, layout 1 with shifts
+    and with a table per segment, a one-block tensor."""
+    spec = cpu.dtype_spec_of(dtype)
+    cases = [cpu.tensor_words(_weights(16384 * 5 + 3, dtype), spec),
+             cpu.tensor_words(_weights(300, dtype, seed=4), spec),
+             _lowered(_weights(16384 * 6, torch.float32, seed=5), 2, 6, dtype),
+             cpu.tensor_words(torch.cat([_weights(16384 * 20, dtype), _weights(16384 * 20, dtype, seed=6, std=3.0)]), spec)]
+    for w in cases:
+        plan = entropy.choose_plan(*entropy.Reference.histogram(w, spec), spec, w.size, 1)
+        blob = entropy.encode(w, spec, (w.size,))
+        lay = entropy.layout(w.size, 1, spec, plan.k, [entropy.table_span(f)[1] for f in plan.tables], plan.shifts)
+        assert abs(plan.est_bytes - blob.size) <= 0.002 * blob.size + 64, (plan.est_bytes, blob.size)
+        assert lay.rans_off <= entropy_native.surely_written(plan, lay) <= blob.size

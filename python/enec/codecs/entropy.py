@@ -233,6 +233,8 @@ class Plan:
     p3: int
     tables: np.ndarray               # [tables, 2^(W+k)] 12-bit frequencies
     shifts: np.ndarray | None        # [blocks] uint8 (layout 1), None (layout 0)
+    # choose_plan's estimate of the blob's bytes (0: none); not part of the choice
+    est_bytes: float = dataclasses.field(default=0.0, compare=False)
 
     @property
     def seg_blocks(self) -> int:
@@ -349,6 +351,7 @@ def choose_plan(seg_hist: np.ndarray, mant_or: np.ndarray, spec: fmt.DTypeSpec, 
             size = _estimate(full, tables, spec, k, numel, ndim, shifts)
             if size < best[0]:
                 best = (size, Plan(k, SEG_BLOCKS.bit_length(), tables, shifts))   # p3 - 1 = log2(16)
+    best[1].est_bytes = best[0]
     return best[1]
 
 
