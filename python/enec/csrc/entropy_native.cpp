@@ -89,15 +89,16 @@ inline int useful_threads(int nthreads, int64_t numel, int64_t blocks) {
     return (int)std::max<int64_t>(1, std::min<int64_t>(t, blocks));
 }
 
-// Field widths of a dtype code: word bits, exponent bits W, mantissa bits M.
+// Field widths of a dtype code (0 bfloat16, 1 float16, 2 float32): word bits, exponent bits W,
+// mantissa bits M; and the word type of each.
 struct Fields { int word_bits, W, M; };
+constexpr Fields kFields[3] = {{16, 8, 7}, {16, 5, 10}, {32, 8, 23}};
+template <int D>
+using WordOf = typename std::conditional<kFields[D].word_bits == 16, uint16_t, uint32_t>::type;
 inline bool fields_of(int dtype, Fields* f) {
-    switch (dtype) {
-        case 0: *f = {16, 8, 7}; return true;     // bfloat16
-        case 1: *f = {16, 5, 10}; return true;    // float16
-        case 2: *f = {32, 8, 23}; return true;    // float32
-        default: return false;
-    }
+    if (dtype < 0 || dtype > 2) return false;
+    *f = kFields[dtype];
+    return true;
 }
 
 // ------------------------------------------------------------------------- raw bit stream
@@ -1240,17 +1241,14 @@ struct Codec {
 template <template <typename, int, int, int> class C, class F>
 int64_t dispatch(int dtype, int k, F fn) {
     if (k < 0 || k > MAX_TOP) return kBadTable;
+#define ENTROPY_CASE(D, K) \
+        case D * 3 + K: return fn(C<WordOf<D>, kFields[D].W, kFields[D].M, K>());
     switch (dtype * 3 + k) {
-        case 0: return fn(C<uint16_t, 8, 7, 0>());
-        case 1: return fn(C<uint16_t, 8, 7, 1>());
-        case 2: return fn(C<uint16_t, 8, 7, 2>());
-        case 3: return fn(C<uint16_t, 5, 10, 0>());
-        case 4: return fn(C<uint16_t, 5, 10, 1>());
-        case 5: return fn(C<uint16_t, 5, 10, 2>());
-        case 6: return fn(C<uint32_t, 8, 23, 0>());
-        case 7: return fn(C<uint32_t, 8, 23, 1>());
-        case 8: return fn(C<uint32_t, 8, 23, 2>());
+        ENTROPY_CASE(0, 0) ENTROPY_CASE(0, 1) ENTROPY_CASE(0, 2)
+        ENTROPY_CASE(1, 0) ENTROPY_CASE(1, 1) ENTROPY_CASE(1, 2)
+        ENTROPY_CASE(2, 0) ENTROPY_CASE(2, 1) ENTROPY_CASE(2, 2)
     }
+#undef ENTROPY_CASE
     return kBadDtype;
 }
 
@@ -1298,9 +1296,10 @@ int entropy_histogram(const void* words, int64_t numel, int dtype, int64_t seg_b
             std::fill(part.begin(), part.end(), 0);
             for (int64_t b = q * seg_blocks; b < std::min(blocks, (q + 1) * seg_blocks); b++) {
                 const int64_t a = b * BLOCK, e = std::min(numel, a + BLOCK);
-                const uint32_t o = dtype == 0 ? histogram_block<uint16_t, 7 - MAX_TOP>((const uint16_t*)words, a, e, h)
-                                 : dtype == 1 ? histogram_block<uint16_t, 10 - MAX_TOP>((const uint16_t*)words, a, e, h)
-                                              : histogram_block<uint32_t, 23 - MAX_TOP>((const uint32_t*)words, a, e, h);
+                const uint32_t o =
+                    dtype == 0 ? histogram_block<WordOf<0>, kFields[0].M - MAX_TOP>((const WordOf<0>*)words, a, e, h)
+                    : dtype == 1 ? histogram_block<WordOf<1>, kFields[1].M - MAX_TOP>((const WordOf<1>*)words, a, e, h)
+                                 : histogram_block<WordOf<2>, kFields[2].M - MAX_TOP>((const WordOf<2>*)words, a, e, h);
                 if (mant_or) mant_or[b] = o & mmask;
             }
             int64_t* out = hist + q * (int64_t)bins;
