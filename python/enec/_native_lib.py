@@ -58,9 +58,10 @@ def aligned_empty(lib, prefix: str, n: int, dtype, populate: int = 0, nthreads: 
     threads; in a large array their pages are mapped now, by those threads (`<prefix>_prefault`,
     enec_native/pages.h). A decoder's output (all of it): its non-temporal stores then do not meet
     the lines the kernel has just cleared; 64 Mi BF16, 2 threads, fresh output: ENEC's decode
-    22 -> 16 ms, the entropy codec's 41 -> 28 ms. The entropy encoder's blob up to its rANS
-    section (exactly known; the rest is a worst case never written whole): its threads place
-    their blocks in order, and a page clearing inside that order stalls both; 55 -> 52 ms."""
+    22 -> 16 ms, the entropy codec's 41 -> 28 ms. The entropy encoder's blob as far as it is
+    sure to write (entropy_native.surely_written; the rest is a worst case never written whole):
+    its threads place their blocks in order, and a page clearing inside that order stalls both;
+    55 -> 51.5 ms."""
     import numpy as np
     dtype = np.dtype(dtype)
     nbytes = n * dtype.itemsize
